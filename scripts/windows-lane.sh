@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# windows-lane.sh — build respawn for x86_64-pc-windows-gnu on Debian 12 and run
+# it (and its tests) under Wine. See docs/wine.md for what Wine can and cannot do.
+#
+#   scripts/windows-lane.sh setup          install Debian's rust + std source, mingw, wine
+#   scripts/windows-lane.sh prefix         (re)create the Wine prefix, install the shim DLL
+#   scripts/windows-lane.sh build [ARGS]   cargo build --release for windows-gnu
+#   scripts/windows-lane.sh test  [ARGS]   cargo test for windows-gnu, binaries run under Wine
+#   scripts/windows-lane.sh wine CMD...    run CMD (an .exe or a Wine builtin) in the prefix
+#   scripts/windows-lane.sh stop           stop the prefix's wineserver and every process in it
+#   scripts/windows-lane.sh env            print the environment this script uses
+#   scripts/windows-lane.sh run-exe EXE... cargo's target runner (used by `test`)
+#
+# Environment (all optional):
+#   RESPAWN_WIN_CACHE   root of the persistent state   (default /var/cache/respawn,
+#                       or ~/.cache/respawn when /var/cache is not writable)
+#   RESPAWN_WIN_TARGET  CARGO_TARGET_DIR for this lane (default $RESPAWN_WIN_CACHE/windows-target)
+#   WINEPREFIX          the Wine prefix                (default $RESPAWN_WIN_CACHE/wineprefix)
+#   RESPAWN_WIN_DEBUG   passed on as WINEDEBUG         (default -all)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET=x86_64-pc-windows-gnu
+
+# Debian's rustc ships the std *source*, not a Windows std: build-std compiles it.
+# panic_unwind (not panic_abort) because libtest needs unwinding to report failures;
+# release builds use the same set so the std artifacts are shared and built once.
+BUILD_STD=(-Zbuild-std=std,panic_unwind)
+
+default_cache() {
+    if [ -w /var/cache ] || { [ -d /var/cache/respawn ] && [ -w /var/cache/respawn ]; }; then
+        echo /var/cache/respawn
+    else
+        echo "${XDG_CACHE_HOME:-$HOME/.cache}/respawn"
+    fi
+}
+
+CACHE="${RESPAWN_WIN_CACHE:-$(default_cache)}"
+# Outside the checkout on purpose: CI clones main afresh each run, and build-std
+# is the slow part; a persistent dir keeps the next run incremental.
+WIN_TARGET="${RESPAWN_WIN_TARGET:-$CACHE/windows-target}"
+export WINEPREFIX="${WINEPREFIX:-$CACHE/wineprefix}"
+export WINEDEBUG="${RESPAWN_WIN_DEBUG:-${WINEDEBUG:--all}}"
+# No Mono/Gecko (no network to fetch them, and nothing here needs .NET or HTML):
+# without this, prefix creation stalls asking to download them.
+export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
+# Wine must never try to open windows on a display we don't have.
+unset DISPLAY WAYLAND_DISPLAY
+
+WINE=/usr/lib/wine/wine64
+WINESERVER=/usr/lib/wine/wineserver64
+
+log() { printf '[windows-lane] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- setup ----
+
+# Packages and the file each one provides; we only call apt when a file is missing,
+# so a second `setup` costs nothing.
+need_packages() {
+    local missing=()
+    [ -x /usr/bin/rustc ] || missing+=(rustc-web)
+    [ -x /usr/bin/cargo ] || missing+=(cargo-web)
+    [ -d /usr/lib/rustlib/src/rust/library/std ] || missing+=(rust-web-src)
+    command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+    [ -x "$WINE" ] || missing+=(wine64)
+    printf '%s\n' "${missing[@]}"
+}
+
+cmd_setup() {
+    local missing
+    mapfile -t missing < <(need_packages | sed '/^$/d')
+    if [ "${#missing[@]}" -eq 0 ]; then
+        log "setup: everything already installed"
+        return
+    fi
+    log "setup: installing ${missing[*]}"
+    [ "$(id -u)" = 0 ] || die "setup needs root (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # The Rust 1.96 *-web packages live in bookworm-security; naming the release
+    # makes apt take them from there. The rest comes from plain bookworm.
+    local rust=() other=()
+    for p in "${missing[@]}"; do
+        case "$p" in *-web|*-web-src) rust+=("$p") ;; *) other+=("$p") ;; esac
+    done
+    if [ "${#rust[@]}" -gt 0 ]; then
+        apt-get install -y -q --no-install-recommends -t bookworm-security "${rust[@]}"
+    fi
+    if [ "${#other[@]}" -gt 0 ]; then
+        apt-get install -y -q --no-install-recommends "${other[@]}"
+    fi
+}
+
+# --------------------------------------------------------------- prefix ----
+
+shim_dll() { echo "$CACHE/shim/bcryptprimitives.dll"; }
+
+# Rebuild the ProcessPrng shim only when its source changed.
+build_shim() {
+    local src="$REPO/.ci/wine" out
+    out="$(shim_dll)"
+    if [ -f "$out" ] && [ "$out" -nt "$src/bcryptprimitives.c" ] && [ "$out" -nt "$src/bcryptprimitives.def" ]; then
+        return
+    fi
+    mkdir -p "$(dirname "$out")"
+    x86_64-w64-mingw32-gcc -shared -O2 -o "$out" \
+        "$src/bcryptprimitives.c" "$src/bcryptprimitives.def" -ladvapi32
+    log "built $(shim_dll)"
+}
+
+install_shim() {
+    build_shim
+    cp "$(shim_dll)" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+}
+
+prefix_ready() { [ -f "$WINEPREFIX/system.reg" ] && [ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ]; }
+
+# Create the prefix if it is missing (cheap no-op otherwise); `prefix` forces a fresh one.
+ensure_prefix() {
+    if prefix_ready; then
+        install_shim   # keeps the shim current if its source changed
+        return
+    fi
+    mkdir -p "$WINEPREFIX"
+    log "creating Wine prefix $WINEPREFIX"
+    # wineboot --init creates the registry and drive_c and starts services.exe;
+    # --wait... isn't a thing, so we wait for the server to go idle below.
+    "$WINE" wineboot --init
+    "$WINESERVER" -w
+    install_shim
+}
+
+cmd_prefix() {
+    cmd_stop
+    rm -rf "$WINEPREFIX"
+    ensure_prefix
+    log "prefix ready: $WINEPREFIX"
+}
+
+# ------------------------------------------------------------ build/test ----
+
+# Cargo environment for this lane. RUSTC must point at Debian's rustc: with the
+# rustup proxy first on PATH, cargo would otherwise pick rustup's (no Windows std).
+# RUSTC_BOOTSTRAP=1 unlocks -Zbuild-std on this stable compiler.
+lane_cargo() {
+    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$WIN_TARGET" \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/windows-lane.sh run-exe" \
+        /usr/bin/cargo "$@"
+}
+
+cmd_build() {
+    cmd_setup
+    cd "$REPO"
+    lane_cargo build --release "${BUILD_STD[@]}" --target "$TARGET" "$@"
+    log "built into $WIN_TARGET/$TARGET/release/"
+}
+
+cmd_test() {
+    cmd_setup
+    ensure_prefix
+    start_server
+    cd "$REPO"
+    local rc=0
+    lane_cargo test "${BUILD_STD[@]}" --target "$TARGET" "$@" || rc=$?
+    # Leave nothing behind: services started by the tests, stray children, the server.
+    cmd_stop
+    return "$rc"
+}
+
+# ----------------------------------------------------------------- wine ----
+
+# A persistent wineserver spares every test binary the ~1 s of starting a server
+# and services.exe again. -p60: it still exits by itself 60 s after the last
+# process of the prefix ends, so a forgotten `stop` cannot leak it for long.
+start_server() { "$WINESERVER" -p60; }
+
+# Cargo's target runner: cargo calls `windows-lane.sh run-exe <test.exe> <args>`.
+cmd_run_exe() {
+    ensure_prefix
+    exec "$WINE" "$@"
+}
+
+cmd_wine() {
+    [ "$#" -gt 0 ] || die "usage: windows-lane.sh wine CMD [ARGS...]"
+    ensure_prefix
+    exec "$WINE" "$@"
+}
+
+# `wineserver -k` only talks to the server of *this* WINEPREFIX: it kills the
+# processes of this prefix (services included) and nothing else on the machine.
+cmd_stop() {
+    [ -d "$WINEPREFIX" ] || return 0
+    [ -x "$WINESERVER" ] || return 0
+    "$WINESERVER" -k 2>/dev/null || true
+    "$WINESERVER" -w 2>/dev/null || true
+}
+
+cmd_env() {
+    cat <<EOF
+export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_DIR=$WIN_TARGET
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/windows-lane.sh run-exe"
+export WINEPREFIX=$WINEPREFIX WINEDEBUG=$WINEDEBUG WINEDLLOVERRIDES=$WINEDLLOVERRIDES
+# cargo:  /usr/bin/cargo test ${BUILD_STD[*]} --target $TARGET
+# wine:   $WINE <exe>     server: $WINESERVER -k
+EOF
+}
+
+main() {
+    local cmd="${1:-}"
+    [ "$#" -gt 0 ] && shift
+    case "$cmd" in
+        setup)   cmd_setup ;;
+        prefix)  cmd_setup; cmd_prefix ;;
+        build)   cmd_build "$@" ;;
+        test)    cmd_test "$@" ;;
+        wine)    cmd_wine "$@" ;;
+        run-exe) cmd_run_exe "$@" ;;
+        stop)    cmd_stop ;;
+        env)     cmd_env ;;
+        *) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [ -z "$cmd" ] || exit 2 ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,282 @@
+//! The command line: parse with clap, dispatch to the library, map errors to exit codes.
+
+use crate::backend::{self, InstallRequest, Installation};
+use crate::spec::Spec;
+use crate::state::{default_state_root, ServicePaths, STATE_DIR_ENV};
+use crate::status::{StatusReport, EXIT_NOT_INSTALLED};
+use crate::supervisor::{self, logs, Control, Supervisor};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+/// Exit code for bad input (a spec that can't be used, a bad argument).
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "respawn", version, about = "Keep a long-running program up as a real OS service, with honest restarts.")]
+pub struct Cli {
+    /// Folder for services' state, logs and locks (default: the platform's state dir).
+    #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Supervise the service in the foreground (what every backend runs).
+    Run {
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// Who keeps this supervisor up; shown by status.
+        #[arg(long, default_value = "foreground", hide = true)]
+        managed_by: String,
+    },
+    /// Check a spec and print what it means, without running anything.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+    },
+    /// Install the service with a backend (see `respawn install --help`).
+    Install {
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// Backend to use instead of this OS's default.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Install for the current user only.
+        #[arg(long)]
+        user: bool,
+    },
+    /// Stop the service and remove it from its backend.
+    Uninstall { name: String },
+    /// Start an installed service.
+    Start { name: String },
+    /// Stop a service gracefully.
+    Stop { name: String },
+    /// Restart the service's child (a planned restart, not counted as a failure).
+    Restart { name: String },
+    /// Show a service's state. Exit code: 0 running, 3 not running, 4 unknown.
+    Status {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the service's captured output.
+    Logs {
+        name: String,
+        /// Keep printing what is appended.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many lines to show.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+}
+
+/// An error for the user: a one-line message, an optional hint, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl CliError {
+    pub fn bad_input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_BAD_INPUT,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError {
+            code: 1,
+            message: format!("{e:#}"),
+            hint: None,
+        }
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("respawn: error: {}", e.message);
+            if let Some(h) = e.hint {
+                eprintln!("  hint: {h}");
+            }
+            e.code
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32, CliError> {
+    let state_root = cli.state_dir.clone().unwrap_or_else(default_state_root);
+    match cli.command {
+        Command::Run { spec, managed_by } => run(&spec, &state_root, &managed_by),
+        Command::Check { spec } => {
+            let spec = load_spec(&spec)?;
+            preflight(&spec)?;
+            println!("{}: ok ({} → {} {:?})", spec.id(), spec.id(), spec.command, spec.args);
+            Ok(0)
+        }
+        Command::Install { spec: spec_path, backend, user } => {
+            let spec = load_spec(&spec_path)?;
+            preflight(&spec)?;
+            let spec_path = absolute(&spec_path)?;
+            let exe = std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+            let backend_name = backend.unwrap_or_else(|| backend::default_backend().to_string());
+            let backend = backend::by_name(&backend_name).map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
+            let req = InstallRequest {
+                spec: &spec,
+                spec_path: &spec_path,
+                state_root: &state_root,
+                respawn_exe: &exe,
+                user_scope: user,
+            };
+            let inst = backend.install(&req)?;
+            println!("installed {} with the {} backend", inst.service, inst.backend);
+            Ok(0)
+        }
+        Command::Uninstall { name } => {
+            let inst = installed(&state_root, &name)?;
+            backend::for_installation(&inst)?.uninstall(&inst)?;
+            println!("uninstalled {name}");
+            Ok(0)
+        }
+        Command::Start { name } => with_backend(&state_root, &name, |b, i| b.start(i)),
+        Command::Stop { name } => with_backend(&state_root, &name, |b, i| b.stop(i)),
+        Command::Restart { name } => with_backend(&state_root, &name, |b, i| b.restart(i)),
+        Command::Status { name, json } => {
+            let report = status(&state_root, &name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("serializes"));
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        Command::Logs { name, follow, lines } => show_logs(&state_root, &name, follow, lines),
+    }
+}
+
+fn run(spec_path: &Path, state_root: &Path, mode: &str) -> Result<i32, CliError> {
+    let spec = load_spec(spec_path)?;
+    preflight(&spec)?;
+    let paths = ServicePaths::new(state_root, &spec.id());
+    let sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
+        code: 1,
+        message: e.to_string(),
+        hint: None,
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)?;
+    let outcome = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        crate::signals::forward_to(tx).map_err(anyhow::Error::from)?;
+        Ok::<_, anyhow::Error>(sup.run(rx).await)
+    })?;
+    Ok(outcome.exit_code())
+}
+
+/// Read and validate a spec file; any problem is bad input (exit 2).
+pub fn load_spec(path: &Path) -> Result<Spec, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::bad_input(
+            format!("cannot read spec {}: {e}", path.display()),
+            "pass the path of a TOML spec, e.g. --spec examples/echo.toml",
+        )
+    })?;
+    let base = absolute(path)?.parent().map(Path::to_path_buf).unwrap_or_default();
+    Spec::parse(&text, Some(path), &base).map_err(|e| CliError {
+        code: EXIT_BAD_INPUT,
+        message: e.to_string(),
+        hint: Some("the spec format is described in README.md (\"The spec\")".into()),
+    })
+}
+
+/// Checks that need the file system: the program exists and is executable, the
+/// working directory exists. Run before anything is created.
+pub fn preflight(spec: &Spec) -> Result<(), CliError> {
+    if let Some(dir) = &spec.working_dir {
+        if !dir.is_dir() {
+            return Err(CliError::bad_input(
+                format!("working_dir {} does not exist", dir.display()),
+                "create it, or fix working_dir in the spec",
+            ));
+        }
+    }
+    supervisor::resolve_program(spec).map_err(|e| {
+        CliError::bad_input(
+            format!("command {e}"),
+            "install the program, use its full path, or set PATH in the spec's [env]",
+        )
+    })?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, CliError> {
+    std::path::absolute(path).map_err(|e| CliError::bad_input(format!("bad path {}: {e}", path.display()), "pass an existing file"))
+}
+
+fn installed(state_root: &Path, name: &str) -> Result<Installation, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    Installation::read(&paths).map_err(anyhow::Error::from)?.ok_or_else(|| CliError {
+        code: EXIT_NOT_INSTALLED,
+        message: format!("{name} is not installed (no record in {})", paths.dir.display()),
+        hint: Some("install it with `respawn install --spec FILE`, or check the name and --state-dir".into()),
+    })
+}
+
+fn with_backend(
+    state_root: &Path,
+    name: &str,
+    action: impl FnOnce(&dyn backend::Backend, &Installation) -> anyhow::Result<()>,
+) -> Result<i32, CliError> {
+    let inst = installed(state_root, name)?;
+    let backend = backend::for_installation(&inst)?;
+    action(backend.as_ref(), &inst)?;
+    Ok(0)
+}
+
+fn status(state_root: &Path, name: &str) -> Result<StatusReport, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    match Installation::read(&paths).map_err(anyhow::Error::from)? {
+        Some(inst) => Ok(backend::for_installation(&inst)?.status(&inst)?),
+        // Not installed, but maybe run in the foreground with `respawn run`.
+        None => Ok(backend::portable::supervisor_status(&paths, name, None)),
+    }
+}
+
+fn show_logs(state_root: &Path, name: &str, follow: bool, lines: usize) -> Result<i32, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    let state = crate::state::ServiceState::read(&paths.state_file());
+    let log_file = state.map(|s| s.log_file).unwrap_or_else(|_| paths.default_log_file());
+    let keep = 100; // read as many rotated files as exist, up to a sane bound
+    match logs::tail_lines(&log_file, lines, keep) {
+        Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
+            return Err(CliError {
+                code: EXIT_NOT_INSTALLED,
+                message: format!("no logs for {name}: {e}"),
+                hint: Some("has the service run yet? check the name and --state-dir".into()),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(anyhow::Error::from(e).into()),
+    }
+    if follow {
+        logs::follow(&log_file, &mut std::io::stdout()).map_err(anyhow::Error::from)?;
+    }
+    Ok(0)
+}
+
+/// Used by tests and the supervisor alike: a control channel type alias.
+pub type ControlSender = tokio::sync::mpsc::UnboundedSender<Control>;

@@ -1,0 +1,16 @@
+//! respawn: keep a long-running program up as a real OS service, with honest restarts.
+//!
+//! The pure core (spec, policy, naming, rendering, quoting) has no I/O and is tested
+//! on every OS. The supervisor engine is shared by `respawn run` and the Windows
+//! service host. Backends (one module each) only keep that supervisor alive.
+
+pub mod backend;
+pub mod cli;
+pub mod duration;
+pub mod os;
+pub mod policy;
+pub mod signals;
+pub mod spec;
+pub mod state;
+pub mod status;
+pub mod supervisor;

@@ -1,0 +1,142 @@
+//! Unix: process groups, signals and (on Linux) the parent-death signal.
+
+use crate::policy::ExitKind;
+use crate::spec::StopSignal;
+use nix::errno::Errno;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+
+/// A child that leads its own process group, so signals reach its whole tree.
+pub struct ChildTree {
+    child: tokio::process::Child,
+    pid: u32,
+}
+
+impl ChildTree {
+    /// Spawn `cmd` as the leader of a new process group. On Linux the child also gets
+    /// SIGKILL when the supervisor dies, so a SIGKILLed supervisor leaves no child behind.
+    pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
+        cmd.process_group(0);
+        #[cfg(target_os = "linux")]
+        {
+            let supervisor = nix::unistd::getpid();
+            // SAFETY: the closure runs between fork and exec and only makes
+            // async-signal-safe calls (prctl, getppid).
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+                    // The supervisor may have died before prctl took effect.
+                    if nix::unistd::getppid() != supervisor {
+                        return Err(io::Error::other("supervisor exited during spawn"));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn()?;
+        let pid = child.id().ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
+        Ok(ChildTree { child, pid })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn stdout(&mut self) -> Option<tokio::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    pub fn stderr(&mut self) -> Option<tokio::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
+    /// Wait for the child (not its descendants) to exit. Cancel-safe.
+    pub async fn wait(&mut self) -> io::Result<ExitKind> {
+        Ok(exit_kind(self.child.wait().await?))
+    }
+
+    /// Ask the whole group to stop.
+    pub fn send_stop_signal(&self, sig: StopSignal) -> io::Result<()> {
+        signal_group(self.pid, to_nix(sig))
+    }
+
+    /// Kill the whole group, including what the child started. Idempotent.
+    pub fn kill_tree(&self) {
+        let _ = signal_group(self.pid, Signal::SIGKILL);
+    }
+}
+
+fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
+    match killpg(Pid::from_raw(pgid as i32), sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn to_nix(sig: StopSignal) -> Signal {
+    match sig {
+        StopSignal::Term => Signal::SIGTERM,
+        StopSignal::Int => Signal::SIGINT,
+        StopSignal::Hup => Signal::SIGHUP,
+        StopSignal::Quit => Signal::SIGQUIT,
+        StopSignal::Usr1 => Signal::SIGUSR1,
+        StopSignal::Usr2 => Signal::SIGUSR2,
+    }
+}
+
+/// The process's start time in clock ticks since boot (Linux), an identity that a
+/// recycled pid does not share. `None` where it can't be read.
+pub fn start_token(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn is_alive(pid: u32) -> bool {
+    matches!(kill(Pid::from_raw(pid as i32), None), Ok(()) | Err(Errno::EPERM))
+}
+
+/// After a supervisor crash: kill the process group a previous supervisor started,
+/// but only if it is verifiably that group. Returns whether anything was killed.
+///
+/// - leader alive with the recorded start time: our child → kill its group;
+/// - leader gone but the group still has members: our child's orphans, since the
+///   kernel does not hand out a pid that is still in use as a process group id;
+/// - leader alive with another start time (or none to compare): not ours, left alone.
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
+    let leader_alive = is_alive(pid);
+    let ours = if leader_alive {
+        token.is_some() && start_token(pid) == token
+    } else {
+        killpg(Pid::from_raw(pid as i32), None).is_ok()
+    };
+    if ours {
+        let _ = signal_group(pid, Signal::SIGKILL);
+    }
+    ours
+}
+
+/// Exit status of a child, in our terms.
+pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitKind::Code(code),
+        (None, Some(sig)) => ExitKind::Signal(sig),
+        (None, None) => ExitKind::Code(-1),
+    }
+}
+
+/// Ask a running supervisor to stop (SIGTERM) or to restart its child (SIGHUP).
+pub fn signal_supervisor(pid: u32, restart: bool) -> io::Result<()> {
+    let sig = if restart { Signal::SIGHUP } else { Signal::SIGTERM };
+    kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
+}
+
+/// Make a launched process independent of our terminal's job control, so closing the
+/// terminal or pressing Ctrl+C in it does not reach the background supervisor.
+pub fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+}

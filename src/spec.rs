@@ -1,0 +1,487 @@
+//! The service spec: one TOML file that every backend renders from.
+//!
+//! Parsing and validation are pure (text in, [`Spec`] or [`SpecError`] out), so
+//! every rule is unit-tested on any OS. Errors name the file, line and field and
+//! say what to write instead.
+
+use crate::duration::{ByteSize, HumanDuration};
+use crate::policy::{RestartMode, RestartPolicy};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// Longest service name we accept: fits every service manager's limit with room for a profile.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A validated service spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub name: String,
+    pub profile: Option<String>,
+    pub description: Option<String>,
+    /// The program, as written (a bare name is looked up on PATH when the service starts).
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<PathBuf>,
+    pub restart: RestartPolicy,
+    pub stop: StopConfig,
+    pub logs: LogConfig,
+    pub names: NameOverrides,
+}
+
+/// How a graceful stop is asked for before the child is killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopMethod {
+    /// Send a signal to the child's process group (Unix). On Windows the child is
+    /// terminated after closing its stdin, since services have no console to signal.
+    Signal(StopSignal),
+    /// Run a command; `{pid}` in its arguments becomes the child's pid.
+    Command(Vec<String>),
+    /// Write a file (a "please stop" marker); `{pid}`, `{supervisor_pid}` and `{now}`
+    /// in the contents are filled in.
+    File { path: PathBuf, contents: String },
+    /// No graceful step: kill the child's whole tree at once.
+    Kill,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopSignal {
+    Term,
+    Int,
+    Hup,
+    Quit,
+    Usr1,
+    Usr2,
+}
+
+impl StopSignal {
+    pub const ALL: [(&'static str, StopSignal); 6] = [
+        ("SIGTERM", StopSignal::Term),
+        ("SIGINT", StopSignal::Int),
+        ("SIGHUP", StopSignal::Hup),
+        ("SIGQUIT", StopSignal::Quit),
+        ("SIGUSR1", StopSignal::Usr1),
+        ("SIGUSR2", StopSignal::Usr2),
+    ];
+
+    pub fn parse(name: &str) -> Option<StopSignal> {
+        let upper = name.trim().to_ascii_uppercase();
+        let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+        Self::ALL.iter().find(|(n, _)| *n == full).map(|(_, s)| *s)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, s)| *s == self).map(|(n, _)| *n).unwrap_or("SIGTERM")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopConfig {
+    pub method: StopMethod,
+    /// How long the graceful step may take before the tree is killed.
+    pub timeout: Duration,
+}
+
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
+pub const DEFAULT_LOG_KEEP: u32 = 5;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Where the log files go; `None` means the service's state dir.
+    pub dir: Option<PathBuf>,
+    /// Rotate when the current file would grow past this many bytes.
+    pub max_size: u64,
+    /// How many rotated files to keep besides the current one.
+    pub keep: u32,
+}
+
+/// Per-OS service names, when the defaults (derived from `name`) don't fit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameOverrides {
+    pub windows_service: Option<String>,
+    pub systemd_unit: Option<String>,
+    pub launchd_label: Option<String>,
+}
+
+/// A spec that could not be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", .file.as_ref().map(|f| format!("{}:", f.display())).unwrap_or_default(), .line.map(|l| l.to_string()).unwrap_or_else(|| "spec".into()))]
+pub struct SpecError {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+// ---- the file format, as serde sees it ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    name: Spanned<String>,
+    profile: Option<Spanned<String>>,
+    description: Option<String>,
+    command: Spanned<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    working_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    restart: RawRestart,
+    stop: Option<Spanned<RawStop>>,
+    #[serde(default)]
+    logs: RawLogs,
+    #[serde(default)]
+    names: NameOverrides,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRestart {
+    mode: Option<RestartMode>,
+    backoff: Option<Spanned<Vec<HumanDuration>>>,
+    reset_after: Option<HumanDuration>,
+    max_restarts: Option<u32>,
+    restart_window: Option<HumanDuration>,
+    success_exit_codes: Option<Vec<i32>>,
+    #[serde(default)]
+    prevent_restart_exit_codes: Vec<i32>,
+    #[serde(default)]
+    force_restart_exit_codes: Vec<i32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStop {
+    method: Option<String>,
+    signal: Option<String>,
+    timeout: Option<HumanDuration>,
+    command: Option<Vec<String>>,
+    file: Option<String>,
+    contents: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLogs {
+    dir: Option<String>,
+    max_size: Option<ByteSize>,
+    keep: Option<u32>,
+}
+
+impl Spec {
+    /// Parse and validate spec text. Relative paths in it are taken relative to `base_dir`
+    /// (the spec file's folder), so a spec means the same from wherever it is used.
+    pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Spec, SpecError> {
+        let err_at = |span: Option<std::ops::Range<usize>>, message: String| SpecError {
+            file: file.map(Path::to_path_buf),
+            line: span.map(|s| line_of(text, s.start)),
+            message,
+        };
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            err_at(e.span(), e.message().trim_end().replace('\n', "; "))
+        })?;
+
+        let name = raw.name.get_ref().clone();
+        check_name("name", &name).map_err(|m| err_at(Some(raw.name.span()), m))?;
+        let profile = match &raw.profile {
+            Some(p) => {
+                check_name("profile", p.get_ref()).map_err(|m| err_at(Some(p.span()), m))?;
+                Some(p.get_ref().clone())
+            }
+            None => None,
+        };
+        let command = raw.command.get_ref().trim().to_string();
+        if command.is_empty() {
+            return Err(err_at(
+                Some(raw.command.span()),
+                "command: is empty; write the program to run, e.g. command = \"python3\" (its arguments go in args = [...])".into(),
+            ));
+        }
+        let command = if looks_like_path(&command) {
+            base_dir.join(&command).to_string_lossy().into_owned()
+        } else {
+            command
+        };
+        for (key, value) in &raw.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                return Err(err_at(
+                    None,
+                    format!("env: `{key}` is not a valid variable name; use letters, digits and _"),
+                ));
+            }
+        }
+        if raw.args.iter().any(|a| a.contains('\0')) {
+            return Err(err_at(None, "args: an argument contains a NUL character".into()));
+        }
+        let working_dir = raw.working_dir.as_ref().map(|w| base_dir.join(w.get_ref()));
+
+        let restart = restart_policy(raw.restart).map_err(|(span, m)| err_at(span, m))?;
+        let stop_span = raw.stop.as_ref().map(Spanned::span);
+        let stop = stop_config(raw.stop.map(Spanned::into_inner).unwrap_or_default(), base_dir)
+            .map_err(|m| err_at(stop_span, m))?;
+        let logs = LogConfig {
+            dir: raw.logs.dir.map(|d| base_dir.join(d)),
+            max_size: raw.logs.max_size.map(|s| s.0).unwrap_or(DEFAULT_LOG_MAX_SIZE),
+            keep: raw.logs.keep.unwrap_or(DEFAULT_LOG_KEEP),
+        };
+        if logs.max_size < 1024 {
+            return Err(err_at(None, "logs.max_size: must be at least 1KB".into()));
+        }
+        Ok(Spec {
+            name,
+            profile,
+            description: raw.description,
+            command,
+            args: raw.args,
+            env: raw.env,
+            working_dir,
+            restart,
+            stop,
+            logs,
+            names: raw.names,
+        })
+    }
+
+    /// The service's identity: `name`, or `name-profile`. Used for the state dir and
+    /// as the default service name on every OS.
+    pub fn id(&self) -> String {
+        match &self.profile {
+            Some(p) => format!("{}-{}", self.name, p),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn restart_policy(raw: RawRestart) -> Result<RestartPolicy, (Option<std::ops::Range<usize>>, String)> {
+    let mut policy = RestartPolicy::default();
+    if let Some(mode) = raw.mode {
+        policy.mode = mode;
+    }
+    if let Some(backoff) = raw.backoff {
+        let span = backoff.span();
+        let steps: Vec<Duration> = backoff.into_inner().into_iter().map(|d| d.0).collect();
+        if steps.is_empty() {
+            return Err((
+                Some(span),
+                "restart.backoff: is empty; list at least one delay, e.g. [\"1s\", \"2s\", \"4s\"], or leave it out for the default".into(),
+            ));
+        }
+        policy.backoff = steps;
+    }
+    if let Some(r) = raw.reset_after {
+        policy.reset_after = r.0;
+    }
+    policy.max_restarts = raw.max_restarts;
+    if let Some(w) = raw.restart_window {
+        policy.restart_window = w.0;
+    }
+    if let Some(codes) = raw.success_exit_codes {
+        policy.success_exit_codes = codes;
+    }
+    policy.prevent_restart_exit_codes = raw.prevent_restart_exit_codes;
+    policy.force_restart_exit_codes = raw.force_restart_exit_codes;
+    if let Some(c) = policy
+        .force_restart_exit_codes
+        .iter()
+        .find(|c| policy.prevent_restart_exit_codes.contains(c))
+    {
+        return Err((
+            None,
+            format!("restart: exit code {c} is in both force_restart_exit_codes and prevent_restart_exit_codes; keep it in one"),
+        ));
+    }
+    Ok(policy)
+}
+
+fn stop_config(raw: RawStop, base_dir: &Path) -> Result<StopConfig, String> {
+    let timeout = raw.timeout.map(|t| t.0).unwrap_or(DEFAULT_STOP_TIMEOUT);
+    let method_name = raw.method.as_deref().unwrap_or(if raw.command.is_some() {
+        "command"
+    } else if raw.file.is_some() {
+        "file"
+    } else {
+        "signal"
+    });
+    let method = match method_name {
+        "signal" => {
+            let name = raw.signal.as_deref().unwrap_or("SIGTERM");
+            let sig = StopSignal::parse(name).ok_or_else(|| {
+                format!(
+                    "stop.signal: `{name}` is not a stop signal; use one of {}",
+                    StopSignal::ALL.map(|(n, _)| n).join(", ")
+                )
+            })?;
+            StopMethod::Signal(sig)
+        }
+        "command" => {
+            let cmd = raw.command.unwrap_or_default();
+            if cmd.first().is_none_or(|c| c.trim().is_empty()) {
+                return Err("stop.command: is empty; write it like command = [\"myctl\", \"stop\", \"{pid}\"]".into());
+            }
+            StopMethod::Command(cmd)
+        }
+        "file" => {
+            let path = raw.file.ok_or("stop.file: method \"file\" needs file = \"<path of the marker to write>\"")?;
+            StopMethod::File {
+                path: base_dir.join(path),
+                contents: raw.contents.unwrap_or_default(),
+            }
+        }
+        "kill" => StopMethod::Kill,
+        other => {
+            return Err(format!(
+                "stop.method: `{other}` is not a stop method; use \"signal\", \"command\", \"file\" or \"kill\""
+            ))
+        }
+    };
+    Ok(StopConfig { method, timeout })
+}
+
+/// Service names must be usable as a Windows service name, a systemd unit name, a
+/// launchd label and a folder name: ASCII letters, digits, `-`, `_`, `.`.
+pub fn check_name(field: &str, value: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let starts_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if value.is_empty() || !starts_ok || !value.chars().all(ok_char) || value.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "{field}: `{value}` can't be a service name; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '-', '_' or '.', starting with a letter or digit (e.g. \"my-gateway\")"
+        ));
+    }
+    Ok(())
+}
+
+fn looks_like_path(command: &str) -> bool {
+    command.contains('/') || command.contains('\\')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Spec, SpecError> {
+        Spec::parse(text, Some(Path::new("s.toml")), Path::new("/base"))
+    }
+
+    #[test]
+    fn minimal_spec_gets_the_defaults() {
+        let spec = parse("name = \"echo\"\ncommand = \"sh\"\n").unwrap();
+        assert_eq!(spec.id(), "echo");
+        assert_eq!(spec.restart, RestartPolicy::default());
+        assert_eq!(spec.stop.method, StopMethod::Signal(StopSignal::Term));
+        assert_eq!(spec.stop.timeout, Duration::from_secs(10));
+        assert_eq!(spec.logs.keep, 5);
+    }
+
+    #[test]
+    fn full_spec_parses() {
+        let spec = parse(
+            r#"
+name = "gw"
+profile = "work"
+command = "bin/gw"
+args = ["run", "--x"]
+working_dir = "data"
+env = { A = "1" }
+[restart]
+mode = "on-failure"
+backoff = ["50ms", "100ms"]
+reset_after = "2s"
+max_restarts = 3
+restart_window = "1m"
+prevent_restart_exit_codes = [78]
+force_restart_exit_codes = [75]
+[stop]
+method = "file"
+file = "stop.json"
+contents = '{"pid": {pid}}'
+timeout = "60s"
+[logs]
+max_size = "1MB"
+keep = 2
+"#,
+        )
+        .unwrap();
+        assert_eq!(spec.id(), "gw-work");
+        assert_eq!(spec.command, "/base/bin/gw");
+        assert_eq!(spec.working_dir, Some(PathBuf::from("/base/data")));
+        assert_eq!(spec.restart.backoff, vec![Duration::from_millis(50), Duration::from_millis(100)]);
+        assert_eq!(spec.restart.mode, RestartMode::OnFailure);
+        assert_eq!(
+            spec.stop.method,
+            StopMethod::File { path: "/base/stop.json".into(), contents: "{\"pid\": {pid}}".into() }
+        );
+        assert_eq!(spec.logs.max_size, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_lists_the_fields() {
+        let err = parse("name = \"a\"\ncommand = \"sh\"\ncomand = \"x\"\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("unknown field `comand`"), "{}", err.message);
+        assert!(err.message.contains("`command`"), "{}", err.message);
+        assert!(err.to_string().starts_with("s.toml:3: "), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_says_how_to_write_one() {
+        let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\ntimeout = \"ten\"\n").unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert!(err.message.contains("\"500ms\""), "{}", err.message);
+        let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\ntimeout = 10\n").unwrap_err();
+        assert!(err.message.contains("\"10s\""), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_command_is_refused_with_an_example() {
+        let err = parse("name = \"a\"\n\ncommand = \"  \"\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("command = \"python3\""), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "a b", "-x", "x/y", "x\\y", "ü", &"a".repeat(65)] {
+            let err = parse(&format!("name = {bad:?}\ncommand = \"sh\"\n")).unwrap_err();
+            assert_eq!(err.line, Some(1), "{bad}");
+            assert!(err.message.contains("can't be a service name"), "{}", err.message);
+        }
+        let err = parse("name = \"ok\"\nprofile = \"a b\"\ncommand = \"sh\"\n").unwrap_err();
+        assert!(err.message.starts_with("profile:"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_stop_settings_are_explained() {
+        let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\nsignal = \"SIGFOO\"\n").unwrap_err();
+        assert!(err.message.contains("SIGTERM"), "{}", err.message);
+        let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\nmethod = \"file\"\n").unwrap_err();
+        assert!(err.message.contains("file ="), "{}", err.message);
+        assert_eq!(StopSignal::parse("int"), Some(StopSignal::Int));
+    }
+
+    #[test]
+    fn empty_backoff_and_conflicting_codes_are_refused() {
+        let err = parse("name = \"a\"\ncommand = \"sh\"\n[restart]\nbackoff = []\n").unwrap_err();
+        assert_eq!(err.line, Some(4));
+        let err = parse(
+            "name = \"a\"\ncommand = \"sh\"\n[restart]\nforce_restart_exit_codes = [1]\nprevent_restart_exit_codes = [1]\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("both"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_toml_reports_a_line() {
+        let err = parse("name = \"a\ncommand = \"sh\"\n").unwrap_err();
+        assert_eq!(err.line, Some(1));
+    }
+}

@@ -1,0 +1,186 @@
+//! Where a service keeps its files, and the state file the supervisor writes at every
+//! transition so that `status` (another process) can tell the truth.
+
+use crate::policy::ExitKind;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Environment variable that overrides the state root (tests, system services).
+pub const STATE_DIR_ENV: &str = "RESPAWN_STATE_DIR";
+
+/// The platform's place for respawn's state: `$XDG_STATE_HOME/respawn` (or
+/// `~/.local/state/respawn`) on Linux, the local app-data folder elsewhere.
+pub fn default_state_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(STATE_DIR_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("respawn")
+}
+
+/// The files of one service, all in one folder named after the service id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePaths {
+    pub dir: PathBuf,
+}
+
+impl ServicePaths {
+    pub fn new(state_root: &Path, service_id: &str) -> Self {
+        ServicePaths {
+            dir: state_root.join(service_id),
+        }
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    /// Held (exclusively) by the one running supervisor of this service.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("supervisor.lock")
+    }
+    /// What `install` did, so that later commands know which backend owns the service.
+    pub fn install_record(&self) -> PathBuf {
+        self.dir.join("install.json")
+    }
+    pub fn default_log_file(&self) -> PathBuf {
+        self.dir.join("output.log")
+    }
+}
+
+/// The supervisor's view of its child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Starting,
+    Running,
+    /// Waiting out a backoff delay before the next start.
+    Backoff,
+    Stopping,
+    Stopped,
+    /// Stayed down because of a prevent-restart exit code or too many restarts.
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Starting => "starting",
+            RunState::Running => "running",
+            RunState::Backoff => "backoff",
+            RunState::Stopping => "stopping",
+            RunState::Stopped => "stopped",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    /// Exit code, when the child exited by itself.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it (Unix).
+    pub signal: Option<i32>,
+    pub at: String,
+}
+
+impl LastExit {
+    pub fn new(exit: ExitKind, at: SystemTime) -> Self {
+        let (code, signal) = match exit {
+            ExitKind::Code(c) => (Some(c), None),
+            ExitKind::Signal(s) => (None, Some(s)),
+        };
+        LastExit {
+            code,
+            signal,
+            at: rfc3339(at),
+        }
+    }
+}
+
+/// The state file, rewritten atomically at every transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub service: String,
+    /// Who keeps the supervisor up: foreground, systemd, launchd, scm, user.
+    pub mode: String,
+    pub state: RunState,
+    pub supervisor_pid: u32,
+    pub child_pid: Option<u32>,
+    /// An OS-specific start time of the child, so a later supervisor can tell that a
+    /// pid still names *our* child before it touches it.
+    pub child_start_token: Option<u64>,
+    pub started_at: Option<String>,
+    /// How many times the child was started again after the first start.
+    pub restarts: u64,
+    pub last_exit: Option<LastExit>,
+    pub next_restart_at: Option<String>,
+    /// Why the service is stopped or failed, in words.
+    pub reason: Option<String>,
+    pub log_file: PathBuf,
+    /// The last log-writing error (full disk, permissions); output is dropped meanwhile.
+    pub log_error: Option<String>,
+    pub updated_at: String,
+}
+
+impl ServiceState {
+    pub fn read(path: &Path) -> std::io::Result<ServiceState> {
+        let text = std::fs::read_to_string(path)?;
+        serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut json = serde_json::to_vec_pretty(self).expect("state serializes");
+        json.push(b'\n');
+        write_atomic(path, &json)
+    }
+}
+
+/// Write a file so that readers see the old or the new contents, never half of one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ServicePaths::new(dir.path(), "svc");
+        std::fs::create_dir_all(&paths.dir).unwrap();
+        let state = ServiceState {
+            service: "svc".into(),
+            mode: "foreground".into(),
+            state: RunState::Backoff,
+            supervisor_pid: 10,
+            child_pid: None,
+            child_start_token: None,
+            started_at: None,
+            restarts: 3,
+            last_exit: Some(LastExit::new(ExitKind::Signal(9), SystemTime::UNIX_EPOCH)),
+            next_restart_at: Some(rfc3339(SystemTime::UNIX_EPOCH)),
+            reason: None,
+            log_file: paths.default_log_file(),
+            log_error: None,
+            updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+        };
+        state.write(&paths.state_file()).unwrap();
+        assert_eq!(ServiceState::read(&paths.state_file()).unwrap(), state);
+        let text = std::fs::read_to_string(paths.state_file()).unwrap();
+        assert!(text.contains("\"state\": \"backoff\""), "{text}");
+        assert!(text.contains("\"at\": \"1970-01-01T00:00:00.000Z\""), "{text}");
+    }
+}

@@ -1,0 +1,389 @@
+//! The supervisor engine, shared by `respawn run` and the Windows service host.
+//!
+//! Event-driven: the engine sleeps in one `select!` on the child's exit, a control
+//! message (stop, restart), a backoff timer or a change in log health. There is no
+//! polling loop, so an idle supervisor does not wake up at all.
+
+pub mod lock;
+pub mod logs;
+
+use crate::os::{self, ChildTree};
+use crate::policy::{Decision, ExitKind, RestartTracker};
+use crate::spec::{Spec, StopMethod};
+use crate::state::{rfc3339, write_atomic, LastExit, RunState, ServicePaths, ServiceState};
+use lock::SupervisorLock;
+use logs::RotatingLog;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, watch};
+
+/// Exit code of a supervisor that stayed down because the policy gave up (a
+/// prevent-restart exit code, or too many restarts). Service managers are told not
+/// to restart on it where they can be (systemd's RestartPreventExitStatus).
+pub const EXIT_GAVE_UP: i32 = 78;
+
+/// What a supervisor can be asked to do while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Stop the child gracefully and exit.
+    Stop,
+    /// Stop the child gracefully and start it again at once (not counted as a failure).
+    Restart,
+}
+
+/// How a supervisor run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stopped on request.
+    Stopped,
+    /// The child ended and the policy keeps it down without calling it a failure.
+    Finished(String),
+    /// The policy gave up: the service is failed.
+    GaveUp(String),
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Stopped | Outcome::Finished(_) => 0,
+            Outcome::GaveUp(_) => EXIT_GAVE_UP,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("{service} is already supervised{} ; stop it first with `respawn stop {service}`", .pid.map(|p| format!(" by respawn pid {p}")).unwrap_or_default())]
+    AlreadyRunning { service: String, pid: Option<u32> },
+    #[error("cannot use state dir {dir}: {source}; pass --state-dir or set RESPAWN_STATE_DIR to a writable folder")]
+    StateDir { dir: String, source: std::io::Error },
+}
+
+/// A supervisor that holds its service's lock and is ready to run.
+pub struct Supervisor {
+    spec: Spec,
+    paths: ServicePaths,
+    state: ServiceState,
+    log: Arc<Mutex<RotatingLog>>,
+    log_health: watch::Receiver<Option<String>>,
+    log_health_tx: watch::Sender<Option<String>>,
+    tracker: RestartTracker,
+    began: Instant,
+    _lock: SupervisorLock,
+}
+
+enum Next {
+    StartAgain,
+    Done(Outcome),
+}
+
+impl Supervisor {
+    /// Take the service's lock, clean up after a crashed predecessor, open the log.
+    /// `mode` says who keeps this supervisor up (foreground, systemd, scm, user …).
+    pub fn prepare(spec: Spec, paths: ServicePaths, mode: &str) -> Result<Supervisor, PrepareError> {
+        let state_dir_err = |source| PrepareError::StateDir {
+            dir: paths.dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&paths.dir).map_err(state_dir_err)?;
+        let lock = SupervisorLock::try_acquire(&paths.lock_file())
+            .map_err(state_dir_err)?
+            .ok_or_else(|| PrepareError::AlreadyRunning {
+                service: spec.id(),
+                pid: ServiceState::read(&paths.state_file()).ok().map(|s| s.supervisor_pid),
+            })?;
+        let previous = ServiceState::read(&paths.state_file()).ok();
+
+        let log_file = spec.logs.dir.as_ref().map_or_else(|| paths.default_log_file(), |d| d.join("output.log"));
+        let log = RotatingLog::open(log_file.clone(), spec.logs.max_size, spec.logs.keep);
+        let (log_health_tx, log_health) = watch::channel(log.error().map(str::to_owned));
+        let state = ServiceState {
+            service: spec.id(),
+            mode: mode.to_string(),
+            state: RunState::Starting,
+            supervisor_pid: std::process::id(),
+            child_pid: None,
+            child_start_token: None,
+            started_at: None,
+            restarts: 0,
+            last_exit: None,
+            next_restart_at: None,
+            reason: None,
+            log_file,
+            log_error: log.error().map(str::to_owned),
+            updated_at: rfc3339(SystemTime::now()),
+        };
+        let mut sup = Supervisor {
+            tracker: RestartTracker::new(spec.restart.clone()),
+            spec,
+            paths,
+            state,
+            log: Arc::new(Mutex::new(log)),
+            log_health,
+            log_health_tx,
+            began: Instant::now(),
+            _lock: lock,
+        };
+        // A supervisor that was SIGKILLed may have left its child's tree behind;
+        // never run two copies of the child.
+        if let Some(prev) = previous {
+            if let Some(pid) = prev.child_pid {
+                if os::kill_leftover_tree(pid, prev.child_start_token) {
+                    sup.event(&format!("killed child tree {pid} left by a previous supervisor"));
+                }
+            }
+        }
+        sup.save();
+        Ok(sup)
+    }
+
+    /// Supervise until stopped or until the policy keeps the child down.
+    pub async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
+        let mut first_start = true;
+        loop {
+            if !first_start {
+                self.state.restarts += 1;
+            }
+            first_start = false;
+            let next = match self.start_child() {
+                Ok(child) => self.supervise(child, &mut controls).await,
+                Err(e) => {
+                    self.event(&format!("cannot start `{}`: {e}", self.spec.command));
+                    // Like a shell: "command cannot run" is exit code 127.
+                    self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls).await
+                }
+            };
+            if let Next::Done(outcome) = next {
+                return outcome;
+            }
+        }
+    }
+
+    async fn supervise(&mut self, mut child: ChildTree, controls: &mut mpsc::UnboundedReceiver<Control>) -> Next {
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                exit = child.wait() => {
+                    let exit = exit.unwrap_or(ExitKind::Code(-1));
+                    // The child is gone; whatever it left running in its group goes too.
+                    child.kill_tree();
+                    return self.after_exit(exit, started.elapsed(), controls).await;
+                }
+                control = controls.recv() => {
+                    self.stop_child(&mut child, controls).await;
+                    return match control {
+                        Some(Control::Restart) => {
+                            self.event("restarting on request");
+                            Next::StartAgain
+                        }
+                        Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
+                    };
+                }
+                Ok(()) = self.log_health.changed() => {
+                    self.state.log_error = self.log_health.borrow_and_update().clone();
+                    self.save();
+                }
+            }
+        }
+    }
+
+    fn start_child(&mut self) -> std::io::Result<ChildTree> {
+        let mut cmd = self.command()?;
+        let mut child = ChildTree::spawn(&mut cmd)?;
+        for stream in [child.stdout().map(boxed), child.stderr().map(boxed)].into_iter().flatten() {
+            spawn_log_pump(stream, self.log.clone(), self.log_health_tx.clone());
+        }
+        let pid = child.pid();
+        self.state.state = RunState::Running;
+        self.state.child_pid = Some(pid);
+        self.state.child_start_token = os::start_token(pid);
+        self.state.started_at = Some(rfc3339(SystemTime::now()));
+        self.state.next_restart_at = None;
+        self.state.reason = None;
+        self.save();
+        self.event(&format!("started `{}` as pid {pid}", self.spec.command));
+        Ok(child)
+    }
+
+    fn command(&self) -> std::io::Result<tokio::process::Command> {
+        let program = resolve_program(&self.spec)?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(&self.spec.args)
+            .envs(&self.spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = &self.spec.working_dir {
+            cmd.current_dir(dir);
+        }
+        Ok(cmd)
+    }
+
+    /// Apply the restart policy to an exit, waiting out the backoff delay (which a
+    /// stop request cuts short).
+    async fn after_exit(
+        &mut self,
+        exit: ExitKind,
+        uptime: Duration,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Next {
+        self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
+        self.state.child_pid = None;
+        self.state.child_start_token = None;
+        match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
+            Decision::Restart { delay, planned } => {
+                let why = if planned { " (planned restart)" } else { "" };
+                self.event(&format!(
+                    "child ended with {exit}{why}; starting again in {}",
+                    humantime::format_duration(delay)
+                ));
+                if delay.is_zero() {
+                    return Next::StartAgain;
+                }
+                self.state.state = RunState::Backoff;
+                self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
+                self.save();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => Next::StartAgain,
+                    control = controls.recv() => match control {
+                        Some(Control::Restart) => Next::StartAgain,
+                        Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
+                    },
+                }
+            }
+            Decision::StayDown { failed, reason } => {
+                let reason = format!("child ended with {exit}; {reason}");
+                Next::Done(self.finish(if failed {
+                    Outcome::GaveUp(reason)
+                } else {
+                    Outcome::Finished(reason)
+                }))
+            }
+        }
+    }
+
+    /// Graceful stop: ask with the spec's stop method, wait up to the stop timeout (or
+    /// a second stop request), then kill the whole tree.
+    async fn stop_child(&mut self, child: &mut ChildTree, controls: &mut mpsc::UnboundedReceiver<Control>) {
+        self.state.state = RunState::Stopping;
+        self.save();
+        let timeout = self.spec.stop.timeout;
+        let asked = match self.request_graceful_stop(child) {
+            Ok(asked) => asked,
+            Err(e) => {
+                self.event(&format!("graceful stop request failed: {e}"));
+                false
+            }
+        };
+        let mut exit = None;
+        if asked {
+            tokio::select! {
+                r = child.wait() => exit = r.ok(),
+                () = tokio::time::sleep(timeout) => {
+                    self.event(&format!("child did not stop within {}; killing it", humantime::format_duration(timeout)));
+                }
+                Some(Control::Stop) = controls.recv() => self.event("second stop request; killing the child now"),
+            }
+        }
+        child.kill_tree();
+        let exit = match exit {
+            Some(e) => e,
+            None => child.wait().await.unwrap_or(ExitKind::Code(-1)),
+        };
+        self.event(&format!("child stopped ({exit})"));
+        self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
+        self.state.child_pid = None;
+        self.state.child_start_token = None;
+    }
+
+    /// Returns whether a graceful request was made (and so is worth waiting for).
+    fn request_graceful_stop(&self, child: &ChildTree) -> std::io::Result<bool> {
+        let pid = child.pid().to_string();
+        let fill = |text: &str| fill_placeholders(text, &pid);
+        match &self.spec.stop.method {
+            StopMethod::Signal(sig) => child.send_stop_signal(*sig).map(|()| true),
+            StopMethod::Command(argv) => {
+                let argv: Vec<String> = argv.iter().map(|a| fill(a)).collect();
+                let mut cmd = tokio::process::Command::new(&argv[0]);
+                cmd.args(&argv[1..]).envs(&self.spec.env).stdin(Stdio::null());
+                cmd.spawn().map(|_| true)
+            }
+            StopMethod::File { path, contents } => write_atomic(path, fill(contents).as_bytes()).map(|()| true),
+            StopMethod::Kill => Ok(false),
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) -> Outcome {
+        let (state, reason) = match &outcome {
+            Outcome::Stopped => (RunState::Stopped, "stopped on request".to_string()),
+            Outcome::Finished(r) => (RunState::Stopped, r.clone()),
+            Outcome::GaveUp(r) => (RunState::Failed, r.clone()),
+        };
+        self.event(&format!("{}: {reason}", state.as_str()));
+        self.state.state = state;
+        self.state.reason = Some(reason);
+        self.state.next_restart_at = None;
+        self.save();
+        outcome
+    }
+
+    fn save(&mut self) {
+        self.state.updated_at = rfc3339(SystemTime::now());
+        if let Err(e) = self.state.write(&self.paths.state_file()) {
+            eprintln!("respawn[{}]: cannot write state file: {e}", self.state.service);
+        }
+    }
+
+    /// A supervisor event, for the log file (so `respawn logs` tells the whole story)
+    /// and for our own stderr (the journal, or the terminal in the foreground).
+    fn event(&self, what: &str) {
+        eprintln!("respawn[{}]: {what}", self.state.service);
+        let line = format!("[respawn {}] {what}\n", rfc3339(SystemTime::now()));
+        self.log.lock().expect("log lock").write(line.as_bytes());
+    }
+}
+
+/// `{pid}`, `{supervisor_pid}` and `{now}` in stop commands and stop files.
+pub fn fill_placeholders(text: &str, pid: &str) -> String {
+    text.replace("{pid}", pid)
+        .replace("{supervisor_pid}", &std::process::id().to_string())
+        .replace("{now}", &humantime::format_rfc3339_seconds(SystemTime::now()).to_string())
+}
+
+/// The program to start: a path as written, or a bare name found on the PATH the
+/// child will see (the spec's env may set its own PATH).
+pub fn resolve_program(spec: &Spec) -> std::io::Result<std::path::PathBuf> {
+    let path_var = spec.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
+    let cwd = spec.working_dir.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    which::which_in(&spec.command, path_var, cwd).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{}`: {e}", spec.command))
+    })
+}
+
+type BoxedReader = Box<dyn AsyncRead + Unpin + Send>;
+
+fn boxed(r: impl AsyncRead + Unpin + Send + 'static) -> BoxedReader {
+    Box::new(r)
+}
+
+/// Copy one of the child's output streams into the log until it closes. Runs on its
+/// own so a grandchild that keeps the pipe open never holds up the engine.
+fn spawn_log_pump(mut stream: BoxedReader, log: Arc<Mutex<RotatingLog>>, health: watch::Sender<Option<String>>) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            let error = {
+                let mut log = log.lock().expect("log lock");
+                log.write(&buf[..n]);
+                log.error().map(str::to_owned)
+            };
+            health.send_if_modified(|current| {
+                let changed = *current != error;
+                *current = error;
+                changed
+            });
+        }
+    });
+}
