@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "respawn", version, about = "Keep a long-running program up as a real OS service, with honest restarts.")]
+#[command(
+    name = "respawn",
+    version,
+    about = "Keep a long-running program up as a real OS service, with honest restarts."
+)]
 pub struct Cli {
     /// Folder for services' state, logs and locks (default: the platform's state dir).
     #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
@@ -122,16 +126,28 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Check { spec } => {
             let spec = load_spec(&spec)?;
             preflight(&spec)?;
-            println!("{}: ok ({} → {} {:?})", spec.id(), spec.id(), spec.command, spec.args);
+            println!(
+                "{}: ok ({} → {} {:?})",
+                spec.id(),
+                spec.id(),
+                spec.command,
+                spec.args
+            );
             Ok(0)
         }
-        Command::Install { spec: spec_path, backend, user } => {
+        Command::Install {
+            spec: spec_path,
+            backend,
+            user,
+        } => {
             let spec = load_spec(&spec_path)?;
             preflight(&spec)?;
             let spec_path = absolute(&spec_path)?;
-            let exe = std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+            let exe =
+                std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
             let backend_name = backend.unwrap_or_else(|| backend::default_backend().to_string());
-            let backend = backend::by_name(&backend_name).map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
+            let backend = backend::by_name(&backend_name)
+                .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
             let req = InstallRequest {
                 spec: &spec,
                 spec_path: &spec_path,
@@ -140,7 +156,10 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 user_scope: user,
             };
             let inst = backend.install(&req)?;
-            println!("installed {} with the {} backend", inst.service, inst.backend);
+            println!(
+                "installed {} with the {} backend",
+                inst.service, inst.backend
+            );
             Ok(0)
         }
         Command::Uninstall { name } => {
@@ -155,13 +174,20 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Status { name, json } => {
             let report = status(&state_root, &name)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).expect("serializes"));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serializes")
+                );
             } else {
                 print!("{}", report.render_text());
             }
             Ok(report.exit_code())
         }
-        Command::Logs { name, follow, lines } => show_logs(&state_root, &name, follow, lines),
+        Command::Logs {
+            name,
+            follow,
+            lines,
+        } => show_logs(&state_root, &name, follow, lines),
     }
 }
 
@@ -194,7 +220,10 @@ pub fn load_spec(path: &Path) -> Result<Spec, CliError> {
             "pass the path of a TOML spec, e.g. --spec examples/echo.toml",
         )
     })?;
-    let base = absolute(path)?.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     Spec::parse(&text, Some(path), &base).map_err(|e| CliError {
         code: EXIT_BAD_INPUT,
         message: e.to_string(),
@@ -223,16 +252,29 @@ pub fn preflight(spec: &Spec) -> Result<(), CliError> {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, CliError> {
-    std::path::absolute(path).map_err(|e| CliError::bad_input(format!("bad path {}: {e}", path.display()), "pass an existing file"))
+    std::path::absolute(path).map_err(|e| {
+        CliError::bad_input(
+            format!("bad path {}: {e}", path.display()),
+            "pass an existing file",
+        )
+    })
 }
 
 fn installed(state_root: &Path, name: &str) -> Result<Installation, CliError> {
     let paths = ServicePaths::new(state_root, name);
-    Installation::read(&paths).map_err(anyhow::Error::from)?.ok_or_else(|| CliError {
-        code: EXIT_NOT_INSTALLED,
-        message: format!("{name} is not installed (no record in {})", paths.dir.display()),
-        hint: Some("install it with `respawn install --spec FILE`, or check the name and --state-dir".into()),
-    })
+    Installation::read(&paths)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| CliError {
+            code: EXIT_NOT_INSTALLED,
+            message: format!(
+                "{name} is not installed (no record in {})",
+                paths.dir.display()
+            ),
+            hint: Some(
+                "install it with `respawn install --spec FILE`, or check the name and --state-dir"
+                    .into(),
+            ),
+        })
 }
 
 fn with_backend(
@@ -258,7 +300,9 @@ fn status(state_root: &Path, name: &str) -> Result<StatusReport, CliError> {
 fn show_logs(state_root: &Path, name: &str, follow: bool, lines: usize) -> Result<i32, CliError> {
     let paths = ServicePaths::new(state_root, name);
     let state = crate::state::ServiceState::read(&paths.state_file());
-    let log_file = state.map(|s| s.log_file).unwrap_or_else(|_| paths.default_log_file());
+    let log_file = state
+        .map(|s| s.log_file)
+        .unwrap_or_else(|_| paths.default_log_file());
     let keep = 100; // read as many rotated files as exist, up to a sane bound
     match logs::tail_lines(&log_file, lines, keep) {
         Ok(lines) => lines.iter().for_each(|l| println!("{l}")),

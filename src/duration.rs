@@ -13,7 +13,9 @@ impl HumanDuration {
         humantime::parse_duration(text.trim())
             .map(HumanDuration)
             .map_err(|e| {
-                format!("`{text}` is not a duration ({e}); write it like \"500ms\", \"2s\" or \"1m\"")
+                format!(
+                    "`{text}` is not a duration ({e}); write it like \"500ms\", \"2s\" or \"1m\""
+                )
             })
     }
 }
@@ -60,7 +62,8 @@ impl ByteSize {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let bad = || format!("`{text}` is not a size; write it like \"512KB\", \"10MB\" or \"1GB\"");
+        let bad =
+            || format!("`{text}` is not a size; write it like \"512KB\", \"10MB\" or \"1GB\"");
         let n: u64 = num.parse().map_err(|_| bad())?;
         let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
@@ -106,9 +109,18 @@ mod tests {
 
     #[test]
     fn durations_parse_the_human_way() {
-        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
-        assert_eq!(HumanDuration::parse("2s").unwrap().0, Duration::from_secs(2));
-        assert_eq!(HumanDuration::parse("1m").unwrap().0, Duration::from_secs(60));
+        assert_eq!(
+            HumanDuration::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            HumanDuration::parse("2s").unwrap().0,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            HumanDuration::parse("1m").unwrap().0,
+            Duration::from_secs(60)
+        );
         let err = HumanDuration::parse("soon").unwrap_err();
         assert!(err.contains("\"500ms\""), "{err}");
     }

@@ -64,7 +64,10 @@ impl Default for RestartPolicy {
     fn default() -> Self {
         RestartPolicy {
             mode: RestartMode::Always,
-            backoff: DEFAULT_BACKOFF_SECS.iter().map(|s| Duration::from_secs(*s)).collect(),
+            backoff: DEFAULT_BACKOFF_SECS
+                .iter()
+                .map(|s| Duration::from_secs(*s))
+                .collect(),
             reset_after: DEFAULT_RESET_AFTER,
             max_restarts: None,
             restart_window: Duration::from_secs(600),
@@ -154,7 +157,11 @@ impl RestartTracker {
         }
         if let Some(max) = p.max_restarts {
             let window = p.restart_window;
-            while self.recent.front().is_some_and(|t| now.saturating_sub(*t) > window) {
+            while self
+                .recent
+                .front()
+                .is_some_and(|t| now.saturating_sub(*t) > window)
+            {
                 self.recent.pop_front();
             }
             if self.recent.len() >= max as usize {
@@ -188,17 +195,22 @@ mod tests {
 
     fn delays(tracker: &mut RestartTracker, n: usize) -> Vec<u64> {
         (0..n)
-            .map(|_| match tracker.on_exit(ExitKind::Signal(9), secs(0), secs(0)) {
-                Decision::Restart { delay, .. } => delay.as_secs(),
-                other => panic!("{other:?}"),
-            })
+            .map(
+                |_| match tracker.on_exit(ExitKind::Signal(9), secs(0), secs(0)) {
+                    Decision::Restart { delay, .. } => delay.as_secs(),
+                    other => panic!("{other:?}"),
+                },
+            )
             .collect()
     }
 
     #[test]
     fn default_schedule_is_quadratic_and_repeats_its_last_step() {
         let mut t = RestartTracker::new(RestartPolicy::default());
-        assert_eq!(delays(&mut t, 11), vec![1, 2, 4, 9, 16, 25, 36, 49, 64, 64, 64]);
+        assert_eq!(
+            delays(&mut t, 11),
+            vec![1, 2, 4, 9, 16, 25, 36, 49, 64, 64, 64]
+        );
     }
 
     #[test]
@@ -206,9 +218,21 @@ mod tests {
         let mut t = RestartTracker::new(RestartPolicy::default());
         delays(&mut t, 4);
         let d = t.on_exit(ExitKind::Code(1), secs(60), secs(100));
-        assert_eq!(d, Decision::Restart { delay: secs(1), planned: false });
+        assert_eq!(
+            d,
+            Decision::Restart {
+                delay: secs(1),
+                planned: false
+            }
+        );
         let d = t.on_exit(ExitKind::Code(1), secs(59), secs(200));
-        assert_eq!(d, Decision::Restart { delay: secs(2), planned: false });
+        assert_eq!(
+            d,
+            Decision::Restart {
+                delay: secs(2),
+                planned: false
+            }
+        );
     }
 
     #[test]
@@ -233,7 +257,13 @@ mod tests {
         let mut t = RestartTracker::new(policy);
         delays(&mut t, 3);
         let d = t.on_exit(ExitKind::Code(75), secs(1), secs(1));
-        assert_eq!(d, Decision::Restart { delay: Duration::ZERO, planned: true });
+        assert_eq!(
+            d,
+            Decision::Restart {
+                delay: Duration::ZERO,
+                planned: true
+            }
+        );
         // The planned restart also starts the schedule over.
         assert_eq!(delays(&mut t, 1), vec![1]);
     }
@@ -271,7 +301,8 @@ mod tests {
             t.on_exit(ExitKind::Code(0), secs(1), secs(1)),
             Decision::StayDown {
                 failed: false,
-                reason: "the child ended with exit code 0 and restart mode does not restart it".into()
+                reason: "the child ended with exit code 0 and restart mode does not restart it"
+                    .into()
             }
         );
         assert!(matches!(
@@ -288,8 +319,14 @@ mod tests {
             ..RestartPolicy::default()
         };
         let mut t = RestartTracker::new(policy.clone());
-        assert!(matches!(t.on_exit(ExitKind::Code(1), secs(0), secs(1)), Decision::Restart { .. }));
-        assert!(matches!(t.on_exit(ExitKind::Code(1), secs(0), secs(2)), Decision::Restart { .. }));
+        assert!(matches!(
+            t.on_exit(ExitKind::Code(1), secs(0), secs(1)),
+            Decision::Restart { .. }
+        ));
+        assert!(matches!(
+            t.on_exit(ExitKind::Code(1), secs(0), secs(2)),
+            Decision::Restart { .. }
+        ));
         assert!(matches!(
             t.on_exit(ExitKind::Code(1), secs(0), secs(3)),
             Decision::StayDown { failed: true, .. }
@@ -297,7 +334,10 @@ mod tests {
         // Spread out beyond the window, the same number of restarts is fine.
         let mut t = RestartTracker::new(policy);
         for now in [1, 20, 40, 60] {
-            assert!(matches!(t.on_exit(ExitKind::Code(1), secs(0), secs(now)), Decision::Restart { .. }));
+            assert!(matches!(
+                t.on_exit(ExitKind::Code(1), secs(0), secs(now)),
+                Decision::Restart { .. }
+            ));
         }
     }
 

@@ -25,10 +25,20 @@ pub fn forward_to(tx: UnboundedSender<Control>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Windows: Ctrl+C and Ctrl+Break stop (when run from a console).
+/// Windows: Ctrl+C and Ctrl+Break stop (when run from a console); so do the
+/// supervisor's named stop and restart events, which `respawn stop|restart` set.
 #[cfg(windows)]
 pub fn forward_to(tx: UnboundedSender<Control>) -> std::io::Result<()> {
     use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let events_tx = tx.clone();
+    crate::os::listen_for_control_events(move |restart| {
+        let control = if restart {
+            Control::Restart
+        } else {
+            Control::Stop
+        };
+        events_tx.send(control).is_ok()
+    })?;
     let mut c = ctrl_c()?;
     let mut brk = ctrl_break()?;
     tokio::spawn(async move {

@@ -69,12 +69,20 @@ impl StopSignal {
 
     pub fn parse(name: &str) -> Option<StopSignal> {
         let upper = name.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+        let full = if upper.starts_with("SIG") {
+            upper
+        } else {
+            format!("SIG{upper}")
+        };
         Self::ALL.iter().find(|(n, _)| *n == full).map(|(_, s)| *s)
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, s)| *s == self).map(|(n, _)| *n).unwrap_or("SIGTERM")
+        Self::ALL
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("SIGTERM")
     }
 }
 
@@ -183,9 +191,8 @@ impl Spec {
             line: span.map(|s| line_of(text, s.start)),
             message,
         };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| {
-            err_at(e.span(), e.message().trim_end().replace('\n', "; "))
-        })?;
+        let raw: RawSpec = toml::from_str(text)
+            .map_err(|e| err_at(e.span(), e.message().trim_end().replace('\n', "; ")))?;
 
         let name = raw.name.get_ref().clone();
         check_name("name", &name).map_err(|m| err_at(Some(raw.name.span()), m))?;
@@ -217,17 +224,27 @@ impl Spec {
             }
         }
         if raw.args.iter().any(|a| a.contains('\0')) {
-            return Err(err_at(None, "args: an argument contains a NUL character".into()));
+            return Err(err_at(
+                None,
+                "args: an argument contains a NUL character".into(),
+            ));
         }
         let working_dir = raw.working_dir.as_ref().map(|w| base_dir.join(w.get_ref()));
 
         let restart = restart_policy(raw.restart).map_err(|(span, m)| err_at(span, m))?;
         let stop_span = raw.stop.as_ref().map(Spanned::span);
-        let stop = stop_config(raw.stop.map(Spanned::into_inner).unwrap_or_default(), base_dir)
-            .map_err(|m| err_at(stop_span, m))?;
+        let stop = stop_config(
+            raw.stop.map(Spanned::into_inner).unwrap_or_default(),
+            base_dir,
+        )
+        .map_err(|m| err_at(stop_span, m))?;
         let logs = LogConfig {
             dir: raw.logs.dir.map(|d| base_dir.join(d)),
-            max_size: raw.logs.max_size.map(|s| s.0).unwrap_or(DEFAULT_LOG_MAX_SIZE),
+            max_size: raw
+                .logs
+                .max_size
+                .map(|s| s.0)
+                .unwrap_or(DEFAULT_LOG_MAX_SIZE),
             keep: raw.logs.keep.unwrap_or(DEFAULT_LOG_KEEP),
         };
         if logs.max_size < 1024 {
@@ -258,7 +275,9 @@ impl Spec {
     }
 }
 
-fn restart_policy(raw: RawRestart) -> Result<RestartPolicy, (Option<std::ops::Range<usize>>, String)> {
+fn restart_policy(
+    raw: RawRestart,
+) -> Result<RestartPolicy, (Option<std::ops::Range<usize>>, String)> {
     let mut policy = RestartPolicy::default();
     if let Some(mode) = raw.mode {
         policy.mode = mode;
@@ -347,7 +366,10 @@ fn stop_config(raw: RawStop, base_dir: &Path) -> Result<StopConfig, String> {
 /// launchd label and a folder name: ASCII letters, digits, `-`, `_`, `.`.
 pub fn check_name(field: &str, value: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    let starts_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let starts_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     if value.is_empty() || !starts_ok || !value.chars().all(ok_char) || value.len() > MAX_NAME_LEN {
         return Err(format!(
             "{field}: `{value}` can't be a service name; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '-', '_' or '.', starting with a letter or digit (e.g. \"my-gateway\")"
@@ -414,11 +436,17 @@ keep = 2
         assert_eq!(spec.id(), "gw-work");
         assert_eq!(spec.command, "/base/bin/gw");
         assert_eq!(spec.working_dir, Some(PathBuf::from("/base/data")));
-        assert_eq!(spec.restart.backoff, vec![Duration::from_millis(50), Duration::from_millis(100)]);
+        assert_eq!(
+            spec.restart.backoff,
+            vec![Duration::from_millis(50), Duration::from_millis(100)]
+        );
         assert_eq!(spec.restart.mode, RestartMode::OnFailure);
         assert_eq!(
             spec.stop.method,
-            StopMethod::File { path: "/base/stop.json".into(), contents: "{\"pid\": {pid}}".into() }
+            StopMethod::File {
+                path: "/base/stop.json".into(),
+                contents: "{\"pid\": {pid}}".into()
+            }
         );
         assert_eq!(spec.logs.max_size, 1 << 20);
     }
@@ -427,7 +455,11 @@ keep = 2
     fn unknown_field_names_line_and_lists_the_fields() {
         let err = parse("name = \"a\"\ncommand = \"sh\"\ncomand = \"x\"\n").unwrap_err();
         assert_eq!(err.line, Some(3));
-        assert!(err.message.contains("unknown field `comand`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `comand`"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("`command`"), "{}", err.message);
         assert!(err.to_string().starts_with("s.toml:3: "), "{err}");
     }
@@ -445,7 +477,11 @@ keep = 2
     fn empty_command_is_refused_with_an_example() {
         let err = parse("name = \"a\"\n\ncommand = \"  \"\n").unwrap_err();
         assert_eq!(err.line, Some(3));
-        assert!(err.message.contains("command = \"python3\""), "{}", err.message);
+        assert!(
+            err.message.contains("command = \"python3\""),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -453,7 +489,11 @@ keep = 2
         for bad in ["", "a b", "-x", "x/y", "x\\y", "ü", &"a".repeat(65)] {
             let err = parse(&format!("name = {bad:?}\ncommand = \"sh\"\n")).unwrap_err();
             assert_eq!(err.line, Some(1), "{bad}");
-            assert!(err.message.contains("can't be a service name"), "{}", err.message);
+            assert!(
+                err.message.contains("can't be a service name"),
+                "{}",
+                err.message
+            );
         }
         let err = parse("name = \"ok\"\nprofile = \"a b\"\ncommand = \"sh\"\n").unwrap_err();
         assert!(err.message.starts_with("profile:"), "{}", err.message);
@@ -461,7 +501,8 @@ keep = 2
 
     #[test]
     fn bad_stop_settings_are_explained() {
-        let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\nsignal = \"SIGFOO\"\n").unwrap_err();
+        let err =
+            parse("name = \"a\"\ncommand = \"sh\"\n[stop]\nsignal = \"SIGFOO\"\n").unwrap_err();
         assert!(err.message.contains("SIGTERM"), "{}", err.message);
         let err = parse("name = \"a\"\ncommand = \"sh\"\n[stop]\nmethod = \"file\"\n").unwrap_err();
         assert!(err.message.contains("file ="), "{}", err.message);

@@ -128,7 +128,8 @@ pub struct ServiceState {
 impl ServiceState {
     pub fn read(path: &Path) -> std::io::Result<ServiceState> {
         let text = std::fs::read_to_string(path)?;
-        serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
@@ -181,6 +182,9 @@ mod tests {
         assert_eq!(ServiceState::read(&paths.state_file()).unwrap(), state);
         let text = std::fs::read_to_string(paths.state_file()).unwrap();
         assert!(text.contains("\"state\": \"backoff\""), "{text}");
-        assert!(text.contains("\"at\": \"1970-01-01T00:00:00.000Z\""), "{text}");
+        assert!(
+            text.contains("\"at\": \"1970-01-01T00:00:00.000Z\""),
+            "{text}"
+        );
     }
 }

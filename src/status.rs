@@ -57,7 +57,10 @@ impl StatusReport {
         let (run_state, reason, child_pid, next) = if live_state && !supervisor_alive {
             (
                 "stopped".to_string(),
-                Some(format!("the supervisor (pid {}) is no longer running", state.supervisor_pid)),
+                Some(format!(
+                    "the supervisor (pid {}) is no longer running",
+                    state.supervisor_pid
+                )),
                 None,
                 None,
             )

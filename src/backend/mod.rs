@@ -49,7 +49,10 @@ impl Installation {
     pub fn write(&self) -> std::io::Result<()> {
         let paths = self.paths();
         std::fs::create_dir_all(&paths.dir)?;
-        write_atomic(&paths.install_record(), &serde_json::to_vec_pretty(self).expect("serializes"))
+        write_atomic(
+            &paths.install_record(),
+            &serde_json::to_vec_pretty(self).expect("serializes"),
+        )
     }
 
     pub fn remove(&self) -> std::io::Result<()> {
@@ -70,7 +73,12 @@ pub struct InstallRequest<'a> {
 }
 
 impl InstallRequest<'_> {
-    pub fn installation(&self, backend: &str, os_name: String, artefact: Option<PathBuf>) -> Installation {
+    pub fn installation(
+        &self,
+        backend: &str,
+        os_name: String,
+        artefact: Option<PathBuf>,
+    ) -> Installation {
         Installation {
             service: self.spec.id(),
             backend: backend.to_string(),
@@ -102,7 +110,10 @@ pub fn for_installation(inst: &Installation) -> anyhow::Result<Box<dyn Backend>>
 pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
     match name {
         "portable" => Ok(Box::new(portable::Portable)),
-        other => anyhow::bail!("backend `{other}` is not available on this OS; use one of: {}", available().join(", ")),
+        other => anyhow::bail!(
+            "backend `{other}` is not available on this OS; use one of: {}",
+            available().join(", ")
+        ),
     }
 }
 

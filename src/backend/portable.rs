@@ -43,12 +43,20 @@ impl Backend for Portable {
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
-        Ok(supervisor_status(&inst.paths(), &inst.service, Some(&inst.backend)))
+        Ok(supervisor_status(
+            &inst.paths(),
+            &inst.service,
+            Some(&inst.backend),
+        ))
     }
 }
 
 /// Status from the state file and the lock, for any backend whose supervisor is ours.
-pub fn supervisor_status(paths: &ServicePaths, service: &str, backend: Option<&str>) -> StatusReport {
+pub fn supervisor_status(
+    paths: &ServicePaths,
+    service: &str,
+    backend: Option<&str>,
+) -> StatusReport {
     match ServiceState::read(&paths.state_file()) {
         Ok(state) => StatusReport::from_state(&state, lock::is_held(&paths.lock_file()), backend),
         Err(_) => {
@@ -69,7 +77,9 @@ pub fn running_supervisor(paths: &ServicePaths) -> Option<u32> {
     if !lock::is_held(&paths.lock_file()) {
         return None;
     }
-    ServiceState::read(&paths.state_file()).ok().map(|s| s.supervisor_pid)
+    ServiceState::read(&paths.state_file())
+        .ok()
+        .map(|s| s.supervisor_pid)
 }
 
 /// Launch `respawn run` in the background, detached from this terminal, and wait
@@ -89,7 +99,9 @@ pub fn start_detached(inst: &Installation, mode: &str) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     os::detach(&mut cmd);
-    let child = cmd.spawn().with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;
     let pid = child.id();
     wait_until_started(&paths, pid, Duration::from_secs(10))?;
     println!("started {} (respawn pid {pid})", inst.service);
@@ -107,15 +119,25 @@ fn wait_until_started(paths: &ServicePaths, pid: u32, timeout: Duration) -> anyh
             }
         }
         if !os::is_alive(pid) {
-            bail!("the supervisor exited at once; see `respawn logs {}`", service_name(paths));
+            bail!(
+                "the supervisor exited at once; see `respawn logs {}`",
+                service_name(paths)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("the supervisor (pid {pid}) did not report within {}s", timeout.as_secs())
+    bail!(
+        "the supervisor (pid {pid}) did not report within {}s",
+        timeout.as_secs()
+    )
 }
 
 fn service_name(paths: &ServicePaths) -> String {
-    paths.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    paths
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Ask the supervisor to stop and wait (blocking on its lock, not polling) until it has.
@@ -126,7 +148,10 @@ pub fn stop_supervisor(paths: &ServicePaths, timeout: Duration) -> anyhow::Resul
     };
     os::signal_supervisor(pid, false).context("cannot reach the supervisor")?;
     if !wait_for_lock_release(&paths.lock_file(), timeout) {
-        bail!("the supervisor (pid {pid}) did not stop within {}s", timeout.as_secs());
+        bail!(
+            "the supervisor (pid {pid}) did not stop within {}s",
+            timeout.as_secs()
+        );
     }
     println!("stopped {}", service_name(paths));
     Ok(())

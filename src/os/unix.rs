@@ -36,7 +36,9 @@ impl ChildTree {
             }
         }
         let child = cmd.spawn()?;
-        let pid = child.id().ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
         Ok(ChildTree { child, pid })
     }
 
@@ -57,9 +59,9 @@ impl ChildTree {
         Ok(exit_kind(self.child.wait().await?))
     }
 
-    /// Ask the whole group to stop.
-    pub fn send_stop_signal(&self, sig: StopSignal) -> io::Result<()> {
-        signal_group(self.pid, to_nix(sig))
+    /// Ask the whole group to stop. Returns whether a request was delivered.
+    pub fn send_stop_signal(&self, sig: StopSignal) -> io::Result<bool> {
+        signal_group(self.pid, to_nix(sig)).map(|()| true)
     }
 
     /// Kill the whole group, including what the child started. Idempotent.
@@ -96,7 +98,10 @@ pub fn start_token(pid: u32) -> Option<u64> {
 }
 
 pub fn is_alive(pid: u32) -> bool {
-    matches!(kill(Pid::from_raw(pid as i32), None), Ok(()) | Err(Errno::EPERM))
+    matches!(
+        kill(Pid::from_raw(pid as i32), None),
+        Ok(()) | Err(Errno::EPERM)
+    )
 }
 
 /// After a supervisor crash: kill the process group a previous supervisor started,
@@ -130,7 +135,11 @@ pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
 
 /// Ask a running supervisor to stop (SIGTERM) or to restart its child (SIGHUP).
 pub fn signal_supervisor(pid: u32, restart: bool) -> io::Result<()> {
-    let sig = if restart { Signal::SIGHUP } else { Signal::SIGTERM };
+    let sig = if restart {
+        Signal::SIGHUP
+    } else {
+        Signal::SIGTERM
+    };
     kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
 }
 

@@ -16,7 +16,11 @@ pub struct SupervisorLock {
 impl SupervisorLock {
     /// Take the lock, or `Ok(None)` when another supervisor holds it.
     pub fn try_acquire(path: &Path) -> io::Result<Option<SupervisorLock>> {
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(SupervisorLock { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),

@@ -52,7 +52,9 @@ impl RotatingLog {
         if self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
             self.rotate()?;
         }
-        let file = self.ensure_open().ok_or_else(|| io::Error::other("log file is not open"))?;
+        let file = self
+            .ensure_open()
+            .ok_or_else(|| io::Error::other("log file is not open"))?;
         file.write_all(bytes)?;
         self.size += bytes.len() as u64;
         Ok(())
@@ -75,7 +77,12 @@ impl RotatingLog {
                 .path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| OpenOptions::new().create(true).append(true).open(&self.path))
+                .and_then(|()| {
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)
+                })
                 .and_then(|f| Ok((f.metadata()?.len(), f)));
             match opened {
                 Ok((len, f)) => {
@@ -117,7 +124,8 @@ pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
 /// The last `n` lines of the log, reading older rotated files when the current one is short.
 pub fn tail_lines(path: &Path, n: usize, keep: u32) -> io::Result<Vec<String>> {
     let mut lines: Vec<String> = Vec::new();
-    let files = std::iter::once(path.to_path_buf()).chain((1..=keep).map(|k| rotated_path(path, k)));
+    let files =
+        std::iter::once(path.to_path_buf()).chain((1..=keep).map(|k| rotated_path(path, k)));
     let mut found_any = false;
     for file in files {
         if lines.len() >= n {
@@ -188,10 +196,19 @@ mod tests {
             log.write(format!("line{i}...\n").as_bytes()); // 9 bytes each: one per file
         }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "line4...\n");
-        assert_eq!(std::fs::read_to_string(rotated_path(&path, 1)).unwrap(), "line3...\n");
-        assert_eq!(std::fs::read_to_string(rotated_path(&path, 2)).unwrap(), "line2...\n");
+        assert_eq!(
+            std::fs::read_to_string(rotated_path(&path, 1)).unwrap(),
+            "line3...\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rotated_path(&path, 2)).unwrap(),
+            "line2...\n"
+        );
         assert!(!rotated_path(&path, 3).exists());
-        assert_eq!(tail_lines(&path, 2, 2).unwrap(), vec!["line3...", "line4..."]);
+        assert_eq!(
+            tail_lines(&path, 2, 2).unwrap(),
+            vec!["line3...", "line4..."]
+        );
         assert_eq!(tail_lines(&path, 10, 2).unwrap().len(), 3);
         assert!(log.error().is_none());
     }
@@ -204,10 +221,17 @@ mod tests {
         std::fs::write(&blocker, "x").unwrap();
         let mut log = RotatingLog::open(blocker.join("out.log"), 1 << 20, 1);
         log.write(b"lost\n");
-        assert!(log.error().unwrap().contains("out.log"), "{:?}", log.error());
+        assert!(
+            log.error().unwrap().contains("out.log"),
+            "{:?}",
+            log.error()
+        );
         std::fs::remove_file(&blocker).unwrap();
         log.write(b"kept\n");
         assert_eq!(log.error(), None);
-        assert_eq!(std::fs::read_to_string(blocker.join("out.log")).unwrap(), "kept\n");
+        assert_eq!(
+            std::fs::read_to_string(blocker.join("out.log")).unwrap(),
+            "kept\n"
+        );
     }
 }

@@ -82,7 +82,11 @@ enum Next {
 impl Supervisor {
     /// Take the service's lock, clean up after a crashed predecessor, open the log.
     /// `mode` says who keeps this supervisor up (foreground, systemd, scm, user …).
-    pub fn prepare(spec: Spec, paths: ServicePaths, mode: &str) -> Result<Supervisor, PrepareError> {
+    pub fn prepare(
+        spec: Spec,
+        paths: ServicePaths,
+        mode: &str,
+    ) -> Result<Supervisor, PrepareError> {
         let state_dir_err = |source| PrepareError::StateDir {
             dir: paths.dir.display().to_string(),
             source,
@@ -92,11 +96,17 @@ impl Supervisor {
             .map_err(state_dir_err)?
             .ok_or_else(|| PrepareError::AlreadyRunning {
                 service: spec.id(),
-                pid: ServiceState::read(&paths.state_file()).ok().map(|s| s.supervisor_pid),
+                pid: ServiceState::read(&paths.state_file())
+                    .ok()
+                    .map(|s| s.supervisor_pid),
             })?;
         let previous = ServiceState::read(&paths.state_file()).ok();
 
-        let log_file = spec.logs.dir.as_ref().map_or_else(|| paths.default_log_file(), |d| d.join("output.log"));
+        let log_file = spec
+            .logs
+            .dir
+            .as_ref()
+            .map_or_else(|| paths.default_log_file(), |d| d.join("output.log"));
         let log = RotatingLog::open(log_file.clone(), spec.logs.max_size, spec.logs.keep);
         let (log_health_tx, log_health) = watch::channel(log.error().map(str::to_owned));
         let state = ServiceState {
@@ -131,7 +141,9 @@ impl Supervisor {
         if let Some(prev) = previous {
             if let Some(pid) = prev.child_pid {
                 if os::kill_leftover_tree(pid, prev.child_start_token) {
-                    sup.event(&format!("killed child tree {pid} left by a previous supervisor"));
+                    sup.event(&format!(
+                        "killed child tree {pid} left by a previous supervisor"
+                    ));
                 }
             }
         }
@@ -152,7 +164,8 @@ impl Supervisor {
                 Err(e) => {
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
                     // Like a shell: "command cannot run" is exit code 127.
-                    self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls).await
+                    self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls)
+                        .await
                 }
             };
             if let Next::Done(outcome) = next {
@@ -161,7 +174,11 @@ impl Supervisor {
         }
     }
 
-    async fn supervise(&mut self, mut child: ChildTree, controls: &mut mpsc::UnboundedReceiver<Control>) -> Next {
+    async fn supervise(
+        &mut self,
+        mut child: ChildTree,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Next {
         let started = Instant::now();
         loop {
             tokio::select! {
@@ -192,7 +209,10 @@ impl Supervisor {
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
         let mut cmd = self.command()?;
         let mut child = ChildTree::spawn(&mut cmd)?;
-        for stream in [child.stdout().map(boxed), child.stderr().map(boxed)].into_iter().flatten() {
+        for stream in [child.stdout().map(boxed), child.stderr().map(boxed)]
+            .into_iter()
+            .flatten()
+        {
             spawn_log_pump(stream, self.log.clone(), self.log_health_tx.clone());
         }
         let pid = child.pid();
@@ -266,7 +286,11 @@ impl Supervisor {
 
     /// Graceful stop: ask with the spec's stop method, wait up to the stop timeout (or
     /// a second stop request), then kill the whole tree.
-    async fn stop_child(&mut self, child: &mut ChildTree, controls: &mut mpsc::UnboundedReceiver<Control>) {
+    async fn stop_child(
+        &mut self,
+        child: &mut ChildTree,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
         self.state.state = RunState::Stopping;
         self.save();
         let timeout = self.spec.stop.timeout;
@@ -303,14 +327,18 @@ impl Supervisor {
         let pid = child.pid().to_string();
         let fill = |text: &str| fill_placeholders(text, &pid);
         match &self.spec.stop.method {
-            StopMethod::Signal(sig) => child.send_stop_signal(*sig).map(|()| true),
+            StopMethod::Signal(sig) => child.send_stop_signal(*sig),
             StopMethod::Command(argv) => {
                 let argv: Vec<String> = argv.iter().map(|a| fill(a)).collect();
                 let mut cmd = tokio::process::Command::new(&argv[0]);
-                cmd.args(&argv[1..]).envs(&self.spec.env).stdin(Stdio::null());
+                cmd.args(&argv[1..])
+                    .envs(&self.spec.env)
+                    .stdin(Stdio::null());
                 cmd.spawn().map(|_| true)
             }
-            StopMethod::File { path, contents } => write_atomic(path, fill(contents).as_bytes()).map(|()| true),
+            StopMethod::File { path, contents } => {
+                write_atomic(path, fill(contents).as_bytes()).map(|()| true)
+            }
             StopMethod::Kill => Ok(false),
         }
     }
@@ -332,7 +360,10 @@ impl Supervisor {
     fn save(&mut self) {
         self.state.updated_at = rfc3339(SystemTime::now());
         if let Err(e) = self.state.write(&self.paths.state_file()) {
-            eprintln!("respawn[{}]: cannot write state file: {e}", self.state.service);
+            eprintln!(
+                "respawn[{}]: cannot write state file: {e}",
+                self.state.service
+            );
         }
     }
 
@@ -349,16 +380,29 @@ impl Supervisor {
 pub fn fill_placeholders(text: &str, pid: &str) -> String {
     text.replace("{pid}", pid)
         .replace("{supervisor_pid}", &std::process::id().to_string())
-        .replace("{now}", &humantime::format_rfc3339_seconds(SystemTime::now()).to_string())
+        .replace(
+            "{now}",
+            &humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        )
 }
 
 /// The program to start: a path as written, or a bare name found on the PATH the
 /// child will see (the spec's env may set its own PATH).
 pub fn resolve_program(spec: &Spec) -> std::io::Result<std::path::PathBuf> {
-    let path_var = spec.env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
-    let cwd = spec.working_dir.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let path_var = spec
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok());
+    let cwd = spec
+        .working_dir
+        .clone()
+        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
     which::which_in(&spec.command, path_var, cwd).map_err(|e| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("`{}`: {e}", spec.command))
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("`{}`: {e}", spec.command),
+        )
     })
 }
 
@@ -370,7 +414,11 @@ fn boxed(r: impl AsyncRead + Unpin + Send + 'static) -> BoxedReader {
 
 /// Copy one of the child's output streams into the log until it closes. Runs on its
 /// own so a grandchild that keeps the pipe open never holds up the engine.
-fn spawn_log_pump(mut stream: BoxedReader, log: Arc<Mutex<RotatingLog>>, health: watch::Sender<Option<String>>) {
+fn spawn_log_pump(
+    mut stream: BoxedReader,
+    log: Arc<Mutex<RotatingLog>>,
+    health: watch::Sender<Option<String>>,
+) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 8192];
         while let Ok(n @ 1..) = stream.read(&mut buf).await {
