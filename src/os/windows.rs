@@ -9,7 +9,7 @@ use crate::policy::ExitKind;
 use crate::spec::StopSignal;
 use std::io;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
+    CloseHandle, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
@@ -23,7 +23,7 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, GetExitCodeProcess, GetProcessTimes, OpenEventW, OpenProcess, OpenThread,
     ResumeThread, SetEvent, TerminateProcess, WaitForMultipleObjects, CREATE_NEW_PROCESS_GROUP,
     CREATE_NO_WINDOW, CREATE_SUSPENDED, EVENT_MODIFY_STATE, INFINITE,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME, WAIT_OBJECT_0,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
 /// Exit code given to a tree that respawn kills (what `taskkill /F` uses too).

@@ -1,0 +1,126 @@
+//! Shared test harness: a temp folder with a spec, a state root, and helpers to run
+//! the real `respawn` binary and read what it writes.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous deadline for "eventually" checks: they wait for an event, they do not time it.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Harness {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn state_root(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    pub fn service_dir(&self, id: &str) -> PathBuf {
+        self.state_root().join(id)
+    }
+
+    /// Write `spec.toml` (or another name) into the harness folder.
+    pub fn spec(&self, name: &str, toml: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, toml).unwrap();
+        p
+    }
+
+    pub fn respawn(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        cmd.env("RESPAWN_STATE_DIR", self.state_root());
+        cmd
+    }
+
+    /// `respawn run --spec FILE` in the background.
+    pub fn run(&self, spec: &Path) -> Child {
+        self.respawn()
+            .arg("run")
+            .arg("--spec")
+            .arg(spec)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn respawn run")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.respawn().args(args).output().expect("run respawn")
+    }
+
+    pub fn state(&self, id: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.service_dir(id).join("state.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Wait until the state file satisfies `pred`; returns that state.
+    pub fn wait_state(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut last = None;
+        let found = wait_for(what, || {
+            last = self.state(id);
+            last.as_ref().is_some_and(&pred)
+        });
+        assert!(
+            found,
+            "timed out waiting for: {what}; last state: {last:#?}"
+        );
+        last.unwrap()
+    }
+
+    pub fn wait_running(&self, id: &str) -> u32 {
+        let s = self.wait_state(id, "child running", |s| {
+            s["state"] == "running" && s["child_pid"].is_u64()
+        });
+        s["child_pid"].as_u64().unwrap() as u32
+    }
+
+    pub fn log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.service_dir(id).join("output.log")).unwrap_or_default()
+    }
+}
+
+/// Poll `cond` until it holds or the deadline passes.
+pub fn wait_for(_what: &str, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + DEADLINE;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Wait for a child process to exit, with the deadline; kills it on timeout.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("process {} did not exit in time", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn stderr_of(child: Child) -> String {
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
+}
