@@ -7,7 +7,7 @@
 #   scripts/windows-lane.sh build [ARGS]   cargo build --release for windows-gnu
 #   scripts/windows-lane.sh test  [ARGS]   cargo test for windows-gnu, binaries run under Wine
 #   scripts/windows-lane.sh wine CMD...    run CMD (an .exe or a Wine builtin) in the prefix
-#   scripts/windows-lane.sh stop           stop the prefix's wineserver and every process in it
+#   scripts/windows-lane.sh stop           kill every process of the prefix (services too) and its server
 #   scripts/windows-lane.sh env            print the environment this script uses
 #   scripts/windows-lane.sh run-exe EXE... cargo's target runner (used by `test`)
 #
@@ -23,9 +23,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET=x86_64-pc-windows-gnu
 
 # Debian's rustc ships the std *source*, not a Windows std: build-std compiles it.
-# panic_unwind (not panic_abort) because libtest needs unwinding to report failures;
-# release builds use the same set so the std artifacts are shared and built once.
-BUILD_STD=(-Zbuild-std=std,panic_unwind)
+# std,panic_abort works for both commands: cargo adds panic_unwind and `test` by
+# itself for `cargo test` (should_panic works), and panic_abort must be listed or
+# a profile with panic = "abort" fails with "can't find crate for panic_abort".
+BUILD_STD=(-Zbuild-std=std,panic_abort)
 
 default_cache() {
     if [ -w /var/cache ] || { [ -d /var/cache/respawn ] && [ -w /var/cache/respawn ]; }; then
@@ -109,9 +110,14 @@ build_shim() {
     log "built $(shim_dll)"
 }
 
+# Copy only when it differs, and by rename: run-exe calls this for every test
+# binary, and overwriting a DLL in place under a running Wine process corrupts it.
 install_shim() {
     build_shim
-    cp "$(shim_dll)" "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+    local dst="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+    cmp -s "$(shim_dll)" "$dst" && return
+    cp "$(shim_dll)" "$dst.tmp.$$"
+    mv -f "$dst.tmp.$$" "$dst"
 }
 
 prefix_ready() { [ -f "$WINEPREFIX/system.reg" ] && [ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ]; }
@@ -125,7 +131,7 @@ ensure_prefix() {
     mkdir -p "$WINEPREFIX"
     log "creating Wine prefix $WINEPREFIX"
     # wineboot --init creates the registry and drive_c and starts services.exe;
-    # --wait... isn't a thing, so we wait for the server to go idle below.
+    # wineserver -w then waits until that first session is over.
     "$WINE" wineboot --init
     "$WINESERVER" -w
     install_shim
@@ -140,13 +146,14 @@ cmd_prefix() {
 
 # ------------------------------------------------------------ build/test ----
 
-# Cargo environment for this lane. RUSTC must point at Debian's rustc: with the
-# rustup proxy first on PATH, cargo would otherwise pick rustup's (no Windows std).
-# RUSTC_BOOTSTRAP=1 unlocks -Zbuild-std on this stable compiler.
+# Cargo environment for this lane. RUSTC/RUSTDOC must be Debian's: with the rustup
+# proxies first on PATH, cargo would pick rustup's (no Windows std; its rustdoc is
+# another version and rejects our std for doctests). RUSTC_BOOTSTRAP=1 unlocks
+# -Zbuild-std on this stable compiler. The test runner (Wine) comes from
+# .cargo/config.toml: `runner = ["scripts/windows-lane.sh", "run-exe"]`.
 lane_cargo() {
-    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$WIN_TARGET" \
-    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/windows-lane.sh run-exe" \
-        /usr/bin/cargo "$@"
+    RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+    CARGO_TARGET_DIR="$WIN_TARGET" /usr/bin/cargo "$@"
 }
 
 cmd_build() {
@@ -170,12 +177,16 @@ cmd_test() {
 
 # ----------------------------------------------------------------- wine ----
 
-# A persistent wineserver spares every test binary the ~1 s of starting a server
-# and services.exe again. -p60: it still exits by itself 60 s after the last
-# process of the prefix ends, so a forgotten `stop` cannot leak it for long.
-start_server() { "$WINESERVER" -p60; }
+# Why a persistent server: without one, Wine shuts the prefix down ~1.5 s after its
+# last ordinary process exits, and that kills every service the SCM started (no
+# SERVICE_CONTROL_SHUTDOWN). With -p60 services outlive the `wine` call that
+# started them, as on Windows, and each test binary skips the prefix start-up.
+# It still ends by itself 60 s after the last ordinary process, so a forgotten
+# `stop` cannot leak it for long. Exits 2 when a server already runs: fine.
+start_server() { "$WINESERVER" -p60 || true; }
 
 # Cargo's target runner: cargo calls `windows-lane.sh run-exe <test.exe> <args>`.
+# The exit code of the Windows process is wine's exit code, so failures propagate.
 cmd_run_exe() {
     ensure_prefix
     exec "$WINE" "$@"
@@ -184,6 +195,7 @@ cmd_run_exe() {
 cmd_wine() {
     [ "$#" -gt 0 ] || die "usage: windows-lane.sh wine CMD [ARGS...]"
     ensure_prefix
+    start_server
     exec "$WINE" "$@"
 }
 
@@ -198,9 +210,8 @@ cmd_stop() {
 
 cmd_env() {
     cat <<EOF
-export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=$WIN_TARGET
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/windows-lane.sh run-exe"
 export WINEPREFIX=$WINEPREFIX WINEDEBUG=$WINEDEBUG WINEDLLOVERRIDES=$WINEDLLOVERRIDES
 # cargo:  /usr/bin/cargo test ${BUILD_STD[*]} --target $TARGET
 # wine:   $WINE <exe>     server: $WINESERVER -k

@@ -35,6 +35,12 @@ pub enum Command {
         #[arg(long, default_value = "foreground", hide = true)]
         managed_by: String,
     },
+    /// What the Windows service manager starts (not for use by hand).
+    #[command(hide = true)]
+    ServiceHost {
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+    },
     /// Check a spec and print what it means, without running anything.
     Check {
         #[arg(long, value_name = "FILE")]
@@ -123,6 +129,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
     let state_root = cli.state_dir.clone().unwrap_or_else(default_state_root);
     match cli.command {
         Command::Run { spec, managed_by } => run(&spec, &state_root, &managed_by),
+        Command::ServiceHost { spec } => service_host(&spec, &state_root),
         Command::Check { spec } => {
             let spec = load_spec(&spec)?;
             preflight(&spec)?;
@@ -145,7 +152,11 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             let spec_path = absolute(&spec_path)?;
             let exe =
                 std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
-            let backend_name = backend.unwrap_or_else(|| backend::default_backend().to_string());
+            let explicit = backend.is_some();
+            let backend_name = backend.unwrap_or_else(|| {
+                // On Windows, --user means the per-user login entry instead of a service.
+                if user && cfg!(windows) { "user" } else { backend::default_backend() }.to_string()
+            });
             let backend = backend::by_name(&backend_name)
                 .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
             let req = InstallRequest {
@@ -155,7 +166,19 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 respawn_exe: &exe,
                 user_scope: user,
             };
-            let inst = backend.install(&req)?;
+            let inst = match backend.install(&req) {
+                Ok(inst) => inst,
+                #[cfg(windows)]
+                Err(e) if !explicit && e.downcast_ref::<backend::scm::NotElevated>().is_some() => {
+                    println!(
+                        "not running elevated, so no Windows service was installed; installing a per-user \
+                         login entry instead (it starts the same supervisor, hidden, at every login)"
+                    );
+                    backend::by_name("user")?.install(&req)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let _ = explicit;
             println!(
                 "installed {} with the {} backend",
                 inst.service, inst.backend
@@ -210,6 +233,21 @@ fn run(spec_path: &Path, state_root: &Path, mode: &str) -> Result<i32, CliError>
         Ok::<_, anyhow::Error>(sup.run(rx).await)
     })?;
     Ok(outcome.exit_code())
+}
+
+#[cfg(windows)]
+fn service_host(spec_path: &Path, state_root: &Path) -> Result<i32, CliError> {
+    let spec = load_spec(spec_path)?;
+    crate::service_host::run(spec, state_root.to_path_buf())?;
+    Ok(0)
+}
+
+#[cfg(not(windows))]
+fn service_host(_spec_path: &Path, _state_root: &Path) -> Result<i32, CliError> {
+    Err(CliError::bad_input(
+        "service-host exists only on Windows",
+        "use `respawn run --spec FILE` to supervise in the foreground",
+    ))
 }
 
 /// Read and validate a spec file; any problem is bad input (exit 2).

@@ -7,8 +7,13 @@
 pub mod backend;
 pub mod cli;
 pub mod duration;
+pub mod naming;
 pub mod os;
 pub mod policy;
+pub mod quote;
+pub mod render;
+#[cfg(windows)]
+pub mod service_host;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -5,6 +5,10 @@
 //! everywhere; the OS manager only has to keep a tiny, stable process alive.
 
 pub mod portable;
+#[cfg(windows)]
+pub mod scm;
+#[cfg(windows)]
+pub mod startup_fallback;
 
 use crate::spec::Spec;
 use crate::state::{write_atomic, ServicePaths};
@@ -55,11 +59,17 @@ impl Installation {
         )
     }
 
+    /// Forget the service: its install record and its state (so status says "not
+    /// installed"). The logs stay, for the post-mortem.
     pub fn remove(&self) -> std::io::Result<()> {
-        match std::fs::remove_file(self.paths().install_record()) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let paths = self.paths();
+        for file in [paths.install_record(), paths.state_file(), paths.lock_file()] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 
@@ -110,6 +120,10 @@ pub fn for_installation(inst: &Installation) -> anyhow::Result<Box<dyn Backend>>
 pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
     match name {
         "portable" => Ok(Box::new(portable::Portable)),
+        #[cfg(windows)]
+        "scm" => Ok(Box::new(scm::Scm)),
+        #[cfg(windows)]
+        "user" => Ok(Box::new(startup_fallback::StartupEntry)),
         other => anyhow::bail!(
             "backend `{other}` is not available on this OS; use one of: {}",
             available().join(", ")
@@ -119,7 +133,12 @@ pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
 
 /// Backends this build of respawn can use, best first.
 pub fn available() -> Vec<&'static str> {
-    vec!["portable"]
+    let mut names = Vec::new();
+    if cfg!(windows) {
+        names.extend(["scm", "user"]);
+    }
+    names.push("portable");
+    names
 }
 
 /// The backend `install` uses when none is named.

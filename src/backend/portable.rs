@@ -27,7 +27,7 @@ impl Backend for Portable {
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<()> {
-        start_detached(inst, "portable")
+        start_detached(inst)
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
@@ -84,14 +84,15 @@ pub fn running_supervisor(paths: &ServicePaths) -> Option<u32> {
 
 /// Launch `respawn run` in the background, detached from this terminal, and wait
 /// until it has taken the lock and started (or failed to start) the child.
-pub fn start_detached(inst: &Installation, mode: &str) -> anyhow::Result<()> {
+/// The supervisor's `--managed-by` is the backend's name, so status shows who keeps it.
+pub fn start_detached(inst: &Installation) -> anyhow::Result<()> {
     let paths = inst.paths();
     if let Some(pid) = running_supervisor(&paths) {
         println!("{} is already running (respawn pid {pid})", inst.service);
         return Ok(());
     }
     let mut cmd = std::process::Command::new(&inst.respawn_exe);
-    cmd.args(["run", "--managed-by", mode, "--spec"])
+    cmd.args(["run", "--managed-by", &inst.backend, "--spec"])
         .arg(&inst.spec_path)
         .arg("--state-dir")
         .arg(&inst.state_root)

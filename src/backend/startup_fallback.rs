@@ -1,0 +1,104 @@
+//! The per-user Windows backend, for people without admin rights: a login entry
+//! (HKCU Run value) that starts the *same* supervisor, hidden, through `respawnw.exe`
+//! (respawn built for the GUI subsystem, so no console window is ever created).
+//!
+//! The supervisor restarts the program with the spec's backoff exactly as the service
+//! host does. The one thing weaker than service mode: if the supervisor itself dies,
+//! nothing restarts it until the next login (status shows this as backend "user").
+
+use super::portable::{self, start_detached, stop_supervisor, supervisor_status};
+use super::{Backend, InstallRequest, Installation};
+use crate::os;
+use crate::render::startup::{run_entry, RUN_KEY};
+use crate::status::StatusReport;
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use winreg::enums::{HKEY_CURRENT_USER, KEY_READ, KEY_SET_VALUE};
+use winreg::RegKey;
+
+pub struct StartupEntry;
+
+/// The console-less twin of the running respawn.exe.
+pub fn respawnw_next_to(respawn_exe: &Path) -> anyhow::Result<PathBuf> {
+    let w = respawn_exe.with_file_name("respawnw.exe");
+    if !w.is_file() {
+        bail!(
+            "{} is missing; it ships next to respawn.exe and starts the supervisor without a console window",
+            w.display()
+        );
+    }
+    Ok(w)
+}
+
+fn run_key(access: u32) -> anyhow::Result<RegKey> {
+    let (key, _) = RegKey::predef(HKEY_CURRENT_USER)
+        .create_subkey_with_flags(RUN_KEY, access)
+        .with_context(|| format!(r"cannot open HKCU\{RUN_KEY}"))?;
+    Ok(key)
+}
+
+fn value_name(inst: &Installation) -> String {
+    format!("respawn-{}", inst.service)
+}
+
+/// The Run value's data, if the login entry exists.
+pub fn read_login_entry(service_id: &str) -> anyhow::Result<Option<String>> {
+    match run_key(KEY_READ)?.get_value::<String, _>(format!("respawn-{service_id}")) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Backend for StartupEntry {
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
+        let respawnw = respawnw_next_to(req.respawn_exe)?;
+        let entry = run_entry(&req.spec.id(), &respawnw, req.spec_path, req.state_root);
+        let mut inst = req.installation("user", entry.value_name.clone(), None);
+        inst.respawn_exe = respawnw;
+        inst.user_scope = true;
+        inst.write().context("cannot write the install record")?;
+        if let Err(e) = run_key(KEY_SET_VALUE).and_then(|k| {
+            k.set_value(&entry.value_name, &entry.command_line)
+                .context("cannot write the login entry")
+        }) {
+            let _ = inst.remove(); // roll back: nothing half-installed
+            return Err(e);
+        }
+        Ok(inst)
+    }
+
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+        stop_supervisor(&inst.paths(), Duration::from_secs(120))?;
+        match run_key(KEY_SET_VALUE)?.delete_value(value_name(inst)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        inst.remove()?;
+        Ok(())
+    }
+
+    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
+        start_detached(inst)
+    }
+
+    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
+        stop_supervisor(&inst.paths(), Duration::from_secs(120))
+    }
+
+    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
+        match portable::running_supervisor(&inst.paths()) {
+            Some(pid) => os::signal_supervisor(pid, true).context("cannot reach the supervisor"),
+            None => self.start(inst),
+        }
+    }
+
+    fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
+        let mut report = supervisor_status(&inst.paths(), &inst.service, Some("user"));
+        if read_login_entry(&inst.service)?.is_none() {
+            report.reason = Some("the login entry is missing: it will not start at the next login; reinstall".into());
+        }
+        Ok(report)
+    }
+}

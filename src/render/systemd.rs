@@ -1,0 +1,239 @@
+//! The systemd unit for a spec. Pure: spec and context in, unit file text out.
+//!
+//! Supervised (the default): systemd keeps `respawn run` alive and the supervisor
+//! applies the spec (backoff, exit-code rules, stop method, log files).
+//! Native (`--native`): the unit runs the program itself with the closest systemd
+//! settings; docs/backends.md lists what differs.
+
+use crate::naming;
+use crate::policy::RestartMode;
+use crate::quote::systemd::{self as q, QuoteError};
+use crate::spec::{Spec, StopMethod};
+use crate::supervisor::EXIT_GAVE_UP;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// The first line of every unit respawn writes: how a unit is recognised as ours, so
+/// that install and uninstall never overwrite or remove someone else's unit.
+pub const MARKER: &str = "# Installed by respawn";
+
+/// Extra time systemd gives the supervisor to stop, beyond the spec's stop timeout:
+/// the supervisor kills the child's tree after that timeout and still has to reap it
+/// and write its state file.
+pub const SUPERVISOR_STOP_MARGIN: Duration = Duration::from_secs(10);
+
+/// systemd 254 added RestartSteps= and RestartMaxDelaySec= (a growing restart delay).
+pub const RESTART_STEPS_SINCE: u32 = 254;
+/// systemd 240 added Type=exec: `start` fails when the program cannot be executed.
+pub const TYPE_EXEC_SINCE: u32 = 240;
+
+/// Everything besides the spec that the unit depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemdContext<'a> {
+    pub respawn_exe: &'a Path,
+    /// Absolute path of the spec the supervisor reads.
+    pub spec_path: &'a Path,
+    pub state_root: &'a Path,
+    /// `Some(program resolved to an absolute path)` to run the program directly
+    /// (native mode); `None` to run the supervisor.
+    pub native_program: Option<&'a Path>,
+    /// Major version of the systemd that will read the unit (`systemctl --version`).
+    pub systemd_version: u32,
+    /// A user unit (`systemctl --user`) rather than a system unit.
+    pub user_scope: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write a systemd unit for this spec: {0}")]
+pub struct RenderError(pub String);
+
+impl From<QuoteError> for RenderError {
+    fn from(e: QuoteError) -> Self {
+        RenderError(e.0)
+    }
+}
+
+/// The unit file name, `<name>.service`.
+pub fn unit_name(spec: &Spec) -> String {
+    naming::systemd_unit(spec)
+}
+
+pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderError> {
+    let mut unit = Unit::default();
+    let description = spec
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("{} kept running by respawn", spec.id()));
+    unit.line(MARKER);
+    unit.line("# Changes here are replaced by the next `respawn install`; edit the spec instead.");
+    unit.section("Unit");
+    unit.set("Description", &q::text_value(&description));
+    if !ctx.user_scope {
+        unit.set("After", "network.target");
+    }
+    match ctx.native_program {
+        None => supervised(&mut unit, ctx)?,
+        Some(program) => native(&mut unit, spec, ctx, program)?,
+    }
+    unit.section("Install");
+    let target = if ctx.user_scope {
+        "default.target"
+    } else {
+        "multi-user.target"
+    };
+    unit.set("WantedBy", target);
+    Ok(unit.text)
+}
+
+fn supervised(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> {
+    // The supervisor does its own backoff; systemd only has to bring a crashed
+    // supervisor back, never giving up.
+    unit.set("StartLimitIntervalSec", "0");
+    unit.section("Service");
+    unit.set("Type", service_type(ctx));
+    let args = [
+        "run",
+        "--spec",
+        utf8(ctx.spec_path)?,
+        "--state-dir",
+        utf8(ctx.state_root)?,
+        "--managed-by",
+        "systemd",
+    ];
+    unit.set("ExecStart", &q::exec_line(utf8(ctx.respawn_exe)?, &args)?);
+    unit.set("Restart", "always");
+    unit.set("RestartSec", "1");
+    // The supervisor exits with this code when the policy gave up: restarting it
+    // would only start the policy over.
+    unit.set("RestartPreventExitStatus", &EXIT_GAVE_UP.to_string());
+    // SIGTERM to the supervisor alone, so it stops the child its own way; whatever is
+    // left when the timeout runs out is killed.
+    unit.set("KillMode", "mixed");
+    Ok(())
+}
+
+fn native(
+    unit: &mut Unit,
+    spec: &Spec,
+    ctx: &SystemdContext,
+    program: &Path,
+) -> Result<(), RenderError> {
+    let policy = &spec.restart;
+    match policy.max_restarts {
+        // systemd counts starts, the first one included.
+        Some(max) => {
+            unit.set("StartLimitIntervalSec", &timespan(policy.restart_window));
+            unit.set("StartLimitBurst", &(max + 1).to_string());
+        }
+        None => unit.set("StartLimitIntervalSec", "0"),
+    }
+    unit.section("Service");
+    unit.set("Type", service_type(ctx));
+    unit.set("ExecStart", &q::exec_line(utf8(program)?, &spec.args)?);
+    for (name, value) in &spec.env {
+        unit.set("Environment", &q::environment_assignment(name, value)?);
+    }
+    if let Some(dir) = &spec.working_dir {
+        unit.set("WorkingDirectory", &q::path_value(utf8(dir)?)?);
+    }
+    let restart = match policy.mode {
+        RestartMode::Always => "always",
+        RestartMode::OnFailure => "on-failure",
+        RestartMode::Never => "no",
+    };
+    unit.set("Restart", restart);
+    let first = policy.backoff[0];
+    let last = *policy.backoff.last().expect("backoff is never empty");
+    unit.set("RestartSec", &timespan(first));
+    if ctx.systemd_version >= RESTART_STEPS_SINCE && policy.backoff.len() > 1 && last > first {
+        // systemd grows the delay exponentially from RestartSec to the maximum in this
+        // many steps: the same end points as the spec's schedule.
+        unit.set("RestartSteps", &(policy.backoff.len() - 1).to_string());
+        unit.set("RestartMaxDelaySec", &timespan(last));
+    }
+    // Exit 0 is always a success to systemd.
+    let success: Vec<i32> = policy
+        .success_exit_codes
+        .iter()
+        .copied()
+        .filter(|c| *c != 0)
+        .collect();
+    set_codes(unit, "SuccessExitStatus", &success);
+    set_codes(unit, "RestartPreventExitStatus", &policy.prevent_restart_exit_codes);
+    set_codes(unit, "RestartForceExitStatus", &policy.force_restart_exit_codes);
+    let kill_signal = match &spec.stop.method {
+        StopMethod::Signal(sig) => sig.name(),
+        StopMethod::Kill => "SIGKILL",
+        StopMethod::Command(_) | StopMethod::File { .. } => {
+            return Err(RenderError(
+                "native mode can only stop the program with a signal (stop.method = \"signal\" or \"kill\"); install without --native and the supervisor runs the stop command or writes the stop file".into(),
+            ))
+        }
+    };
+    unit.set("KillMode", "control-group");
+    unit.set("KillSignal", kill_signal);
+    unit.set(
+        "TimeoutStopSec",
+        &timespan(spec.stop.timeout.max(Duration::from_millis(1))),
+    );
+    Ok(())
+}
+
+fn service_type(ctx: &SystemdContext) -> &'static str {
+    if ctx.systemd_version >= TYPE_EXEC_SINCE {
+        "exec"
+    } else {
+        "simple"
+    }
+}
+
+/// Exit codes systemd can see are 0 to 255; others never happen on Unix.
+fn set_codes(unit: &mut Unit, key: &str, codes: &[i32]) {
+    let codes: Vec<String> = codes
+        .iter()
+        .filter(|c| (0..=255).contains(*c))
+        .map(i32::to_string)
+        .collect();
+    if !codes.is_empty() {
+        unit.set(key, &codes.join(" "));
+    }
+}
+
+/// A systemd time span: whole seconds as `5s`, anything finer in milliseconds.
+pub fn timespan(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str, RenderError> {
+    path.to_str()
+        .ok_or_else(|| RenderError(format!("the path {} is not valid UTF-8", path.display())))
+}
+
+/// The unit text being built, one `Key=value` line at a time.
+#[derive(Default)]
+struct Unit {
+    text: String,
+}
+
+impl Unit {
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    fn section(&mut self, name: &str) {
+        if !self.text.is_empty() && !self.text.ends_with("\n\n") {
+            self.text.push('\n');
+        }
+        let _ = writeln!(self.text, "[{name}]");
+    }
+
+    fn set(&mut self, key: &str, value: &str) {
+        let _ = writeln!(self.text, "{key}={value}");
+    }
+}
