@@ -288,7 +288,16 @@ class Respawn(Supervised):
 
     def version(self):
         r = subprocess.run([self.binary, "--version"], capture_output=True, text=True)
-        return r.stdout.strip() or "respawn"
+        v = r.stdout.strip() or "respawn"
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        try:
+            g = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty"],
+                               capture_output=True, text=True, timeout=10)
+            if g.returncode == 0 and g.stdout.strip():
+                v += f" (source tree {g.stdout.strip()})"
+        except (OSError, subprocess.SubprocessError):
+            pass
+        return v
 
     def state(self):
         try:

@@ -26,7 +26,7 @@ TARGET=x86_64-pc-windows-gnu
 # std,panic_abort works for both commands: cargo adds panic_unwind and `test` by
 # itself for `cargo test` (should_panic works), and panic_abort must be listed or
 # a profile with panic = "abort" fails with "can't find crate for panic_abort".
-BUILD_STD=(-Zbuild-std=std,panic_abort)
+BUILD_STD=("-Zbuild-std=std,panic_abort")
 
 default_cache() {
     if [ -w /var/cache ] || { [ -d /var/cache/respawn ] && [ -w /var/cache/respawn ]; }; then

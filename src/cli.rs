@@ -54,8 +54,18 @@ pub enum Command {
         #[arg(long)]
         backend: Option<String>,
         /// Install for the current user only.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "system")]
         user: bool,
+        /// Install a system-wide service (systemd: the default as root; needs root).
+        #[arg(long)]
+        system: bool,
+        /// Let the service manager run the program itself instead of respawn's
+        /// supervisor (systemd, launchd); see docs/backends.md for what differs.
+        #[arg(long)]
+        native: bool,
+        /// systemd --user: enable lingering, so the service runs without a login session.
+        #[arg(long)]
+        linger: bool,
     },
     /// Stop the service and remove it from its backend.
     Uninstall { name: String },
@@ -146,6 +156,9 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             spec: spec_path,
             backend,
             user,
+            system,
+            native,
+            linger,
         } => {
             let spec = load_spec(&spec_path)?;
             preflight(&spec)?;
@@ -155,16 +168,38 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             let explicit = backend.is_some();
             let backend_name = backend.unwrap_or_else(|| {
                 // On Windows, --user means the per-user login entry instead of a service.
-                if user && cfg!(windows) { "user" } else { backend::default_backend() }.to_string()
+                if user && cfg!(windows) {
+                    "user"
+                } else {
+                    backend::default_backend()
+                }
+                .to_string()
             });
             let backend = backend::by_name(&backend_name)
                 .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
+            // Flags a backend would silently ignore are refused instead.
+            let unsupported = match backend_name.as_str() {
+                "systemd" => None,
+                "launchd" => linger.then_some("--linger"),
+                _ => native
+                    .then_some("--native")
+                    .or(linger.then_some("--linger")),
+            };
+            if let Some(flag) = unsupported {
+                return Err(CliError::bad_input(
+                    format!("{flag} does not apply to the {backend_name} backend"),
+                    "--native works with systemd and launchd, --linger with systemd",
+                ));
+            }
             let req = InstallRequest {
                 spec: &spec,
                 spec_path: &spec_path,
                 state_root: &state_root,
                 respawn_exe: &exe,
                 user_scope: user,
+                system_scope: system,
+                native,
+                linger,
             };
             let inst = match backend.install(&req) {
                 Ok(inst) => inst,

@@ -13,14 +13,22 @@ pub fn windows_service(spec: &Spec) -> String {
 
 /// systemd unit name including `.service`: `names.systemd_unit` or `name`, plus `-<profile>`.
 pub fn systemd_unit(spec: &Spec) -> String {
-    let base = spec.names.systemd_unit.as_deref().map(|u| u.trim_end_matches(".service"));
+    let base = spec
+        .names
+        .systemd_unit
+        .as_deref()
+        .map(|u| u.trim_end_matches(".service"));
     format!("{}.service", with_profile(spec, base, '-'))
 }
 
 /// launchd label: `names.launchd_label` or `ai.respawn.<name>`, plus `.<profile>`.
 pub fn launchd_label(spec: &Spec) -> String {
     let default = format!("ai.respawn.{}", spec.name);
-    with_profile(spec, Some(spec.names.launchd_label.as_deref().unwrap_or(&default)), '.')
+    with_profile(
+        spec,
+        Some(spec.names.launchd_label.as_deref().unwrap_or(&default)),
+        '.',
+    )
 }
 
 fn with_profile(spec: &Spec, base: Option<&str>, sep: char) -> String {
@@ -37,7 +45,12 @@ mod tests {
     use std::path::Path;
 
     fn spec(extra: &str) -> Spec {
-        Spec::parse(&format!("name = \"gw\"\ncommand = \"sh\"\n{extra}"), None, Path::new("/")).unwrap()
+        Spec::parse(
+            &format!("name = \"gw\"\ncommand = \"sh\"\n{extra}"),
+            None,
+            Path::new("/"),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
 };
-use windows_service::service_control_handler::{self, ServiceControlHandlerResult, ServiceStatusHandle};
+use windows_service::service_control_handler::{
+    self, ServiceControlHandlerResult, ServiceStatusHandle,
+};
 use windows_service::{define_windows_service, service_dispatcher};
 
 /// What `service_main` needs; the dispatcher's callback takes no context of ours.
@@ -43,7 +45,9 @@ pub fn run(spec: Spec, state_root: PathBuf) -> anyhow::Result<()> {
 }
 
 fn service_main(_args: Vec<OsString>) {
-    let args = HOST_ARGS.get().expect("host args set before the dispatcher starts");
+    let args = HOST_ARGS
+        .get()
+        .expect("host args set before the dispatcher starts");
     if let Err(e) = host(args) {
         eprintln!("respawn service-host: {e:#}");
     }
@@ -67,7 +71,11 @@ fn host(args: &HostArgs) -> anyhow::Result<()> {
         _ => ServiceControlHandlerResult::NotImplemented,
     })?;
     let _ = handle_cell.set(handle);
-    handle.set_service_status(status(ServiceState::StartPending, 0, Duration::from_secs(10)))?;
+    handle.set_service_status(status(
+        ServiceState::StartPending,
+        0,
+        Duration::from_secs(10),
+    ))?;
 
     let paths = ServicePaths::new(&args.state_root, &args.spec.id());
     let supervisor = match Supervisor::prepare(args.spec.clone(), paths, "scm") {
@@ -81,7 +89,9 @@ fn host(args: &HostArgs) -> anyhow::Result<()> {
     running.controls_accepted = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
     handle.set_service_status(running)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let outcome = runtime.block_on(supervisor.run(rx));
     let exit = match outcome {
         Outcome::Stopped | Outcome::Finished(_) => ServiceExitCode::Win32(0),

@@ -434,8 +434,9 @@ keep = 2
         )
         .unwrap();
         assert_eq!(spec.id(), "gw-work");
-        assert_eq!(spec.command, "/base/bin/gw");
-        assert_eq!(spec.working_dir, Some(PathBuf::from("/base/data")));
+        let base = Path::new("/base");
+        assert_eq!(spec.command, base.join("bin/gw").to_string_lossy());
+        assert_eq!(spec.working_dir, Some(base.join("data")));
         assert_eq!(
             spec.restart.backoff,
             vec![Duration::from_millis(50), Duration::from_millis(100)]
@@ -444,7 +445,7 @@ keep = 2
         assert_eq!(
             spec.stop.method,
             StopMethod::File {
-                path: "/base/stop.json".into(),
+                path: base.join("stop.json"),
                 contents: "{\"pid\": {pid}}".into()
             }
         );

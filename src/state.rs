@@ -135,18 +135,50 @@ impl ServiceState {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut json = serde_json::to_vec_pretty(self).expect("state serializes");
         json.push(b'\n');
-        write_atomic(path, &json)
+        replace_file(path, &json, false)
     }
 }
 
-/// Write a file so that readers see the old or the new contents, never half of one.
+/// Write a file so that readers see the old or the new contents, never half of one,
+/// and so that it survives a power loss (for unit files, plists, install records).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace_file(path, contents, true)
+}
+
+/// Atomic replace; `durable` adds an fsync. The state file skips it: it is rewritten at
+/// every transition, only matters while the machine is up, and an fsync on the restart
+/// path would delay the next start.
+fn replace_file(path: &Path, contents: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
+    persist(tmp, path)
+}
+
+#[cfg(not(windows))]
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// Windows refuses to replace a file while a reader has it open without delete
+/// sharing (a `status` reading the state file, an antivirus scan). Such a sharing
+/// violation lasts microseconds; retry briefly rather than lose a state transition.
+#[cfg(windows)]
+fn persist(mut tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    for _ in 0..100 {
+        match tmp.persist(path) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.error.kind() == std::io::ErrorKind::PermissionDenied => {
+                tmp = e.file;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.error),
+        }
+    }
+    tmp.persist(path).map(drop).map_err(|e| e.error)
 }
 
 pub fn rfc3339(t: SystemTime) -> String {

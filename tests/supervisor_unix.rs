@@ -359,25 +359,32 @@ fn output_is_logged_and_rotated() {
     let h = Harness::new();
     let spec = h.spec(
         "s.toml",
-        "name = \"lg\"\ncommand = \"sh\"\nargs = [\"-c\", \"i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; echo err-$i >&2; i=$((i+1)); done; exec sleep 1000\"]\n[logs]\nmax_size = \"1KB\"\nkeep = 2\n",
+        "name = \"lg\"\ncommand = \"sh\"\nargs = [\"-c\", \"i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; echo err-$i >&2; i=$((i+1)); done; exec sleep 1000\"]\n[logs]\nmax_size = \"1KB\"\nkeep = 12\n",
     );
     let mut sup = h.run(&spec);
     h.wait_running("lg");
     let dir = h.service_dir("lg");
+    // About 10 KB of output in 1 KB files: with 12 kept, nothing has fallen off yet.
+    let files: Vec<String> = std::iter::once("output.log".to_string())
+        .chain((1..=13).map(|n| format!("output.log.{n}")))
+        .collect();
     let all_logs = || {
-        ["output.log.2", "output.log.1", "output.log"]
+        files
+            .iter()
+            .rev()
             .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
-            .concat()
+            .collect::<String>()
     };
-    assert!(wait_for("all output", || all_logs().contains("line-199")
-        && all_logs().contains("err-199")));
-    assert!(dir.join("output.log.1").exists() && dir.join("output.log.2").exists());
-    assert!(!dir.join("output.log.3").exists());
-    for f in ["output.log", "output.log.1", "output.log.2"] {
-        assert!(
-            std::fs::metadata(dir.join(f)).unwrap().len() <= 1024,
-            "{f} over the limit"
-        );
+    assert!(wait_for("all output", || {
+        let text = all_logs();
+        (0..200)
+            .all(|i| text.contains(&format!("line-{i}-")) && text.contains(&format!("err-{i}\n")))
+    }));
+    assert!(dir.join("output.log.9").exists());
+    assert!(!dir.join("output.log.13").exists());
+    for f in files.iter().filter(|f| dir.join(f).exists()) {
+        let len = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert!(len <= 1024, "{f} is {len} bytes, over the limit");
     }
     let out = h.cmd(&["logs", "lg", "-n", "3"]);
     let text = String::from_utf8_lossy(&out.stdout);

@@ -4,11 +4,15 @@
 //! `service-host` form of it), so behaviour, status fields and logs are the same
 //! everywhere; the OS manager only has to keep a tiny, stable process alive.
 
+#[cfg(unix)]
+pub mod launchd;
 pub mod portable;
 #[cfg(windows)]
 pub mod scm;
 #[cfg(windows)]
 pub mod startup_fallback;
+#[cfg(target_os = "linux")]
+pub mod systemd;
 
 use crate::spec::Spec;
 use crate::state::{write_atomic, ServicePaths};
@@ -33,6 +37,9 @@ pub struct Installation {
     pub artefact: Option<PathBuf>,
     /// Installed for the current user only (systemd --user, LaunchAgent, HKCU Run).
     pub user_scope: bool,
+    /// The service manager runs the program itself, without the supervisor (`--native`).
+    #[serde(default)]
+    pub native: bool,
 }
 
 impl Installation {
@@ -63,7 +70,11 @@ impl Installation {
     /// installed"). The logs stay, for the post-mortem.
     pub fn remove(&self) -> std::io::Result<()> {
         let paths = self.paths();
-        for file in [paths.install_record(), paths.state_file(), paths.lock_file()] {
+        for file in [
+            paths.install_record(),
+            paths.state_file(),
+            paths.lock_file(),
+        ] {
             match std::fs::remove_file(file) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -80,6 +91,12 @@ pub struct InstallRequest<'a> {
     pub state_root: &'a Path,
     pub respawn_exe: &'a Path,
     pub user_scope: bool,
+    /// `--system`: a system-wide service even where the backend would pick the user's.
+    pub system_scope: bool,
+    /// `--native`: have the service manager run the program itself (systemd, launchd).
+    pub native: bool,
+    /// `--linger`: let the user's services run without a login session (systemd).
+    pub linger: bool,
 }
 
 impl InstallRequest<'_> {
@@ -98,6 +115,7 @@ impl InstallRequest<'_> {
             os_name,
             artefact,
             user_scope: self.user_scope,
+            native: self.native,
         }
     }
 }
@@ -120,6 +138,10 @@ pub fn for_installation(inst: &Installation) -> anyhow::Result<Box<dyn Backend>>
 pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
     match name {
         "portable" => Ok(Box::new(portable::Portable)),
+        #[cfg(target_os = "linux")]
+        "systemd" => Ok(Box::new(systemd::Systemd)),
+        #[cfg(target_os = "macos")]
+        "launchd" => Ok(Box::new(launchd::Launchd)),
         #[cfg(windows)]
         "scm" => Ok(Box::new(scm::Scm)),
         #[cfg(windows)]
@@ -136,6 +158,13 @@ pub fn available() -> Vec<&'static str> {
     let mut names = Vec::new();
     if cfg!(windows) {
         names.extend(["scm", "user"]);
+    }
+    #[cfg(target_os = "linux")]
+    if systemd::is_running() {
+        names.push("systemd");
+    }
+    if cfg!(target_os = "macos") {
+        names.push("launchd");
     }
     names.push("portable");
     names

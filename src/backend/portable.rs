@@ -100,6 +100,7 @@ pub fn start_detached(inst: &Installation) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     os::detach(&mut cmd);
+    os::keep_std_handles_to_ourselves();
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;

@@ -12,7 +12,8 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 use windows_service::service::{
     Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceExitCode,
-    ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceType,
+    ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState,
+    ServiceType,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
@@ -47,7 +48,8 @@ fn scm_error(what: &str, e: windows_service::Error) -> anyhow::Error {
 }
 
 fn manager(access: ServiceManagerAccess) -> anyhow::Result<ServiceManager> {
-    ServiceManager::local_computer(None::<&str>, access).map_err(|e| scm_error("cannot open the service manager", e))
+    ServiceManager::local_computer(None::<&str>, access)
+        .map_err(|e| scm_error("cannot open the service manager", e))
 }
 
 const ALL_ACCESS: ServiceAccess = ServiceAccess::QUERY_STATUS
@@ -132,15 +134,24 @@ fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
 fn wait_for_state(service: &Service, want: ServiceState, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let status = service.query_status().map_err(|e| scm_error("cannot query the service", e))?;
+        let status = service
+            .query_status()
+            .map_err(|e| scm_error("cannot query the service", e))?;
         if status.current_state == want {
             return Ok(());
         }
         if want == ServiceState::Running && status.current_state == ServiceState::Stopped {
-            bail!("the service stopped while starting ({:?}); see `respawn logs`", status.exit_code);
+            bail!(
+                "the service stopped while starting ({:?}); see `respawn logs`",
+                status.exit_code
+            );
         }
         if Instant::now() > deadline {
-            bail!("the service did not reach {want:?} within {}s (it is {:?})", timeout.as_secs(), status.current_state);
+            bail!(
+                "the service did not reach {want:?} within {}s (it is {:?})",
+                timeout.as_secs(),
+                status.current_state
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -165,7 +176,8 @@ impl Backend for Scm {
                 (existing, false)
             }
             None => {
-                let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+                let mgr =
+                    manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
                 let s = mgr
                     .create_service(&info, ALL_ACCESS)
                     .map_err(|e| scm_error("cannot create the service", e))?;
@@ -173,7 +185,8 @@ impl Backend for Scm {
             }
         };
         let inst = req.installation("scm", cfg.service_name.clone(), None);
-        let finished = configure(&service, &cfg).and_then(|()| inst.write().context("cannot write the install record"));
+        let finished = configure(&service, &cfg)
+            .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.
             if created {
@@ -186,10 +199,19 @@ impl Backend for Scm {
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
         if let Some(service) = open(&inst.os_name, ALL_ACCESS)? {
-            stop_service(&service)?;
-            service.delete().map_err(|e| scm_error("cannot delete the service", e))?;
+            // A host that died without the SCM noticing cannot take a stop control;
+            // deleting the registration is still right, so go on and say why.
+            if let Err(e) = stop_service(&service) {
+                eprintln!("respawn: warning: {e:#}; deleting the service anyway");
+            }
+            service
+                .delete()
+                .map_err(|e| scm_error("cannot delete the service", e))?;
         } else {
-            println!("the Windows service {} was already gone; removing respawn's record", inst.os_name);
+            println!(
+                "the Windows service {} was already gone; removing respawn's record",
+                inst.os_name
+            );
         }
         inst.remove()?;
         Ok(())
@@ -222,10 +244,15 @@ impl Backend for Scm {
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
         let Some(service) = open(&inst.os_name, ServiceAccess::QUERY_STATUS)? else {
             let mut report = StatusReport::not_installed(&inst.service);
-            report.reason = Some(format!("the Windows service {} is not registered", inst.os_name));
+            report.reason = Some(format!(
+                "the Windows service {} is not registered",
+                inst.os_name
+            ));
             return Ok(report);
         };
-        let scm_status = service.query_status().map_err(|e| scm_error("cannot query the service", e))?;
+        let scm_status = service
+            .query_status()
+            .map_err(|e| scm_error("cannot query the service", e))?;
         let mut report = supervisor_status(&inst.paths(), &inst.service, Some("scm"));
         // The SCM is the authority on whether the host runs; the state file adds the child.
         match scm_status.current_state {

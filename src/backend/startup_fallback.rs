@@ -97,7 +97,9 @@ impl Backend for StartupEntry {
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
         let mut report = supervisor_status(&inst.paths(), &inst.service, Some("user"));
         if read_login_entry(&inst.service)?.is_none() {
-            report.reason = Some("the login entry is missing: it will not start at the next login; reinstall".into());
+            report.reason = Some(
+                "the login entry is missing: it will not start at the next login; reinstall".into(),
+            );
         }
         Ok(report)
     }

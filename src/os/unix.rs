@@ -149,3 +149,6 @@ pub fn detach(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
 }
+
+/// Unix children get only the stdio we give them (std sets close-on-exec elsewhere).
+pub fn keep_std_handles_to_ourselves() {}

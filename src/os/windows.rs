@@ -277,3 +277,68 @@ pub fn listen_for_control_events(
     });
     Ok(())
 }
+
+/// Whether this process has a console window (a visible or hidden console). Children
+/// that respawn starts must answer "no" from their side; see examples/console_probe.rs.
+pub fn has_console_window() -> bool {
+    // SAFETY: no arguments; returns a window handle or null.
+    !unsafe { windows_sys::Win32::System::Console::GetConsoleWindow() }.is_null()
+}
+
+/// Split a command line with the real `CommandLineToArgvW` (tests compare our splitter
+/// and quoting against it).
+pub fn split_command_line_native(line: &str) -> Vec<String> {
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::UI::Shell::CommandLineToArgvW;
+    let wide: Vec<u16> = line.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut argc = 0i32;
+    // SAFETY: `wide` is NUL-terminated; the returned array holds `argc` NUL-terminated
+    // strings in one LocalAlloc block, freed once below.
+    unsafe {
+        let argv = CommandLineToArgvW(wide.as_ptr(), &mut argc);
+        if argv.is_null() {
+            return Vec::new();
+        }
+        let args = (0..argc as usize)
+            .map(|i| {
+                let p = *argv.add(i);
+                let len = (0..).take_while(|&j| *p.add(j) != 0).count();
+                String::from_utf16_lossy(std::slice::from_raw_parts(p, len))
+            })
+            .collect();
+        LocalFree(argv.cast());
+        args
+    }
+}
+
+/// Stop our own stdin/stdout/stderr from being inherited by processes we start. Windows
+/// children inherit every inheritable handle, so a detached supervisor would otherwise
+/// hold the pipe of whoever ran `respawn start` open (and `$(respawn start)` would hang).
+pub fn keep_std_handles_to_ourselves() {
+    use windows_sys::Win32::Foundation::{SetHandleInformation, HANDLE_FLAG_INHERIT};
+    use windows_sys::Win32::System::Console::{
+        GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    };
+    for which in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+        // SAFETY: GetStdHandle returns our own handle (or null/invalid, which
+        // SetHandleInformation rejects harmlessly).
+        unsafe {
+            let h = GetStdHandle(which);
+            if !h.is_null() && h != INVALID_HANDLE_VALUE {
+                SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
+            }
+        }
+    }
+}
+
+/// Whether we run under Wine rather than Windows (ntdll exports `wine_get_version`).
+/// Wine's service manager accepts but ignores recovery actions; doctor and the tests say so.
+pub fn running_under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: NUL-terminated names; ntdll is always loaded; nothing is called.
+    unsafe {
+        let module = GetModuleHandleW(ntdll.as_ptr());
+        !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}

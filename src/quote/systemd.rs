@@ -170,9 +170,9 @@ pub fn split_words(line: &str) -> Result<Vec<String>, QuoteError> {
 /// systemd's `cunescape_one`: the text after a backslash.
 fn unescape_one(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<String, QuoteError> {
     let bad = |what: &str| QuoteError(format!("bad escape sequence: {what}"));
-    let mut take_digits = |n: usize, radix: u32| -> Result<u32, QuoteError> {
+    let take_digits = |chars: &mut std::iter::Peekable<std::str::Chars>, n: usize, radix: u32| {
         let digits: String = (0..n).filter_map(|_| chars.next()).collect();
-        if digits.len() != n {
+        if digits.chars().count() != n {
             return Err(bad("too short"));
         }
         u32::from_str_radix(&digits, radix).map_err(|_| bad(&digits))
@@ -188,18 +188,27 @@ fn unescape_one(chars: &mut std::iter::Peekable<std::str::Chars>) -> Result<Stri
         Some('s') => ' ',
         Some(c @ ('\\' | '"' | '\'')) => c,
         Some('x') => {
-            let byte = take_digits(2, 16)?;
+            let byte = take_digits(chars, 2, 16)?;
             // One byte: only ASCII makes a whole character on its own.
-            char::from_u32(byte).filter(char::is_ascii).ok_or_else(|| bad("\\x above 7f"))?
+            char::from_u32(byte)
+                .filter(char::is_ascii)
+                .ok_or_else(|| bad("\\x above 7f"))?
         }
-        Some('u') => char::from_u32(take_digits(4, 16)?).ok_or_else(|| bad("\\u"))?,
-        Some('U') => char::from_u32(take_digits(8, 16)?).ok_or_else(|| bad("\\U"))?,
+        Some('u') => char::from_u32(take_digits(chars, 4, 16)?).ok_or_else(|| bad("\\u"))?,
+        Some('U') => char::from_u32(take_digits(chars, 8, 16)?).ok_or_else(|| bad("\\U"))?,
         Some(d @ '0'..='7') => {
-            let rest = take_digits(2, 8)?;
+            let rest = take_digits(chars, 2, 8)?;
             let value = (d as u32 - '0' as u32) * 64 + rest;
-            char::from_u32(value).filter(char::is_ascii).ok_or_else(|| bad("octal above 177"))?
+            char::from_u32(value)
+                .filter(char::is_ascii)
+                .ok_or_else(|| bad("octal above 177"))?
         }
-        other => return Err(bad(&format!("\\{}", other.map(String::from).unwrap_or_default()))),
+        other => {
+            return Err(bad(&format!(
+                "\\{}",
+                other.map(String::from).unwrap_or_default()
+            )))
+        }
     };
     if c == '\0' {
         return Err(bad("NUL"));
@@ -220,10 +229,8 @@ fn unescape_doubled(word: &str, c: char, what: &str) -> Result<String, QuoteErro
     let mut out = String::with_capacity(word.len());
     let mut chars = word.chars();
     while let Some(ch) = chars.next() {
-        if ch == c {
-            if chars.next() != Some(c) {
-                return Err(QuoteError(format!("unexpected {what} in {word:?}")));
-            }
+        if ch == c && chars.next() != Some(c) {
+            return Err(QuoteError(format!("unexpected {what} in {word:?}")));
         }
         out.push(ch);
     }
@@ -268,7 +275,10 @@ mod tests {
 
     #[test]
     fn text_stays_on_one_line_and_cannot_continue_it() {
-        assert_eq!(text_value("gateway\nfor 100% of\tus \\\\"), "gateway for 100%% of us");
+        assert_eq!(
+            text_value("gateway\nfor 100% of\tus \\\\"),
+            "gateway for 100%% of us"
+        );
         assert_eq!(text_value("  x  "), "x");
     }
 

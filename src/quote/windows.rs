@@ -19,7 +19,10 @@ pub fn command_line<S: AsRef<str>>(program: &str, args: &[S]) -> String {
 /// argv[0] follows simpler rules: everything up to the next `"`, no escapes. Windows
 /// paths cannot contain `"`, so wrapping in quotes is always exact.
 pub fn quote_program(program: &str) -> String {
-    debug_assert!(!program.contains('"'), "a Windows path cannot contain a double quote");
+    debug_assert!(
+        !program.contains('"'),
+        "a Windows path cannot contain a double quote"
+    );
     format!("\"{program}\"")
 }
 
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(quote_arg(r"C:\no\space\"), r"C:\no\space\");
         assert_eq!(quote_arg("100%"), "100%");
         assert_eq!(
-            command_line(r"C:\Program Files\respawn\respawn.exe", &["service-host", "--spec", r"C:\my specs\gw.toml"]),
+            command_line(
+                r"C:\Program Files\respawn\respawn.exe",
+                &["service-host", "--spec", r"C:\my specs\gw.toml"]
+            ),
             r#""C:\Program Files\respawn\respawn.exe" service-host --spec "C:\my specs\gw.toml""#
         );
     }
@@ -150,7 +156,14 @@ mod tests {
     fn split_reads_the_known_examples() {
         assert_eq!(
             split_command_line(r#""C:\Program Files\x.exe" a "b c" d\\"e f" "g\"h" """#),
-            vec![r"C:\Program Files\x.exe", "a", "b c", r#"d\e f"#, r#"g"h"#, ""]
+            vec![
+                r"C:\Program Files\x.exe",
+                "a",
+                "b c",
+                r#"d\e f"#,
+                r#"g"h"#,
+                ""
+            ]
         );
     }
 
@@ -170,6 +183,34 @@ mod tests {
         fn tricky_alphabet_round_trips(arg in r#"[ \t"\\%^&a]{0,12}"#) {
             let line = command_line("C:\\x.exe", &[arg.as_str()]);
             prop_assert_eq!(split_command_line(&line), vec!["C:\\x.exe".to_string(), arg]);
+        }
+    }
+}
+
+/// The same round trips against the real `CommandLineToArgvW` (run under Wine in CI).
+#[cfg(all(test, windows))]
+mod native_tests {
+    use super::*;
+    use crate::os::split_command_line_native;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_known_examples_agree_with_windows() {
+        let line = command_line(
+            r"C:\Program Files\x.exe",
+            &["a", "b c", r"d\", r#"e"f"#, "", "100%", r"\\srv\share\"],
+        );
+        assert_eq!(split_command_line_native(&line), split_command_line(&line));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn windows_splits_our_quoting_back(args in proptest::collection::vec(r#"[ \t"\\%^&a-zé]{0,10}"#, 0..5)) {
+            let line = command_line(r"C:\Program Files\x.exe", &args);
+            let mut want = vec![r"C:\Program Files\x.exe".to_string()];
+            want.extend(args);
+            prop_assert_eq!(split_command_line_native(&line), want);
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::naming;
 use crate::policy::RestartMode;
-use crate::spec::Spec;
+use crate::spec::{Spec, StopMethod};
 use crate::state::ServicePaths;
 use plist::{Dictionary, Value};
 use std::path::{Path, PathBuf};
@@ -87,18 +87,27 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
                 "--managed-by".into(),
                 "launchd".into(),
             ],
-            // launchd only has to bring a crashed supervisor back; the supervisor
-            // does the spec's backoff itself.
-            Value::Boolean(true),
+            // launchd only has to bring a crashed supervisor back (the supervisor
+            // does the spec's backoff itself). Not `true`: the supervisor exits 0
+            // when the child is meant to stay down.
+            keep_alive_for(RestartMode::OnFailure),
             1,
             spec.stop.timeout + SUPERVISOR_STOP_MARGIN,
         ),
         Some(program) => {
+            if matches!(
+                spec.stop.method,
+                StopMethod::Command(_) | StopMethod::File { .. }
+            ) {
+                return Err(RenderError(
+                    "native mode can only stop the program with SIGTERM; install without --native and the supervisor runs the stop command or writes the stop file".into(),
+                ));
+            }
             let mut argv = vec![utf8(program)?];
             argv.extend(spec.args.iter().cloned());
             (
                 argv,
-                native_keep_alive(spec.restart.mode),
+                keep_alive_for(spec.restart.mode),
                 whole_seconds(spec.restart.backoff[0]),
                 spec.stop.timeout,
             )
@@ -123,7 +132,10 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
     job.insert("RunAtLoad".into(), Value::Boolean(true));
     job.insert("KeepAlive".into(), keep_alive);
     // launchd's minimum time between two starts; 0 is not allowed.
-    job.insert("ThrottleInterval".into(), Value::Integer(throttle.max(1).into()));
+    job.insert(
+        "ThrottleInterval".into(),
+        Value::Integer(throttle.max(1).into()),
+    );
     // SIGTERM, then SIGKILL after this many seconds.
     job.insert(
         "ExitTimeOut".into(),
@@ -138,9 +150,8 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
     Ok(Value::Dictionary(job))
 }
 
-/// KeepAlive for a program launchd runs itself. launchd's "successful exit" is exit
-/// code 0 only.
-fn native_keep_alive(mode: RestartMode) -> Value {
+/// KeepAlive for a restart mode. launchd's "successful exit" is exit code 0 only.
+fn keep_alive_for(mode: RestartMode) -> Value {
     match mode {
         RestartMode::Always => Value::Boolean(true),
         RestartMode::OnFailure => {
@@ -170,8 +181,9 @@ fn string(s: String) -> Result<Value, RenderError> {
 /// XML 1.0 has no way to write most control characters, not even as `&#1;`, so a
 /// plist cannot hold them: refuse instead of writing a file launchd can't read.
 fn checked(s: &str) -> Result<String, RenderError> {
-    let representable =
-        |c: char| matches!(c, '\t' | '\n' | '\r') || !(c < ' ' || c == '\u{fffe}' || c == '\u{ffff}');
+    let representable = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || !(c < ' ' || c == '\u{fffe}' || c == '\u{ffff}')
+    };
     match s.chars().find(|c| !representable(*c)) {
         None => Ok(s.to_string()),
         Some(c) => Err(RenderError(format!(
@@ -233,8 +245,8 @@ pub fn start_commands(domain: &str, label: &str, plist: &Path, loaded: bool) -> 
     cmds
 }
 
-/// Stop: with KeepAlive, a job that exits is started again, so stopping means
-/// unloading it. The plist stays, so it loads again at the next login or boot.
+/// Stop: unload the job (launchctl waits for it to exit), so KeepAlive cannot start
+/// it again. The plist stays, so it loads again at the next login or boot.
 pub fn stop_commands(domain: &str, label: &str) -> Vec<Vec<String>> {
     vec![launchctl(&["bootout", &service_target(domain, label)])]
 }

@@ -52,7 +52,12 @@ pub fn render(spec: &Spec, ctx: &ScmContext) -> ScmConfig {
             "--state-dir".into(),
             ctx.state_root.display().to_string(),
         ],
-        restart_delays: spec.restart.backoff.iter().map(|d| (*d).max(MIN_RECOVERY_DELAY)).collect(),
+        restart_delays: spec
+            .restart
+            .backoff
+            .iter()
+            .map(|d| (*d).max(MIN_RECOVERY_DELAY))
+            .collect(),
         reset_period: spec.restart.reset_after.max(MIN_RECOVERY_DELAY),
         service_name,
     }
@@ -71,7 +76,12 @@ mod tests {
     use crate::quote::windows::split_command_line;
 
     fn spec(extra: &str) -> Spec {
-        Spec::parse(&format!("name = \"gw\"\ncommand = \"py\"\n{extra}"), None, Path::new("C:\\")).unwrap()
+        Spec::parse(
+            &format!("name = \"gw\"\ncommand = \"py\"\n{extra}"),
+            None,
+            Path::new("C:\\"),
+        )
+        .unwrap()
     }
 
     fn ctx() -> ScmContext<'static> {
@@ -92,7 +102,10 @@ mod tests {
 
     #[test]
     fn image_path_with_spaces_is_quoted_and_splits_back() {
-        let cfg = render(&spec("profile = \"work\"\n[names]\nwindows_service = \"HermesGateway\"\n"), &ctx());
+        let cfg = render(
+            &spec("profile = \"work\"\n[names]\nwindows_service = \"HermesGateway\"\n"),
+            &ctx(),
+        );
         assert_eq!(cfg.service_name, "HermesGateway-work");
         assert_eq!(
             cfg.image_path(),
@@ -105,8 +118,14 @@ mod tests {
 
     #[test]
     fn sub_second_schedules_are_raised_to_one_second() {
-        let cfg = render(&spec("[restart]\nbackoff = [\"50ms\", \"3s\"]\nreset_after = \"10ms\"\n"), &ctx());
-        assert_eq!(cfg.restart_delays, [Duration::from_secs(1), Duration::from_secs(3)]);
+        let cfg = render(
+            &spec("[restart]\nbackoff = [\"50ms\", \"3s\"]\nreset_after = \"10ms\"\n"),
+            &ctx(),
+        );
+        assert_eq!(
+            cfg.restart_delays,
+            [Duration::from_secs(1), Duration::from_secs(3)]
+        );
         assert_eq!(cfg.reset_period, Duration::from_secs(1));
     }
 }

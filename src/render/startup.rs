@@ -21,7 +21,12 @@ pub struct RunEntry {
 }
 
 /// `respawnw.exe` (the console-less build of respawn) running the supervisor.
-pub fn run_entry(service_id: &str, respawnw_exe: &Path, spec_path: &Path, state_root: &Path) -> RunEntry {
+pub fn run_entry(
+    service_id: &str,
+    respawnw_exe: &Path,
+    spec_path: &Path,
+    state_root: &Path,
+) -> RunEntry {
     let args = [
         "run".to_string(),
         "--managed-by".into(),
@@ -33,7 +38,10 @@ pub fn run_entry(service_id: &str, respawnw_exe: &Path, spec_path: &Path, state_
     ];
     RunEntry {
         value_name: format!("respawn-{service_id}"),
-        command_line: crate::quote::windows::command_line(&respawnw_exe.display().to_string(), &args),
+        command_line: crate::quote::windows::command_line(
+            &respawnw_exe.display().to_string(),
+            &args,
+        ),
     }
 }
 
@@ -62,6 +70,8 @@ mod tests {
                 root.display().to_string(),
             ]
         );
-        assert!(entry.command_line.starts_with("\"C:\\Users\\Ann Lee\\AppData\\Local\\respawn\\respawnw.exe\" run"));
+        assert!(entry
+            .command_line
+            .starts_with("\"C:\\Users\\Ann Lee\\AppData\\Local\\respawn\\respawnw.exe\" run"));
     }
 }

@@ -72,8 +72,9 @@ pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderEr
     if !ctx.user_scope {
         unit.set("After", "network.target");
     }
+    // Each mode adds its start limits to [Unit], then writes [Service].
     match ctx.native_program {
-        None => supervised(&mut unit, ctx)?,
+        None => supervised(&mut unit, spec, ctx)?,
         Some(program) => native(&mut unit, spec, ctx, program)?,
     }
     unit.section("Install");
@@ -86,7 +87,7 @@ pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderEr
     Ok(unit.text)
 }
 
-fn supervised(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> {
+fn supervised(unit: &mut Unit, spec: &Spec, ctx: &SystemdContext) -> Result<(), RenderError> {
     // The supervisor does its own backoff; systemd only has to bring a crashed
     // supervisor back, never giving up.
     unit.set("StartLimitIntervalSec", "0");
@@ -102,7 +103,10 @@ fn supervised(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> 
         "systemd",
     ];
     unit.set("ExecStart", &q::exec_line(utf8(ctx.respawn_exe)?, &args)?);
-    unit.set("Restart", "always");
+    // Not `always`: the supervisor exits 0 only when the child is meant to stay down
+    // (stopped on request, or the spec's restart mode says so), and a crashed
+    // supervisor (killed by a signal) is a failure.
+    unit.set("Restart", "on-failure");
     unit.set("RestartSec", "1");
     // The supervisor exits with this code when the policy gave up: restarting it
     // would only start the policy over.
@@ -110,6 +114,10 @@ fn supervised(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> 
     // SIGTERM to the supervisor alone, so it stops the child its own way; whatever is
     // left when the timeout runs out is killed.
     unit.set("KillMode", "mixed");
+    unit.set(
+        "TimeoutStopSec",
+        &timespan(spec.stop.timeout + SUPERVISOR_STOP_MARGIN),
+    );
     Ok(())
 }
 
@@ -160,8 +168,16 @@ fn native(
         .filter(|c| *c != 0)
         .collect();
     set_codes(unit, "SuccessExitStatus", &success);
-    set_codes(unit, "RestartPreventExitStatus", &policy.prevent_restart_exit_codes);
-    set_codes(unit, "RestartForceExitStatus", &policy.force_restart_exit_codes);
+    set_codes(
+        unit,
+        "RestartPreventExitStatus",
+        &policy.prevent_restart_exit_codes,
+    );
+    set_codes(
+        unit,
+        "RestartForceExitStatus",
+        &policy.force_restart_exit_codes,
+    );
     let kill_signal = match &spec.stop.method {
         StopMethod::Signal(sig) => sig.name(),
         StopMethod::Kill => "SIGKILL",

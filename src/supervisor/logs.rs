@@ -48,15 +48,26 @@ impl RotatingLog {
         self.record(result);
     }
 
-    fn try_write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
-            self.rotate()?;
+    /// Writes in pieces that fit, so no file ever grows past `max_size`, however
+    /// large one read from the child's pipe was.
+    fn try_write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.size >= self.max_size {
+                self.rotate()?;
+            }
+            let room = (self.max_size - self.size).min(bytes.len() as u64) as usize;
+            // Keep a small write whole in the next file rather than split it.
+            if room < bytes.len() && self.size > 0 && bytes.len() as u64 <= self.max_size {
+                self.rotate()?;
+                continue;
+            }
+            let file = self
+                .ensure_open()
+                .ok_or_else(|| io::Error::other("log file is not open"))?;
+            file.write_all(&bytes[..room])?;
+            self.size += room as u64;
+            bytes = &bytes[room..];
         }
-        let file = self
-            .ensure_open()
-            .ok_or_else(|| io::Error::other("log file is not open"))?;
-        file.write_all(bytes)?;
-        self.size += bytes.len() as u64;
         Ok(())
     }
 
@@ -211,6 +222,23 @@ mod tests {
         );
         assert_eq!(tail_lines(&path, 10, 2).unwrap().len(), 3);
         assert!(log.error().is_none());
+    }
+
+    #[test]
+    fn a_write_larger_than_the_limit_is_spread_over_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut log = RotatingLog::open(path.clone(), 10, 5);
+        log.write(b"0123456789abcdefghijXYZ");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "XYZ");
+        assert_eq!(
+            std::fs::read_to_string(rotated_path(&path, 1)).unwrap(),
+            "abcdefghij"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rotated_path(&path, 2)).unwrap(),
+            "0123456789"
+        );
     }
 
     #[test]

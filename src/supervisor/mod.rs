@@ -71,8 +71,14 @@ pub struct Supervisor {
     log_health_tx: watch::Sender<Option<String>>,
     tracker: RestartTracker,
     began: Instant,
+    /// The tasks copying the current child's output into the log.
+    pumps: Vec<tokio::task::JoinHandle<()>>,
     _lock: SupervisorLock,
 }
+
+/// How long to wait for the child's last output after its tree is gone. The pipes close
+/// when the tree dies, so this bound only matters for a descendant that escaped the tree.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 enum Next {
     StartAgain,
@@ -134,6 +140,7 @@ impl Supervisor {
             log_health,
             log_health_tx,
             began: Instant::now(),
+            pumps: Vec::new(),
             _lock: lock,
         };
         // A supervisor that was SIGKILLed may have left its child's tree behind;
@@ -186,6 +193,7 @@ impl Supervisor {
                     let exit = exit.unwrap_or(ExitKind::Code(-1));
                     // The child is gone; whatever it left running in its group goes too.
                     child.kill_tree();
+                    self.drain_output().await;
                     return self.after_exit(exit, started.elapsed(), controls).await;
                 }
                 control = controls.recv() => {
@@ -213,7 +221,11 @@ impl Supervisor {
             .into_iter()
             .flatten()
         {
-            spawn_log_pump(stream, self.log.clone(), self.log_health_tx.clone());
+            self.pumps.push(spawn_log_pump(
+                stream,
+                self.log.clone(),
+                self.log_health_tx.clone(),
+            ));
         }
         let pid = child.pid();
         self.state.state = RunState::Running;
@@ -249,6 +261,8 @@ impl Supervisor {
         uptime: Duration,
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
+        // The delay counts from the exit, so the bookkeeping below does not add to it.
+        let exited = tokio::time::Instant::now();
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
@@ -266,7 +280,7 @@ impl Supervisor {
                 self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
                 self.save();
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => Next::StartAgain,
+                    () = tokio::time::sleep_until(exited + delay) => Next::StartAgain,
                     control = controls.recv() => match control {
                         Some(Control::Restart) => Next::StartAgain,
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
@@ -316,10 +330,23 @@ impl Supervisor {
             Some(e) => e,
             None => child.wait().await.unwrap_or(ExitKind::Code(-1)),
         };
+        self.drain_output().await;
         self.event(&format!("child stopped ({exit})"));
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+    }
+
+    /// Let the log pumps copy what the child wrote last: its pipes close once its tree
+    /// is gone, so this is quick, and bounded for a descendant that escaped the tree.
+    async fn drain_output(&mut self) {
+        let pumps = std::mem::take(&mut self.pumps);
+        let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+            for pump in pumps {
+                let _ = pump.await;
+            }
+        })
+        .await;
     }
 
     /// Returns whether a graceful request was made (and so is worth waiting for).
@@ -418,7 +445,7 @@ fn spawn_log_pump(
     mut stream: BoxedReader,
     log: Arc<Mutex<RotatingLog>>,
     health: watch::Sender<Option<String>>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 8192];
         while let Ok(n @ 1..) = stream.read(&mut buf).await {
@@ -433,5 +460,5 @@ fn spawn_log_pump(
                 changed
             });
         }
-    });
+    })
 }

@@ -12,12 +12,31 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
+    /// Supervisors this harness started: killed on drop, so a failing test leaks nothing.
+    started: std::cell::RefCell<Vec<u32>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for pid in self.started.borrow().iter() {
+            #[cfg(unix)]
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            #[cfg(windows)]
+            let _ = Command::new("taskkill")
+                .args(["/F", "/PID", &pid.to_string()])
+                .output();
+        }
+    }
 }
 
 impl Harness {
     pub fn new() -> Self {
         Harness {
             dir: tempfile::tempdir().expect("temp dir"),
+            started: Default::default(),
         }
     }
 
@@ -48,7 +67,8 @@ impl Harness {
 
     /// `respawn run --spec FILE` in the background.
     pub fn run(&self, spec: &Path) -> Child {
-        self.respawn()
+        let child = self
+            .respawn()
             .arg("run")
             .arg("--spec")
             .arg(spec)
@@ -56,7 +76,9 @@ impl Harness {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn respawn run")
+            .expect("spawn respawn run");
+        self.started.borrow_mut().push(child.id());
+        child
     }
 
     pub fn cmd(&self, args: &[&str]) -> Output {

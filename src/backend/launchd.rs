@@ -1,0 +1,204 @@
+//! The launchd backend (macOS): a LaunchAgent (the user's, the default) or a
+//! LaunchDaemon (root) that keeps `respawn run` alive, or with `--native` runs the
+//! program itself. Everything it writes and runs comes from `render::launchd`, which
+//! is tested on every OS; this module only runs it. It is compiled on every Unix (so
+//! it is type-checked everywhere) but offered only on macOS.
+
+use super::portable::supervisor_status;
+use super::{Backend, InstallRequest, Installation};
+use crate::render::launchd::{self as render, LaunchdContext};
+use crate::state::write_atomic;
+use crate::status::StatusReport;
+use anyhow::{anyhow, bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const NAME: &str = "launchd";
+
+pub struct Launchd;
+
+impl Backend for Launchd {
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
+        let user = req.user_scope || (!req.system_scope && !nix::unistd::geteuid().is_root());
+        let label = render::label(req.spec);
+        // Native units name the program by its full path, found as the supervisor
+        // would find it (the spec's PATH first).
+        let program = if req.native {
+            Some(crate::supervisor::resolve_program(req.spec)?)
+        } else {
+            None
+        };
+        let ctx = LaunchdContext {
+            respawn_exe: req.respawn_exe,
+            spec_path: req.spec_path,
+            state_root: req.state_root,
+            native_program: program.as_deref(),
+            user_scope: user,
+        };
+        let text = render::render_plist(req.spec, &ctx)?;
+        let home =
+            dirs::home_dir().ok_or_else(|| anyhow!("cannot find your home folder; set HOME"))?;
+        let path = render::plist_path(&label, user, &home);
+        let mut inst = req.installation(NAME, label.clone(), Some(path.clone()));
+        inst.user_scope = user;
+        let domain = domain_of(&inst);
+        let previous = std::fs::read(&path).ok();
+
+        // launchd opens the log file itself and does not create its folder.
+        std::fs::create_dir_all(&inst.paths().dir).context("cannot create the state folder")?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| permission_hint(e, dir))?;
+        }
+        write_atomic(&path, text.as_bytes()).map_err(|e| permission_hint(e, &path))?;
+        let loaded = is_loaded(&domain, &label);
+        let installed = run_all(&render::install_commands(&domain, &label, &path, loaded))
+            .and_then(|()| inst.write().context("cannot write the install record"));
+        if let Err(e) = installed {
+            // Put back what was there: the previous plist, loaded, or nothing.
+            let _ = run_all(&render::uninstall_commands(&domain, &label));
+            match previous {
+                Some(old) => {
+                    let _ = write_atomic(&path, &old);
+                    let _ = run_all(&render::install_commands(&domain, &label, &path, false));
+                }
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            return Err(e.context("install failed and was undone"));
+        }
+        Ok(inst)
+    }
+
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+        let domain = domain_of(inst);
+        if is_loaded(&domain, &inst.os_name) {
+            run_all(&render::uninstall_commands(&domain, &inst.os_name))?;
+        }
+        if let Some(path) = &inst.artefact {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(permission_hint(e, path))
+                }
+                _ => {}
+            }
+        }
+        inst.remove()?;
+        Ok(())
+    }
+
+    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
+        let domain = domain_of(inst);
+        let loaded = is_loaded(&domain, &inst.os_name);
+        run_all(&render::start_commands(
+            &domain,
+            &inst.os_name,
+            &plist(inst)?,
+            loaded,
+        ))?;
+        println!("started {}", inst.service);
+        Ok(())
+    }
+
+    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
+        let domain = domain_of(inst);
+        if !is_loaded(&domain, &inst.os_name) {
+            println!("{} is not running", inst.service);
+            return Ok(());
+        }
+        run_all(&render::stop_commands(&domain, &inst.os_name))?;
+        println!("stopped {}", inst.service);
+        Ok(())
+    }
+
+    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
+        let domain = domain_of(inst);
+        if !is_loaded(&domain, &inst.os_name) {
+            return self.start(inst);
+        }
+        run_all(&render::restart_commands(
+            &domain,
+            &inst.os_name,
+            inst.native,
+        ))
+    }
+
+    fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
+        let domain = domain_of(inst);
+        let job = job_info(&domain, &inst.os_name);
+        let mut report = supervisor_status(&inst.paths(), &inst.service, Some(NAME));
+        let running = job
+            .as_ref()
+            .is_some_and(|j| j.state.as_deref() == Some("running"));
+        if inst.native {
+            report.state = if running { "running" } else { "stopped" }.into();
+            report.supervisor_pid = None;
+            report.child_pid = job.as_ref().and_then(|j| j.pid).filter(|_| running);
+            report.restarts = job
+                .as_ref()
+                .and_then(|j| j.runs)
+                .unwrap_or(1)
+                .saturating_sub(1);
+            report.reason = Some(format!(
+                "run by launchd directly (--native); output: {}",
+                render::launchd_log(&inst.paths(), true).display()
+            ));
+        } else if !running && matches!(report.state.as_str(), "starting" | "running" | "backoff") {
+            // Unloaded or between launches: the state file may be stale.
+            report.state = "stopped".into();
+            report.supervisor_pid = None;
+            report.child_pid = None;
+            report.reason = Some("launchd is not running the supervisor".into());
+        }
+        Ok(report)
+    }
+}
+
+fn domain_of(inst: &Installation) -> String {
+    render::domain(inst.user_scope, nix::unistd::getuid().as_raw())
+}
+
+fn plist(inst: &Installation) -> anyhow::Result<PathBuf> {
+    inst.artefact
+        .clone()
+        .ok_or_else(|| anyhow!("the install record of {} has no plist path", inst.service))
+}
+
+fn job_info(domain: &str, label: &str) -> Option<render::JobInfo> {
+    let argv = render::status_command(domain, label);
+    let out = Command::new(&argv[0]).args(&argv[1..]).output().ok()?;
+    out.status
+        .success()
+        .then(|| render::parse_print(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn is_loaded(domain: &str, label: &str) -> bool {
+    job_info(domain, label).is_some()
+}
+
+fn run_all(commands: &[Vec<String>]) -> anyhow::Result<()> {
+    for argv in commands {
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .with_context(|| format!("cannot run {}", argv[0]))?;
+        if !out.status.success() {
+            bail!(
+                "`{}` failed: {}{}",
+                argv.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn permission_hint(e: std::io::Error, path: &Path) -> anyhow::Error {
+    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        "; a LaunchDaemon needs root: run it with sudo, or install a LaunchAgent with --user"
+    } else {
+        ""
+    };
+    anyhow!("cannot write {}: {e}{hint}", path.display())
+}

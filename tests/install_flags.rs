@@ -1,0 +1,42 @@
+//! Install flags that only some backends understand are refused, never ignored.
+
+use std::process::Command;
+
+fn install(args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("s.toml");
+    // Any program that exists on every OS will do: this test's own executable.
+    let program = std::env::current_exe().unwrap().display().to_string();
+    std::fs::write(&spec, format!("name = \"flags\"\ncommand = {program:?}\n")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_respawn"))
+        .env("RESPAWN_STATE_DIR", dir.path().join("state"))
+        .arg("install")
+        .args(args)
+        .arg("--spec")
+        .arg(&spec)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn native_and_linger_are_refused_where_they_mean_nothing() {
+    for (args, flag) in [
+        (&["--backend", "portable", "--native"][..], "--native"),
+        (&["--backend", "portable", "--linger"][..], "--linger"),
+    ] {
+        let out = install(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} does not apply to the portable backend")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn user_and_system_exclude_each_other() {
+    let out = install(&["--user", "--system"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}

@@ -1,0 +1,597 @@
+//! respawn against a real systemd. systemd boots as PID 1 of a new PID + mount
+//! namespace (see shared/README.md, section 2), with private tmpfs mounts on /tmp,
+//! /var/tmp, /run, /etc/systemd/system and /var/lib/systemd, so nothing touches the
+//! host: systemd's boot-time cleanup only sees the empty /tmp, and our units and
+//! systemd's state vanish with the namespace. Every command runs inside it with
+//! `nsenter`.
+//!
+//! Without root or `unshare`, or if systemd does not boot, each test prints SKIP and
+//! passes, unless RESPAWN_REQUIRE_SYSTEMD=1 (then it fails).
+#![cfg(target_os = "linux")]
+
+use serde_json::Value;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RESPAWN: &str = env!("CARGO_BIN_EXE_respawn");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// systemd running as PID 1 of its own namespaces; killed (with everything in it)
+/// when dropped.
+struct Namespace {
+    unshare: Child,
+    /// systemd's pid as the host sees it.
+    pid: u32,
+}
+
+/// The boot command. The tmpfs mounts come first and are chained with `&&`, so
+/// systemd never starts with the host's /tmp (its tmpfiles cleanup would empty it).
+/// /etc/systemd/system gets our units; /var/lib/systemd gets systemd's own state
+/// (lingering users, timers' stamps).
+const BOOT: &str = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && \
+    mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /etc/systemd/system && \
+    mount -t tmpfs tmpfs /var/lib/systemd && \
+    exec env container=unshare /lib/systemd/systemd --system --log-target=null";
+
+impl Namespace {
+    /// Boot systemd, or say why it can't be done here.
+    fn boot() -> Result<Namespace, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not root".into());
+        }
+        for tool in ["unshare", "nsenter", "systemctl"] {
+            which::which(tool).map_err(|_| format!("`{tool}` is not installed"))?;
+        }
+        if !Path::new("/lib/systemd/systemd").exists() {
+            return Err("/lib/systemd/systemd is not installed".into());
+        }
+        let unshare = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount", "--mount-proc"])
+            .args(["--propagation", "private", "sh", "-c", BOOT])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run unshare: {e}"))?;
+        let mut ns = Namespace { unshare, pid: 0 };
+        let children = format!("/proc/{0}/task/{0}/children", ns.unshare.id());
+        let found = wait_until(Duration::from_secs(5), || {
+            ns.pid = std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            ns.pid != 0
+        });
+        if !found {
+            return Err("unshare did not start a child (no permission to unshare?)".into());
+        }
+        let mut last = String::new();
+        let booted = wait_until(DEADLINE, || {
+            last = ns.stdout(&["systemctl", "is-system-running"]);
+            matches!(last.trim(), "running" | "degraded")
+        });
+        if !booted {
+            return Err(format!(
+                "systemd did not boot: is-system-running says {last:?}"
+            ));
+        }
+        Ok(ns)
+    }
+
+    fn command(&self, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid.to_string(), "-p", "-m", "--"])
+            .args(argv);
+        cmd
+    }
+
+    fn run(&self, argv: &[&str]) -> Output {
+        self.command(argv).output().expect("nsenter runs")
+    }
+
+    fn stdout(&self, argv: &[&str]) -> String {
+        String::from_utf8_lossy(&self.run(argv).stdout).into_owned()
+    }
+
+    /// One property of a unit, from `systemctl show`.
+    fn show(&self, unit: &str, prop: &str) -> String {
+        self.stdout(&["systemctl", "show", unit, "-p", prop, "--value"])
+            .trim()
+            .to_string()
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        self.run(&["test", "-e", path]).status.success()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // PID 1 of a PID namespace takes every process in it along when it dies.
+        if self.pid != 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+    }
+}
+
+/// Boot a namespace, or print SKIP (and return None) where that is not possible.
+fn boot_or_skip(test: &str) -> Option<Namespace> {
+    match Namespace::boot() {
+        Ok(ns) => Some(ns),
+        Err(why) if std::env::var("RESPAWN_REQUIRE_SYSTEMD").as_deref() == Ok("1") => {
+            panic!("{test}: cannot boot systemd ({why}) and RESPAWN_REQUIRE_SYSTEMD=1")
+        }
+        Err(why) => {
+            // Straight to stderr: libtest captures println!, and a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP {test}: cannot boot systemd in a namespace: {why}"
+            );
+            None
+        }
+    }
+}
+
+/// A test's files (specs, state), outside /tmp so that they are the same inside the
+/// namespace, where /tmp is a private tmpfs.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Workspace {
+            dir: tempfile::Builder::new()
+                .prefix("systemd-real-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn spec(&self, name: &str, toml: &str) -> String {
+        let path = self.path(name);
+        std::fs::write(&path, toml).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    fn state_root(&self) -> String {
+        self.path("state").to_str().unwrap().to_string()
+    }
+
+    /// `respawn --state-dir … ARGS` inside the namespace.
+    fn respawn(&self, ns: &Namespace, args: &[&str]) -> Output {
+        let root = self.state_root();
+        let mut argv = vec![RESPAWN, "--state-dir", &root];
+        argv.extend(args);
+        ns.run(&argv)
+    }
+
+    fn status(&self, ns: &Namespace, name: &str) -> (i32, Value) {
+        let out = self.respawn(ns, &["status", name, "--json"]);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), json)
+    }
+
+    /// Wait until `status --json` satisfies `pred`; returns that status.
+    fn wait_status(
+        &self,
+        ns: &Namespace,
+        name: &str,
+        what: &str,
+        pred: impl Fn(i32, &Value) -> bool,
+    ) -> Value {
+        let mut last = (0, Value::Null);
+        let ok = wait_until(DEADLINE, || {
+            last = self.status(ns, name);
+            pred(last.0, &last.1)
+        });
+        assert!(
+            ok,
+            "timed out waiting for {what}; last status (exit {}): {:#}",
+            last.0, last.1
+        );
+        last.1
+    }
+}
+
+fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "command failed ({}): {text}",
+        out.status
+    );
+    text
+}
+
+fn pid(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in {v:#}"))
+}
+
+/// A sleep duration no other process on the host uses, so its processes can be counted.
+fn unique_sleep() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}",
+        1_000_000 + std::process::id() as u64 * 1000 + u64::from(nanos % 1000)
+    )
+}
+
+/// How many processes (anywhere on the host, namespaces included) run `sleep <arg>`.
+fn count_sleepers(arg: &str) -> usize {
+    let want = format!("sleep\0{arg}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| cmdline.ends_with(want.as_bytes()))
+        .filter(|cmdline| {
+            cmdline.starts_with(b"sleep\0") || cmdline.starts_with(b"/usr/bin/sleep\0")
+        })
+        .count()
+}
+
+#[test]
+fn supervised_service_lifecycle_under_real_systemd() {
+    let Some(ns) = boot_or_skip("supervised_service_lifecycle_under_real_systemd") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "sup.toml",
+        &format!(
+            "name = \"sup\"\ndescription = \"respawn test: 100% real\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[restart]\nbackoff = [\"100ms\"]\n[stop]\ntimeout = \"5s\"\n"
+        ),
+    );
+
+    let out = ws.respawn(&ns, &["install", "--backend", "systemd", "--spec", &spec]);
+    assert!(ok(&out).contains("installed sup with the systemd backend"));
+    assert!(ns.exists("/etc/systemd/system/sup.service"));
+    assert!(
+        !Path::new("/etc/systemd/system/sup.service").exists(),
+        "the unit must stay inside the namespace"
+    );
+    assert_eq!(ns.show("sup.service", "UnitFileState"), "enabled");
+    // install waits for the supervisor: status is right at once.
+    let (code, s) = ws.status(&ns, "sup");
+    assert_eq!((code, s["state"].as_str()), (0, Some("running")), "{s:#}");
+    assert_eq!(s["backend"], "systemd");
+    let supervisor = pid(&s, "supervisor_pid");
+    assert_eq!(ns.show("sup.service", "MainPID"), supervisor.to_string());
+    let child = pid(&s, "child_pid");
+
+    // SIGKILL the child: the supervisor starts a new one.
+    ok(&ns.run(&["kill", "-9", &child.to_string()]));
+    let s = ws.wait_status(&ns, "sup", "a new child", |code, s| {
+        code == 0 && s["child_pid"].as_u64().is_some_and(|p| p != child)
+    });
+    assert_eq!(pid(&s, "supervisor_pid"), supervisor);
+    assert_eq!(
+        ns.show("sup.service", "NRestarts"),
+        "0",
+        "systemd saw nothing"
+    );
+
+    // SIGKILL the supervisor: systemd starts a new one, which starts one child.
+    ok(&ns.run(&["kill", "-9", &supervisor.to_string()]));
+    let s = ws.wait_status(&ns, "sup", "a new supervisor", |code, s| {
+        code == 0
+            && s["supervisor_pid"]
+                .as_u64()
+                .is_some_and(|p| p != supervisor)
+    });
+    let supervisor = pid(&s, "supervisor_pid");
+    assert_eq!(ns.show("sup.service", "NRestarts"), "1");
+    assert_eq!(ns.show("sup.service", "MainPID"), supervisor.to_string());
+    assert!(
+        wait_until(Duration::from_secs(5), || count_sleepers(&sleep) == 1),
+        "exactly one child, found {}",
+        count_sleepers(&sleep)
+    );
+
+    // restart: a planned restart of the child by the same supervisor.
+    let child = pid(&s, "child_pid");
+    ok(&ws.respawn(&ns, &["restart", "sup"]));
+    let s = ws.wait_status(&ns, "sup", "the restarted child", |code, s| {
+        code == 0 && s["child_pid"].as_u64().is_some_and(|p| p != child)
+    });
+    assert_eq!(pid(&s, "supervisor_pid"), supervisor);
+    assert_eq!(ns.show("sup.service", "NRestarts"), "1");
+
+    // stop: status 3, nothing left running.
+    ok(&ws.respawn(&ns, &["stop", "sup"]));
+    let (code, s) = ws.status(&ns, "sup");
+    assert_eq!((code, s["state"].as_str()), (3, Some("stopped")), "{s:#}");
+    assert_eq!(ns.show("sup.service", "ActiveState"), "inactive");
+    assert_eq!(count_sleepers(&sleep), 0);
+
+    // start again, then re-install in place (a new supervisor runs the new unit).
+    assert!(ok(&ws.respawn(&ns, &["start", "sup"])).contains("started sup"));
+    assert_eq!(ws.status(&ns, "sup").0, 0);
+    let out = ws.respawn(&ns, &["install", "--backend", "systemd", "--spec", &spec]);
+    assert!(ok(&out).contains("updated"), "{}", ok(&out));
+    let (code, s) = ws.status(&ns, "sup");
+    assert_eq!(code, 0, "{s:#}");
+    assert_eq!(count_sleepers(&sleep), 1);
+
+    // uninstall: status 4, the unit is gone, nothing runs; a second uninstall says so.
+    ok(&ws.respawn(&ns, &["uninstall", "sup"]));
+    assert_eq!(ws.status(&ns, "sup").0, 4);
+    assert!(!ns.exists("/etc/systemd/system/sup.service"));
+    assert_eq!(ns.show("sup.service", "LoadState"), "not-found");
+    assert_eq!(count_sleepers(&sleep), 0);
+    let again = ws.respawn(&ns, &["uninstall", "sup"]);
+    assert_eq!(again.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not installed"));
+}
+
+#[test]
+fn native_unit_runs_the_program_with_exactly_its_arguments() {
+    let Some(ns) = boot_or_skip("native_unit_runs_the_program_with_exactly_its_arguments") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let argv_file = ws.path("argv");
+    let env_file = ws.path("env");
+    // The program writes its arguments and its ODD variable NUL-separated, then sleeps.
+    let script = format!(
+        "for a in \"$@\"; do printf '%s\\0' \"$a\"; done > {argv}; printf '%s' \"$ODD\" > {env}; exec sleep {sleep}",
+        argv = argv_file.display(),
+        env = env_file.display()
+    );
+    let odd = [
+        "100%",
+        "%n",
+        "$HOME",
+        "${X}",
+        "$$",
+        "a\"b",
+        "it's",
+        "back\\slash",
+        "",
+        " ",
+        "new\nline",
+        "tab\there",
+        ";",
+        "ü€😀",
+        "\u{1}\u{7f}",
+        "-x",
+    ];
+    let odd_value = "v %n $HOME \" ' \\ \n\t ü";
+    let q = |s: &str| toml::Value::String(s.into()).to_string();
+    let args: Vec<String> = ["-c", &script, "sh"]
+        .iter()
+        .copied()
+        .chain(odd)
+        .map(q)
+        .collect();
+    let spec = ws.spec(
+        "nat.toml",
+        &format!(
+            "name = \"nat\"\ncommand = \"sh\"\nargs = [{}]\nenv = {{ ODD = {} }}\n[restart]\nbackoff = [\"100ms\"]\n",
+            args.join(", "),
+            q(odd_value)
+        ),
+    );
+
+    let out = ws.respawn(
+        &ns,
+        &[
+            "install",
+            "--backend",
+            "systemd",
+            "--native",
+            "--spec",
+            &spec,
+        ],
+    );
+    ok(&out);
+    assert!(wait_until(DEADLINE, || count_sleepers(&sleep) == 1));
+    let written = std::fs::read(&argv_file).unwrap();
+    let got: Vec<&[u8]> = written.split(|b| *b == 0).collect();
+    let mut want: Vec<&[u8]> = odd.iter().map(|s| s.as_bytes()).collect();
+    want.push(b""); // after the last NUL
+    assert_eq!(got, want);
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), odd_value);
+
+    let (code, s) = ws.status(&ns, "nat");
+    assert_eq!((code, s["state"].as_str()), (0, Some("running")), "{s:#}");
+    assert!(
+        s["supervisor_pid"].is_null(),
+        "no supervisor in native mode"
+    );
+    let main = pid(&s, "child_pid");
+    assert_eq!(ns.show("nat.service", "MainPID"), main.to_string());
+
+    // systemd itself restarts the killed program.
+    ok(&ns.run(&["kill", "-9", &main.to_string()]));
+    let s = ws.wait_status(&ns, "nat", "systemd's restart", |code, s| {
+        code == 0 && s["child_pid"].as_u64().is_some_and(|p| p != main)
+    });
+    assert_eq!(s["restarts"], 1);
+
+    ok(&ws.respawn(&ns, &["stop", "nat"]));
+    assert_eq!(ws.status(&ns, "nat").0, 3);
+    assert_eq!(count_sleepers(&sleep), 0);
+    ok(&ws.respawn(&ns, &["uninstall", "nat"]));
+    assert_eq!(ws.status(&ns, "nat").0, 4);
+    assert!(!ns.exists("/etc/systemd/system/nat.service"));
+}
+
+#[test]
+fn failed_installs_leave_nothing_behind() {
+    let Some(ns) = boot_or_skip("failed_installs_leave_nothing_behind") else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let spec_text = format!("command = \"sleep\"\nargs = [\"{sleep}\"]\n");
+
+    // A unit of the same name that respawn did not write is never overwritten.
+    let foreign = "[Service]\nExecStart=/bin/sleep 1\n";
+    ok(&ns.run(&[
+        "sh",
+        "-c",
+        &format!(
+            "printf '{}' > /etc/systemd/system/other.service",
+            foreign.replace('\n', "\\n")
+        ),
+    ]));
+    let spec = ws.spec("other.toml", &format!("name = \"other\"\n{spec_text}"));
+    let out = ws.respawn(&ns, &["install", "--backend", "systemd", "--spec", &spec]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not written by respawn"));
+    assert_eq!(
+        ns.stdout(&["cat", "/etc/systemd/system/other.service"]),
+        foreign
+    );
+
+    // The supervisor systemd starts cannot run (a foreground `respawn run` holds the
+    // service's lock): install fails and undoes everything.
+    let spec = ws.spec("busy.toml", &format!("name = \"busy\"\n{spec_text}"));
+    let root = ws.state_root();
+    let mut foreground = ns
+        .command(&[RESPAWN, "--state-dir", &root, "run", "--spec", &spec])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(DEADLINE, || count_sleepers(&sleep) == 1));
+    let out = ws.respawn(&ns, &["install", "--backend", "systemd", "--spec", &spec]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("undone"), "{stderr}");
+    assert!(!ns.exists("/etc/systemd/system/busy.service"));
+    assert_eq!(ns.show("busy.service", "LoadState"), "not-found");
+    assert!(!ws.path("state/busy/install.json").exists());
+    // The foreground supervisor was not disturbed.
+    assert_eq!(count_sleepers(&sleep), 1);
+    let _ = foreground.kill();
+    let _ = foreground.wait();
+}
+
+#[test]
+fn user_unit_with_linger_runs_under_the_users_manager() {
+    let Some(ns) = boot_or_skip("user_unit_with_linger_runs_under_the_users_manager") else {
+        return;
+    };
+    // root's home is the user's here: hide the host's behind a tmpfs, so the user unit
+    // and everything the user manager writes stay inside the namespace.
+    ok(&ns.run(&["mount", "-t", "tmpfs", "tmpfs", "/root"]));
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "usr.toml",
+        &format!("name = \"usr\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n"),
+    );
+    let root = ws.state_root();
+    // As after `su`: HOME set, but no XDG_RUNTIME_DIR (respawn finds /run/user/0).
+    let respawn = |args: &[&str]| {
+        let mut argv = vec![RESPAWN, "--state-dir", &root];
+        argv.extend(args);
+        ns.command(&argv)
+            .env("HOME", "/root")
+            .env("USER", "root")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let user_show = |prop: &str| {
+        ns.stdout(&[
+            "env",
+            "XDG_RUNTIME_DIR=/run/user/0",
+            "systemctl",
+            "--user",
+            "show",
+            "usr.service",
+            "-p",
+            prop,
+            "--value",
+        ])
+        .trim()
+        .to_string()
+    };
+    let unit_file = "/root/.config/systemd/user/usr.service";
+
+    // Lingering off and no login session: no user manager runs. The install says
+    // so, says how to fix it, and leaves nothing behind.
+    let out = respawn(&["install", "--backend", "systemd", "--user", "--spec", &spec]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lingering is off for root"), "{stderr}");
+    assert!(stderr.contains("loginctl enable-linger root"), "{stderr}");
+    assert!(stderr.contains("--linger"), "{stderr}");
+    assert!(!ns.exists(unit_file));
+
+    let out = respawn(&[
+        "install",
+        "--backend",
+        "systemd",
+        "--user",
+        "--linger",
+        "--spec",
+        &spec,
+    ]);
+    assert!(ok(&out).contains("enabled lingering for root"));
+    assert!(ns.exists(unit_file));
+    assert_eq!(
+        ns.stdout(&["loginctl", "show-user", "0", "-p", "Linger", "--value"])
+            .trim(),
+        "yes"
+    );
+    let out = respawn(&["status", "usr", "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (out.status.code(), s["state"].as_str()),
+        (Some(0), Some("running")),
+        "{s:#}"
+    );
+    let supervisor = pid(&s, "supervisor_pid");
+    assert_eq!(user_show("MainPID"), supervisor.to_string());
+
+    // The user's manager brings a killed supervisor back.
+    ok(&ns.run(&["kill", "-9", &supervisor.to_string()]));
+    assert!(wait_until(DEADLINE, || user_show("NRestarts") == "1"
+        && user_show("ActiveState") == "active"));
+    assert!(wait_until(Duration::from_secs(5), || count_sleepers(
+        &sleep
+    ) == 1));
+
+    ok(&respawn(&["uninstall", "usr"]));
+    assert_eq!(respawn(&["status", "usr"]).status.code(), Some(4));
+    assert!(!ns.exists(unit_file));
+    assert_eq!(count_sleepers(&sleep), 0);
+}

@@ -1,0 +1,128 @@
+//! The per-user Windows mode: a login entry (HKCU Run value) that starts the same
+//! supervisor through the console-less respawnw.exe. Run under Wine in CI.
+#![cfg(windows)]
+
+mod common;
+
+use common::*;
+use respawn::quote::windows::split_command_line;
+use std::process::Command;
+
+fn run_value(name: &str) -> Option<String> {
+    let out = Command::new("reg")
+        .args([
+            "query",
+            r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run",
+            "/v",
+            &format!("respawn-{name}"),
+        ])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.lines().find(|l| l.contains("REG_SZ"))?;
+    Some(line.split("REG_SZ").nth(1)?.trim().to_string())
+}
+
+#[test]
+fn user_mode_install_start_crash_stop_uninstall() {
+    let h = Harness::new();
+    let name = format!("RespawnUser{}", std::process::id());
+    let dir = h.path("100% user specs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe_out = h.path("console.txt");
+    let probe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("console_probe.exe");
+    let spec = dir.join("svc.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
+            probe.display().to_string(),
+            probe_out.display().to_string()
+        ),
+    )
+    .unwrap();
+
+    let out = h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The login entry: respawnw.exe running the supervisor, every path quoted right.
+    let value = run_value(&name).expect("the Run value exists");
+    let argv = split_command_line(&value);
+    assert!(
+        argv[0].ends_with("\\respawnw.exe") && std::path::Path::new(&argv[0]).is_file(),
+        "{value}"
+    );
+    assert_eq!(
+        &argv[1..],
+        [
+            "run",
+            "--managed-by",
+            "user",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--state-dir",
+            h.state_root().to_str().unwrap()
+        ]
+    );
+
+    let out = h.cmd(&["start", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let child = h.wait_running(&name);
+    let supervisor = h.state(&name).unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
+    let status: serde_json::Value =
+        serde_json::from_slice(&h.cmd(&["status", &name, "--json"]).stdout).unwrap();
+    assert_eq!(status["backend"], "user");
+    assert_eq!(status["state"], "running");
+    assert!(wait_for("probe", || std::fs::read_to_string(&probe_out)
+        .is_ok_and(|t| !t.is_empty())));
+    assert_eq!(std::fs::read_to_string(&probe_out).unwrap(), "no-console");
+
+    let kill = Command::new("taskkill")
+        .args(["/F", "/PID", &child.to_string()])
+        .output()
+        .unwrap();
+    assert!(kill.status.success());
+    let s = h.wait_state(&name, "new child", |s| {
+        s["state"] == "running" && s["child_pid"] != child
+    });
+    let new_child = s["child_pid"].as_u64().unwrap() as u32;
+
+    let out = h.cmd(&["stop", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_for("nothing of ours left", || !respawn::os::is_alive(
+        supervisor
+    )
+        && !respawn::os::is_alive(new_child)));
+    assert_eq!(h.cmd(&["status", &name]).status.code(), Some(3));
+
+    let out = h.cmd(&["uninstall", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(run_value(&name), None, "the Run value is gone");
+    assert_eq!(h.cmd(&["status", &name]).status.code(), Some(4));
+}
