@@ -81,6 +81,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check an installed service (or this machine) and explain each problem with a fix.
+    Doctor {
+        /// The service to check; without it, only the machine-wide checks run.
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: String,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
     /// Show the service's captured output.
     Logs {
         name: String,
@@ -246,6 +260,9 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             follow,
             lines,
         } => show_logs(&state_root, &name, follow, lines),
+        Command::Doctor { name, json } => crate::doctor::run(&state_root, name.as_deref(), json),
+        Command::Completions { shell } => crate::cli_docs::completions(&shell),
+        Command::Man => crate::cli_docs::man(),
     }
 }
 

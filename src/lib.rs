@@ -6,6 +6,8 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cli_docs;
+pub mod doctor;
 pub mod duration;
 pub mod naming;
 pub mod os;
