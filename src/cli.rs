@@ -1,8 +1,9 @@
 //! The command line: parse with clap, dispatch to the library, map errors to exit codes.
 
 use crate::backend::{self, InstallRequest, Installation};
+use crate::preset;
 use crate::spec::Spec;
-use crate::state::{default_state_root, ServicePaths, STATE_DIR_ENV};
+use crate::state::{default_state_root, write_atomic, ServicePaths, STATE_DIR_ENV};
 use crate::status::{StatusReport, EXIT_NOT_INSTALLED};
 use crate::supervisor::{self, logs, Control, Supervisor};
 use clap::{Parser, Subcommand};
@@ -46,10 +47,35 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
+    /// Print the spec a preset makes on this machine, to read, edit and install.
+    Spec {
+        #[command(flatten)]
+        preset: PresetArgs,
+    },
     /// Install the service with a backend (see `respawn install --help`).
     Install {
-        #[arg(long, value_name = "FILE")]
-        spec: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "preset",
+            conflicts_with = "preset"
+        )]
+        spec: Option<PathBuf>,
+        /// Install a ready-made spec instead of a file (`respawn spec --preset NAME` shows it).
+        #[arg(long, value_name = "NAME")]
+        preset: Option<String>,
+        /// The preset's profile: a second, separate instance with its own home
+        /// (with --spec, write `profile = "NAME"` in the spec instead).
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "preset",
+            conflicts_with = "spec"
+        )]
+        profile: Option<String>,
+        /// Print what was installed as JSON.
+        #[arg(long)]
+        json: bool,
         /// Backend to use instead of this OS's default.
         #[arg(long)]
         backend: Option<String>,
@@ -107,6 +133,16 @@ pub enum Command {
     },
 }
 
+#[derive(clap::Args, Debug)]
+pub struct PresetArgs {
+    /// The preset (available: hermes).
+    #[arg(long, value_name = "NAME")]
+    pub preset: String,
+    /// The preset's profile: a second, separate instance with its own home.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
 /// An error for the user: a one-line message, an optional hint, and the exit code.
 #[derive(Debug)]
 pub struct CliError {
@@ -150,7 +186,9 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> Result<i32, CliError> {
-    let state_root = cli.state_dir.clone().unwrap_or_else(default_state_root);
+    // Absolute, because installs record it and services start from another directory.
+    let state_root = std::path::absolute(cli.state_dir.clone().unwrap_or_else(default_state_root))
+        .map_err(anyhow::Error::from)?;
     match cli.command {
         Command::Run { spec, managed_by } => run(&spec, &state_root, &managed_by),
         Command::ServiceHost { spec } => service_host(&spec, &state_root),
@@ -166,17 +204,41 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             );
             Ok(0)
         }
+        Command::Spec { preset } => {
+            let (text, _) = preset_spec(&preset.preset, preset.profile.as_deref())?;
+            print!("{text}");
+            Ok(0)
+        }
         Command::Install {
             spec: spec_path,
+            preset,
+            profile,
+            json,
             backend,
             user,
             system,
             native,
             linger,
         } => {
-            let spec = load_spec(&spec_path)?;
+            let (spec, spec_path, generated) = match (spec_path, preset) {
+                (Some(path), _) => {
+                    let spec = load_spec(&path)?;
+                    (spec, absolute(&path)?, None)
+                }
+                (None, Some(preset)) => {
+                    let (text, spec) = preset_spec(&preset, profile.as_deref())?;
+                    let path = ServicePaths::new(&state_root, &spec.id()).generated_spec();
+                    (spec, path.clone(), Some((path, text)))
+                }
+                (None, None) => unreachable!("clap requires --spec or --preset"),
+            };
             preflight(&spec)?;
-            let spec_path = absolute(&spec_path)?;
+            // A preset's spec is saved in the service's state dir; an install that
+            // fails puts back what was there before.
+            let saved_spec = match &generated {
+                Some((path, text)) => Some(GeneratedSpec::save(path, text)?),
+                None => None,
+            };
             let exe =
                 std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
             let explicit = backend.is_some();
@@ -215,23 +277,28 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 native,
                 linger,
             };
-            let inst = match backend.install(&req) {
-                Ok(inst) => inst,
+            let (result, fallback_reason) = match backend.install(&req) {
                 #[cfg(windows)]
-                Err(e) if !explicit && e.downcast_ref::<backend::scm::NotElevated>().is_some() => {
-                    println!(
-                        "not running elevated, so no Windows service was installed; installing a per-user \
-                         login entry instead (it starts the same supervisor, hidden, at every login)"
-                    );
-                    backend::by_name("user")?.install(&req)?
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) if !explicit && e.downcast_ref::<backend::scm::NotElevated>().is_some() => (
+                    backend::by_name("user").and_then(|b| b.install(&req)),
+                    Some(
+                        "not running elevated, so no Windows service was installed; installed a per-user \
+                         login entry instead (it starts the same supervisor, hidden, at every login)",
+                    ),
+                ),
+                other => (other, None),
             };
             let _ = explicit;
-            println!(
-                "installed {} with the {} backend",
-                inst.service, inst.backend
-            );
+            let inst = match result {
+                Ok(inst) => inst,
+                Err(e) => {
+                    if let Some(saved) = saved_spec {
+                        saved.roll_back();
+                    }
+                    return Err(e.into());
+                }
+            };
+            report_install(&inst, fallback_reason, json);
             Ok(0)
         }
         Command::Uninstall { name } => {
@@ -300,6 +367,74 @@ fn service_host(_spec_path: &Path, _state_root: &Path) -> Result<i32, CliError> 
         "service-host exists only on Windows",
         "use `respawn run --spec FILE` to supervise in the foreground",
     ))
+}
+
+/// A preset's spec for this machine: (text, parsed). Bad names and a missing program
+/// are bad input (exit 2).
+fn preset_spec(name: &str, profile: Option<&str>) -> Result<(String, Spec), CliError> {
+    let fail = |e: preset::PresetError| {
+        let hint = match e {
+            preset::PresetError::Unknown(_) => "see `respawn spec --help`",
+            _ => "`respawn spec --preset NAME` prints the spec; save and edit it, then `respawn install --spec FILE`",
+        };
+        CliError::bad_input(e.to_string(), hint)
+    };
+    let preset = preset::get(name).map_err(fail)?;
+    let facts = preset::locate::facts(&preset, profile).map_err(fail)?;
+    preset.spec(&facts, profile).map_err(fail)
+}
+
+/// A spec file written by `install --preset`, with what it replaced, so a failed
+/// install can put things back as they were.
+struct GeneratedSpec {
+    path: PathBuf,
+    previous: Option<Vec<u8>>,
+}
+
+impl GeneratedSpec {
+    fn save(path: &Path, text: &str) -> Result<GeneratedSpec, CliError> {
+        let previous = std::fs::read(path).ok();
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().expect("in a service dir"))?;
+            write_atomic(path, text.as_bytes())
+        };
+        write().map_err(|e| CliError {
+            code: 1,
+            message: format!("cannot save the spec to {}: {e}", path.display()),
+            hint: Some("check that the state dir is writable, or pass --state-dir".into()),
+        })?;
+        Ok(GeneratedSpec {
+            path: path.to_path_buf(),
+            previous,
+        })
+    }
+
+    fn roll_back(self) {
+        let _ = match self.previous {
+            Some(bytes) => write_atomic(&self.path, &bytes),
+            None => std::fs::remove_file(&self.path),
+        };
+    }
+}
+
+/// Say what `install` did, as a sentence or as JSON for programs that call respawn.
+fn report_install(inst: &Installation, fallback_reason: Option<&str>, json: bool) {
+    if json {
+        let mut value = serde_json::to_value(inst).expect("serializes");
+        value["fallback_reason"] = fallback_reason.into();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("serializes")
+        );
+        return;
+    }
+    if let Some(reason) = fallback_reason {
+        println!("{reason}");
+    }
+    println!(
+        "installed {} with the {} backend ({}); start it with `respawn start {}`",
+        inst.service, inst.backend, inst.os_name, inst.service
+    );
 }
 
 /// Read and validate a spec file; any problem is bad input (exit 2).

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod naming;
 pub mod os;
 pub mod policy;
+pub mod preset;
 pub mod quote;
 pub mod render;
 #[cfg(windows)]

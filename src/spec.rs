@@ -273,6 +273,24 @@ impl Spec {
             None => self.name.clone(),
         }
     }
+
+    /// What a person sees in a service list: the spec's description (or its name),
+    /// with the profile in parentheses, e.g. `Hermes agent gateway (work)`.
+    pub fn display_name(&self) -> String {
+        let base = self.description.as_deref().unwrap_or(&self.name);
+        match &self.profile {
+            Some(p) => format!("{base} ({p})"),
+            None => base.to_string(),
+        }
+    }
+
+    /// A one-line description for unit files and the SCM.
+    pub fn summary(&self) -> String {
+        match self.description {
+            Some(_) => self.display_name(),
+            None => format!("{}, kept running by respawn", self.display_name()),
+        }
+    }
 }
 
 fn restart_policy(

@@ -45,6 +45,10 @@ impl ServicePaths {
     pub fn install_record(&self) -> PathBuf {
         self.dir.join("install.json")
     }
+    /// The spec `install --preset` made; removed again by `uninstall`.
+    pub fn generated_spec(&self) -> PathBuf {
+        self.dir.join("spec.toml")
+    }
     pub fn default_log_file(&self) -> PathBuf {
         self.dir.join("output.log")
     }

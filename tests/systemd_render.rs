@@ -65,7 +65,7 @@ fn supervised_system_unit_golden() {
 # Changes here are replaced by the next `respawn install`; edit the spec instead.
 
 [Unit]
-Description=Chat gateway: 100%% up
+Description=Chat gateway: 100%% up (work)
 After=network.target
 StartLimitIntervalSec=0
 
@@ -105,7 +105,7 @@ fn native_unit_golden_for_systemd_252() {
 # Changes here are replaced by the next `respawn install`; edit the spec instead.
 
 [Unit]
-Description=Chat gateway: 100%% up
+Description=Chat gateway: 100%% up (work)
 After=network.target
 StartLimitIntervalSec=600s
 StartLimitBurst=6

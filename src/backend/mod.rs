@@ -66,15 +66,20 @@ impl Installation {
         )
     }
 
-    /// Forget the service: its install record and its state (so status says "not
-    /// installed"). The logs stay, for the post-mortem.
+    /// Forget the service: its install record, its state (so status says "not
+    /// installed") and a spec made by `install --preset`. The logs stay, for the
+    /// post-mortem.
     pub fn remove(&self) -> std::io::Result<()> {
         let paths = self.paths();
-        for file in [
+        let mut files = vec![
             paths.install_record(),
             paths.state_file(),
             paths.lock_file(),
-        ] {
+        ];
+        if self.spec_path == paths.generated_spec() {
+            files.push(paths.generated_spec());
+        }
+        for file in files {
             match std::fs::remove_file(file) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}

@@ -2,4 +2,5 @@
 //! that ends up inside a command line, unit file or plist goes through here.
 
 pub mod systemd;
+pub mod toml;
 pub mod windows;

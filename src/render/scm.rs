@@ -36,14 +36,8 @@ const MIN_RECOVERY_DELAY: Duration = Duration::from_secs(1);
 pub fn render(spec: &Spec, ctx: &ScmContext) -> ScmConfig {
     let service_name = naming::windows_service(spec);
     ScmConfig {
-        display_name: match &spec.profile {
-            Some(p) => format!("{} ({p})", spec.name),
-            None => spec.name.clone(),
-        },
-        description: spec
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("{} kept running by respawn", spec.id())),
+        display_name: spec.display_name(),
+        description: spec.summary(),
         executable: ctx.respawn_exe.display().to_string(),
         arguments: vec![
             "service-host".into(),

@@ -61,10 +61,7 @@ pub fn unit_name(spec: &Spec) -> String {
 
 pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderError> {
     let mut unit = Unit::default();
-    let description = spec
-        .description
-        .clone()
-        .unwrap_or_else(|| format!("{} kept running by respawn", spec.id()));
+    let description = spec.summary();
     unit.line(MARKER);
     unit.line("# Changes here are replaced by the next `respawn install`; edit the spec instead.");
     unit.section("Unit");
