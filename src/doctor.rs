@@ -1,8 +1,394 @@
-//! `respawn doctor`: check an installation and explain each problem with a fix.
+//! `respawn doctor [NAME] [--json]`: check this machine and (with NAME) one installed
+//! service, and explain each problem with a fix.
+//!
+//! Pure part (this file): a list of [`Check`]s, each `ok`, `warn`, `fail` or `skip`
+//! with a one-line summary and, for problems, a fix; rendered as text or JSON.
+//! The checks themselves are small functions in the submodules, each gathering its
+//! facts with a thin probe (a file's metadata, a registry value, `systemctl`).
+//!
+//! Exit code:
+//! - 0: no check failed (warnings do not count: they describe a weaker setup, not a broken one);
+//! - 1: at least one check failed;
+//! - 4: NAME was given but is not installed (the same code as `respawn status`); this
+//!   wins over 1, except when the state root itself is broken (then nothing can be
+//!   said about NAME, and the exit code is 1).
+//!
+//! Check ids, machine-wide:
+//! - `state-dir`: the state root exists (or can be created) and is writable;
+//! - `backends`: which backends this machine offers, and the default;
+//! - `services` (without NAME): the services installed under this state root;
+//! - `elevation` (Windows): elevated or not, so whether `install` falls back to per-user mode.
+//!
+//! Check ids for NAME:
+//! - `installed`: the install record, its backend and mode (system/user, supervised/native);
+//! - `backend`: that backend works on this machine;
+//! - `spec`: the spec file still exists, parses, and still describes this service;
+//! - `command`: the spec's command resolves and its working_dir exists;
+//! - `respawn-exe`: the respawn binary the service manager starts still exists;
+//! - `permissions` (system services on Unix): the binary, the spec and every folder
+//!   above them are owned by root and not writable by group or others;
+//! - `linger` (systemd user units): lingering is on, so the service runs without a login;
+//! - `unit-file`, `unit-enabled` (systemd), `plist` (launchd): the service manager's
+//!   file exists and matches what the spec gives now; the unit is enabled;
+//! - `image-path`, `recovery` (Windows service): the ImagePath is quoted (CWE-428) and
+//!   current; recovery actions are set;
+//! - `login-entry`, `user-mode` (Windows per-user mode): the HKCU Run value exists and is
+//!   quoted; what per-user mode cannot do;
+//! - `log-size`: how much the log files take (a warning above 1 GiB, or with rotated
+//!   files left over from a larger `keep`);
+//! - `log-write`: the log folder is writable and the supervisor reported no log error;
+//! - `status`: whether the service runs.
+
+mod logs;
+mod machine;
+mod probe;
+mod service;
+#[cfg(target_os = "linux")]
+mod systemd;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
 
 use crate::cli::CliError;
-use std::path::Path;
+use crate::status::EXIT_NOT_INSTALLED;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
-pub fn run(_state_root: &Path, _name: Option<&str>, _json: bool) -> Result<i32, CliError> {
-    Err(CliError::bad_input("doctor is not built yet", "—"))
+/// Exit code when at least one check failed.
+pub const EXIT_PROBLEM: i32 = 1;
+
+/// Log files above this total size get a warning.
+pub const LOG_SIZE_WARN: u64 = 1 << 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    /// The check could not run (what it needs is missing; another check says why).
+    Skip,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One finding: what was checked, what was found, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub summary: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(id: &'static str, summary: impl Into<String>) -> Self {
+        Check {
+            id,
+            status: Status::Ok,
+            summary: summary.into(),
+            fix: None,
+        }
+    }
+    pub fn warn(id: &'static str, summary: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            id,
+            status: Status::Warn,
+            summary: summary.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    pub fn fail(id: &'static str, summary: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            id,
+            status: Status::Fail,
+            summary: summary.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    pub fn skip(id: &'static str, summary: impl Into<String>) -> Self {
+        Check {
+            id,
+            status: Status::Skip,
+            summary: summary.into(),
+            fix: None,
+        }
+    }
+}
+
+/// How a service is installed, for the JSON view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstallSummary {
+    pub backend: String,
+    /// "system" or "user".
+    pub scope: &'static str,
+    /// The service manager runs the program itself (`--native`).
+    pub native: bool,
+    /// The service manager's own name for it.
+    pub os_name: String,
+}
+
+/// Everything doctor found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The service checked; `None` for the machine-wide checks only.
+    pub service: Option<String>,
+    pub state_root: PathBuf,
+    pub installation: Option<InstallSummary>,
+    pub checks: Vec<Check>,
+    /// NAME was given and has no install record.
+    pub not_installed: bool,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> i32 {
+        if self.not_installed {
+            EXIT_NOT_INSTALLED
+        } else if self.count(Status::Fail) > 0 {
+            EXIT_PROBLEM
+        } else {
+            0
+        }
+    }
+
+    fn count(&self, status: Status) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
+    /// The JSON view: the report with its exit code, fields in a stable order.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            service: &'a Option<String>,
+            state_root: &'a PathBuf,
+            exit_code: i32,
+            installation: &'a Option<InstallSummary>,
+            checks: &'a [Check],
+        }
+        serde_json::to_string_pretty(&Json {
+            service: &self.service,
+            state_root: &self.state_root,
+            exit_code: self.exit_code(),
+            installation: &self.installation,
+            checks: &self.checks,
+        })
+        .expect("serializes")
+    }
+
+    /// The human view: one line per check, a fix under each problem, a verdict.
+    pub fn render_text(&self) -> String {
+        let mut out = match &self.service {
+            Some(name) => format!("respawn doctor: {name}\n"),
+            None => "respawn doctor: this machine\n".to_string(),
+        };
+        out.push_str(&format!("  state root: {}\n\n", self.state_root.display()));
+        let width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        let indent = " ".repeat(2 + 4 + 2 + width + 2);
+        for c in &self.checks {
+            out.push_str(&format!(
+                "  {:<4}  {:<width$}  {}\n",
+                c.status.label(),
+                c.id,
+                c.summary
+            ));
+            if let Some(fix) = &c.fix {
+                for (i, line) in fix.lines().enumerate() {
+                    let head = if i == 0 { "fix: " } else { "     " };
+                    out.push_str(&format!("{indent}{head}{line}\n"));
+                }
+            }
+        }
+        let (fails, warns) = (self.count(Status::Fail), self.count(Status::Warn));
+        out.push('\n');
+        out.push_str(&if self.not_installed {
+            format!(
+                "{} is not installed (exit {EXIT_NOT_INSTALLED}).\n",
+                self.service.as_deref().unwrap_or_default()
+            )
+        } else if fails + warns == 0 {
+            "no problems found.\n".to_string()
+        } else {
+            format!(
+                "{fails} problem{} and {warns} warning{}.\n",
+                plural(fails),
+                plural(warns)
+            )
+        });
+        out
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Run every check that applies: the machine's, and NAME's when given.
+pub fn diagnose(state_root: &Path, name: Option<&str>) -> Report {
+    let mut checks = machine::checks(state_root, name.is_none());
+    let mut report = Report {
+        service: name.map(str::to_owned),
+        state_root: state_root.to_path_buf(),
+        installation: None,
+        checks: Vec::new(),
+        not_installed: false,
+    };
+    if let Some(name) = name {
+        // A state root that can't be read can't say "not installed" either.
+        let state_ok = checks
+            .iter()
+            .all(|c| c.id != "state-dir" || c.status != Status::Fail);
+        let found = service::checks(state_root, name, state_ok);
+        checks.extend(found.checks);
+        report.installation = found.installation;
+        report.not_installed = found.not_installed;
+    }
+    report.checks = checks;
+    report
+}
+
+pub fn run(state_root: &Path, name: Option<&str>, json: bool) -> Result<i32, CliError> {
+    let report = diagnose(state_root, name);
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+/// CWE-428: Windows splits an unquoted command line at the first space that leaves an
+/// existing program, so `C:\Program Files\x\respawn.exe …` may start `C:\Program.exe`.
+/// Returns the ambiguous program path when `command_line` is unquoted and that path
+/// (up to `.exe`) contains a space.
+pub fn unquoted_program_with_spaces(command_line: &str) -> Option<String> {
+    let line = command_line.trim_start();
+    if line.starts_with('"') {
+        return None;
+    }
+    let end = match line.to_ascii_lowercase().find(".exe") {
+        Some(i) => i + ".exe".len(),
+        // No .exe: the program is the first word, which then has no space in it.
+        None => return None,
+    };
+    let program = &line[..end];
+    program.contains([' ', '\t']).then(|| program.to_string())
+}
+
+/// Sizes for people: `512 B`, `3.2 KiB`, `1.0 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut size = n as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+/// A path for a shell command line: quoted when it has spaces or quotes.
+fn shell_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.contains([' ', '\t', '"', '\'']) {
+        format!("\"{}\"", s.replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(checks: Vec<Check>, not_installed: bool) -> Report {
+        Report {
+            service: Some("gw".into()),
+            state_root: PathBuf::from("/state"),
+            installation: None,
+            checks,
+            not_installed,
+        }
+    }
+
+    #[test]
+    fn exit_code_is_1_for_a_failure_0_for_warnings_4_when_not_installed() {
+        let ok = Check::ok("a", "fine");
+        let warn = Check::warn("b", "meh", "do x");
+        let fail = Check::fail("c", "broken", "do y");
+        assert_eq!(report(vec![ok.clone(), warn.clone()], false).exit_code(), 0);
+        assert_eq!(report(vec![ok.clone(), fail.clone()], false).exit_code(), 1);
+        assert_eq!(report(vec![ok, fail], true).exit_code(), 4);
+        assert_eq!(report(vec![warn], false).exit_code(), 0);
+    }
+
+    #[test]
+    fn text_shows_each_check_its_fix_and_a_verdict() {
+        let r = report(
+            vec![
+                Check::ok("state-dir", "writable"),
+                Check::fail("command", "`x` not found", "install x\nor fix the spec"),
+            ],
+            false,
+        );
+        let text = r.render_text();
+        assert!(text.contains("respawn doctor: gw"), "{text}");
+        assert!(text.contains("  ok    state-dir  writable"), "{text}");
+        assert!(text.contains("  FAIL  command    `x` not found"), "{text}");
+        assert!(text.contains("fix: install x\n"), "{text}");
+        assert!(text.contains("     or fix the spec\n"), "{text}");
+        assert!(text.contains("1 problem and 0 warnings."), "{text}");
+    }
+
+    #[test]
+    fn json_has_ids_statuses_fixes_and_the_exit_code() {
+        let r = report(vec![Check::warn("log-size", "big", "shrink")], false);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["service"], "gw");
+        assert_eq!(v["exit_code"], 0);
+        assert_eq!(v["checks"][0]["id"], "log-size");
+        assert_eq!(v["checks"][0]["status"], "warn");
+        assert_eq!(v["checks"][0]["fix"], "shrink");
+        assert!(v.get("not_installed").is_none());
+    }
+
+    #[test]
+    fn unquoted_paths_with_spaces_are_found() {
+        let bad = r"C:\Program Files\respawn\respawn.exe service-host --spec C:\s.toml";
+        assert_eq!(
+            unquoted_program_with_spaces(bad).as_deref(),
+            Some(r"C:\Program Files\respawn\respawn.exe")
+        );
+        let quoted = r#""C:\Program Files\respawn\respawn.exe" service-host"#;
+        assert_eq!(unquoted_program_with_spaces(quoted), None);
+        assert_eq!(
+            unquoted_program_with_spaces(r"C:\respawn\respawn.EXE run --spec C:\a b.toml"),
+            None
+        );
+        assert_eq!(unquoted_program_with_spaces("respawn run"), None);
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
 }

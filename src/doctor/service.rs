@@ -1,0 +1,430 @@
+//! Checks of one installed service: its record, spec, command, files, logs, status.
+
+use super::{logs, shell_path, Check, InstallSummary};
+use crate::backend::{self, portable, Installation};
+use crate::cli::{load_spec, preflight};
+use crate::spec::Spec;
+use crate::state::{default_state_root, ServicePaths, ServiceState};
+
+use std::path::Path;
+
+pub struct Found {
+    pub checks: Vec<Check>,
+    pub installation: Option<InstallSummary>,
+    pub not_installed: bool,
+}
+
+/// What the service-level checks share: the record, and the spec when it can be read.
+pub struct Ctx<'a> {
+    pub inst: &'a Installation,
+    pub spec: Option<&'a Spec>,
+}
+
+/// `state_ok`: the state root passed its check; without that, a missing record says
+/// nothing about whether NAME is installed.
+pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
+    let paths = ServicePaths::new(state_root, name);
+    let inst = match Installation::read(&paths) {
+        Ok(Some(inst)) => inst,
+        Ok(None) if !state_ok => {
+            return Found {
+                checks: vec![Check::fail(
+                    "installed",
+                    format!(
+                        "cannot tell whether {name} is installed: the state root is broken (see state-dir)"
+                    ),
+                    "fix the state root, or pass the --state-dir the service was installed with",
+                )],
+                installation: None,
+                not_installed: false,
+            }
+        }
+        Ok(None) => {
+            let ran = if ServiceState::read(&paths.state_file()).is_ok() {
+                " (it has run in the foreground with `respawn run`, which installs nothing)"
+            } else {
+                ""
+            };
+            return Found {
+                checks: vec![Check::fail(
+                    "installed",
+                    format!(
+                        "{name} is not installed: no record in {}{ran}",
+                        paths.dir.display()
+                    ),
+                    "install it with `respawn install --spec FILE`, or check the name and --state-dir \
+                     (`respawn doctor` without a name lists what is installed)",
+                )],
+                installation: None,
+                not_installed: true,
+            };
+        }
+        Err(e) => {
+            return Found {
+                checks: vec![Check::fail(
+                    "installed",
+                    format!(
+                        "cannot read the install record {}: {e}",
+                        paths.install_record().display()
+                    ),
+                    "see the state-dir check above; if the record is damaged, install again \
+                     with `respawn install --spec FILE`",
+                )],
+                installation: None,
+                not_installed: false,
+            }
+        }
+    };
+
+    let mut checks = vec![installed(&inst)];
+    let backend_ok = backend_check(&inst, &mut checks);
+    let spec = spec_check(&inst, &mut checks);
+    let ctx = Ctx {
+        inst: &inst,
+        spec: spec.as_ref(),
+    };
+    checks.push(command(&ctx));
+    checks.push(respawn_exe(&inst));
+    if let Some(c) = permissions(&inst) {
+        checks.push(c);
+    }
+    checks.extend(backend_specific(&ctx, backend_ok));
+    let state = ServiceState::read(&paths.state_file()).ok();
+    let running = portable::running_supervisor(&paths).is_some();
+    let log_file = state
+        .as_ref()
+        .map(|s| s.log_file.clone())
+        .or_else(|| {
+            spec.as_ref()?
+                .logs
+                .dir
+                .as_ref()
+                .map(|d| d.join("output.log"))
+        })
+        .unwrap_or_else(|| paths.default_log_file());
+    checks.push(logs::size(&log_file, &ctx));
+    checks.push(logs::write(&log_file, state.as_ref(), running));
+    checks.push(status(&inst, backend_ok));
+
+    Found {
+        checks,
+        installation: Some(InstallSummary {
+            backend: inst.backend.clone(),
+            scope: if inst.user_scope { "user" } else { "system" },
+            native: inst.native,
+            os_name: inst.os_name.clone(),
+        }),
+        not_installed: false,
+    }
+}
+
+/// In words: who keeps it up, for whom, and who runs the program.
+pub fn mode(inst: &Installation) -> String {
+    let os = &inst.os_name;
+    let base = match (inst.backend.as_str(), inst.user_scope) {
+        ("systemd", true) => format!("a systemd user unit, {os}"),
+        ("systemd", false) => format!("a systemd system unit, {os}"),
+        ("launchd", true) => format!("a launchd LaunchAgent (for this user), {os}"),
+        ("launchd", false) => format!("a launchd LaunchDaemon (system-wide), {os}"),
+        ("scm", _) => format!("a Windows service, {os}, running as LocalSystem"),
+        ("user", _) => format!(
+            "a per-user login entry ({os} under HKCU\\{}) instead of a Windows service",
+            crate::render::startup::RUN_KEY
+        ),
+        ("portable", _) => {
+            "portable, without a service manager (nothing starts it at boot or login)".to_string()
+        }
+        (other, _) => format!("{os} with the {other} backend"),
+    };
+    let how = if inst.native {
+        "native: the service manager runs the program itself"
+    } else {
+        "supervised by respawn"
+    };
+    format!("{base}; {how}")
+}
+
+fn installed(inst: &Installation) -> Check {
+    const ID: &str = "installed";
+    let summary = format!("installed as {}", mode(inst));
+    // `install` records the paths it was given; a relative one means something else
+    // to a service manager that starts in another folder.
+    let relative: Vec<String> = [&inst.state_root, &inst.spec_path, &inst.respawn_exe]
+        .into_iter()
+        .filter(|p| !p.is_absolute())
+        .map(|p| p.display().to_string())
+        .collect();
+    if relative.is_empty() {
+        return Check::ok(ID, summary);
+    }
+    Check::warn(
+        ID,
+        format!(
+            "{summary}; but the record holds relative paths ({}), which the service manager \
+             resolves from its own working folder",
+            relative.join(", ")
+        ),
+        format!(
+            "install again with absolute paths: `respawn uninstall {}`, then `respawn install --spec /abs/spec.toml --state-dir /abs/state`",
+            inst.service
+        ),
+    )
+}
+
+/// `respawn install` as this service was installed, to put its registration right.
+pub fn reinstall(inst: &Installation) -> String {
+    let mut cmd = format!(
+        "respawn install --spec {} --backend {}",
+        shell_path(&inst.spec_path),
+        inst.backend
+    );
+    if matches!(inst.backend.as_str(), "systemd" | "launchd") {
+        cmd.push_str(if inst.user_scope {
+            " --user"
+        } else {
+            " --system"
+        });
+    }
+    if inst.native {
+        cmd.push_str(" --native");
+    }
+    cmd.push_str(&state_dir_arg(inst));
+    cmd
+}
+
+/// ` --state-dir DIR` when the service lives outside the default state root.
+pub fn state_dir_arg(inst: &Installation) -> String {
+    if inst.state_root == default_state_root() {
+        String::new()
+    } else {
+        format!(" --state-dir {}", shell_path(&inst.state_root))
+    }
+}
+
+fn backend_check(inst: &Installation, checks: &mut Vec<Check>) -> bool {
+    const ID: &str = "backend";
+    if let Err(e) = backend::by_name(&inst.backend) {
+        checks.push(Check::fail(
+            ID,
+            format!("{e}; this record was written on another OS or by another build"),
+            format!(
+                "remove {} and install again here with `respawn install --spec FILE`",
+                shell_path(&inst.paths().install_record())
+            ),
+        ));
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    if inst.backend == "systemd" && !backend::systemd::is_running() {
+        checks.push(Check::fail(
+            ID,
+            "installed with systemd, but systemd is not running on this machine (no /run/systemd/system)",
+            "boot with systemd, or `respawn uninstall NAME` and install with --backend portable",
+        ));
+        return false;
+    }
+    checks.push(Check::ok(
+        ID,
+        format!("the {} backend is available here", inst.backend),
+    ));
+    true
+}
+
+fn spec_check(inst: &Installation, checks: &mut Vec<Check>) -> Option<Spec> {
+    const ID: &str = "spec";
+    let fix_record = format!(
+        "restore {}, or install again from the spec you use now: `respawn uninstall {}`, then `respawn install --spec FILE`",
+        shell_path(&inst.spec_path),
+        inst.service
+    );
+    let spec = match load_spec(&inst.spec_path) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let what = if inst.spec_path.exists() {
+                "no longer parses"
+            } else {
+                "is gone"
+            };
+            checks.push(Check::fail(
+                ID,
+                format!(
+                    "the spec the service runs from {what}: {}; the supervisor cannot start",
+                    e.message
+                ),
+                fix_record,
+            ));
+            return None;
+        }
+    };
+    if spec.id() != inst.service {
+        checks.push(Check::fail(
+            ID,
+            format!(
+                "{} now describes service `{}`, but it is installed as `{}`",
+                inst.spec_path.display(),
+                spec.id(),
+                inst.service
+            ),
+            fix_record,
+        ));
+        return None;
+    }
+    checks.push(Check::ok(
+        ID,
+        format!("{} parses", inst.spec_path.display()),
+    ));
+    Some(spec)
+}
+
+fn command(ctx: &Ctx) -> Check {
+    const ID: &str = "command";
+    let Some(spec) = ctx.spec else {
+        return Check::skip(ID, "not checked: the spec cannot be read");
+    };
+    match preflight(spec) {
+        Ok(()) => {
+            let resolved = crate::supervisor::resolve_program(spec)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            Check::ok(ID, format!("`{}` resolves to {resolved}", spec.command))
+        }
+        Err(e) => Check::fail(
+            ID,
+            format!(
+                "{}; every start of {} fails until this is fixed",
+                e.message, ctx.inst.service
+            ),
+            format!(
+                "{} (in {})",
+                e.hint.unwrap_or_default(),
+                ctx.inst.spec_path.display()
+            ),
+        ),
+    }
+}
+
+fn respawn_exe(inst: &Installation) -> Check {
+    const ID: &str = "respawn-exe";
+    let exe = &inst.respawn_exe;
+    if exe.is_file() {
+        Check::ok(ID, format!("{} exists", exe.display()))
+    } else {
+        Check::fail(
+            ID,
+            format!(
+                "{} (what the service manager starts) no longer exists; the service cannot start",
+                exe.display()
+            ),
+            format!(
+                "install again with the respawn you use now, which records its own path: `{}`",
+                reinstall(inst)
+            ),
+        )
+    }
+}
+
+/// Who may change what a system service runs (as root, or LocalSystem).
+fn permissions(inst: &Installation) -> Option<Check> {
+    let system = matches!(inst.backend.as_str(), "systemd" | "launchd" | "scm") && !inst.user_scope;
+    if !system {
+        return None;
+    }
+    #[cfg(unix)]
+    return Some(super::unix::permissions(inst));
+    #[cfg(not(unix))]
+    Some(Check::skip(
+        "permissions",
+        "who may change the binary and the spec (their ACLs) is not checked on Windows; keep both \
+         in folders only administrators can change, such as C:\\Program Files and C:\\ProgramData",
+    ))
+}
+
+fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
+    let _ = (ctx, backend_ok);
+    #[allow(unused_mut)]
+    let mut checks = Vec::new();
+    match ctx.inst.backend.as_str() {
+        #[cfg(target_os = "linux")]
+        "systemd" => {
+            if ctx.inst.user_scope {
+                checks.push(super::unix::linger());
+            }
+            checks.push(super::systemd::unit_file(ctx));
+            if backend_ok {
+                checks.push(super::systemd::unit_enabled(ctx.inst));
+            }
+        }
+        #[cfg(unix)]
+        "launchd" => checks.push(super::unix::plist(ctx.inst)),
+        #[cfg(windows)]
+        "scm" => {
+            checks.push(super::windows::image_path(ctx));
+            checks.push(super::windows::recovery(ctx.inst));
+        }
+        #[cfg(windows)]
+        "user" => {
+            checks.push(super::windows::login_entry(ctx));
+            checks.push(super::windows::user_mode(ctx.inst));
+        }
+        _ => {}
+    }
+    checks
+}
+
+fn status(inst: &Installation, backend_ok: bool) -> Check {
+    const ID: &str = "status";
+    if !backend_ok {
+        return Check::skip(ID, "not checked: the backend is not available");
+    }
+    let report = match backend::for_installation(inst).and_then(|b| b.status(inst)) {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::warn(
+                ID,
+                format!("cannot ask the {} backend: {e:#}", inst.backend),
+                "see the checks above",
+            )
+        }
+    };
+    let reason = report
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let name = &inst.service;
+    match report.state.as_str() {
+        "running" | "starting" | "stopping" => {
+            let pid = report
+                .child_pid
+                .map(|p| format!(", child pid {p}"))
+                .unwrap_or_default();
+            Check::ok(
+                ID,
+                format!("{}{pid}, {} restarts", report.state, report.restarts),
+            )
+        }
+        "stopped" => Check::ok(
+            ID,
+            format!("not running{reason}; `respawn start {name}` starts it"),
+        ),
+        "backoff" => Check::warn(
+            ID,
+            format!(
+                "the program keeps exiting: {} restarts, waiting to start it again{reason}",
+                report.restarts
+            ),
+            format!("see why in `respawn logs {name}`"),
+        ),
+        "failed" => Check::warn(
+            ID,
+            format!("failed: the supervisor stopped restarting it{reason}"),
+            format!("see why in `respawn logs {name}`, fix it, then `respawn start {name}`"),
+        ),
+        "not-installed" => Check::fail(
+            ID,
+            format!("the service manager does not know it{reason}"),
+            format!("install again: `{}`", reinstall(inst)),
+        ),
+        other => Check::ok(ID, format!("{other}{reason}")),
+    }
+}

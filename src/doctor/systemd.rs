@@ -1,0 +1,227 @@
+//! systemd checks: the unit file still matches the spec; the unit is enabled.
+
+use super::service::{reinstall, Ctx};
+use super::{shell_path, Check};
+use crate::backend::systemd::{is_running, parse_version, SYSTEM_UNIT_DIR};
+use crate::backend::Installation;
+use crate::render::systemd::{render_unit, SystemdContext, MARKER};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn unit_path(inst: &Installation) -> PathBuf {
+    inst.artefact
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(SYSTEM_UNIT_DIR).join(&inst.os_name))
+}
+
+fn systemctl(user: bool) -> Command {
+    let mut cmd = Command::new("systemctl");
+    if user {
+        cmd.arg("--user");
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let dir = format!("/run/user/{}", nix::unistd::getuid());
+            if std::path::Path::new(&dir).is_dir() {
+                cmd.env("XDG_RUNTIME_DIR", dir);
+            }
+        }
+    }
+    cmd
+}
+
+/// The running systemd's major version, when it can be asked.
+fn systemd_version() -> Option<u32> {
+    if !is_running() {
+        return None;
+    }
+    let out = systemctl(false).arg("--version").output().ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn exec_lines(unit: &str) -> Vec<&str> {
+    unit.lines()
+        .filter(|l| l.starts_with("ExecStart="))
+        .collect()
+}
+
+/// The keys of the lines that differ between two units.
+fn changed_keys(old: &str, new: &str) -> Vec<String> {
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let mut keys: Vec<String> = old_lines
+        .iter()
+        .filter(|l| !new_lines.contains(l))
+        .chain(new_lines.iter().filter(|l| !old_lines.contains(l)))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_string()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+pub fn unit_file(ctx: &Ctx) -> Check {
+    const ID: &str = "unit-file";
+    let inst = ctx.inst;
+    let path = unit_path(inst);
+    let again = format!("install again: `{}`", reinstall(inst));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Check::fail(
+                ID,
+                format!(
+                    "the unit file {} is gone: systemd no longer starts the service",
+                    path.display()
+                ),
+                format!(
+                    "{again}; or forget it with `respawn uninstall {}`",
+                    inst.service
+                ),
+            )
+        }
+        Err(e) => {
+            return Check::warn(
+                ID,
+                format!("cannot read {}: {e}", path.display()),
+                "run doctor as the user who installed the service (root for a system unit)",
+            )
+        }
+    };
+    if !text.starts_with(MARKER) {
+        return Check::fail(
+            ID,
+            format!(
+                "{} was not written by respawn (its first line is not `{MARKER}`): someone replaced it",
+                path.display()
+            ),
+            format!(
+                "move it away (`install` never overwrites a unit it did not write), then {again}"
+            ),
+        );
+    }
+    let Some(spec) = ctx.spec else {
+        return Check::skip(
+            ID,
+            format!(
+                "{} exists; not compared with the spec, which cannot be read",
+                path.display()
+            ),
+        );
+    };
+    let program = if inst.native {
+        match crate::supervisor::resolve_program(spec) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return Check::skip(
+                    ID,
+                    format!(
+                        "{} exists; not compared: the command does not resolve",
+                        path.display()
+                    ),
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let version = systemd_version();
+    let rendered = render_unit(
+        spec,
+        &SystemdContext {
+            respawn_exe: &inst.respawn_exe,
+            spec_path: &inst.spec_path,
+            state_root: &inst.state_root,
+            native_program: program.as_deref(),
+            // Only ExecStart is compared when the version is unknown, and it does
+            // not depend on the version.
+            systemd_version: version.unwrap_or(u32::MAX),
+            user_scope: inst.user_scope,
+        },
+    );
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            return Check::fail(
+                ID,
+                format!("{e}; the unit installed earlier no longer matches the spec"),
+                format!(
+                    "fix the spec ({}), then {again}",
+                    shell_path(&inst.spec_path)
+                ),
+            )
+        }
+    };
+    let (have, want) = (exec_lines(&text), exec_lines(&rendered));
+    if have != want {
+        return Check::fail(
+            ID,
+            format!(
+                "{} runs `{}`, but the spec and install record now give `{}`",
+                path.display(),
+                have.join(" ").trim_start_matches("ExecStart="),
+                want.join(" ").trim_start_matches("ExecStart=")
+            ),
+            format!("{again} (it rewrites the unit and restarts the service)"),
+        );
+    }
+    if version.is_some() && text != rendered {
+        return Check::warn(
+            ID,
+            format!(
+                "{} is older than the spec: {} differ",
+                path.display(),
+                changed_keys(&text, &rendered).join(", ")
+            ),
+            format!("{again} (it rewrites the unit and restarts the service)"),
+        );
+    }
+    Check::ok(ID, format!("{} matches the spec", path.display()))
+}
+
+pub fn unit_enabled(inst: &Installation) -> Check {
+    const ID: &str = "unit-enabled";
+    let scope = if inst.user_scope { " --user" } else { "" };
+    let out = match systemctl(inst.user_scope)
+        .args(["is-enabled", &inst.os_name])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => return Check::skip(ID, format!("cannot run systemctl: {e}")),
+    };
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match state.as_str() {
+        "enabled" | "enabled-runtime" | "linked" | "alias" => {
+            Check::ok(ID, format!("{} is {state}", inst.os_name))
+        }
+        "" => Check::warn(
+            ID,
+            format!(
+                "systemctl{scope} cannot tell whether {} is enabled: {}",
+                inst.os_name,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            "see the backend and status checks",
+        ),
+        _ => Check::warn(
+            ID,
+            format!(
+                "{} is {state}: systemd does not start it at boot{}",
+                inst.os_name,
+                if inst.user_scope { " or login" } else { "" }
+            ),
+            format!("systemctl{scope} enable {}", inst.os_name),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_keys_name_what_differs() {
+        let old = "[Service]\nType=exec\nTimeoutStopSec=20s\nRestart=on-failure\n";
+        let new = "[Service]\nType=exec\nTimeoutStopSec=40s\nRestart=on-failure\nKillMode=mixed\n";
+        assert_eq!(changed_keys(old, new), vec!["KillMode", "TimeoutStopSec"]);
+        assert_eq!(exec_lines("a=1\nExecStart=/x y\n"), vec!["ExecStart=/x y"]);
+    }
+}

@@ -1,0 +1,257 @@
+//! Windows checks: elevation, the service's ImagePath and recovery actions, and the
+//! per-user login entry.
+
+use super::service::{reinstall, Ctx};
+use super::{unquoted_program_with_spaces, Check};
+use crate::backend::startup_fallback::read_login_entry;
+use crate::backend::Installation;
+use crate::quote::windows::split_command_line;
+use crate::render::startup::{run_entry, RUN_KEY};
+use crate::service_host::win_error;
+use windows_service::service::{ServiceAccess, ServiceActionType};
+use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+const ERROR_ACCESS_DENIED: i32 = 5;
+const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
+
+fn os_code(e: &windows_service::Error) -> Option<i32> {
+    match e {
+        windows_service::Error::Winapi(io) => io.raw_os_error(),
+        _ => None,
+    }
+}
+
+/// Elevated exactly when the service manager lets us create services: the same test
+/// `install` makes before it falls back to the per-user login entry.
+pub fn elevation() -> Check {
+    const ID: &str = "elevation";
+    let access = ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE;
+    match ServiceManager::local_computer(None::<&str>, access) {
+        Ok(_) => Check::ok(
+            ID,
+            "elevated: `respawn install` registers a Windows service",
+        ),
+        Err(e) if os_code(&e) == Some(ERROR_ACCESS_DENIED) => Check::warn(
+            ID,
+            "not elevated: `respawn install` would fall back to per-user mode (a login entry), \
+             which restarts the program but not a crashed supervisor, and runs only while you are logged in",
+            "for a Windows service, run `respawn install` from an elevated (Administrator) prompt",
+        ),
+        Err(e) => Check::warn(
+            ID,
+            format!("cannot open the service manager: {}", win_error(&e)),
+            "see the Windows event log; `respawn install` would fall back to per-user mode",
+        ),
+    }
+}
+
+/// The argv a command line means, for comparing two of them.
+fn argv(line: &str) -> Vec<String> {
+    split_command_line(line)
+}
+
+fn same_argv(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .enumerate()
+            // The program path is a file name: Windows compares those without case.
+            .all(|(i, (x, y))| {
+                if i == 0 {
+                    x.eq_ignore_ascii_case(y)
+                } else {
+                    x == y
+                }
+            })
+}
+
+pub fn image_path(ctx: &Ctx) -> Check {
+    const ID: &str = "image-path";
+    let inst = ctx.inst;
+    let again = format!(
+        "from an elevated prompt, install again (it rewrites the registration): `{}`",
+        reinstall(inst)
+    );
+    let manager = match ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+    {
+        Ok(m) => m,
+        Err(e) => {
+            return Check::skip(
+                ID,
+                format!("cannot open the service manager: {}", win_error(&e)),
+            )
+        }
+    };
+    let service = match manager.open_service(&inst.os_name, ServiceAccess::QUERY_CONFIG) {
+        Ok(s) => s,
+        Err(e) if os_code(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => {
+            return Check::fail(
+                ID,
+                format!(
+                    "the Windows service {} is not registered (any more)",
+                    inst.os_name
+                ),
+                again,
+            )
+        }
+        Err(e) => {
+            return Check::skip(
+                ID,
+                format!("cannot open service {}: {}", inst.os_name, win_error(&e)),
+            )
+        }
+    };
+    let config = match service.query_config() {
+        Ok(c) => c,
+        Err(e) => {
+            return Check::skip(
+                ID,
+                format!("cannot read the service's configuration: {}", win_error(&e)),
+            )
+        }
+    };
+    // What QueryServiceConfigW gives as the binary path is the whole ImagePath.
+    let image = config.executable_path.to_string_lossy().into_owned();
+    if let Some(program) = unquoted_program_with_spaces(&image) {
+        return Check::fail(
+            ID,
+            format!(
+                "the ImagePath `{image}` is not quoted and its program path has spaces: Windows may \
+                 start `{}` instead (CWE-428, unquoted service path)",
+                program.split([' ', '\t']).next().unwrap_or_default()
+            ),
+            format!("{again}; respawn quotes the path"),
+        );
+    }
+    if let Some(spec) = ctx.spec {
+        let cfg = crate::render::scm::render(
+            spec,
+            &crate::render::scm::ScmContext {
+                respawn_exe: &inst.respawn_exe,
+                spec_path: &inst.spec_path,
+                state_root: &inst.state_root,
+            },
+        );
+        let want: Vec<String> = std::iter::once(cfg.executable.clone())
+            .chain(cfg.arguments.iter().cloned())
+            .collect();
+        if !same_argv(&argv(&image), &want) {
+            return Check::warn(
+                ID,
+                format!(
+                    "the service runs `{image}`, but the install record and spec give `{}`",
+                    cfg.image_path()
+                ),
+                again,
+            );
+        }
+    }
+    Check::ok(ID, format!("the ImagePath is safe to split: {image}"))
+}
+
+pub fn recovery(inst: &Installation) -> Check {
+    const ID: &str = "recovery";
+    if crate::os::running_under_wine() {
+        return Check::warn(
+            ID,
+            "running under Wine, whose service manager ignores recovery actions: a crashed \
+             service host is not restarted (Windows does restart it)",
+            "nothing to do on Windows; under Wine, restart it with `respawn start NAME`",
+        );
+    }
+    let service = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        .and_then(|m| m.open_service(&inst.os_name, ServiceAccess::QUERY_CONFIG));
+    let actions = match service.and_then(|s| s.get_failure_actions()) {
+        Ok(a) => a,
+        Err(e) => {
+            return Check::skip(
+                ID,
+                format!("cannot read the recovery actions: {}", win_error(&e)),
+            )
+        }
+    };
+    let restarts = actions
+        .actions
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.action_type == ServiceActionType::Restart)
+        .count();
+    if restarts == 0 {
+        Check::fail(
+            ID,
+            "the service has no restart recovery actions: if the service host crashes, it stays down",
+            format!(
+                "from an elevated prompt, install again: `{}`",
+                reinstall(inst)
+            ),
+        )
+    } else {
+        Check::ok(
+            ID,
+            format!("the service manager restarts a crashed host ({restarts} steps)"),
+        )
+    }
+}
+
+pub fn login_entry(ctx: &Ctx) -> Check {
+    const ID: &str = "login-entry";
+    let inst = ctx.inst;
+    let value = format!(r"HKCU\{RUN_KEY}\respawn-{}", inst.service);
+    let again = format!("install again: `{}`", reinstall(inst));
+    let data = match read_login_entry(&inst.service) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Check::fail(
+                ID,
+                format!(
+                    "the login entry {value} is missing: {} will not start at the next login",
+                    inst.service
+                ),
+                again,
+            )
+        }
+        Err(e) => return Check::skip(ID, format!("cannot read {value}: {e:#}")),
+    };
+    if let Some(program) = unquoted_program_with_spaces(&data) {
+        return Check::fail(
+            ID,
+            format!(
+                "the login entry `{data}` is not quoted and its program path `{program}` has spaces: \
+                 Windows may start another program at login (CWE-428)"
+            ),
+            format!("{again}; respawn quotes the path"),
+        );
+    }
+    let want = run_entry(
+        &inst.service,
+        &inst.respawn_exe,
+        &inst.spec_path,
+        &inst.state_root,
+    );
+    if !same_argv(&argv(&data), &argv(&want.command_line)) {
+        return Check::warn(
+            ID,
+            format!(
+                "the login entry runs `{data}`, but the install record gives `{}`",
+                want.command_line
+            ),
+            again,
+        );
+    }
+    Check::ok(ID, format!("{value} starts the supervisor at login"))
+}
+
+pub fn user_mode(inst: &Installation) -> Check {
+    Check::warn(
+        "user-mode",
+        "per-user mode (the fallback without admin rights): the supervisor restarts the program, \
+         but if the supervisor itself dies nothing restarts it until the next login, and it runs \
+         only while this user is logged in",
+        format!(
+            "for a Windows service with crash recovery, from an elevated prompt: `respawn{dir} uninstall {}`, then `respawn{dir} install --spec {}`",
+            inst.service,
+            super::shell_path(&inst.spec_path),
+            dir = super::service::state_dir_arg(inst),
+        ),
+    )
+}
