@@ -1,11 +1,244 @@
 //! Generated documentation for the command line: shell completions and the man page.
+//!
+//! Both are generated from the clap definition in [`crate::cli::Cli`], so they can't
+//! drift from the real flags; hidden subcommands and flags are left out by clap.
 
-use crate::cli::CliError;
+use crate::cli::{Cli, CliError};
+use clap::CommandFactory;
+use clap_complete::Shell;
+use clap_mangen::roff::{roman, Roff};
+use clap_mangen::Man;
+use std::io::Write;
 
-pub fn completions(_shell: &str) -> Result<i32, CliError> {
-    Err(CliError::bad_input("completions are not built yet", "—"))
+/// The shells `respawn completions` knows, in the order they are listed to the user.
+pub const SHELLS: [(&str, Shell); 5] = [
+    ("bash", Shell::Bash),
+    ("zsh", Shell::Zsh),
+    ("fish", Shell::Fish),
+    ("powershell", Shell::PowerShell),
+    ("elvish", Shell::Elvish),
+];
+
+fn parse_shell(name: &str) -> Option<Shell> {
+    let lower = name.trim().to_ascii_lowercase();
+    // Accept "pwsh" too: it's what PowerShell 7 calls itself.
+    let lower = if lower == "pwsh" {
+        "powershell".to_string()
+    } else {
+        lower
+    };
+    SHELLS
+        .iter()
+        .find(|(n, _)| *n == lower)
+        .map(|(_, shell)| *shell)
 }
 
+/// Print the completion script for `shell` to stdout.
+pub fn completions(shell: &str) -> Result<i32, CliError> {
+    let Some(shell) = parse_shell(shell) else {
+        let valid: Vec<&str> = SHELLS.iter().map(|(n, _)| *n).collect();
+        return Err(CliError::bad_input(
+            format!("unknown shell {shell:?}"),
+            format!("valid shells: {}", valid.join(", ")),
+        ));
+    };
+    let mut cmd = without_hidden(&Cli::command());
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "respawn", &mut buf);
+    write_stdout(&buf)?;
+    Ok(0)
+}
+
+/// A copy of `cmd` without its hidden subcommands and hidden arguments, recursively.
+///
+/// clap_complete's generators list hidden items (`service-host`, `run --managed-by`),
+/// and clap has no way to remove a subcommand, so the tree is rebuilt with what
+/// completion scripts use: names, help, aliases, arguments and the tree itself.
+/// Call it on an unbuilt command, so the built-in `--help`/`--version`/`help` are
+/// generated afresh for the copy.
+pub fn without_hidden(cmd: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(cmd.get_name().to_owned())
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .subcommands(
+            cmd.get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(without_hidden),
+        )
+        .visible_aliases(cmd.get_visible_aliases().map(str::to_owned))
+        .subcommand_required(cmd.is_subcommand_required_set())
+        .arg_required_else_help(cmd.is_arg_required_else_help_set());
+    if let Some(bin) = cmd.get_bin_name() {
+        out = out.bin_name(bin.to_owned());
+    }
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(about) = cmd.get_long_about() {
+        out = out.long_about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_owned());
+    }
+    if let Some(version) = cmd.get_long_version() {
+        out = out.long_version(version.to_owned());
+    }
+    if let Some(c) = cmd.get_short_flag() {
+        out = out.short_flag(c);
+    }
+    if let Some(l) = cmd.get_long_flag() {
+        out = out.long_flag(l.to_owned());
+    }
+    out
+}
+
+/// One of clap_mangen's section renderers.
+type RenderSection = fn(&Man, &mut dyn Write) -> std::io::Result<()>;
+
+/// Print the man page (roff) to stdout.
 pub fn man() -> Result<i32, CliError> {
-    Err(CliError::bad_input("the man page is not built yet", "—"))
+    let page = render_man().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+    write_stdout(page.as_bytes())?;
+    Ok(0)
+}
+
+/// One page for the whole tool (`man respawn`): the top-level sections from clap_mangen,
+/// then a COMMANDS section with each visible subcommand's synopsis and options, instead
+/// of clap_mangen's list of `respawn-SUB(1)` pages that nobody installs.
+pub fn render_man() -> std::io::Result<String> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let top = Man::new(cmd.clone());
+    // The title carries the roff preamble; every later fragment repeats it, so those
+    // go through `section_body`, which drops it.
+    let mut out = Vec::new();
+    top.render_title(&mut out)?;
+    let sections: [RenderSection; 4] = [
+        Man::render_name_section,
+        Man::render_synopsis_section,
+        Man::render_description_section,
+        Man::render_options_section,
+    ];
+    for render in sections {
+        let mut buf = Vec::new();
+        render(&top, &mut buf)?;
+        out.extend_from_slice(section_body(&String::from_utf8_lossy(&buf), false).as_bytes());
+    }
+
+    let mut commands = Roff::new();
+    commands.control("SH", ["COMMANDS"]);
+    out.extend_from_slice(section_body(&commands.render(), false).as_bytes());
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("respawn {}", sub.get_name());
+        // Global flags (--state-dir) and -h/--help are documented once, above.
+        let sub = sub
+            .clone()
+            .bin_name(&name)
+            .mut_args(|a| {
+                if a.is_global_set() || a.get_id() == "help" {
+                    a.hide(true)
+                } else {
+                    a
+                }
+            })
+            .disable_help_flag(true);
+        let visible_args = sub.get_arguments().any(|a| !a.is_hide_set());
+        let page = Man::new(sub.clone());
+
+        let mut head = Roff::new();
+        head.control("SS", [name.as_str()]);
+        if let Some(about) = sub.get_long_about().or_else(|| sub.get_about()) {
+            head.text([roman(about.to_string())]);
+        }
+        out.extend_from_slice(section_body(&head.render(), false).as_bytes());
+
+        let mut synopsis = Vec::new();
+        page.render_synopsis_section(&mut synopsis)?;
+        out.extend_from_slice(b".PP\n");
+        out.extend_from_slice(section_body(&String::from_utf8_lossy(&synopsis), true).as_bytes());
+        if visible_args {
+            let mut options = Vec::new();
+            page.render_options_section(&mut options)?;
+            out.extend_from_slice(
+                section_body(&String::from_utf8_lossy(&options), true).as_bytes(),
+            );
+        }
+    }
+    let mut version = Vec::new();
+    top.render_version_section(&mut version)?;
+    out.extend_from_slice(section_body(&String::from_utf8_lossy(&version), false).as_bytes());
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// What a rendered fragment says after the roff preamble that every render repeats
+/// (and after its `.SH` heading line when `drop_heading`).
+fn section_body(rendered: &str, drop_heading: bool) -> String {
+    let mut lines = rendered.lines().peekable();
+    while let Some(line) = lines.peek() {
+        if line.starts_with(".SH") || line.starts_with(".SS") {
+            break;
+        }
+        lines.next();
+    }
+    if drop_heading {
+        lines.next();
+    }
+    let mut body = String::new();
+    for line in lines {
+        body.push_str(line);
+        body.push('\n');
+    }
+    body
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // `respawn man | head` is fine: the reader left, nothing to report.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::from(anyhow::Error::from(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_tree_is_valid_and_has_no_hidden_items() {
+        let cmd = without_hidden(&Cli::command());
+        cmd.clone().debug_assert();
+        assert!(cmd.find_subcommand("service-host").is_none());
+        assert!(cmd.find_subcommand("install").is_some());
+        let run = cmd.find_subcommand("run").unwrap();
+        assert!(run.get_arguments().all(|a| a.get_id() != "managed_by"));
+        assert!(run.get_arguments().any(|a| a.get_id() == "spec"));
+    }
+
+    #[test]
+    fn every_listed_shell_generates() {
+        for (name, shell) in SHELLS {
+            assert_eq!(parse_shell(name), Some(shell));
+            assert_eq!(parse_shell(&name.to_uppercase()), Some(shell));
+        }
+        assert_eq!(parse_shell("pwsh"), Some(Shell::PowerShell));
+        assert_eq!(parse_shell("tcsh"), None);
+    }
+
+    #[test]
+    fn man_page_has_every_visible_command_and_no_hidden_one() {
+        let page = render_man().unwrap();
+        assert!(page.starts_with(".ie") || page.starts_with(".TH"), "{page}");
+        for sub in Cli::command().get_subcommands() {
+            let heading = format!(".SS \"respawn {}\"", sub.get_name());
+            let alt = format!(".SS respawn {}", sub.get_name());
+            let present = page.contains(&heading) || page.contains(&alt);
+            assert_eq!(present, !sub.is_hide_set(), "{}: {page}", sub.get_name());
+        }
+        assert!(!page.contains("managed"), "{page}");
+        assert!(
+            !page.contains("respawn-"),
+            "no links to per-command pages: {page}"
+        );
+    }
 }
