@@ -67,16 +67,21 @@ impl Harness {
 
     /// `respawn run --spec FILE` in the background.
     pub fn run(&self, spec: &Path) -> Child {
-        let child = self
-            .respawn()
-            .arg("run")
+        self.run_with(spec, |_| {})
+    }
+
+    /// `respawn run --spec FILE` in the background, after `setup` adjusted the command
+    /// (environment, for instance).
+    pub fn run_with(&self, spec: &Path, setup: impl FnOnce(&mut Command)) -> Child {
+        let mut cmd = self.respawn();
+        cmd.arg("run")
             .arg("--spec")
             .arg(spec)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn respawn run");
+            .stderr(Stdio::piped());
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("spawn respawn run");
         self.started.borrow_mut().push(child.id());
         child
     }
