@@ -146,19 +146,23 @@ fn hermes_artefacts_golden() {
         "hermes-work.service",
         &systemd::render_unit(&spec, &systemd_ctx()).unwrap(),
     );
-    let ctx = launchd::LaunchdContext {
-        respawn_exe: Path::new("/usr/local/bin/respawn"),
-        spec_path: Path::new(
-            "/Users/ann/Library/Application Support/respawn/hermes-work/spec.toml",
-        ),
-        state_root: Path::new("/Users/ann/Library/Application Support/respawn"),
-        native_program: None,
-        user_scope: true,
-    };
-    golden(
-        "hermes-work.plist",
-        &launchd::render_plist(&spec, &ctx).unwrap(),
-    );
+    // launchd paths are joined on the host, so the plist is only compared where
+    // launchd lives: Unix hosts (tests/launchd_render.rs is Unix-only for the same reason).
+    if cfg!(unix) {
+        let ctx = launchd::LaunchdContext {
+            respawn_exe: Path::new("/usr/local/bin/respawn"),
+            spec_path: Path::new(
+                "/Users/ann/Library/Application Support/respawn/hermes-work/spec.toml",
+            ),
+            state_root: Path::new("/Users/ann/Library/Application Support/respawn"),
+            native_program: None,
+            user_scope: true,
+        };
+        golden(
+            "hermes-work.plist",
+            &launchd::render_plist(&spec, &ctx).unwrap(),
+        );
+    }
     let (_, spec) = hermes.spec(&windows_facts(), Some("work")).unwrap();
     let cfg = scm::render(&spec, &scm_ctx());
     golden(

@@ -58,7 +58,7 @@ fn service_spec(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
     std::fs::write(
         &spec,
         format!(
-            "name = \"{name}\"\ndescription = \"respawn test service\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
+            "name = \"{name}\"\ndescription = \"respawn test service {name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
             probe.display().to_string(),
             probe_out.display().to_string()
         ),
@@ -67,8 +67,32 @@ fn service_spec(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
     (spec, probe_out)
 }
 
+/// A service name of this run alone: Wine's pids start small again with each
+/// wineserver, so the pid alone could name a service a failed run left behind.
 fn unique(name: &str) -> String {
-    format!("RespawnTest{name}{}", std::process::id())
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("RespawnTest{name}{}x{nanos}", std::process::id())
+}
+
+/// Deletes the test's service from the SCM when the test ends, also when it fails
+/// half way; a no-op when the test already uninstalled it.
+struct DeleteOnDrop(String);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        let Ok(mgr) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        else {
+            return;
+        };
+        let access = ServiceAccess::STOP | ServiceAccess::DELETE;
+        if let Ok(svc) = mgr.open_service(&self.0, access) {
+            let _ = svc.stop();
+            let _ = svc.delete();
+        }
+    }
 }
 
 fn ok(out: std::process::Output) -> String {
@@ -93,6 +117,7 @@ fn scm_status(name: &str) -> windows_service::service::ServiceStatus {
 fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     let h = Harness::new();
     let name = unique("Cfg");
+    let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
     ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
 
@@ -158,6 +183,7 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
 fn service_lifecycle_with_child_crash_stop_and_uninstall() {
     let h = Harness::new();
     let name = unique("Life");
+    let _cleanup = DeleteOnDrop(name.clone());
     let (spec, probe_out) = service_spec(&h, &name);
     ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     ok(h.cmd(&["start", &name]));
@@ -200,6 +226,7 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
 fn killing_the_host_leaves_no_orphan_child() {
     let h = Harness::new();
     let name = unique("Orphan");
+    let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
     ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     ok(h.cmd(&["start", &name]));
@@ -232,4 +259,34 @@ fn exe_subsystems_console_for_respawn_gui_for_respawnw() {
     const CONSOLE: u16 = 3;
     assert_eq!(subsystem(Path::new(env!("CARGO_BIN_EXE_respawn"))), CONSOLE);
     assert_eq!(subsystem(Path::new(env!("CARGO_BIN_EXE_respawnw"))), GUI);
+}
+
+#[test]
+fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
+    let h = Harness::new();
+    let first = unique("Shown");
+    let _cleanup = DeleteOnDrop(first.clone());
+    let (spec, _) = service_spec(&h, &first);
+    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+
+    // Another service whose description (so display name) is the same.
+    let second = unique("Twin");
+    let _cleanup2 = DeleteOnDrop(second.clone());
+    let text = std::fs::read_to_string(&spec).unwrap().replacen(
+        &format!("name = \"{first}\""),
+        &format!("name = \"{second}\""),
+        1,
+    );
+    let twin = h.spec("twin.toml", &text);
+    let out = h.cmd(&["install", "--spec", twin.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("different `description`"), "{err}");
+    assert_eq!(h.cmd(&["status", &second]).status.code(), Some(4));
+    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
+    assert!(mgr
+        .open_service(&second, ServiceAccess::QUERY_STATUS)
+        .is_err());
+
+    ok(h.cmd(&["uninstall", &first]));
 }

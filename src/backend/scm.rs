@@ -22,6 +22,7 @@ const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
 const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
 const ERROR_INVALID_LEVEL: i32 = 124;
+const ERROR_DUPLICATE_SERVICE_NAME: i32 = 1078;
 
 pub struct Scm;
 
@@ -178,9 +179,17 @@ impl Backend for Scm {
             None => {
                 let mgr =
                     manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
-                let s = mgr
-                    .create_service(&info, ALL_ACCESS)
-                    .map_err(|e| scm_error("cannot create the service", e))?;
+                let s = mgr.create_service(&info, ALL_ACCESS).map_err(|e| {
+                    if os_code(&e) == Some(ERROR_DUPLICATE_SERVICE_NAME) {
+                        // The SCM wants display names unique too, and ours comes from
+                        // the spec's description.
+                        return anyhow!(
+                            "cannot create the service: another service is already displayed as {:?}; give this spec a different `description` (or `profile`)",
+                            cfg.display_name
+                        );
+                    }
+                    scm_error("cannot create the service", e)
+                })?;
                 (s, true)
             }
         };

@@ -131,11 +131,8 @@ impl Preset {
                     Some(env_home) => self.root_of(&env_home, &default),
                     None => default,
                 };
-                // Joined by hand: the target OS's separator, not the host's.
-                let sep = if facts.windows { '\\' } else { '/' };
-                let root = root.to_string_lossy();
-                let root = root.trim_end_matches(sep);
-                PathBuf::from(format!("{root}{sep}{}{sep}{p}", self.home.profiles_dir))
+                let profiles = join_for_target(facts, &root, &self.home.profiles_dir);
+                join_for_target(facts, &profiles, p)
             }
         }
     }
@@ -161,7 +158,7 @@ impl Preset {
             PathBuf::from(expand_percent_vars(&self.home.default_windows, &facts.env))
         } else {
             match self.home.default.strip_prefix("~/") {
-                Some(rest) => facts.user_home.join(rest),
+                Some(rest) => join_for_target(facts, &facts.user_home, rest),
                 None => PathBuf::from(&self.home.default),
             }
         }
@@ -200,6 +197,15 @@ impl Preset {
         });
         Ok((text, spec))
     }
+}
+
+/// `base` + `rest` with the target OS's separator, not the host's: a spec for
+/// Windows rendered on Linux (and the other way round in tests) gets its own paths.
+fn join_for_target(facts: &Facts, base: &Path, rest: &str) -> PathBuf {
+    let sep = if facts.windows { '\\' } else { '/' };
+    let base = base.to_string_lossy();
+    let base = base.trim_end_matches(sep);
+    PathBuf::from(format!("{base}{sep}{rest}"))
 }
 
 /// Put `value` (a path) where `placeholder` is, TOML-escaped. A `/a/b` right after
