@@ -30,6 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Supervise the service in the foreground (what every backend runs).
     Run {
+        /// The service's spec (TOML).
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
         /// Who keeps this supervisor up; shown by status.
@@ -39,11 +40,13 @@ pub enum Command {
     /// What the Windows service manager starts (not for use by hand).
     #[command(hide = true)]
     ServiceHost {
+        /// The service's spec (TOML).
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
     /// Check a spec and print what it means, without running anything.
     Check {
+        /// The service's spec (TOML).
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
@@ -54,6 +57,7 @@ pub enum Command {
     },
     /// Install the service with a backend (see `respawn install --help`).
     Install {
+        /// The service's spec (TOML).
         #[arg(
             long,
             value_name = "FILE",
@@ -94,16 +98,30 @@ pub enum Command {
         linger: bool,
     },
     /// Stop the service and remove it from its backend.
-    Uninstall { name: String },
+    Uninstall {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
     /// Start an installed service.
-    Start { name: String },
+    Start {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
     /// Stop a service gracefully.
-    Stop { name: String },
+    Stop {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
     /// Restart the service's child (a planned restart, not counted as a failure).
-    Restart { name: String },
+    Restart {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
     /// Show a service's state. Exit code: 0 running, 3 not running, 4 unknown.
     Status {
+        /// The service: its spec's `name`, or `name-profile`.
         name: String,
+        /// Print the status as JSON (same fields, same exit code).
         #[arg(long)]
         json: bool,
     },
@@ -111,6 +129,7 @@ pub enum Command {
     Doctor {
         /// The service to check; without it, only the machine-wide checks run.
         name: Option<String>,
+        /// Print the checks as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -123,6 +142,7 @@ pub enum Command {
     Man,
     /// Show the service's captured output.
     Logs {
+        /// The service: its spec's `name`, or `name-profile`.
         name: String,
         /// Keep printing what is appended.
         #[arg(short, long)]
@@ -298,7 +318,12 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                     return Err(e.into());
                 }
             };
-            report_install(&inst, fallback_reason, json);
+            // Some backends start the service as part of install (systemd's enable --now,
+            // launchd's bootstrap); say which way it went rather than guess.
+            let state = status(&state_root, &inst.service)
+                .map(|r| r.state)
+                .unwrap_or_else(|_| "unknown".into());
+            report_install(&inst, fallback_reason, &state, json);
             Ok(0)
         }
         Command::Uninstall { name } => {
@@ -418,10 +443,11 @@ impl GeneratedSpec {
 }
 
 /// Say what `install` did, as a sentence or as JSON for programs that call respawn.
-fn report_install(inst: &Installation, fallback_reason: Option<&str>, json: bool) {
+fn report_install(inst: &Installation, fallback_reason: Option<&str>, state: &str, json: bool) {
     if json {
         let mut value = serde_json::to_value(inst).expect("serializes");
         value["fallback_reason"] = fallback_reason.into();
+        value["state"] = state.into();
         println!(
             "{}",
             serde_json::to_string_pretty(&value).expect("serializes")
@@ -431,9 +457,13 @@ fn report_install(inst: &Installation, fallback_reason: Option<&str>, json: bool
     if let Some(reason) = fallback_reason {
         println!("{reason}");
     }
+    let next = match state {
+        "running" | "starting" => format!("it is {state}; see `respawn status {}`", inst.service),
+        _ => format!("start it with `respawn start {}`", inst.service),
+    };
     println!(
-        "installed {} with the {} backend ({}); start it with `respawn start {}`",
-        inst.service, inst.backend, inst.os_name, inst.service
+        "installed {} with the {} backend ({}); {next}",
+        inst.service, inst.backend, inst.os_name
     );
 }
 

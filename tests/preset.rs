@@ -310,6 +310,8 @@ fn install_preset_saves_the_spec_reports_json_and_uninstall_removes_it() {
     assert_eq!(report["service"], "hermes-work");
     assert_eq!(report["backend"], "portable");
     assert!(report["fallback_reason"].is_null());
+    // The portable backend does not start at install; the report says so.
+    assert_eq!(report["state"], "stopped");
     let spec_path = h.service_dir("hermes-work").join("spec.toml");
     assert_eq!(report["spec_path"], spec_path.display().to_string());
     let spec = std::fs::read_to_string(&spec_path).unwrap();
