@@ -21,7 +21,7 @@ impl Backend for Portable {
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
-        stop_supervisor(&inst.paths(), Duration::from_secs(120))?;
+        stop(inst)?;
         inst.remove()?;
         Ok(())
     }
@@ -31,15 +31,11 @@ impl Backend for Portable {
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
-        stop_supervisor(&inst.paths(), Duration::from_secs(120))
+        stop(inst)
     }
 
     fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
-        let paths = inst.paths();
-        match running_supervisor(&paths) {
-            Some(pid) => os::signal_supervisor(pid, true).context("cannot reach the supervisor"),
-            None => self.start(inst),
-        }
+        restart(inst)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
@@ -73,6 +69,23 @@ pub fn supervisor_status(
 }
 
 /// The pid of the live supervisor of this service, if one holds the lock.
+/// How long `stop` waits for a supervisor to finish its graceful stop: longer than
+/// any sane stop timeout, since the supervisor kills the child after its own.
+const STOP_WAIT: Duration = Duration::from_secs(120);
+
+/// Stop a detached supervisor (shared with the Windows per-user backend).
+pub fn stop(inst: &Installation) -> anyhow::Result<()> {
+    stop_supervisor(&inst.paths(), STOP_WAIT)
+}
+
+/// A planned restart of the child by its running supervisor, or a start when none runs.
+pub fn restart(inst: &Installation) -> anyhow::Result<()> {
+    match running_supervisor(&inst.paths()) {
+        Some(pid) => os::signal_supervisor(pid, true).context("cannot reach the supervisor"),
+        None => start_detached(inst),
+    }
+}
+
 pub fn running_supervisor(paths: &ServicePaths) -> Option<u32> {
     if !lock::is_held(&paths.lock_file()) {
         return None;

@@ -6,14 +6,12 @@
 //! host does. The one thing weaker than service mode: if the supervisor itself dies,
 //! nothing restarts it until the next login (status shows this as backend "user").
 
-use super::portable::{self, start_detached, stop_supervisor, supervisor_status};
+use super::portable::{self, start_detached, supervisor_status};
 use super::{Backend, InstallRequest, Installation};
-use crate::os;
-use crate::render::startup::{run_entry, RUN_KEY};
+use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
 use crate::status::StatusReport;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use winreg::enums::{HKEY_CURRENT_USER, KEY_READ, KEY_SET_VALUE};
 use winreg::RegKey;
 
@@ -38,13 +36,9 @@ fn run_key(access: u32) -> anyhow::Result<RegKey> {
     Ok(key)
 }
 
-fn value_name(inst: &Installation) -> String {
-    format!("respawn-{}", inst.service)
-}
-
 /// The Run value's data, if the login entry exists.
 pub fn read_login_entry(service_id: &str) -> anyhow::Result<Option<String>> {
-    match run_key(KEY_READ)?.get_value::<String, _>(format!("respawn-{service_id}")) {
+    match run_key(KEY_READ)?.get_value::<String, _>(login_entry_name(service_id)) {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
@@ -70,8 +64,8 @@ impl Backend for StartupEntry {
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
-        stop_supervisor(&inst.paths(), Duration::from_secs(120))?;
-        match run_key(KEY_SET_VALUE)?.delete_value(value_name(inst)) {
+        portable::stop(inst)?;
+        match run_key(KEY_SET_VALUE)?.delete_value(login_entry_name(&inst.service)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
@@ -84,14 +78,11 @@ impl Backend for StartupEntry {
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
-        stop_supervisor(&inst.paths(), Duration::from_secs(120))
+        portable::stop(inst)
     }
 
     fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
-        match portable::running_supervisor(&inst.paths()) {
-            Some(pid) => os::signal_supervisor(pid, true).context("cannot reach the supervisor"),
-            None => self.start(inst),
-        }
+        portable::restart(inst)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {

@@ -15,17 +15,7 @@ fn unit_path(inst: &Installation) -> PathBuf {
 }
 
 fn systemctl(user: bool) -> Command {
-    let mut cmd = Command::new("systemctl");
-    if user {
-        cmd.arg("--user");
-        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-            let dir = format!("/run/user/{}", nix::unistd::getuid());
-            if std::path::Path::new(&dir).is_dir() {
-                cmd.env("XDG_RUNTIME_DIR", dir);
-            }
-        }
-    }
-    cmd
+    crate::backend::systemd::Systemctl { user }.command()
 }
 
 /// The running systemd's major version, when it can be asked.

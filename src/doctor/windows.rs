@@ -6,7 +6,7 @@ use super::{unquoted_program_with_spaces, Check};
 use crate::backend::startup_fallback::read_login_entry;
 use crate::backend::Installation;
 use crate::quote::windows::split_command_line;
-use crate::render::startup::{run_entry, RUN_KEY};
+use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
 use crate::service_host::win_error;
 use windows_service::service::{ServiceAccess, ServiceActionType};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
@@ -196,7 +196,7 @@ pub fn recovery(inst: &Installation) -> Check {
 pub fn login_entry(ctx: &Ctx) -> Check {
     const ID: &str = "login-entry";
     let inst = ctx.inst;
-    let value = format!(r"HKCU\{RUN_KEY}\respawn-{}", inst.service);
+    let value = format!(r"HKCU\{RUN_KEY}\{}", login_entry_name(&inst.service));
     let again = format!("install again: `{}`", reinstall(inst));
     let data = match read_login_entry(&inst.service) {
         Ok(Some(d)) => d,

@@ -20,6 +20,11 @@ pub struct RunEntry {
     pub command_line: String,
 }
 
+/// The Run value's name for a service: `respawn-<service id>`.
+pub fn login_entry_name(service_id: &str) -> String {
+    format!("respawn-{service_id}")
+}
+
 /// `respawnw.exe` (the console-less build of respawn) running the supervisor.
 pub fn run_entry(
     service_id: &str,
@@ -37,7 +42,7 @@ pub fn run_entry(
         state_root.display().to_string(),
     ];
     RunEntry {
-        value_name: format!("respawn-{service_id}"),
+        value_name: login_entry_name(service_id),
         command_line: crate::quote::windows::command_line(
             &respawnw_exe.display().to_string(),
             &args,

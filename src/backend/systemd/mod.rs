@@ -8,7 +8,7 @@ mod status;
 mod systemctl;
 
 pub use status::{native_status, supervised_status};
-pub use systemctl::{parse_version, UnitProps};
+pub use systemctl::{parse_version, Systemctl, UnitProps};
 
 use super::portable::supervisor_status;
 use super::{Backend, InstallRequest, Installation};
@@ -19,7 +19,6 @@ use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use systemctl::Systemctl;
 
 pub const NAME: &str = "systemd";
 
