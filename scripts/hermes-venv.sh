@@ -3,20 +3,16 @@
 # Idempotent: reuses the venv when it already has the pinned version. Prints its path.
 #
 # Environment (optional):
-#   RESPAWN_HERMES_VENV   where the venv lives (default <cache>/hermes-venv, where
-#                         <cache> is /var/cache/respawn or ~/.cache/respawn)
+#   RESPAWN_HERMES_VENV   where the venv lives (default <cache>/hermes-venv; the
+#                         cache dir is scripts/cache.sh's)
 set -euo pipefail
 
 # Pinned: the test relies on this version's stop marker, exit code 75 and state file.
 HERMES_VERSION=0.19.0
 
-if [ -n "${RESPAWN_HERMES_VENV:-}" ]; then
-    venv=$RESPAWN_HERMES_VENV
-elif [ -w /var/cache ] || [ -w /var/cache/respawn ]; then
-    venv=/var/cache/respawn/hermes-venv
-else
-    venv=${XDG_CACHE_HOME:-$HOME/.cache}/respawn/hermes-venv
-fi
+# shellcheck source=scripts/cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cache.sh"
+venv=${RESPAWN_HERMES_VENV:-$(respawn_cache_dir)/hermes-venv}
 
 have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("hermes-agent"))' 2>/dev/null || true)
 if [ "$have" != "$HERMES_VERSION" ]; then

@@ -28,15 +28,9 @@ TARGET=x86_64-pc-windows-gnu
 # a profile with panic = "abort" fails with "can't find crate for panic_abort".
 BUILD_STD=("-Zbuild-std=std,panic_abort")
 
-default_cache() {
-    if [ -w /var/cache ] || { [ -d /var/cache/respawn ] && [ -w /var/cache/respawn ]; }; then
-        echo /var/cache/respawn
-    else
-        echo "${XDG_CACHE_HOME:-$HOME/.cache}/respawn"
-    fi
-}
-
-CACHE="${RESPAWN_WIN_CACHE:-$(default_cache)}"
+# shellcheck source=scripts/cache.sh
+source "$REPO/scripts/cache.sh"
+CACHE="$(respawn_cache_dir)"
 # Outside the checkout on purpose: CI clones main afresh each run, and build-std
 # is the slow part; a persistent dir keeps the next run incremental.
 WIN_TARGET="${RESPAWN_WIN_TARGET:-$CACHE/windows-target}"
@@ -173,6 +167,7 @@ cmd_test() {
     local log rc=0
     log=$(mktemp)
     lane_cargo test --no-run "${BUILD_STD[@]}" --target "$TARGET" "$@" 2>&1 | tee "$log" >&2
+    # shellcheck disable=SC2016 # the backticks are cargo's, literal
     if grep -E '^warning: `respawn` .*generated [0-9]+ warning' "$log" >&2; then
         rm -f "$log"
         echo "windows-lane: the Windows build has warnings (see above); fix them" >&2
