@@ -139,20 +139,38 @@ fn boot_or_skip(test: &str) -> Option<Namespace> {
     }
 }
 
-/// A test's files (specs, state), outside /tmp so that they are the same inside the
-/// namespace, where /tmp is a private tmpfs.
+/// Where test files live: the target dir, unless the namespace hides it behind a
+/// tmpfs (a checkout under /tmp, as CI may make), then a cache dir outside those.
+fn workspace_base() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let hidden = ["/tmp", "/var/tmp", "/run", "/root"];
+    if !hidden.iter().any(|h| target.starts_with(h)) {
+        return target.to_path_buf();
+    }
+    let base = PathBuf::from("/var/cache/respawn/systemd-real");
+    std::fs::create_dir_all(&base).unwrap();
+    base
+}
+
+/// A test's files (specs, state, and a copy of the respawn binary), where they are
+/// the same inside the namespace as outside.
 struct Workspace {
     dir: tempfile::TempDir,
 }
 
 impl Workspace {
     fn new() -> Self {
-        Workspace {
-            dir: tempfile::Builder::new()
-                .prefix("systemd-real-")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap(),
-        }
+        let dir = tempfile::Builder::new()
+            .prefix("systemd-real-")
+            .tempdir_in(workspace_base())
+            .unwrap();
+        std::fs::copy(RESPAWN, dir.path().join("respawn")).unwrap();
+        Workspace { dir }
+    }
+
+    /// The respawn binary the namespace runs.
+    fn exe(&self) -> String {
+        self.path("respawn").to_str().unwrap().to_string()
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -171,8 +189,8 @@ impl Workspace {
 
     /// `respawn --state-dir … ARGS` inside the namespace.
     fn respawn(&self, ns: &Namespace, args: &[&str]) -> Output {
-        let root = self.state_root();
-        let mut argv = vec![RESPAWN, "--state-dir", &root];
+        let (exe, root) = (self.exe(), self.state_root());
+        let mut argv = vec![exe.as_str(), "--state-dir", &root];
         argv.extend(args);
         ns.run(&argv)
     }
@@ -481,9 +499,9 @@ fn failed_installs_leave_nothing_behind() {
     // The supervisor systemd starts cannot run (a foreground `respawn run` holds the
     // service's lock): install fails and undoes everything.
     let spec = ws.spec("busy.toml", &format!("name = \"busy\"\n{spec_text}"));
-    let root = ws.state_root();
+    let (exe, root) = (ws.exe(), ws.state_root());
     let mut foreground = ns
-        .command(&[RESPAWN, "--state-dir", &root, "run", "--spec", &spec])
+        .command(&[&exe, "--state-dir", &root, "run", "--spec", &spec])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -516,10 +534,10 @@ fn user_unit_with_linger_runs_under_the_users_manager() {
         "usr.toml",
         &format!("name = \"usr\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n"),
     );
-    let root = ws.state_root();
+    let (exe, root) = (ws.exe(), ws.state_root());
     // As after `su`: HOME set, but no XDG_RUNTIME_DIR (respawn finds /run/user/0).
     let respawn = |args: &[&str]| {
-        let mut argv = vec![RESPAWN, "--state-dir", &root];
+        let mut argv = vec![exe.as_str(), "--state-dir", &root];
         argv.extend(args);
         ns.command(&argv)
             .env("HOME", "/root")
