@@ -28,11 +28,7 @@ fn install(h: &Harness, name: &str, extra: &str) -> PathBuf {
         .arg(h.state_root())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     spec
 }
 
@@ -279,7 +275,7 @@ fn a_log_error_recorded_by_the_supervisor_fails() {
         .arg(&spec)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    common::ok(&out);
     // Kept until the end: dropping it would close the pipe the supervisor writes its
     // stderr to.
     let mut supervisor = h.run(&spec);
@@ -441,12 +437,7 @@ mod windows {
             .arg(&spec)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "install: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::ok(&out);
         spec
     }
 
@@ -521,11 +512,7 @@ mod windows {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "reg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::ok(&out);
     }
 
     #[test]

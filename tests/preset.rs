@@ -215,11 +215,7 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     assert!(
         text.contains(&format!(
             "command = \"{}\"",
@@ -242,11 +238,7 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
         .arg(&spec)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
 }
 
 #[test]
@@ -301,11 +293,7 @@ fn install_preset_saves_the_spec_reports_json_and_uninstall_removes_it() {
         .args(["--backend", "portable", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["service"], "hermes-work");
     assert_eq!(report["backend"], "portable");
@@ -327,10 +315,6 @@ fn install_preset_saves_the_spec_reports_json_and_uninstall_removes_it() {
         .args(["uninstall", "hermes-work"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     assert!(!spec_path.exists(), "the generated spec is removed");
 }

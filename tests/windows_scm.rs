@@ -95,16 +95,6 @@ impl Drop for DeleteOnDrop {
     }
 }
 
-fn ok(out: std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
 fn scm_status(name: &str) -> windows_service::service::ServiceStatus {
     let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
     mgr.open_service(name, ServiceAccess::QUERY_STATUS)

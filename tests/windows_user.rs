@@ -53,11 +53,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     .unwrap();
 
     let out = h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
 
     // The login entry: respawnw.exe running the supervisor, every path quoted right.
     let value = run_value(&name).expect("the Run value exists");
@@ -80,11 +76,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     );
 
     let out = h.cmd(&["start", &name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     let child = h.wait_running(&name);
     let supervisor = h.state(&name).unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
     let status: serde_json::Value =
@@ -106,11 +98,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     let new_child = s["child_pid"].as_u64().unwrap() as u32;
 
     let out = h.cmd(&["stop", &name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     assert!(wait_for("nothing of ours left", || !respawn::os::is_alive(
         supervisor
     )
@@ -118,11 +106,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(3));
 
     let out = h.cmd(&["uninstall", &name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(&out);
     assert_eq!(run_value(&name), None, "the Run value is gone");
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(4));
 }

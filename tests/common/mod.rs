@@ -148,6 +148,23 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Assert that a command succeeded; its stdout and stderr, for further checks (and
+/// the failure message).
+pub fn ok(out: impl std::borrow::Borrow<Output>) -> String {
+    let out = out.borrow();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "command failed ({}): {text}",
+        out.status
+    );
+    text
+}
+
 pub fn stderr_of(child: Child) -> String {
     String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
 }
