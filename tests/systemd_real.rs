@@ -9,14 +9,16 @@
 //! passes, unless RESPAWN_REQUIRE_SYSTEMD=1 (then it fails).
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::{ok, wait_until, DEADLINE};
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RESPAWN: &str = env!("CARGO_BIN_EXE_respawn");
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// systemd running as PID 1 of its own namespaces; killed (with everything in it)
 /// when dropped.
@@ -221,31 +223,6 @@ impl Workspace {
         );
         last.1
     }
-}
-
-fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "command failed ({}): {text}",
-        out.status
-    );
-    text
 }
 
 fn pid(v: &Value, key: &str) -> u64 {

@@ -109,7 +109,7 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     let name = unique("Cfg");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
-    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
 
     let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
     let svc = mgr
@@ -165,8 +165,8 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     }
 
     // Reinstalling updates in place.
-    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
-    ok(h.cmd(&["uninstall", &name]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["uninstall", &name]));
 }
 
 #[test]
@@ -175,8 +175,8 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
     let name = unique("Life");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, probe_out) = service_spec(&h, &name);
-    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
-    ok(h.cmd(&["start", &name]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["start", &name]));
     let child = h.wait_running(&name);
     let status = h.cmd(&["status", &name, "--json"]);
     assert_eq!(status.status.code(), Some(0));
@@ -198,14 +198,14 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
     assert_eq!(s["restarts"], 1);
     let new_child = s["child_pid"].as_u64().unwrap() as u32;
 
-    ok(h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["stop", &name]));
     let st = scm_status(&name);
     assert_eq!(st.current_state, ServiceState::Stopped);
     assert_eq!(st.exit_code, ServiceExitCode::Win32(0));
     assert!(!respawn::os::is_alive(new_child));
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(3));
 
-    ok(h.cmd(&["uninstall", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(4));
     let again = h.cmd(&["uninstall", &name]);
     assert_eq!(again.status.code(), Some(4));
@@ -218,8 +218,8 @@ fn killing_the_host_leaves_no_orphan_child() {
     let name = unique("Orphan");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
-    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
-    ok(h.cmd(&["start", &name]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["start", &name]));
     let child = h.wait_running(&name);
     let host = h.state(&name).unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
     assert_eq!(scm_status(&name).process_id, Some(host));
@@ -231,7 +231,7 @@ fn killing_the_host_leaves_no_orphan_child() {
     // Status is honest about a dead host even where the SCM has not noticed (Wine).
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(3));
     let _ = h.cmd(&["stop", &name]);
-    ok(h.cmd(&["uninstall", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
     let first = unique("Shown");
     let _cleanup = DeleteOnDrop(first.clone());
     let (spec, _) = service_spec(&h, &first);
-    ok(h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
 
     // Another service whose description (so display name) is the same.
     let second = unique("Twin");
@@ -278,5 +278,5 @@ fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
         .open_service(&second, ServiceAccess::QUERY_STATUS)
         .is_err());
 
-    ok(h.cmd(&["uninstall", &first]));
+    ok(&h.cmd(&["uninstall", &first]));
 }

@@ -122,8 +122,13 @@ impl Harness {
 }
 
 /// Poll `cond` until it holds or the deadline passes.
-pub fn wait_for(_what: &str, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + DEADLINE;
+pub fn wait_for(_what: &str, cond: impl FnMut() -> bool) -> bool {
+    wait_until(DEADLINE, cond)
+}
+
+/// Poll `cond` until it holds or `deadline` has passed.
+pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
     while Instant::now() < end {
         if cond() {
             return true;
@@ -150,8 +155,7 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 /// Assert that a command succeeded; its stdout and stderr, for further checks (and
 /// the failure message).
-pub fn ok(out: impl std::borrow::Borrow<Output>) -> String {
-    let out = out.borrow();
+pub fn ok(out: &Output) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
