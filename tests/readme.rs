@@ -21,3 +21,17 @@ fn every_toml_block_in_the_readme_is_a_valid_spec() {
     }
     assert!(blocks >= 1, "the README has a spec reference block");
 }
+
+/// The README's first command is `cargo run -- run --spec …`; with two binaries
+/// (respawn, respawnw) that only works when the manifest names the default one.
+#[test]
+fn the_readmes_cargo_run_command_has_a_default_binary() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let first_screen: String = readme.lines().take(20).collect::<Vec<_>>().join("\n");
+    assert!(first_screen.contains("cargo run -- run --spec examples/echo.toml"));
+    assert!(root.join("examples/echo.toml").is_file());
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap()).unwrap();
+    assert_eq!(manifest["package"]["default-run"].as_str(), Some("respawn"));
+}
