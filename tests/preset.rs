@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Compare with tests/golden/<name>; `UPDATE_GOLDEN=1` rewrites the file instead.
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
+    let path = common::repo_root().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();

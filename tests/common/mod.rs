@@ -121,6 +121,15 @@ impl Harness {
     }
 }
 
+/// The checkout the tests run from. Read at run time (cargo sets it for test
+/// processes): the Windows lane shares one target dir between checkouts, and a
+/// test binary cargo finds fresh may have been built from another one.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// Poll `cond` until it holds or the deadline passes.
 pub fn wait_for(_what: &str, cond: impl FnMut() -> bool) -> bool {
     wait_until(DEADLINE, cond)
