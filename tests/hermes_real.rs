@@ -113,9 +113,7 @@ fn hermes_gateway_runs_restarts_and_stops_gracefully_under_the_preset() {
 
     // Killed: back as a new process, counted as a crash.
     signal(first, Signal::SIGKILL);
-    let s = h.wait_state(id, "a new gateway after SIGKILL", |s| {
-        s["state"] == "running" && s["child_pid"].is_u64() && s["child_pid"] != first
-    });
+    let s = h.wait_new_child(id, first);
     assert_eq!(s["last_exit"]["signal"], 9, "{s:#}");
     let second = s["child_pid"].as_u64().unwrap() as u32;
 
@@ -123,9 +121,7 @@ fn hermes_gateway_runs_restarts_and_stops_gracefully_under_the_preset() {
     // restarts at once instead of stepping the backoff.
     wait_gateway_running(&profile_home, second);
     signal(second, Signal::SIGUSR1);
-    let s = h.wait_state(id, "a new gateway after exit 75", |s| {
-        s["state"] == "running" && s["child_pid"].is_u64() && s["child_pid"] != second
-    });
+    let s = h.wait_new_child(id, second);
     assert_eq!(s["last_exit"]["code"], 75, "{s:#}");
 
     // Stop: respawn writes the planned-stop marker naming the gateway's pid, and

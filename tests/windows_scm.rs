@@ -192,9 +192,7 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
 
     // Child killed → a new child after the first backoff step.
     taskkill(child);
-    let s = h.wait_state(&name, "a new child", |s| {
-        s["state"] == "running" && s["child_pid"] != child
-    });
+    let s = h.wait_new_child(&name, child);
     assert_eq!(s["restarts"], 1);
     let new_child = s["child_pid"].as_u64().unwrap() as u32;
 

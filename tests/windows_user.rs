@@ -92,9 +92,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
         .output()
         .unwrap();
     assert!(kill.status.success());
-    let s = h.wait_state(&name, "new child", |s| {
-        s["state"] == "running" && s["child_pid"] != child
-    });
+    let s = h.wait_new_child(&name, child);
     let new_child = s["child_pid"].as_u64().unwrap() as u32;
 
     let out = h.cmd(&["stop", &name]);

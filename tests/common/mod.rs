@@ -116,6 +116,14 @@ impl Harness {
         s["child_pid"].as_u64().unwrap() as u32
     }
 
+    /// Wait until a child other than `old` runs (after a kill or a restart); returns
+    /// that state, whose `child_pid` is the new child.
+    pub fn wait_new_child(&self, id: &str, old: u32) -> Value {
+        self.wait_state(id, &format!("a child other than {old}"), |s| {
+            s["state"] == "running" && s["child_pid"].is_u64() && s["child_pid"] != old
+        })
+    }
+
     pub fn log(&self, id: &str) -> String {
         std::fs::read_to_string(self.service_dir(id).join("output.log")).unwrap_or_default()
     }
