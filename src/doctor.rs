@@ -50,13 +50,9 @@ mod unix;
 #[cfg(windows)]
 mod windows;
 
-use crate::cli::CliError;
-use crate::status::EXIT_NOT_INSTALLED;
+use crate::exit::ExitStatus;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// Exit code when at least one check failed.
-pub const EXIT_PROBLEM: i32 = 1;
 
 /// Log files above this total size get a warning.
 pub const LOG_SIZE_WARN: u64 = 1 << 30;
@@ -129,7 +125,7 @@ impl Check {
 /// How a service is installed, for the JSON view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InstallSummary {
-    pub backend: String,
+    pub backend: crate::backend::BackendKind,
     /// "system" or "user".
     pub scope: &'static str,
     /// The service manager runs the program itself (`--native`).
@@ -151,13 +147,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_status(&self) -> ExitStatus {
         if self.not_installed {
-            EXIT_NOT_INSTALLED
+            ExitStatus::NotInstalled
         } else if self.count(Status::Fail) > 0 {
-            EXIT_PROBLEM
+            ExitStatus::Failure
         } else {
-            0
+            ExitStatus::Success
         }
     }
 
@@ -178,7 +174,7 @@ impl Report {
         serde_json::to_string_pretty(&Json {
             service: &self.service,
             state_root: &self.state_root,
-            exit_code: self.exit_code(),
+            exit_code: self.exit_status().code(),
             installation: &self.installation,
             checks: &self.checks,
         })
@@ -212,8 +208,9 @@ impl Report {
         out.push('\n');
         out.push_str(&if self.not_installed {
             format!(
-                "{} is not installed (exit {EXIT_NOT_INSTALLED}).\n",
-                self.service.as_deref().unwrap_or_default()
+                "{} is not installed (exit {}).\n",
+                self.service.as_deref().unwrap_or_default(),
+                ExitStatus::NotInstalled.code()
             )
         } else if fails + warns == 0 {
             "no problems found.\n".to_string()
@@ -258,16 +255,6 @@ pub fn diagnose(state_root: &Path, name: Option<&str>) -> Report {
     }
     report.checks = checks;
     report
-}
-
-pub fn run(state_root: &Path, name: Option<&str>, json: bool) -> Result<i32, CliError> {
-    let report = diagnose(state_root, name);
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.render_text());
-    }
-    Ok(report.exit_code())
 }
 
 /// CWE-428: Windows splits an unquoted command line at the first space that leaves an
@@ -333,10 +320,20 @@ mod tests {
         let ok = Check::ok("a", "fine");
         let warn = Check::warn("b", "meh", "do x");
         let fail = Check::fail("c", "broken", "do y");
-        assert_eq!(report(vec![ok.clone(), warn.clone()], false).exit_code(), 0);
-        assert_eq!(report(vec![ok.clone(), fail.clone()], false).exit_code(), 1);
-        assert_eq!(report(vec![ok, fail], true).exit_code(), 4);
-        assert_eq!(report(vec![warn], false).exit_code(), 0);
+        assert_eq!(
+            report(vec![ok.clone(), warn.clone()], false)
+                .exit_status()
+                .code(),
+            0
+        );
+        assert_eq!(
+            report(vec![ok.clone(), fail.clone()], false)
+                .exit_status()
+                .code(),
+            1
+        );
+        assert_eq!(report(vec![ok, fail], true).exit_status().code(), 4);
+        assert_eq!(report(vec![warn], false).exit_status().code(), 0);
     }
 
     #[test]

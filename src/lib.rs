@@ -1,14 +1,42 @@
 //! respawn: keep a long-running program up as a real OS service, with honest restarts.
 //!
-//! The pure core (spec, policy, naming, rendering, quoting) has no I/O and is tested
-//! on every OS. The supervisor engine is shared by `respawn run` and the Windows
-//! service host. Backends (one module each) only keep that supervisor alive.
+//! # Where things live
+//!
+//! The layers, bottom up; each only uses the ones above it in this list.
+//!
+//! **Pure core** (no I/O, tested on every OS):
+//! - [`spec`]: the TOML spec, parsed and validated once; [`duration`] its units.
+//! - [`policy`]: the restart policy (backoff, planned restarts, give-up), clock injected.
+//! - [`naming`]: every OS's name for a service (unit, label, Windows service).
+//! - [`render`]: every artefact written for a service manager (unit, plist, SCM
+//!   config, Run value), as data with golden tests; [`quote`] escapes every string
+//!   that ends up in one, each with a round-trip test.
+//! - [`exit`], [`control`], [`status`]: exit codes, the requests a supervisor takes,
+//!   and what status reports.
+//!
+//! **OS layer** — [`os`]: the thin typed front over OS calls (process trees in a group
+//! or Job Object, process identity, signals/events). All `unsafe` lives there.
+//!
+//! **Supervisor** — [`supervisor`]: the one event-driven engine behind `respawn run`
+//! and the Windows service host ([`service_host`]); [`supervisor::client`] is how
+//! every other process talks to a running one (lock, state, controls, launch);
+//! [`state`] holds the files a service keeps.
+//!
+//! **Backends** — [`backend`]: one [`backend::Backend`] trait, one module per service
+//! manager (portable, systemd, launchd, scm, the Windows per-user login entry). They
+//! keep a supervisor alive and return what they did; they never print.
+//!
+//! **Edges** — [`cli`]: clap definitions and one file per command, the only place that
+//! prints; [`doctor`] checks a machine and a service; [`preset`] ready-made specs
+//! (Hermes); [`error`] the error a user sees.
 
 pub mod backend;
 pub mod cli;
-pub mod cli_docs;
+pub mod control;
 pub mod doctor;
 pub mod duration;
+pub mod error;
+pub mod exit;
 pub mod naming;
 pub mod os;
 pub mod policy;

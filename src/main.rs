@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(respawn::cli::main());
+fn main() -> std::process::ExitCode {
+    respawn::cli::main()
 }

@@ -7,7 +7,7 @@
 
 use crate::naming;
 use crate::spec::Spec;
-use crate::state::ServicePaths;
+use crate::state::{ManagedBy, ServicePaths};
 use crate::supervisor::{Control, Outcome, Supervisor};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -78,7 +78,7 @@ fn host(args: &HostArgs) -> anyhow::Result<()> {
     ))?;
 
     let paths = ServicePaths::new(&args.state_root, &args.spec.id());
-    let supervisor = match Supervisor::prepare(args.spec.clone(), paths, "scm") {
+    let supervisor = match Supervisor::prepare(args.spec.clone(), paths, ManagedBy::Scm) {
         Ok(s) => s,
         Err(e) => {
             handle.set_service_status(stopped(ServiceExitCode::ServiceSpecific(1)))?;
@@ -95,7 +95,7 @@ fn host(args: &HostArgs) -> anyhow::Result<()> {
     let outcome = runtime.block_on(supervisor.run(rx));
     let exit = match outcome {
         Outcome::Stopped | Outcome::Finished(_) => ServiceExitCode::Win32(0),
-        Outcome::GaveUp(_) => ServiceExitCode::ServiceSpecific(outcome.exit_code() as u32),
+        Outcome::GaveUp(_) => ServiceExitCode::ServiceSpecific(outcome.exit_status().code() as u32),
     };
     handle.set_service_status(stopped(exit))?;
     Ok(())

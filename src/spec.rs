@@ -5,6 +5,7 @@
 //! say what to write instead.
 
 use crate::duration::{ByteSize, HumanDuration};
+use crate::error::CliError;
 use crate::policy::{RestartMode, RestartPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -402,6 +403,90 @@ fn looks_like_path(command: &str) -> bool {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Time a supervisor needs beyond the child's stop timeout: to kill the tree, drain its
+/// output and write its state. Whoever waits for a supervisor to stop (a service
+/// manager's stop timeout, `respawn stop`) waits this much longer.
+pub const SUPERVISOR_STOP_MARGIN: Duration = Duration::from_secs(10);
+
+impl StopConfig {
+    /// How long a supervisor may take to stop: the child's timeout plus the margin.
+    pub fn supervisor_timeout(&self) -> Duration {
+        self.timeout.saturating_add(SUPERVISOR_STOP_MARGIN)
+    }
+}
+
+/// Read and validate a spec file; any problem is bad input (exit 2).
+pub fn load(path: &Path) -> Result<Spec, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::bad_input(
+            format!("cannot read spec {}: {e}", path.display()),
+            "pass the path of a TOML spec, e.g. --spec examples/echo.toml",
+        )
+    })?;
+    let base = absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    Spec::parse(&text, Some(path), &base).map_err(|e| {
+        CliError::bad_input(
+            e.to_string(),
+            "the spec format is described in README.md (\"The spec\")",
+        )
+    })
+}
+
+/// Checks that need the file system: the program exists and is executable, the
+/// working directory exists. Run before anything is created.
+pub fn preflight(spec: &Spec) -> Result<(), CliError> {
+    if let Some(dir) = &spec.working_dir {
+        if !dir.is_dir() {
+            return Err(CliError::bad_input(
+                format!("working_dir {} does not exist", dir.display()),
+                "create it, or fix working_dir in the spec",
+            ));
+        }
+    }
+    spec.resolve_program().map_err(|e| {
+        CliError::bad_input(
+            format!("command {e}"),
+            "install the program, use its full path, or set PATH in the spec's [env]",
+        )
+    })?;
+    Ok(())
+}
+
+/// A path made absolute (not canonical: symlinks stay as the user wrote them).
+pub fn absolute(path: &Path) -> Result<PathBuf, CliError> {
+    std::path::absolute(path).map_err(|e| {
+        CliError::bad_input(
+            format!("bad path {}: {e}", path.display()),
+            "pass an existing file",
+        )
+    })
+}
+
+impl Spec {
+    /// The program to start: a path as written, or a bare name found on the PATH the
+    /// child will see (the spec's env may set its own PATH).
+    pub fn resolve_program(&self) -> std::io::Result<PathBuf> {
+        let path_var = self
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok());
+        let cwd = self
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+        which::which_in(&self.command, path_var, cwd).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("`{}`: {e}", self.command),
+            )
+        })
+    }
 }
 
 #[cfg(test)]

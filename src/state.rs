@@ -49,8 +49,55 @@ impl ServicePaths {
     pub fn generated_spec(&self) -> PathBuf {
         self.dir.join("spec.toml")
     }
+    /// Who holds the lock (`pid start-token`), written by the supervisor that took it.
+    pub fn holder_file(&self) -> PathBuf {
+        self.dir.join("supervisor.pid")
+    }
+    /// Held by the one command that installs, uninstalls, starts, stops, restarts or
+    /// updates the service, so two such commands never interleave.
+    pub fn operation_lock(&self) -> PathBuf {
+        self.dir.join("operation.lock")
+    }
+    /// What a detached supervisor wrote before it could write its log: why it died.
+    pub fn startup_log(&self) -> PathBuf {
+        self.dir.join("startup.log")
+    }
     pub fn default_log_file(&self) -> PathBuf {
-        self.dir.join("output.log")
+        self.dir.join(LOG_FILE_NAME)
+    }
+    /// The log file of a service: in the spec's `logs.dir`, else in its state dir.
+    /// The one place that decides it (supervisor, `logs`, doctor).
+    pub fn log_file(&self, logs_dir: Option<&Path>) -> PathBuf {
+        logs_dir.map_or_else(|| self.default_log_file(), |d| d.join(LOG_FILE_NAME))
+    }
+}
+
+/// The current log file's name; rotated files add `.1`, `.2`, ….
+pub const LOG_FILE_NAME: &str = "output.log";
+
+/// Who keeps a supervisor up, as status shows it: a backend, or a terminal
+/// (`respawn run` by hand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    Foreground,
+    Portable,
+    Systemd,
+    Launchd,
+    Scm,
+    User,
+}
+
+impl From<crate::backend::BackendKind> for ManagedBy {
+    fn from(kind: crate::backend::BackendKind) -> Self {
+        use crate::backend::BackendKind;
+        match kind {
+            BackendKind::Portable => ManagedBy::Portable,
+            BackendKind::Systemd => ManagedBy::Systemd,
+            BackendKind::Launchd => ManagedBy::Launchd,
+            BackendKind::Scm => ManagedBy::Scm,
+            BackendKind::User => ManagedBy::User,
+        }
     }
 }
 
@@ -108,8 +155,8 @@ impl LastExit {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceState {
     pub service: String,
-    /// Who keeps the supervisor up: foreground, systemd, launchd, scm, user.
-    pub mode: String,
+    /// Who keeps the supervisor up: foreground, portable, systemd, launchd, scm, user.
+    pub mode: ManagedBy,
     pub state: RunState,
     pub supervisor_pid: u32,
     pub child_pid: Option<u32>,
@@ -200,7 +247,7 @@ mod tests {
         std::fs::create_dir_all(&paths.dir).unwrap();
         let state = ServiceState {
             service: "svc".into(),
-            mode: "foreground".into(),
+            mode: ManagedBy::Foreground,
             state: RunState::Backoff,
             supervisor_pid: 10,
             child_pid: None,

@@ -1,22 +1,90 @@
 //! What `respawn status` says, and its exit codes (the same as `systemctl status`).
 
+use crate::backend::BackendKind;
+use crate::exit::ExitStatus;
 use crate::state::{LastExit, RunState, ServiceState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub const EXIT_RUNNING: i32 = 0;
-pub const EXIT_NOT_RUNNING: i32 = 3;
-pub const EXIT_NOT_INSTALLED: i32 = 4;
+/// What status says a service is doing: the supervisor's [`RunState`], corrected by
+/// the service manager, plus "not installed". Serialised as today's names
+/// (`running`, `not-installed`, …), which scripts read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceStatus {
+    Starting,
+    Running,
+    /// Waiting out a backoff delay before the next start.
+    Backoff,
+    Stopping,
+    Stopped,
+    /// Stayed down on purpose (prevent-restart exit code, too many restarts) or the
+    /// service manager reports the unit failed.
+    Failed,
+    NotInstalled,
+}
+
+impl ServiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceStatus::Starting => "starting",
+            ServiceStatus::Running => "running",
+            ServiceStatus::Backoff => "backoff",
+            ServiceStatus::Stopping => "stopping",
+            ServiceStatus::Stopped => "stopped",
+            ServiceStatus::Failed => "failed",
+            ServiceStatus::NotInstalled => "not-installed",
+        }
+    }
+
+    /// A supervisor is (or should be) alive: its state file is only true while it runs.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            ServiceStatus::Starting
+                | ServiceStatus::Running
+                | ServiceStatus::Backoff
+                | ServiceStatus::Stopping
+        )
+    }
+
+    /// The exit code of `respawn status`, as `systemctl status` has it.
+    pub fn exit_status(self) -> ExitStatus {
+        match self {
+            ServiceStatus::Running => ExitStatus::Success,
+            ServiceStatus::NotInstalled => ExitStatus::NotInstalled,
+            _ => ExitStatus::NotRunning,
+        }
+    }
+}
+
+impl From<RunState> for ServiceStatus {
+    fn from(s: RunState) -> Self {
+        match s {
+            RunState::Starting => ServiceStatus::Starting,
+            RunState::Running => ServiceStatus::Running,
+            RunState::Backoff => ServiceStatus::Backoff,
+            RunState::Stopping => ServiceStatus::Stopping,
+            RunState::Stopped => ServiceStatus::Stopped,
+            RunState::Failed => ServiceStatus::Failed,
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One service's status, from its backend and the supervisor's state file.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct StatusReport {
     pub service: String,
     pub installed: bool,
-    /// Which backend owns it: systemd, launchd, scm, user, portable; none for a bare `respawn run`.
-    pub backend: Option<String>,
-    /// running, starting, backoff, stopping, stopped, failed, not-installed.
-    pub state: String,
+    /// Which backend owns it; none for a bare `respawn run`.
+    pub backend: Option<BackendKind>,
+    pub state: ServiceStatus,
     pub supervisor_pid: Option<u32>,
     pub child_pid: Option<u32>,
     pub started_at: Option<String>,
@@ -34,7 +102,7 @@ impl StatusReport {
             service: service.to_string(),
             installed: false,
             backend: None,
-            state: "not-installed".into(),
+            state: ServiceStatus::NotInstalled,
             supervisor_pid: None,
             child_pid: None,
             started_at: None,
@@ -49,14 +117,15 @@ impl StatusReport {
 
     /// Combine a state file with whether its supervisor is really alive: a state
     /// file that says "running" under a dead supervisor is reported as stopped.
-    pub fn from_state(state: &ServiceState, supervisor_alive: bool, backend: Option<&str>) -> Self {
-        let live_state = matches!(
-            state.state,
-            RunState::Starting | RunState::Running | RunState::Backoff | RunState::Stopping
-        );
-        let (run_state, reason, child_pid, next) = if live_state && !supervisor_alive {
+    pub fn from_state(
+        state: &ServiceState,
+        supervisor_alive: bool,
+        backend: Option<BackendKind>,
+    ) -> Self {
+        let recorded = ServiceStatus::from(state.state);
+        let (run_state, reason, child_pid, next) = if recorded.is_live() && !supervisor_alive {
             (
-                "stopped".to_string(),
+                ServiceStatus::Stopped,
                 Some(format!(
                     "the supervisor (pid {}) is no longer running",
                     state.supervisor_pid
@@ -66,7 +135,7 @@ impl StatusReport {
             )
         } else {
             (
-                state.state.as_str().to_string(),
+                recorded,
                 state.reason.clone(),
                 state.child_pid,
                 state.next_restart_at.clone(),
@@ -75,7 +144,7 @@ impl StatusReport {
         StatusReport {
             service: state.service.clone(),
             installed: backend.is_some(),
-            backend: backend.map(str::to_owned),
+            backend,
             state: run_state,
             supervisor_pid: supervisor_alive.then_some(state.supervisor_pid),
             child_pid,
@@ -89,12 +158,8 @@ impl StatusReport {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
-        match self.state.as_str() {
-            "running" => EXIT_RUNNING,
-            "not-installed" => EXIT_NOT_INSTALLED,
-            _ => EXIT_NOT_RUNNING,
-        }
+    pub fn exit_status(&self) -> ExitStatus {
+        self.state.exit_status()
     }
 
     /// The human view.

@@ -4,27 +4,25 @@
 //! is tested on every OS; this module only runs it. It is compiled on every Unix (so
 //! it is type-checked everywhere) but offered only on macOS.
 
-use super::portable::supervisor_status;
-use super::{Backend, InstallRequest, Installation};
+use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed, Scope};
 use crate::render::launchd::{self as render, LaunchdContext};
 use crate::state::write_atomic;
-use crate::status::StatusReport;
+use crate::status::{ServiceStatus, StatusReport};
+use crate::supervisor::client;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const NAME: &str = "launchd";
-
 pub struct Launchd;
 
 impl Backend for Launchd {
-    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
-        let user = req.user_scope || (!req.system_scope && !nix::unistd::geteuid().is_root());
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
+        let user = req.scope == Scope::User;
         let label = render::label(req.spec);
         // Native units name the program by its full path, found as the supervisor
         // would find it (the spec's PATH first).
         let program = if req.native {
-            Some(crate::supervisor::resolve_program(req.spec)?)
+            Some(req.spec.resolve_program()?)
         } else {
             None
         };
@@ -39,8 +37,7 @@ impl Backend for Launchd {
         let home =
             dirs::home_dir().ok_or_else(|| anyhow!("cannot find your home folder; set HOME"))?;
         let path = render::plist_path(&label, user, &home);
-        let mut inst = req.installation(NAME, label.clone(), Some(path.clone()));
-        inst.user_scope = user;
+        let inst = req.installation(BackendKind::Launchd, label.clone(), Some(path.clone()));
         let domain = domain_of(&inst);
         let previous = std::fs::read(&path).ok();
 
@@ -67,7 +64,7 @@ impl Backend for Launchd {
             }
             return Err(e.context("install failed and was undone"));
         }
-        Ok(inst)
+        Ok(inst.into())
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
@@ -87,7 +84,7 @@ impl Backend for Launchd {
         Ok(())
     }
 
-    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
         let domain = domain_of(inst);
         let loaded = is_loaded(&domain, &inst.os_name);
         run_all(&render::start_commands(
@@ -96,22 +93,21 @@ impl Backend for Launchd {
             &plist(inst)?,
             loaded,
         ))?;
-        println!("started {}", inst.service);
-        Ok(())
+        Ok(Done::Started {
+            supervisor_pid: None,
+        })
     }
 
-    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
         let domain = domain_of(inst);
         if !is_loaded(&domain, &inst.os_name) {
-            println!("{} is not running", inst.service);
-            return Ok(());
+            return Ok(Done::WasNotRunning);
         }
         run_all(&render::stop_commands(&domain, &inst.os_name))?;
-        println!("stopped {}", inst.service);
-        Ok(())
+        Ok(Done::Stopped)
     }
 
-    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
         let domain = domain_of(inst);
         if !is_loaded(&domain, &inst.os_name) {
             return self.start(inst);
@@ -120,18 +116,23 @@ impl Backend for Launchd {
             &domain,
             &inst.os_name,
             inst.native,
-        ))
+        ))?;
+        Ok(Done::RestartRequested)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
         let domain = domain_of(inst);
         let job = job_info(&domain, &inst.os_name);
-        let mut report = supervisor_status(&inst.paths(), &inst.service, Some(NAME));
+        let mut report = client::status(&inst.paths(), &inst.service, Some(BackendKind::Launchd));
         let running = job
             .as_ref()
             .is_some_and(|j| j.state.as_deref() == Some("running"));
         if inst.native {
-            report.state = if running { "running" } else { "stopped" }.into();
+            report.state = if running {
+                ServiceStatus::Running
+            } else {
+                ServiceStatus::Stopped
+            };
             report.supervisor_pid = None;
             report.child_pid = job.as_ref().and_then(|j| j.pid).filter(|_| running);
             report.restarts = job
@@ -143,9 +144,9 @@ impl Backend for Launchd {
                 "run by launchd directly (--native); output: {}",
                 render::launchd_log(&inst.paths(), true).display()
             ));
-        } else if !running && matches!(report.state.as_str(), "starting" | "running" | "backoff") {
+        } else if !running && report.state.is_live() {
             // Unloaded or between launches: the state file may be stale.
-            report.state = "stopped".into();
+            report.state = ServiceStatus::Stopped;
             report.supervisor_pid = None;
             report.child_pid = None;
             report.reason = Some("launchd is not running the supervisor".into());
@@ -155,7 +156,7 @@ impl Backend for Launchd {
 }
 
 fn domain_of(inst: &Installation) -> String {
-    render::domain(inst.user_scope, nix::unistd::getuid().as_raw())
+    render::domain(inst.scope == Scope::User, nix::unistd::getuid().as_raw())
 }
 
 fn plist(inst: &Installation) -> anyhow::Result<PathBuf> {

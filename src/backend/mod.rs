@@ -20,12 +20,135 @@ use crate::status::StatusReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The service managers respawn can install into. Serialised (install records,
+/// `--backend`, status) by the names users know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// No service manager: `respawn start` launches the supervisor detached.
+    Portable,
+    Systemd,
+    Launchd,
+    /// The Windows Service Control Manager.
+    Scm,
+    /// Windows without admin rights: a per-user login entry (HKCU Run).
+    User,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Portable => "portable",
+            BackendKind::Systemd => "systemd",
+            BackendKind::Launchd => "launchd",
+            BackendKind::Scm => "scm",
+            BackendKind::User => "user",
+        }
+    }
+
+    /// What this backend can do, so the CLI refuses flags it would silently ignore.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            BackendKind::Systemd => Capabilities {
+                native: true,
+                linger: true,
+                scopes: &[Scope::User, Scope::System],
+            },
+            BackendKind::Launchd => Capabilities {
+                native: true,
+                linger: false,
+                scopes: &[Scope::User, Scope::System],
+            },
+            BackendKind::Scm => Capabilities {
+                native: false,
+                linger: false,
+                scopes: &[Scope::System],
+            },
+            BackendKind::User => Capabilities {
+                native: false,
+                linger: false,
+                scopes: &[Scope::User],
+            },
+            // Runs as whoever starts it: there is no scope to choose.
+            BackendKind::Portable => Capabilities {
+                native: false,
+                linger: false,
+                scopes: &[],
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose service it is: the current user's (systemd --user, LaunchAgent, HKCU Run) or
+/// the system's (a system unit, LaunchDaemon, Windows service).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    User,
+    System,
+}
+
+impl Scope {
+    /// The scope an install gets: the one asked for, else the backend's natural one
+    /// (the user's for a non-root caller where the backend has both).
+    pub fn resolve(requested: Option<Scope>, backend: BackendKind, is_root: bool) -> Scope {
+        let scopes = backend.capabilities().scopes;
+        match requested {
+            Some(scope) => scope,
+            None if scopes == [Scope::User] => Scope::User,
+            None if scopes.len() == 2 && !is_root => Scope::User,
+            None => Scope::System,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::User => "user",
+            Scope::System => "system",
+        }
+    }
+}
+
+/// Install records say `"user_scope": true|false`, as they always have.
+mod scope_as_bool {
+    use super::Scope;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*scope == Scope::User)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+        Ok(if bool::deserialize(d)? {
+            Scope::User
+        } else {
+            Scope::System
+        })
+    }
+}
+
+/// What a backend supports beyond install/start/stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `--native`: the service manager runs the program itself.
+    pub native: bool,
+    /// `--linger`: the user's services run without a login session.
+    pub linger: bool,
+    /// The scopes `--user`/`--system` may choose; empty when neither applies.
+    pub scopes: &'static [Scope],
+}
+
 /// What `install` did, saved as `install.json` in the service's state dir so every
 /// later command knows which backend owns the service and where its files are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Installation {
     pub service: String,
-    pub backend: String,
+    pub backend: BackendKind,
     /// Absolute path of the spec the service runs from.
     pub spec_path: PathBuf,
     pub state_root: PathBuf,
@@ -36,7 +159,8 @@ pub struct Installation {
     /// The file the backend wrote (unit file, plist), if any.
     pub artefact: Option<PathBuf>,
     /// Installed for the current user only (systemd --user, LaunchAgent, HKCU Run).
-    pub user_scope: bool,
+    #[serde(rename = "user_scope", with = "scope_as_bool")]
+    pub scope: Scope,
     /// The service manager runs the program itself, without the supervisor (`--native`).
     #[serde(default)]
     pub native: bool,
@@ -68,36 +192,59 @@ impl Installation {
 
     /// Forget the service: its install record, its state (so status says "not
     /// installed") and a spec made by `install --preset`. The logs stay, for the
-    /// post-mortem.
-    pub fn remove(&self) -> std::io::Result<()> {
+    /// post-mortem. A lock a live supervisor holds is never removed: a second
+    /// supervisor could then take a fresh one and run a second child.
+    pub fn remove(&self) -> anyhow::Result<()> {
         let paths = self.paths();
+        if crate::supervisor::client::is_supervised(&paths) {
+            anyhow::bail!(
+                "a supervisor still runs {} (it holds {}); stop it first with `respawn stop {}`",
+                self.service,
+                paths.lock_file().display(),
+                self.service
+            );
+        }
         let mut files = vec![
             paths.install_record(),
             paths.state_file(),
             paths.lock_file(),
+            paths.holder_file(),
+            paths.startup_log(),
         ];
         if self.spec_path == paths.generated_spec() {
             files.push(paths.generated_spec());
         }
         for file in files {
-            match std::fs::remove_file(file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(
+                        anyhow::Error::from(e).context(format!("cannot remove {}", file.display()))
+                    )
+                }
                 _ => {}
             }
         }
         Ok(())
     }
+
+    /// How long stopping this service may take: its spec's stop timeout plus the
+    /// supervisor's margin; two minutes when the spec can't be read any more.
+    pub fn stop_timeout(&self) -> std::time::Duration {
+        crate::spec::load(&self.spec_path)
+            .map(|s| s.stop.supervisor_timeout())
+            .unwrap_or(std::time::Duration::from_secs(120))
+    }
 }
 
 /// What `install` is asked to do.
+#[derive(Clone, Copy)]
 pub struct InstallRequest<'a> {
     pub spec: &'a Spec,
     pub spec_path: &'a Path,
     pub state_root: &'a Path,
     pub respawn_exe: &'a Path,
-    pub user_scope: bool,
-    /// `--system`: a system-wide service even where the backend would pick the user's.
-    pub system_scope: bool,
+    /// Resolved once, by [`Scope::resolve`].
+    pub scope: Scope,
     /// `--native`: have the service manager run the program itself (systemd, launchd).
     pub native: bool,
     /// `--linger`: let the user's services run without a login session (systemd).
@@ -107,75 +254,159 @@ pub struct InstallRequest<'a> {
 impl InstallRequest<'_> {
     pub fn installation(
         &self,
-        backend: &str,
+        backend: BackendKind,
         os_name: String,
         artefact: Option<PathBuf>,
     ) -> Installation {
         Installation {
             service: self.spec.id(),
-            backend: backend.to_string(),
+            backend,
             spec_path: self.spec_path.to_path_buf(),
             state_root: self.state_root.to_path_buf(),
             respawn_exe: self.respawn_exe.to_path_buf(),
             os_name,
             artefact,
-            user_scope: self.user_scope,
+            scope: self.scope,
             native: self.native,
         }
     }
 }
 
-/// One service manager. `install` either completes or leaves nothing behind.
+/// What a successful install did: the record, and anything worth telling the user
+/// (an updated unit, lingering turned on).
+pub struct Installed {
+    pub inst: Installation,
+    pub notes: Vec<String>,
+}
+
+impl From<Installation> for Installed {
+    fn from(inst: Installation) -> Self {
+        Installed {
+            inst,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// What a start, stop or restart did; the CLI says it in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Started; the supervisor's pid where there is one (not for `--native`).
+    Started {
+        supervisor_pid: Option<u32>,
+    },
+    /// `start` found the service running already.
+    AlreadyRunning {
+        supervisor_pid: Option<u32>,
+    },
+    Stopped,
+    /// `stop` found nothing running.
+    WasNotRunning,
+    /// The running supervisor was asked for a planned restart of its child.
+    RestartRequested,
+}
+
+/// One service manager. `install` either completes or leaves nothing behind. Backends
+/// return what they did and never print; the CLI tells the user.
 pub trait Backend {
-    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation>;
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed>;
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()>;
-    fn start(&self, inst: &Installation) -> anyhow::Result<()>;
-    fn stop(&self, inst: &Installation) -> anyhow::Result<()>;
-    fn restart(&self, inst: &Installation) -> anyhow::Result<()>;
+    fn start(&self, inst: &Installation) -> anyhow::Result<Done>;
+    fn stop(&self, inst: &Installation) -> anyhow::Result<Done>;
+    fn restart(&self, inst: &Installation) -> anyhow::Result<Done>;
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport>;
 }
 
 /// The backend that owns an installation.
 pub fn for_installation(inst: &Installation) -> anyhow::Result<Box<dyn Backend>> {
-    by_name(&inst.backend)
+    for_kind(inst.backend)
 }
 
-pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Backend>> {
-    match name {
-        "portable" => Ok(Box::new(portable::Portable)),
+pub fn for_kind(kind: BackendKind) -> anyhow::Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Portable => Ok(Box::new(portable::Portable)),
         #[cfg(target_os = "linux")]
-        "systemd" => Ok(Box::new(systemd::Systemd)),
+        BackendKind::Systemd => Ok(Box::new(systemd::Systemd)),
         #[cfg(target_os = "macos")]
-        "launchd" => Ok(Box::new(launchd::Launchd)),
+        BackendKind::Launchd => Ok(Box::new(launchd::Launchd)),
         #[cfg(windows)]
-        "scm" => Ok(Box::new(scm::Scm)),
+        BackendKind::Scm => Ok(Box::new(scm::Scm)),
         #[cfg(windows)]
-        "user" => Ok(Box::new(startup_fallback::StartupEntry)),
+        BackendKind::User => Ok(Box::new(startup_fallback::StartupEntry)),
+        #[allow(unreachable_patterns)] // which arms remain depends on the OS
         other => anyhow::bail!(
             "backend `{other}` is not available on this OS; use one of: {}",
-            available().join(", ")
+            available()
+                .iter()
+                .map(|b| b.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
 /// Backends this build of respawn can use, best first.
-pub fn available() -> Vec<&'static str> {
-    let mut names = Vec::new();
+pub fn available() -> Vec<BackendKind> {
+    let mut kinds = Vec::new();
     if cfg!(windows) {
-        names.extend(["scm", "user"]);
+        kinds.extend([BackendKind::Scm, BackendKind::User]);
     }
     #[cfg(target_os = "linux")]
     if systemd::is_running() {
-        names.push("systemd");
+        kinds.push(BackendKind::Systemd);
     }
     if cfg!(target_os = "macos") {
-        names.push("launchd");
+        kinds.push(BackendKind::Launchd);
     }
-    names.push("portable");
-    names
+    kinds.push(BackendKind::Portable);
+    kinds
 }
 
 /// The backend `install` uses when none is named.
-pub fn default_backend() -> &'static str {
+pub fn default_backend() -> BackendKind {
     available()[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_is_resolved_once_from_the_request_the_backend_and_root() {
+        use BackendKind::*;
+        let table = [
+            // (requested, backend, root) -> scope
+            (None, Systemd, false, Scope::User),
+            (None, Systemd, true, Scope::System),
+            (None, Launchd, false, Scope::User),
+            (None, Launchd, true, Scope::System),
+            (None, Scm, false, Scope::System),
+            (None, User, true, Scope::User),
+            (None, Portable, false, Scope::System),
+            (Some(Scope::User), Systemd, true, Scope::User),
+            (Some(Scope::System), Systemd, false, Scope::System),
+        ];
+        for (requested, backend, root, want) in table {
+            assert_eq!(
+                Scope::resolve(requested, backend, root),
+                want,
+                "{requested:?} {backend} root={root}"
+            );
+        }
+    }
+
+    #[test]
+    fn backend_names_round_trip_through_serde() {
+        for kind in [
+            BackendKind::Portable,
+            BackendKind::Systemd,
+            BackendKind::Launchd,
+            BackendKind::Scm,
+            BackendKind::User,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<BackendKind>(&json).unwrap(), kind);
+        }
+    }
 }

@@ -2,11 +2,11 @@
 //! Manager, running `respawn service-host`, with SCM recovery actions that restart the
 //! host on failure in the spec's backoff schedule (Tailscale's quadratic one by default).
 
-use super::portable::supervisor_status;
-use super::{Backend, InstallRequest, Installation};
+use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
 use crate::render::scm::{self, ScmConfig, ScmContext};
 use crate::service_host::win_error;
-use crate::status::StatusReport;
+use crate::status::{ServiceStatus, StatusReport};
+use crate::supervisor::client;
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -159,7 +159,7 @@ fn wait_for_state(service: &Service, want: ServiceState, timeout: Duration) -> a
 }
 
 impl Backend for Scm {
-    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
         let cfg = scm::render(
             req.spec,
             &ScmContext {
@@ -193,7 +193,7 @@ impl Backend for Scm {
                 (s, true)
             }
         };
-        let inst = req.installation("scm", cfg.service_name.clone(), None);
+        let inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
         let finished = configure(&service, &cfg)
             .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
@@ -203,22 +203,22 @@ impl Backend for Scm {
             }
             return Err(e);
         }
-        Ok(inst)
+        Ok(inst.into())
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
         if let Some(service) = open(&inst.os_name, ALL_ACCESS)? {
             // A host that died without the SCM noticing cannot take a stop control;
             // deleting the registration is still right, so go on and say why.
-            if let Err(e) = stop_service(&service) {
+            if let Err(e) = stop_service(&service, inst.stop_timeout()) {
                 eprintln!("respawn: warning: {e:#}; deleting the service anyway");
             }
             service
                 .delete()
                 .map_err(|e| scm_error("cannot delete the service", e))?;
         } else {
-            println!(
-                "the Windows service {} was already gone; removing respawn's record",
+            eprintln!(
+                "note: the Windows service {} was already gone; removing respawn's record",
                 inst.os_name
             );
         }
@@ -226,7 +226,7 @@ impl Backend for Scm {
         Ok(())
     }
 
-    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
         let service = open_existing(inst, ALL_ACCESS)?;
         match service.start::<OsString>(&[]) {
             Ok(()) => {}
@@ -234,18 +234,18 @@ impl Backend for Scm {
             Err(e) => return Err(scm_error("cannot start the service", e)),
         }
         wait_for_state(&service, ServiceState::Running, Duration::from_secs(30))?;
-        println!("started {}", inst.os_name);
-        Ok(())
+        Ok(Done::Started {
+            supervisor_pid: client::live_supervisor(&inst.paths()).map(|h| h.pid),
+        })
     }
 
-    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
-        stop_service(&open_existing(inst, ALL_ACCESS)?)?;
-        println!("stopped {}", inst.os_name);
-        Ok(())
+    fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
+        stop_service(&open_existing(inst, ALL_ACCESS)?, inst.stop_timeout())?;
+        Ok(Done::Stopped)
     }
 
     /// Stop and start through the SCM: a clean, planned restart of host and child.
-    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
         self.stop(inst)?;
         self.start(inst)
     }
@@ -262,18 +262,18 @@ impl Backend for Scm {
         let scm_status = service
             .query_status()
             .map_err(|e| scm_error("cannot query the service", e))?;
-        let mut report = supervisor_status(&inst.paths(), &inst.service, Some("scm"));
+        let mut report = client::status(&inst.paths(), &inst.service, Some(BackendKind::Scm));
         // The SCM is the authority on whether the host runs; the state file adds the child.
         match scm_status.current_state {
             ServiceState::Running => {}
-            ServiceState::StartPending => report.state = "starting".into(),
-            ServiceState::StopPending => report.state = "stopping".into(),
+            ServiceState::StartPending => report.state = ServiceStatus::Starting,
+            ServiceState::StopPending => report.state = ServiceStatus::Stopping,
             _ => {
                 report.child_pid = None;
                 report.supervisor_pid = None;
                 report.state = match scm_status.exit_code {
-                    ServiceExitCode::Win32(0) => "stopped".into(),
-                    _ => "failed".into(),
+                    ServiceExitCode::Win32(0) => ServiceStatus::Stopped,
+                    _ => ServiceStatus::Failed,
                 };
             }
         }
@@ -282,11 +282,11 @@ impl Backend for Scm {
 }
 
 /// Ask the SCM to stop the service and wait until it has; a stopped service is fine.
-fn stop_service(service: &Service) -> anyhow::Result<()> {
+fn stop_service(service: &Service, timeout: Duration) -> anyhow::Result<()> {
     match service.stop() {
         Ok(_) => {}
         Err(e) if os_code(&e) == Some(ERROR_SERVICE_NOT_ACTIVE) => return Ok(()),
         Err(e) => return Err(scm_error("cannot stop the service", e)),
     }
-    wait_for_state(service, ServiceState::Stopped, Duration::from_secs(120))
+    wait_for_state(service, ServiceState::Stopped, timeout)
 }

@@ -6,10 +6,11 @@
 //! host does. The one thing weaker than service mode: if the supervisor itself dies,
 //! nothing restarts it until the next login (status shows this as backend "user").
 
-use super::portable::{self, start_detached, supervisor_status};
-use super::{Backend, InstallRequest, Installation};
+use super::portable;
+use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
 use crate::status::StatusReport;
+use crate::supervisor::client;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use winreg::enums::{HKEY_CURRENT_USER, KEY_READ, KEY_SET_VALUE};
@@ -46,12 +47,11 @@ pub fn read_login_entry(service_id: &str) -> anyhow::Result<Option<String>> {
 }
 
 impl Backend for StartupEntry {
-    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
         let respawnw = respawnw_next_to(req.respawn_exe)?;
         let entry = run_entry(&req.spec.id(), &respawnw, req.spec_path, req.state_root);
-        let mut inst = req.installation("user", entry.value_name.clone(), None);
+        let mut inst = req.installation(BackendKind::User, entry.value_name.clone(), None);
         inst.respawn_exe = respawnw;
-        inst.user_scope = true;
         inst.write().context("cannot write the install record")?;
         if let Err(e) = run_key(KEY_SET_VALUE).and_then(|k| {
             k.set_value(&entry.value_name, &entry.command_line)
@@ -60,7 +60,7 @@ impl Backend for StartupEntry {
             let _ = inst.remove(); // roll back: nothing half-installed
             return Err(e);
         }
-        Ok(inst)
+        Ok(inst.into())
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
@@ -73,20 +73,20 @@ impl Backend for StartupEntry {
         Ok(())
     }
 
-    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
-        start_detached(inst)
+    fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
+        client::launch(inst)
     }
 
-    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
         portable::stop(inst)
     }
 
-    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
-        portable::restart(inst)
+    fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
+        client::restart(inst)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
-        let mut report = supervisor_status(&inst.paths(), &inst.service, Some("user"));
+        let mut report = client::status(&inst.paths(), &inst.service, Some(BackendKind::User));
         if read_login_entry(&inst.service)?.is_none() {
             report.reason = Some(
                 "the login entry is missing: it will not start at the next login; reinstall".into(),

@@ -3,6 +3,6 @@
 //! is simply the same program.
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
-fn main() {
-    std::process::exit(respawn::cli::main());
+fn main() -> std::process::ExitCode {
+    respawn::cli::main()
 }

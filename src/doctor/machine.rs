@@ -46,7 +46,11 @@ fn backends() -> Check {
     #[allow(unused_mut)] // only Linux adds to it
     let mut summary = format!(
         "available here: {} (default: {})",
-        names.join(", "),
+        names
+            .iter()
+            .map(|b| b.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         backend::default_backend()
     );
     #[cfg(target_os = "linux")]

@@ -1,10 +1,12 @@
 //! Checks of one installed service: its record, spec, command, files, logs, status.
 
 use super::{logs, shell_path, Check, InstallSummary};
-use crate::backend::{self, portable, Installation};
-use crate::cli::{load_spec, preflight};
+use crate::backend::{self, BackendKind, Installation, Scope};
 use crate::spec::Spec;
+use crate::spec::{load as load_spec, preflight};
 use crate::state::{default_state_root, ServicePaths, ServiceState};
+use crate::status::ServiceStatus;
+use crate::supervisor::client;
 
 use std::path::Path;
 
@@ -90,18 +92,11 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
     }
     checks.extend(backend_specific(&ctx, backend_ok));
     let state = ServiceState::read(&paths.state_file()).ok();
-    let running = portable::running_supervisor(&paths).is_some();
-    let log_file = state
-        .as_ref()
-        .map(|s| s.log_file.clone())
-        .or_else(|| {
-            spec.as_ref()?
-                .logs
-                .dir
-                .as_ref()
-                .map(|d| d.join("output.log"))
-        })
-        .unwrap_or_else(|| paths.default_log_file());
+    let running = client::is_supervised(&paths);
+    let log_file = state.as_ref().map_or_else(
+        || paths.log_file(spec.as_ref().and_then(|s| s.logs.dir.as_deref())),
+        |s| s.log_file.clone(),
+    );
     checks.push(logs::size(&log_file, &ctx));
     checks.push(logs::write(&log_file, state.as_ref(), running));
     checks.push(status(&inst, backend_ok));
@@ -109,8 +104,8 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
     Found {
         checks,
         installation: Some(InstallSummary {
-            backend: inst.backend.clone(),
-            scope: if inst.user_scope { "user" } else { "system" },
+            backend: inst.backend,
+            scope: inst.scope.as_str(),
             native: inst.native,
             os_name: inst.os_name.clone(),
         }),
@@ -121,20 +116,23 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
 /// In words: who keeps it up, for whom, and who runs the program.
 pub fn mode(inst: &Installation) -> String {
     let os = &inst.os_name;
-    let base = match (inst.backend.as_str(), inst.user_scope) {
-        ("systemd", true) => format!("a systemd user unit, {os}"),
-        ("systemd", false) => format!("a systemd system unit, {os}"),
-        ("launchd", true) => format!("a launchd LaunchAgent (for this user), {os}"),
-        ("launchd", false) => format!("a launchd LaunchDaemon (system-wide), {os}"),
-        ("scm", _) => format!("a Windows service, {os}, running as LocalSystem"),
-        ("user", _) => format!(
+    let base = match (inst.backend, inst.scope) {
+        (BackendKind::Systemd, Scope::User) => format!("a systemd user unit, {os}"),
+        (BackendKind::Systemd, Scope::System) => format!("a systemd system unit, {os}"),
+        (BackendKind::Launchd, Scope::User) => {
+            format!("a launchd LaunchAgent (for this user), {os}")
+        }
+        (BackendKind::Launchd, Scope::System) => {
+            format!("a launchd LaunchDaemon (system-wide), {os}")
+        }
+        (BackendKind::Scm, _) => format!("a Windows service, {os}, running as LocalSystem"),
+        (BackendKind::User, _) => format!(
             "a per-user login entry ({os} under HKCU\\{}) instead of a Windows service",
             crate::render::startup::RUN_KEY
         ),
-        ("portable", _) => {
+        (BackendKind::Portable, _) => {
             "portable, without a service manager (nothing starts it at boot or login)".to_string()
         }
-        (other, _) => format!("{os} with the {other} backend"),
     };
     let how = if inst.native {
         "native: the service manager runs the program itself"
@@ -178,8 +176,8 @@ pub fn reinstall(inst: &Installation) -> String {
         shell_path(&inst.spec_path),
         inst.backend
     );
-    if matches!(inst.backend.as_str(), "systemd" | "launchd") {
-        cmd.push_str(if inst.user_scope {
+    if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
+        cmd.push_str(if inst.scope == Scope::User {
             " --user"
         } else {
             " --system"
@@ -203,7 +201,7 @@ pub fn state_dir_arg(inst: &Installation) -> String {
 
 fn backend_check(inst: &Installation, checks: &mut Vec<Check>) -> bool {
     const ID: &str = "backend";
-    if let Err(e) = backend::by_name(&inst.backend) {
+    if let Err(e) = backend::for_kind(inst.backend) {
         checks.push(Check::fail(
             ID,
             format!("{e}; this record was written on another OS or by another build"),
@@ -215,7 +213,7 @@ fn backend_check(inst: &Installation, checks: &mut Vec<Check>) -> bool {
         return false;
     }
     #[cfg(target_os = "linux")]
-    if inst.backend == "systemd" && !backend::systemd::is_running() {
+    if inst.backend == BackendKind::Systemd && !backend::systemd::is_running() {
         checks.push(Check::fail(
             ID,
             "installed with systemd, but systemd is not running on this machine (no /run/systemd/system)",
@@ -283,7 +281,8 @@ fn command(ctx: &Ctx) -> Check {
     };
     match preflight(spec) {
         Ok(()) => {
-            let resolved = crate::supervisor::resolve_program(spec)
+            let resolved = spec
+                .resolve_program()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             Check::ok(ID, format!("`{}` resolves to {resolved}", spec.command))
@@ -325,7 +324,7 @@ fn respawn_exe(inst: &Installation) -> Check {
 
 /// Who may change what a system service runs (as root, or LocalSystem).
 fn permissions(inst: &Installation) -> Option<Check> {
-    let system = matches!(inst.backend.as_str(), "systemd" | "launchd" | "scm") && !inst.user_scope;
+    let system = inst.backend != BackendKind::Portable && inst.scope == Scope::System;
     if !system {
         return None;
     }
@@ -343,10 +342,10 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
     let _ = (ctx, backend_ok);
     #[allow(unused_mut)]
     let mut checks = Vec::new();
-    match ctx.inst.backend.as_str() {
+    match ctx.inst.backend {
         #[cfg(target_os = "linux")]
-        "systemd" => {
-            if ctx.inst.user_scope {
+        BackendKind::Systemd => {
+            if ctx.inst.scope == Scope::User {
                 checks.push(super::unix::linger());
             }
             checks.push(super::systemd::unit_file(ctx));
@@ -355,14 +354,14 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             }
         }
         #[cfg(unix)]
-        "launchd" => checks.push(super::unix::plist(ctx.inst)),
+        BackendKind::Launchd => checks.push(super::unix::plist(ctx.inst)),
         #[cfg(windows)]
-        "scm" => {
+        BackendKind::Scm => {
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
         }
         #[cfg(windows)]
-        "user" => {
+        BackendKind::User => {
             checks.push(super::windows::login_entry(ctx));
             checks.push(super::windows::user_mode(ctx.inst));
         }
@@ -392,8 +391,8 @@ fn status(inst: &Installation, backend_ok: bool) -> Check {
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
     let name = &inst.service;
-    match report.state.as_str() {
-        "running" | "starting" | "stopping" => {
+    match report.state {
+        ServiceStatus::Running | ServiceStatus::Starting | ServiceStatus::Stopping => {
             let pid = report
                 .child_pid
                 .map(|p| format!(", child pid {p}"))
@@ -403,11 +402,11 @@ fn status(inst: &Installation, backend_ok: bool) -> Check {
                 format!("{}{pid}, {} restarts", report.state, report.restarts),
             )
         }
-        "stopped" => Check::ok(
+        ServiceStatus::Stopped => Check::ok(
             ID,
             format!("not running{reason}; `respawn start {name}` starts it"),
         ),
-        "backoff" => Check::warn(
+        ServiceStatus::Backoff => Check::warn(
             ID,
             format!(
                 "the program keeps exiting: {} restarts, waiting to start it again{reason}",
@@ -415,16 +414,15 @@ fn status(inst: &Installation, backend_ok: bool) -> Check {
             ),
             format!("see why in `respawn logs {name}`"),
         ),
-        "failed" => Check::warn(
+        ServiceStatus::Failed => Check::warn(
             ID,
             format!("failed: the supervisor stopped restarting it{reason}"),
             format!("see why in `respawn logs {name}`, fix it, then `respawn start {name}`"),
         ),
-        "not-installed" => Check::fail(
+        ServiceStatus::NotInstalled => Check::fail(
             ID,
             format!("the service manager does not know it{reason}"),
             format!("install again: `{}`", reinstall(inst)),
         ),
-        other => Check::ok(ID, format!("{other}{reason}")),
     }
 }

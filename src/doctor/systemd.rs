@@ -98,7 +98,7 @@ pub fn unit_file(ctx: &Ctx) -> Check {
         );
     };
     let program = if inst.native {
-        match crate::supervisor::resolve_program(spec) {
+        match spec.resolve_program() {
             Ok(p) => Some(p),
             Err(_) => {
                 return Check::skip(
@@ -124,7 +124,7 @@ pub fn unit_file(ctx: &Ctx) -> Check {
             // Only ExecStart is compared when the version is unknown, and it does
             // not depend on the version.
             systemd_version: version.unwrap_or(u32::MAX),
-            user_scope: inst.user_scope,
+            user_scope: inst.scope == crate::backend::Scope::User,
         },
     );
     let rendered = match rendered {
@@ -169,11 +169,9 @@ pub fn unit_file(ctx: &Ctx) -> Check {
 
 pub fn unit_enabled(inst: &Installation) -> Check {
     const ID: &str = "unit-enabled";
-    let scope = if inst.user_scope { " --user" } else { "" };
-    let out = match systemctl(inst.user_scope)
-        .args(["is-enabled", &inst.os_name])
-        .output()
-    {
+    let user = inst.scope == crate::backend::Scope::User;
+    let scope = if user { " --user" } else { "" };
+    let out = match systemctl(user).args(["is-enabled", &inst.os_name]).output() {
         Ok(o) => o,
         Err(e) => return Check::skip(ID, format!("cannot run systemctl: {e}")),
     };
@@ -196,7 +194,7 @@ pub fn unit_enabled(inst: &Installation) -> Check {
             format!(
                 "{} is {state}: systemd does not start it at boot{}",
                 inst.os_name,
-                if inst.user_scope { " or login" } else { "" }
+                if user { " or login" } else { "" }
             ),
             format!("systemctl{scope} enable {}", inst.os_name),
         ),

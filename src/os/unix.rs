@@ -1,5 +1,6 @@
 //! Unix: process groups, signals and (on Linux) the parent-death signal.
 
+use crate::control::Control;
 use crate::policy::ExitKind;
 use crate::spec::StopSignal;
 use nix::errno::Errno;
@@ -134,11 +135,10 @@ pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
 }
 
 /// Ask a running supervisor to stop (SIGTERM) or to restart its child (SIGHUP).
-pub fn signal_supervisor(pid: u32, restart: bool) -> io::Result<()> {
-    let sig = if restart {
-        Signal::SIGHUP
-    } else {
-        Signal::SIGTERM
+pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
+    let sig = match control {
+        Control::Restart => Signal::SIGHUP,
+        Control::Stop => Signal::SIGTERM,
     };
     kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
 }

@@ -5,6 +5,7 @@
 //! closes the handle and kills the whole tree: no orphan gateway. Children are created
 //! with CREATE_NO_WINDOW, so no console window can ever appear.
 
+use crate::control::Control;
 use crate::policy::ExitKind;
 use crate::spec::StopSignal;
 use std::io;
@@ -241,8 +242,8 @@ fn control_event_name(supervisor_pid: u32, restart: bool) -> Vec<u16> {
 }
 
 /// Ask a running supervisor to stop, or to restart its child, through its named event.
-pub fn signal_supervisor(pid: u32, restart: bool) -> io::Result<()> {
-    let name = control_event_name(pid, restart);
+pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
+    let name = control_event_name(pid, control == Control::Restart);
     // SAFETY: NUL-terminated name; the handle is owned by `Handle`.
     unsafe {
         let event = Handle::new(OpenEventW(EVENT_MODIFY_STATE, 0, name.as_ptr()))?;

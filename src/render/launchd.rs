@@ -13,10 +13,6 @@ use plist::{Dictionary, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Extra time launchd gives the supervisor to stop (ExitTimeOut), beyond the spec's
-/// stop timeout: after it the supervisor kills the child's tree and writes its state.
-pub const SUPERVISOR_STOP_MARGIN: Duration = Duration::from_secs(10);
-
 /// Everything besides the spec that the plist depends on.
 #[derive(Clone, Copy, Debug)]
 pub struct LaunchdContext<'a> {
@@ -92,7 +88,7 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
             // when the child is meant to stay down.
             keep_alive_for(RestartMode::OnFailure),
             1,
-            spec.stop.timeout + SUPERVISOR_STOP_MARGIN,
+            spec.stop.supervisor_timeout(),
         ),
         Some(program) => {
             if matches!(

@@ -5,11 +5,11 @@
 //! Native (`--native`): the unit runs the program itself with the closest systemd
 //! settings; docs/backends.md lists what differs.
 
+use crate::exit::ExitStatus;
 use crate::naming;
 use crate::policy::RestartMode;
 use crate::quote::systemd::{self as q, QuoteError};
 use crate::spec::{Spec, StopMethod};
-use crate::supervisor::EXIT_GAVE_UP;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -17,11 +17,6 @@ use std::time::Duration;
 /// The first line of every unit respawn writes: how a unit is recognised as ours, so
 /// that install and uninstall never overwrite or remove someone else's unit.
 pub const MARKER: &str = "# Installed by respawn";
-
-/// Extra time systemd gives the supervisor to stop, beyond the spec's stop timeout:
-/// the supervisor kills the child's tree after that timeout and still has to reap it
-/// and write its state file.
-pub const SUPERVISOR_STOP_MARGIN: Duration = Duration::from_secs(10);
 
 /// systemd 254 added RestartSteps= and RestartMaxDelaySec= (a growing restart delay).
 pub const RESTART_STEPS_SINCE: u32 = 254;
@@ -107,14 +102,14 @@ fn supervised(unit: &mut Unit, spec: &Spec, ctx: &SystemdContext) -> Result<(), 
     unit.set("RestartSec", "1");
     // The supervisor exits with this code when the policy gave up: restarting it
     // would only start the policy over.
-    unit.set("RestartPreventExitStatus", &EXIT_GAVE_UP.to_string());
+    unit.set(
+        "RestartPreventExitStatus",
+        &ExitStatus::GaveUp.code().to_string(),
+    );
     // SIGTERM to the supervisor alone, so it stops the child its own way; whatever is
     // left when the timeout runs out is killed.
     unit.set("KillMode", "mixed");
-    unit.set(
-        "TimeoutStopSec",
-        &timespan(spec.stop.timeout + SUPERVISOR_STOP_MARGIN),
-    );
+    unit.set("TimeoutStopSec", &timespan(spec.stop.supervisor_timeout()));
     Ok(())
 }
 

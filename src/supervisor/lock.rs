@@ -1,8 +1,12 @@
 //! One supervisor per service: an exclusive lock on a file in the service's state dir.
 //!
 //! The OS drops the lock when the process dies, however it dies, so a crashed
-//! supervisor never blocks the next one.
+//! supervisor never blocks the next one. The lock is the authority on "a supervisor
+//! runs"; the state file only adds detail. Next to the lock, the holder records its pid
+//! and start time, so a client can reach it (and check it is still the same process)
+//! even when the state file is unreadable.
 
+use crate::os;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::Path;
@@ -36,4 +40,129 @@ pub fn is_held(path: &Path) -> bool {
         return false;
     };
     matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+/// The process holding a service's lock: its pid and start token (see
+/// [`os::start_token`]), which together name one process even after pid reuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub token: Option<u64>,
+}
+
+impl Holder {
+    pub fn me() -> Holder {
+        let pid = std::process::id();
+        Holder {
+            pid,
+            token: os::start_token(pid),
+        }
+    }
+
+    /// The text of the holder file: `pid token` (token 0 when unknown).
+    pub fn to_text(self) -> String {
+        format!("{} {}\n", self.pid, self.token.unwrap_or(0))
+    }
+
+    pub fn parse(text: &str) -> Option<Holder> {
+        let mut parts = text.split_whitespace();
+        let pid = parts.next()?.parse().ok().filter(|p| *p != 0)?;
+        let token = parts.next()?.parse().ok().filter(|t| *t != 0);
+        Some(Holder { pid, token })
+    }
+
+    /// Still the very process that wrote the record (not a recycled pid).
+    pub fn is_current(self) -> bool {
+        match self.token {
+            Some(token) => os::start_token(self.pid) == Some(token),
+            None => os::is_alive(self.pid),
+        }
+    }
+}
+
+/// Who holds the lock at `lock_path`, read from the holder file and checked against
+/// the live process; on Linux, the kernel's lock table answers when that file is
+/// missing or unreadable. `None` when nobody holds the lock or nobody can be named.
+pub fn holder(lock_path: &Path, holder_path: &Path) -> Option<Holder> {
+    if !is_held(lock_path) {
+        return None;
+    }
+    let recorded = std::fs::read_to_string(holder_path)
+        .ok()
+        .and_then(|t| Holder::parse(&t))
+        .filter(|h| h.is_current());
+    recorded.or_else(|| kernel_lock_holder(lock_path))
+}
+
+/// Linux: the pid holding a flock on the file, from /proc/locks (matched by inode).
+#[cfg(target_os = "linux")]
+fn kernel_lock_holder(lock_path: &Path) -> Option<Holder> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(lock_path).ok()?;
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    let pid = table.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 15967 fe:00:1057000 0 EOF"
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, mode, pid, dev_ino) = (
+            fields.get(1)?,
+            fields.get(3)?,
+            fields.get(4)?,
+            fields.get(5)?,
+        );
+        let ino: u64 = dev_ino.rsplit(':').next()?.parse().ok()?;
+        (*kind == "FLOCK" && *mode == "WRITE" && ino == meta.ino()).then(|| pid.parse().ok())?
+    })?;
+    Some(Holder {
+        pid,
+        token: os::start_token(pid),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_lock_holder(_lock_path: &Path) -> Option<Holder> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_text_round_trips_and_rejects_garbage() {
+        let h = Holder {
+            pid: 42,
+            token: Some(7),
+        };
+        assert_eq!(Holder::parse(&h.to_text()), Some(h));
+        let unknown = Holder {
+            pid: 42,
+            token: None,
+        };
+        assert_eq!(Holder::parse(&unknown.to_text()), Some(unknown));
+        for bad in ["", "x", "0 1", "12", "-3 4", "\u{0}"] {
+            assert_eq!(Holder::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_lock_names_its_holder_even_without_a_holder_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("supervisor.lock");
+        let record = dir.path().join("supervisor.pid");
+        assert_eq!(holder(&lock, &record), None);
+        let _held = SupervisorLock::try_acquire(&lock).unwrap().unwrap();
+        std::fs::write(&record, Holder::me().to_text()).unwrap();
+        assert_eq!(
+            holder(&lock, &record).map(|h| h.pid),
+            Some(std::process::id())
+        );
+        // A corrupt record: the kernel's lock table still knows (Linux).
+        std::fs::write(&record, "garbage").unwrap();
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                holder(&lock, &record).map(|h| h.pid),
+                Some(std::process::id())
+            );
+        }
+    }
 }

@@ -139,7 +139,8 @@ pub fn tail_lines(path: &Path, n: usize, keep: u32) -> io::Result<Vec<String>> {
         std::iter::once(path.to_path_buf()).chain((1..=keep).map(|k| rotated_path(path, k)));
     let mut found_any = false;
     for file in files {
-        if lines.len() >= n {
+        // Read at least the current file, so `-n 0` still tells "no log" from "empty".
+        if found_any && lines.len() >= n {
             break;
         }
         let text = match std::fs::read(&file) {

@@ -4,14 +4,19 @@
 //! message (stop, restart), a backoff timer or a change in log health. There is no
 //! polling loop, so an idle supervisor does not wake up at all.
 
+pub mod client;
 pub mod lock;
 pub mod logs;
+pub mod oplock;
 
+use crate::exit::ExitStatus;
 use crate::os::{self, ChildTree};
 use crate::policy::{Decision, ExitKind, RestartTracker};
 use crate::spec::{Spec, StopMethod};
-use crate::state::{rfc3339, write_atomic, LastExit, RunState, ServicePaths, ServiceState};
-use lock::SupervisorLock;
+use crate::state::{
+    rfc3339, write_atomic, LastExit, ManagedBy, RunState, ServicePaths, ServiceState,
+};
+use lock::{Holder, SupervisorLock};
 use logs::RotatingLog;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -19,19 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
-/// Exit code of a supervisor that stayed down because the policy gave up (a
-/// prevent-restart exit code, or too many restarts). Service managers are told not
-/// to restart on it where they can be (systemd's RestartPreventExitStatus).
-pub const EXIT_GAVE_UP: i32 = 78;
-
-/// What a supervisor can be asked to do while it runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Stop the child gracefully and exit.
-    Stop,
-    /// Stop the child gracefully and start it again at once (not counted as a failure).
-    Restart,
-}
+pub use crate::control::Control;
 
 /// How a supervisor run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,10 +38,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(&self) -> i32 {
+    /// The supervisor's exit status: service managers are told not to restart on
+    /// [`ExitStatus::GaveUp`] where they can be (systemd's RestartPreventExitStatus).
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Outcome::Stopped | Outcome::Finished(_) => 0,
-            Outcome::GaveUp(_) => EXIT_GAVE_UP,
+            Outcome::Stopped | Outcome::Finished(_) => ExitStatus::Success,
+            Outcome::GaveUp(_) => ExitStatus::GaveUp,
         }
     }
 }
@@ -91,7 +86,7 @@ impl Supervisor {
     pub fn prepare(
         spec: Spec,
         paths: ServicePaths,
-        mode: &str,
+        mode: ManagedBy,
     ) -> Result<Supervisor, PrepareError> {
         let state_dir_err = |source| PrepareError::StateDir {
             dir: paths.dir.display().to_string(),
@@ -106,18 +101,18 @@ impl Supervisor {
                     .ok()
                     .map(|s| s.supervisor_pid),
             })?;
+        // Clients find us through this record (checked against the lock), even when
+        // the state file is unreadable.
+        write_atomic(&paths.holder_file(), Holder::me().to_text().as_bytes())
+            .map_err(state_dir_err)?;
         let previous = ServiceState::read(&paths.state_file()).ok();
 
-        let log_file = spec
-            .logs
-            .dir
-            .as_ref()
-            .map_or_else(|| paths.default_log_file(), |d| d.join("output.log"));
+        let log_file = paths.log_file(spec.logs.dir.as_deref());
         let log = RotatingLog::open(log_file.clone(), spec.logs.max_size, spec.logs.keep);
         let (log_health_tx, log_health) = watch::channel(log.error().map(str::to_owned));
         let state = ServiceState {
             service: spec.id(),
-            mode: mode.to_string(),
+            mode,
             state: RunState::Starting,
             supervisor_pid: std::process::id(),
             child_pid: None,
@@ -240,7 +235,7 @@ impl Supervisor {
     }
 
     fn command(&self) -> std::io::Result<tokio::process::Command> {
-        let program = resolve_program(&self.spec)?;
+        let program = self.spec.resolve_program()?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&self.spec.args)
             .envs(&self.spec.env)
@@ -411,26 +406,6 @@ pub fn fill_placeholders(text: &str, pid: &str) -> String {
             "{now}",
             &humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         )
-}
-
-/// The program to start: a path as written, or a bare name found on the PATH the
-/// child will see (the spec's env may set its own PATH).
-pub fn resolve_program(spec: &Spec) -> std::io::Result<std::path::PathBuf> {
-    let path_var = spec
-        .env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok());
-    let cwd = spec
-        .working_dir
-        .clone()
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-    which::which_in(&spec.command, path_var, cwd).map_err(|e| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("`{}`: {e}", spec.command),
-        )
-    })
 }
 
 type BoxedReader = Box<dyn AsyncRead + Unpin + Send>;

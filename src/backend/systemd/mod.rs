@@ -8,19 +8,17 @@ mod status;
 mod systemctl;
 
 pub use status::{native_status, supervised_status};
-pub use systemctl::{parse_version, Systemctl, UnitProps};
+pub use systemctl::{parse_version, ActiveState, LoadState, SubState, Systemctl, UnitProps};
 
-use super::portable::supervisor_status;
-use super::{Backend, InstallRequest, Installation};
+use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed, Scope};
 use crate::render::systemd::{render_unit, unit_name, SystemdContext, MARKER};
 use crate::state::{write_atomic, ServiceState};
 use crate::status::StatusReport;
+use crate::supervisor::client;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-pub const NAME: &str = "systemd";
 
 /// Where system units go; user units go to `$XDG_CONFIG_HOME/systemd/user`.
 pub const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
@@ -38,16 +36,16 @@ pub fn is_running() -> bool {
 }
 
 impl Backend for Systemd {
-    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation> {
-        let user = user_scope(req);
+    fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
+        let user = req.scope == Scope::User;
         let ctl = Systemctl { user };
         let unit = unit_name(req.spec);
-        refuse_other_installation(req, &unit, user)?;
+        refuse_other_installation(req, &unit)?;
         let version = ctl.version()?;
         // Native units name the program by its full path, found as the supervisor
         // would find it (the spec's PATH first).
         let program = if req.native {
-            Some(crate::supervisor::resolve_program(req.spec)?)
+            Some(req.spec.resolve_program()?)
         } else {
             None
         };
@@ -62,13 +60,13 @@ impl Backend for Systemd {
         let text = render_unit(req.spec, &ctx)?;
         let path = unit_dir(user)?.join(&unit);
         let previous = read_own_unit(&path)?;
+        let mut notes = Vec::new();
         if user {
-            linger(req.linger)?;
+            notes.extend(linger(req.linger)?);
         }
         let was_active = previous.is_some() && ctl.props(&unit)?.is_running();
 
-        let mut inst = req.installation(NAME, unit.clone(), Some(path.clone()));
-        inst.user_scope = user;
+        let inst = req.installation(BackendKind::Systemd, unit.clone(), Some(path.clone()));
         write_unit(&path, &text)?;
         let installed = (|| {
             ctl.run(&["daemon-reload"])?;
@@ -91,9 +89,9 @@ impl Backend for Systemd {
             )));
         }
         if previous.is_some() {
-            println!("updated {} and restarted it", path.display());
+            notes.push(format!("updated {} and restarted it", path.display()));
         }
-        Ok(inst)
+        Ok(Installed { inst, notes })
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
@@ -107,7 +105,7 @@ impl Backend for Systemd {
         } else {
             // Someone removed the unit file; stop what systemd may still run.
             let _ = ctl.run(&["stop", unit]);
-            println!("the unit file {} was already gone", path.display());
+            eprintln!("note: the unit file {} was already gone", path.display());
         }
         let _ = ctl.run(&["daemon-reload"]);
         let _ = ctl.run(&["reset-failed", unit]);
@@ -115,17 +113,16 @@ impl Backend for Systemd {
         Ok(())
     }
 
-    fn start(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
         let ctl = Systemctl::for_inst(inst);
         ctl.run(&["start", &inst.os_name])?;
-        report_started(&ctl, inst)
+        started(&ctl, inst)
     }
 
-    fn stop(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
         let ctl = Systemctl::for_inst(inst);
         ctl.run(&["stop", &inst.os_name])?;
-        println!("stopped {}", inst.service);
-        Ok(())
+        Ok(Done::Stopped)
     }
 
     /// Supervised: SIGHUP to the supervisor alone (`--kill-who=main`; the default
@@ -133,26 +130,25 @@ impl Backend for Systemd {
     /// the supervisor, its restart count and its backoff state stay, and systemd sees
     /// no restart at all. `systemctl restart` would replace the supervisor instead.
     /// Native: there is no supervisor, so `systemctl restart`.
-    fn restart(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
         let ctl = Systemctl::for_inst(inst);
         let unit = &inst.os_name;
         if inst.native {
             ctl.run(&["restart", unit])?;
-            return report_started(&ctl, inst);
+            return started(&ctl, inst);
         }
         if !ctl.props(unit)?.is_running() {
             ctl.run(&["start", unit])?;
-            return report_started(&ctl, inst);
+            return started(&ctl, inst);
         }
         ctl.run(&["kill", "--kill-who=main", "--signal=SIGHUP", unit])?;
-        println!("asked the supervisor of {} to restart it", inst.service);
-        Ok(())
+        Ok(Done::RestartRequested)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
         let ctl = Systemctl::for_inst(inst);
         let props = ctl.props(&inst.os_name)?;
-        if props.load_state == "not-found" {
+        if props.load_state == LoadState::NotFound {
             let mut report = StatusReport::not_installed(&inst.service);
             report.reason = Some(format!(
                 "its unit {} is gone; `respawn uninstall {}` clears the record",
@@ -160,7 +156,7 @@ impl Backend for Systemd {
             ));
             return Ok(report);
         }
-        let base = supervisor_status(&inst.paths(), &inst.service, Some(NAME));
+        let base = client::status(&inst.paths(), &inst.service, Some(BackendKind::Systemd));
         Ok(if inst.native {
             native_status(base, &props, &ctl.journal_hint(&inst.os_name))
         } else {
@@ -169,23 +165,26 @@ impl Backend for Systemd {
     }
 }
 
-/// `--user`, or not root and not `--system`.
-fn user_scope(req: &InstallRequest) -> bool {
-    req.user_scope || (!req.system_scope && !nix::unistd::geteuid().is_root())
-}
-
 /// One service, one installation: a record of another backend or another unit means
 /// a second supervisor would fight the first for the service's lock.
-fn refuse_other_installation(req: &InstallRequest, unit: &str, user: bool) -> anyhow::Result<()> {
+fn refuse_other_installation(req: &InstallRequest, unit: &str) -> anyhow::Result<()> {
     let paths = crate::state::ServicePaths::new(req.state_root, &req.spec.id());
     match Installation::read(&paths)? {
-        Some(old) if old.backend != NAME || old.os_name != unit || old.user_scope != user => {
+        Some(old)
+            if old.backend != BackendKind::Systemd
+                || old.os_name != unit
+                || old.scope != req.scope =>
+        {
             bail!(
                 "{} is already installed as {} ({} backend{}); run `respawn uninstall {}` first",
                 old.service,
                 old.os_name,
                 old.backend,
-                if old.user_scope { ", user" } else { "" },
+                if old.scope == Scope::User {
+                    ", user"
+                } else {
+                    ""
+                },
                 old.service
             )
         }
@@ -275,14 +274,13 @@ fn roll_back(ctl: &Systemctl, unit: &str, path: &Path, previous: Option<&str>, w
     }
 }
 
-fn report_started(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<()> {
-    if inst.native {
-        println!("started {}", inst.service);
-        return Ok(());
-    }
-    let pid = wait_for_supervisor(ctl, inst)?;
-    println!("started {} (respawn pid {pid})", inst.service);
-    Ok(())
+fn started(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<Done> {
+    let supervisor_pid = if inst.native {
+        None
+    } else {
+        Some(wait_for_supervisor(ctl, inst)?)
+    };
+    Ok(Done::Started { supervisor_pid })
 }
 
 /// Wait until the supervisor systemd started has written its state file (so that
@@ -292,8 +290,10 @@ fn wait_for_supervisor(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<u
     loop {
         let props = ctl.props(&inst.os_name)?;
         // auto-restart: the supervisor has already exited once.
-        if !matches!(props.active_state.as_str(), "active" | "activating")
-            || props.sub_state == "auto-restart"
+        if !matches!(
+            props.active_state,
+            ActiveState::Active | ActiveState::Activating
+        ) || props.sub_state == SubState::AutoRestart
         {
             bail!(
                 "the supervisor did not start ({} {}); see `{}` and `respawn logs {}`",
@@ -306,7 +306,7 @@ fn wait_for_supervisor(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<u
         if let Ok(state) = ServiceState::read(&inst.paths().state_file()) {
             if props.main_pid != 0
                 && state.supervisor_pid == props.main_pid
-                && state.state.as_str() != "starting"
+                && state.state != crate::state::RunState::Starting
             {
                 return Ok(props.main_pid);
             }
@@ -323,7 +323,8 @@ fn wait_for_supervisor(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<u
 }
 
 /// Lingering lets a user's services run without a login session (and start at boot).
-fn linger(enable: bool) -> anyhow::Result<()> {
+/// Returns what to tell the user.
+fn linger(enable: bool) -> anyhow::Result<Option<String>> {
     let uid = nix::unistd::getuid().as_raw().to_string();
     let who = std::env::var("USER").unwrap_or_else(|_| uid.clone());
     if enable {
@@ -337,9 +338,10 @@ fn linger(enable: bool) -> anyhow::Result<()> {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        println!("enabled lingering for {who}: the service runs without a login session");
         wait_for_user_manager();
-        return Ok(());
+        return Ok(Some(format!(
+            "enabled lingering for {who}: the service runs without a login session"
+        )));
     }
     let out = Command::new("loginctl")
         .args(["show-user", &uid, "-p", "Linger", "--value"])
@@ -350,7 +352,7 @@ fn linger(enable: bool) -> anyhow::Result<()> {
     if !lingering {
         eprintln!("{}", linger_off_message(&who));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Enabling lingering starts the user's manager in the background; wait until it

@@ -1,45 +1,45 @@
 //! What status says for a systemd service: the supervisor's state file, corrected by
 //! what systemd knows (supervised), or systemd's view alone (native). Pure.
 
-use super::systemctl::UnitProps;
+use super::systemctl::{ActiveState, SubState, UnitProps};
 use crate::policy::ExitKind;
 use crate::state::LastExit;
-use crate::status::StatusReport;
-
-const LIVE_STATES: [&str; 4] = ["starting", "running", "backoff", "stopping"];
+use crate::status::{ServiceStatus, StatusReport};
 
 /// Supervised status: the supervisor's state file, corrected by what systemd knows.
 /// A state file can be stale (a SIGKILLed supervisor never wrote "stopped"); systemd
-/// is the authority on whether the supervisor runs.
+/// is the authority on whether the supervisor runs. Restarts add systemd's own
+/// restarts of the supervisor, each of which started the child afresh.
 pub fn supervised_status(mut report: StatusReport, unit: &UnitProps) -> StatusReport {
-    let live = LIVE_STATES.contains(&report.state.as_str());
-    match (unit.active_state.as_str(), unit.sub_state.as_str()) {
-        ("active" | "reloading", _) => {
+    let live = report.state.is_live();
+    report.restarts += unit.n_restarts;
+    match (&unit.active_state, &unit.sub_state) {
+        (ActiveState::Active | ActiveState::Reloading, _) => {
             if report.supervisor_pid != Some(unit.main_pid) {
                 // systemd runs a supervisor that has not written its state yet.
-                report.state = "starting".into();
+                report.state = ServiceStatus::Starting;
                 report.supervisor_pid = (unit.main_pid != 0).then_some(unit.main_pid);
                 report.child_pid = None;
                 report.reason = None;
             }
         }
-        ("activating", "auto-restart") => down(
+        (ActiveState::Activating, SubState::AutoRestart) => down(
             &mut report,
-            "backoff",
+            ServiceStatus::Backoff,
             format!(
                 "the supervisor ended ({}); systemd starts it again (restart {})",
                 unit.last_exit_text("unknown"),
                 unit.n_restarts + 1
             ),
         ),
-        ("activating", _) => {
-            report.state = "starting".into();
+        (ActiveState::Activating, _) => {
+            report.state = ServiceStatus::Starting;
             report.child_pid = None;
         }
-        ("deactivating", _) => report.state = "stopping".into(),
-        ("failed", _) if report.state != "failed" => down(
+        (ActiveState::Deactivating, _) => report.state = ServiceStatus::Stopping,
+        (ActiveState::Failed, _) if report.state != ServiceStatus::Failed => down(
             &mut report,
-            "failed",
+            ServiceStatus::Failed,
             format!(
                 "systemd reports the unit failed (supervisor {})",
                 unit.last_exit_text("did not start")
@@ -47,7 +47,7 @@ pub fn supervised_status(mut report: StatusReport, unit: &UnitProps) -> StatusRe
         ),
         (_, _) if live => down(
             &mut report,
-            "stopped",
+            ServiceStatus::Stopped,
             format!("systemd reports the unit {}", unit.active_state),
         ),
         _ => {
@@ -59,8 +59,8 @@ pub fn supervised_status(mut report: StatusReport, unit: &UnitProps) -> StatusRe
 }
 
 /// The supervisor is not running: no pids, no pending restart.
-fn down(report: &mut StatusReport, state: &str, reason: String) {
-    report.state = state.into();
+fn down(report: &mut StatusReport, state: ServiceStatus, reason: String) {
+    report.state = state;
     report.reason = Some(reason);
     report.supervisor_pid = None;
     report.child_pid = None;
@@ -69,13 +69,13 @@ fn down(report: &mut StatusReport, state: &str, reason: String) {
 
 /// Native status: systemd runs the program itself, so systemd is all there is.
 pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> StatusReport {
-    let state = match (unit.active_state.as_str(), unit.sub_state.as_str()) {
-        ("active" | "reloading", _) => "running",
-        ("activating", "auto-restart") => "backoff",
-        ("activating", _) => "starting",
-        ("deactivating", _) => "stopping",
-        ("failed", _) => "failed",
-        _ => "stopped",
+    let state = match (&unit.active_state, &unit.sub_state) {
+        (ActiveState::Active | ActiveState::Reloading, _) => ServiceStatus::Running,
+        (ActiveState::Activating, SubState::AutoRestart) => ServiceStatus::Backoff,
+        (ActiveState::Activating, _) => ServiceStatus::Starting,
+        (ActiveState::Deactivating, _) => ServiceStatus::Stopping,
+        (ActiveState::Failed, _) => ServiceStatus::Failed,
+        _ => ServiceStatus::Stopped,
     };
     let last_exit = unit.last_exit().map(|exit| {
         let (code, signal) = match exit {
@@ -89,9 +89,9 @@ pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> Sta
         }
     });
     StatusReport {
-        state: state.into(),
+        state,
         supervisor_pid: None,
-        child_pid: (state == "running" && unit.main_pid != 0).then_some(unit.main_pid),
+        child_pid: (state == ServiceStatus::Running && unit.main_pid != 0).then_some(unit.main_pid),
         started_at: None,
         restarts: unit.n_restarts,
         last_exit,
@@ -113,7 +113,7 @@ mod tests {
     fn from_file(state: RunState, supervisor_pid: u32, lock_held: bool) -> StatusReport {
         let file = ServiceState {
             service: "gw".into(),
-            mode: "systemd".into(),
+            mode: crate::state::ManagedBy::Systemd,
             state,
             supervisor_pid,
             child_pid: Some(supervisor_pid + 1),
@@ -127,14 +127,14 @@ mod tests {
             log_error: None,
             updated_at: "2025-01-01T00:00:00.000Z".into(),
         };
-        StatusReport::from_state(&file, lock_held, Some("systemd"))
+        StatusReport::from_state(&file, lock_held, Some(crate::backend::BackendKind::Systemd))
     }
 
     fn unit(active: &str, sub: &str, main_pid: u32) -> UnitProps {
         UnitProps {
-            load_state: "loaded".into(),
-            active_state: active.into(),
-            sub_state: sub.into(),
+            load_state: super::super::systemctl::LoadState::Loaded,
+            active_state: ActiveState::parse(active),
+            sub_state: SubState::parse(sub),
             main_pid,
             ..UnitProps::default()
         }
@@ -150,7 +150,7 @@ mod tests {
             (r.state.as_str(), r.supervisor_pid, r.child_pid),
             ("running", Some(10), Some(11))
         );
-        assert_eq!(r.exit_code(), 0);
+        assert_eq!(r.exit_status().code(), 0);
     }
 
     #[test]
@@ -161,9 +161,9 @@ mod tests {
                 from_file(RunState::Running, 10, held),
                 &unit("inactive", "dead", 0),
             );
-            assert_eq!(r.state, "stopped");
+            assert_eq!(r.state, ServiceStatus::Stopped);
             assert_eq!((r.supervisor_pid, r.child_pid), (None, None));
-            assert_eq!(r.exit_code(), 3);
+            assert_eq!(r.exit_status().code(), 3);
         }
     }
 
@@ -177,7 +177,7 @@ mod tests {
             (r.state.as_str(), r.supervisor_pid, r.child_pid),
             ("starting", Some(20), None)
         );
-        assert_eq!(r.exit_code(), 3);
+        assert_eq!(r.exit_status().code(), 3);
     }
 
     #[test]
@@ -187,11 +187,21 @@ mod tests {
         u.exec_main_status = 9;
         u.n_restarts = 1;
         let r = supervised_status(from_file(RunState::Running, 10, false), &u);
-        assert_eq!(r.state, "backoff");
+        assert_eq!(r.state, ServiceStatus::Backoff);
         assert_eq!(
             r.reason.as_deref(),
             Some("the supervisor ended (signal 9); systemd starts it again (restart 2)")
         );
+    }
+
+    #[test]
+    fn restarts_count_systemds_restarts_of_the_supervisor_too() {
+        // The supervisor restarted its child twice; systemd restarted the supervisor
+        // three times before (each a fresh child): five restarts in all.
+        let mut u = unit("active", "running", 10);
+        u.n_restarts = 3;
+        let r = supervised_status(from_file(RunState::Running, 10, true), &u);
+        assert_eq!(r.restarts, 5);
     }
 
     #[test]
@@ -200,7 +210,7 @@ mod tests {
         u.exec_main_code = 1;
         u.exec_main_status = 78;
         let r = supervised_status(from_file(RunState::Running, 10, false), &u);
-        assert_eq!(r.state, "failed");
+        assert_eq!(r.state, ServiceStatus::Failed);
         assert_eq!(
             r.reason.as_deref(),
             Some("systemd reports the unit failed (supervisor exit code 78)")
@@ -229,6 +239,6 @@ mod tests {
         let r = native_status(base.clone(), &unit("activating", "auto-restart", 0), "j");
         assert_eq!((r.state.as_str(), r.child_pid), ("backoff", None));
         let r = native_status(base, &unit("inactive", "dead", 0), "j");
-        assert_eq!((r.state.as_str(), r.exit_code()), ("stopped", 3));
+        assert_eq!((r.state.as_str(), r.exit_status().code()), ("stopped", 3));
     }
 }

@@ -13,7 +13,7 @@ pub struct Systemctl {
 impl Systemctl {
     pub fn for_inst(inst: &crate::backend::Installation) -> Self {
         Systemctl {
-            user: inst.user_scope,
+            user: inst.scope == crate::backend::Scope::User,
         }
     }
 
@@ -95,15 +95,67 @@ pub fn parse_version(text: &str) -> Option<u32> {
         .ok()
 }
 
+/// Parse a systemd state word into an enum, keeping unknown words in `Other`.
+macro_rules! systemd_words {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $word:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub enum $name {
+            $($variant,)*
+            /// A word this version of respawn does not know (or none).
+            #[default]
+            Unknown,
+            Other(String),
+        }
+
+        impl $name {
+            pub fn parse(word: &str) -> Self {
+                match word {
+                    $($word => $name::$variant,)*
+                    "" => $name::Unknown,
+                    other => $name::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $($name::$variant => $word,)*
+                    $name::Unknown => "unknown",
+                    $name::Other(word) => word,
+                })
+            }
+        }
+    };
+}
+
+systemd_words!(
+    /// `LoadState`: whether systemd has the unit.
+    LoadState { Loaded = "loaded", NotFound = "not-found", Masked = "masked", Error = "error" }
+);
+systemd_words!(
+    /// `ActiveState`: the unit's high-level state.
+    ActiveState {
+        Active = "active",
+        Reloading = "reloading",
+        Inactive = "inactive",
+        Failed = "failed",
+        Activating = "activating",
+        Deactivating = "deactivating",
+    }
+);
+systemd_words!(
+    /// `SubState` of a service unit; respawn acts on a few of them.
+    SubState { Running = "running", AutoRestart = "auto-restart", Dead = "dead", Exited = "exited" }
+);
+
 /// The properties of a unit that status needs, from `systemctl show`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnitProps {
-    /// loaded, not-found, …
-    pub load_state: String,
-    /// active, activating, deactivating, inactive, failed, reloading.
-    pub active_state: String,
-    /// running, auto-restart, dead, exited, …
-    pub sub_state: String,
+    pub load_state: LoadState,
+    pub active_state: ActiveState,
+    pub sub_state: SubState,
     /// 0 when no main process runs.
     pub main_pid: u32,
     /// How often systemd restarted the unit on its own.
@@ -120,21 +172,24 @@ impl UnitProps {
 
     pub fn parse(text: &str) -> UnitProps {
         let map: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-        let get = |k: &str| map.get(k).copied().unwrap_or_default().to_string();
+        let get = |k: &str| map.get(k).copied().unwrap_or_default();
         UnitProps {
-            load_state: get("LoadState"),
-            active_state: get("ActiveState"),
-            sub_state: get("SubState"),
+            load_state: LoadState::parse(get("LoadState")),
+            active_state: ActiveState::parse(get("ActiveState")),
+            sub_state: SubState::parse(get("SubState")),
             main_pid: number(&map, "MainPID"),
             n_restarts: number(&map, "NRestarts"),
             exec_main_code: number(&map, "ExecMainCode"),
             exec_main_status: number(&map, "ExecMainStatus"),
-            exec_main_exit_timestamp: get("ExecMainExitTimestamp"),
+            exec_main_exit_timestamp: get("ExecMainExitTimestamp").to_string(),
         }
     }
 
     pub fn is_running(&self) -> bool {
-        matches!(self.active_state.as_str(), "active" | "reloading")
+        matches!(
+            self.active_state,
+            ActiveState::Active | ActiveState::Reloading
+        )
     }
 
     /// How the main process last ended, if it has.
@@ -181,7 +236,11 @@ mod tests {
         assert_eq!(p.n_restarts, 2);
         assert_eq!(p.last_exit(), Some(ExitKind::Signal(9)));
         assert!(p.is_running());
-        let p = UnitProps::parse("LoadState=not-found\nActiveState=inactive\n");
+        assert_eq!(p.sub_state, SubState::Running);
+        let p = UnitProps::parse("LoadState=not-found\nActiveState=inactive\nSubState=weird\n");
+        assert_eq!(p.load_state, LoadState::NotFound);
+        assert_eq!(p.sub_state, SubState::Other("weird".into()));
+        assert_eq!(p.sub_state.to_string(), "weird");
         assert_eq!(
             (p.main_pid, p.last_exit(), p.is_running()),
             (0, None, false)

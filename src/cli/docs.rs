@@ -3,7 +3,9 @@
 //! Both are generated from the clap definition in [`crate::cli::Cli`], so they can't
 //! drift from the real flags; hidden subcommands and flags are left out by clap.
 
-use crate::cli::{Cli, CliError};
+use super::Cli;
+use crate::error::CliError;
+use crate::exit::ExitStatus;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use clap_mangen::roff::{roman, Roff};
@@ -34,7 +36,7 @@ fn parse_shell(name: &str) -> Option<Shell> {
 }
 
 /// Print the completion script for `shell` to stdout.
-pub fn completions(shell: &str) -> Result<i32, CliError> {
+pub fn completions(shell: &str) -> Result<ExitStatus, CliError> {
     let Some(shell) = parse_shell(shell) else {
         let valid: Vec<&str> = SHELLS.iter().map(|(n, _)| *n).collect();
         return Err(CliError::bad_input(
@@ -46,7 +48,7 @@ pub fn completions(shell: &str) -> Result<i32, CliError> {
     let mut buf = Vec::new();
     clap_complete::generate(shell, &mut cmd, "respawn", &mut buf);
     write_stdout(&buf)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// A copy of `cmd` without its hidden subcommands and hidden arguments, recursively.
@@ -95,10 +97,10 @@ pub fn without_hidden(cmd: &clap::Command) -> clap::Command {
 type RenderSection = fn(&Man, &mut dyn Write) -> std::io::Result<()>;
 
 /// Print the man page (roff) to stdout.
-pub fn man() -> Result<i32, CliError> {
-    let page = render_man().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
+pub fn man() -> Result<ExitStatus, CliError> {
+    let page = render_man()?;
     write_stdout(page.as_bytes())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// One page for the whole tool (`man respawn`): the top-level sections from clap_mangen,
@@ -196,7 +198,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
         Ok(()) => Ok(()),
         // `respawn man | head` is fine: the reader left, nothing to report.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::from(anyhow::Error::from(e))),
+        Err(e) => Err(e.into()),
     }
 }
 

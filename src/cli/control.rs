@@ -1,0 +1,122 @@
+//! `respawn start|stop|restart|uninstall NAME`: find the installation, take the
+//! service's operation lock, let its backend act, and say what happened.
+
+use super::install::OPERATION_WAIT;
+use super::say;
+use crate::backend::{self, Backend, Done, Installation};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::state::ServicePaths;
+use crate::supervisor::oplock::OperationLock;
+use std::path::Path;
+
+pub fn start(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+    act(state_root, name, |b, i| b.start(i))
+}
+
+pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+    act(state_root, name, |b, i| b.stop(i))
+}
+
+pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+    act(state_root, name, |b, i| b.restart(i))
+}
+
+pub fn uninstall(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    let _op = lock(&paths)?;
+    let inst = installed(state_root, name)?;
+    backend::for_installation(&inst)?.uninstall(&inst)?;
+    say(format!("uninstalled {name}"));
+    Ok(ExitStatus::Success)
+}
+
+fn act(
+    state_root: &Path,
+    name: &str,
+    action: impl FnOnce(&dyn Backend, &Installation) -> anyhow::Result<Done>,
+) -> Result<ExitStatus, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    // Not installed: say so without creating its folder for the lock.
+    installed(state_root, name)?;
+    let _op = lock(&paths)?;
+    // Read again under the lock: another command may have changed it meanwhile.
+    let inst = installed(state_root, name)?;
+    let backend = backend::for_installation(&inst)?;
+    let done = action(backend.as_ref(), &inst)?;
+    say(describe(&done, &inst.service));
+    Ok(ExitStatus::Success)
+}
+
+fn lock(paths: &ServicePaths) -> Result<OperationLock, CliError> {
+    OperationLock::acquire(paths, OPERATION_WAIT).map_err(|e| {
+        CliError::failure(
+            format!("cannot lock {}: {e}", paths.operation_lock().display()),
+            "check that the state dir is writable, or pass --state-dir",
+        )
+    })
+}
+
+/// What a backend did, in words.
+fn describe(done: &Done, service: &str) -> String {
+    match done {
+        Done::Started {
+            supervisor_pid: Some(pid),
+        } => format!("started {service} (respawn pid {pid})"),
+        Done::Started {
+            supervisor_pid: None,
+        } => format!("started {service}"),
+        Done::AlreadyRunning {
+            supervisor_pid: Some(pid),
+        } => format!("{service} is already running (respawn pid {pid})"),
+        Done::AlreadyRunning {
+            supervisor_pid: None,
+        } => format!("{service} is already running"),
+        Done::Stopped => format!("stopped {service}"),
+        Done::WasNotRunning => format!("{service} is not running"),
+        Done::RestartRequested => format!("asked the supervisor of {service} to restart it"),
+    }
+}
+
+/// The install record of `name`, or "not installed" (exit 4) with what to do.
+pub(super) fn installed(state_root: &Path, name: &str) -> Result<Installation, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    Installation::read(&paths)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            CliError::new(
+                ExitStatus::NotInstalled,
+                format!(
+                    "{name} is not installed (no record in {})",
+                    paths.dir.display()
+                ),
+                "install it with `respawn install --spec FILE`, or check the name and --state-dir",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_is_said_with_the_service_name() {
+        let all = [
+            Done::Started {
+                supervisor_pid: Some(7),
+            },
+            Done::Started {
+                supervisor_pid: None,
+            },
+            Done::AlreadyRunning {
+                supervisor_pid: Some(7),
+            },
+            Done::Stopped,
+            Done::WasNotRunning,
+            Done::RestartRequested,
+        ];
+        for done in all {
+            assert!(describe(&done, "gw").contains("gw"), "{done:?}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! `respawn doctor [NAME] [--json]`: print what [`crate::doctor`] found.
+
+use super::{print, say};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use std::path::Path;
+
+pub fn doctor(state_root: &Path, name: Option<&str>, json: bool) -> Result<ExitStatus, CliError> {
+    let report = crate::doctor::diagnose(state_root, name);
+    if json {
+        say(report.to_json());
+    } else {
+        print(&report.render_text());
+    }
+    Ok(report.exit_status())
+}

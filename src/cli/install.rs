@@ -1,0 +1,267 @@
+//! `respawn install`: choose the backend and scope, save a preset's spec, install,
+//! and say what was done (and how the service now stands).
+
+use super::check::preset_spec;
+use super::say;
+use crate::backend::{self, BackendKind, InstallRequest, Installed, Scope};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::spec;
+use crate::state::{write_atomic, ServicePaths};
+use crate::status::ServiceStatus;
+use crate::supervisor::oplock::OperationLock;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a command waits for another one working on the same service.
+pub(super) const OPERATION_WAIT: Duration = Duration::from_secs(300);
+
+#[derive(clap::Args, Debug)]
+pub struct InstallArgs {
+    /// The service's spec (TOML).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "preset",
+        conflicts_with = "preset"
+    )]
+    spec: Option<PathBuf>,
+    /// Install a ready-made spec instead of a file (`respawn spec --preset NAME` shows it).
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// The preset's profile: a second, separate instance with its own home
+    /// (with --spec, write `profile = "NAME"` in the spec instead).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "preset",
+        conflicts_with = "spec"
+    )]
+    profile: Option<String>,
+    /// Print what was installed as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Backend to use instead of this OS's default.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Install for the current user only.
+    #[arg(long, conflicts_with = "system")]
+    user: bool,
+    /// Install a system-wide service (systemd: the default as root; needs root).
+    #[arg(long)]
+    system: bool,
+    /// Let the service manager run the program itself instead of respawn's
+    /// supervisor (systemd, launchd); see docs/backends.md for what differs.
+    #[arg(long)]
+    native: bool,
+    /// systemd --user: enable lingering, so the service runs without a login session.
+    #[arg(long)]
+    linger: bool,
+}
+
+impl InstallArgs {
+    fn requested_scope(&self) -> Option<Scope> {
+        match (self.user, self.system) {
+            (true, _) => Some(Scope::User),
+            (_, true) => Some(Scope::System),
+            _ => None,
+        }
+    }
+
+    /// The backend: the one named, else (Windows) the login entry for `--user`, else
+    /// this machine's default.
+    fn backend(&self) -> BackendKind {
+        match self.backend {
+            Some(kind) => kind,
+            None if self.user && cfg!(windows) => BackendKind::User,
+            None => backend::default_backend(),
+        }
+    }
+}
+
+pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliError> {
+    let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
+        (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
+        (None, Some(preset)) => {
+            let (text, spec) = preset_spec(preset, args.profile.as_deref())?;
+            let path = ServicePaths::new(state_root, &spec.id()).generated_spec();
+            (spec, path.clone(), Some((path, text)))
+        }
+        (None, None) => unreachable!("clap requires --spec or --preset"),
+    };
+    spec::preflight(&spec)?;
+    let kind = args.backend();
+    refuse_unsupported_flags(&args, kind)?;
+    let backend = backend::for_kind(kind)
+        .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
+
+    let paths = ServicePaths::new(state_root, &spec.id());
+    let _op = OperationLock::acquire(&paths, OPERATION_WAIT)?;
+    // A preset's spec is saved in the service's state dir; an install that fails puts
+    // back what was there before.
+    let saved_spec = match &generated {
+        Some((path, text)) => Some(GeneratedSpec::save(path, text)?),
+        None => None,
+    };
+    let exe = std::env::current_exe()?;
+    let req = InstallRequest {
+        spec: &spec,
+        spec_path: &spec_path,
+        state_root,
+        respawn_exe: &exe,
+        scope: Scope::resolve(args.requested_scope(), kind, is_root()),
+        native: args.native,
+        linger: args.linger,
+    };
+    let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), &req, &args);
+    let installed = match result {
+        Ok(installed) => installed,
+        Err(e) => {
+            if let Some(saved) = saved_spec {
+                saved.roll_back();
+            }
+            return Err(e.into());
+        }
+    };
+    // Some backends start the service as part of install (systemd's enable --now,
+    // launchd's bootstrap); say which way it went rather than guess.
+    let state = backend::for_installation(&installed.inst)
+        .and_then(|b| b.status(&installed.inst))
+        .ok()
+        .map(|r| r.state);
+    report(&installed, fallback_reason, state, args.json);
+    Ok(ExitStatus::Success)
+}
+
+/// Flags a backend would silently ignore are refused instead.
+fn refuse_unsupported_flags(args: &InstallArgs, kind: BackendKind) -> Result<(), CliError> {
+    let can = kind.capabilities();
+    let unsupported = if args.native && !can.native {
+        Some("--native")
+    } else if args.linger && !can.linger {
+        Some("--linger")
+    } else if args.user && !can.scopes.contains(&Scope::User) {
+        Some("--user")
+    } else if args.system && !can.scopes.contains(&Scope::System) {
+        Some("--system")
+    } else {
+        None
+    };
+    match unsupported {
+        Some(flag) => Err(CliError::bad_input(
+            format!("{flag} does not apply to the {kind} backend"),
+            "--native works with systemd and launchd, --linger with systemd, --user and \
+             --system with systemd and launchd (on Windows, --user means the per-user login entry)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Install; on Windows, an automatic choice of backend that is refused for lack of
+/// elevation falls back to the per-user login entry.
+fn install_or_fall_back(
+    backend: &dyn backend::Backend,
+    req: &InstallRequest,
+    args: &InstallArgs,
+) -> (anyhow::Result<Installed>, Option<&'static str>) {
+    #[cfg(not(windows))]
+    let _ = args;
+    match backend.install(req) {
+        #[cfg(windows)]
+        Err(e)
+            if args.backend.is_none()
+                && e.downcast_ref::<backend::scm::NotElevated>().is_some() =>
+        {
+            let per_user = InstallRequest {
+                scope: Scope::User,
+                ..*req
+            };
+            (
+                backend::for_kind(BackendKind::User).and_then(|b| b.install(&per_user)),
+                Some(
+                    "not running elevated, so no Windows service was installed; installed a per-user \
+                     login entry instead (it starts the same supervisor, hidden, at every login)",
+                ),
+            )
+        }
+        other => (other, None),
+    }
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[cfg(not(unix))]
+fn is_root() -> bool {
+    false
+}
+
+/// A spec file written by `install --preset`, with what it replaced, so a failed
+/// install can put things back as they were.
+struct GeneratedSpec {
+    path: PathBuf,
+    previous: Option<Vec<u8>>,
+}
+
+impl GeneratedSpec {
+    fn save(path: &Path, text: &str) -> Result<GeneratedSpec, CliError> {
+        let previous = std::fs::read(path).ok();
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(path.parent().expect("in a service dir"))?;
+            write_atomic(path, text.as_bytes())
+        };
+        write().map_err(|e| {
+            CliError::failure(
+                format!("cannot save the spec to {}: {e}", path.display()),
+                "check that the state dir is writable, or pass --state-dir",
+            )
+        })?;
+        Ok(GeneratedSpec {
+            path: path.to_path_buf(),
+            previous,
+        })
+    }
+
+    fn roll_back(self) {
+        let _ = match self.previous {
+            Some(bytes) => write_atomic(&self.path, &bytes),
+            None => std::fs::remove_file(&self.path),
+        };
+    }
+}
+
+/// Say what `install` did, as sentences or as JSON for programs that call respawn.
+fn report(
+    installed: &Installed,
+    fallback_reason: Option<&str>,
+    state: Option<ServiceStatus>,
+    json: bool,
+) {
+    let inst = &installed.inst;
+    let state_word = state.map_or("unknown", ServiceStatus::as_str);
+    if json {
+        let mut value = serde_json::to_value(inst).expect("serializes");
+        value["fallback_reason"] = fallback_reason.into();
+        value["state"] = state_word.into();
+        say(serde_json::to_string_pretty(&value).expect("serializes"));
+        return;
+    }
+    for note in &installed.notes {
+        say(note);
+    }
+    if let Some(reason) = fallback_reason {
+        say(reason);
+    }
+    let next = match state {
+        Some(s @ (ServiceStatus::Running | ServiceStatus::Starting)) => {
+            format!("it is {s}; see `respawn status {}`", inst.service)
+        }
+        _ => format!("start it with `respawn start {}`", inst.service),
+    };
+    say(format!(
+        "installed {} with the {} backend ({}); {next}",
+        inst.service, inst.backend, inst.os_name
+    ));
+}

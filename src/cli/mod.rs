@@ -1,0 +1,187 @@
+//! The command line: clap's definition of every command, and the dispatch to one
+//! function per command (each in its own file here). Commands return an
+//! [`ExitStatus`] or a [`CliError`]; only this module turns them into an exit code.
+
+mod check;
+mod control;
+pub mod docs;
+mod doctor;
+mod install;
+mod logs;
+mod status;
+mod supervise;
+
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::state::{default_state_root, ManagedBy, STATE_DIR_ENV};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "respawn",
+    version,
+    about = "Keep a long-running program up as a real OS service, with honest restarts."
+)]
+pub struct Cli {
+    /// Folder for services' state, logs and locks (default: the platform's state dir).
+    #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Supervise the service in the foreground (what every backend runs).
+    Run {
+        /// The service's spec (TOML).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// Who keeps this supervisor up; shown by status.
+        #[arg(long, value_enum, default_value = "foreground", hide = true)]
+        managed_by: ManagedBy,
+    },
+    /// What the Windows service manager starts (not for use by hand).
+    #[command(hide = true)]
+    ServiceHost {
+        /// The service's spec (TOML).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+    },
+    /// Check a spec and print what it means, without running anything.
+    Check {
+        /// The service's spec (TOML).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+    },
+    /// Print the spec a preset makes on this machine, to read, edit and install.
+    Spec {
+        #[command(flatten)]
+        preset: PresetArgs,
+    },
+    /// Install the service with a backend (see `respawn install --help`).
+    Install(install::InstallArgs),
+    /// Stop the service and remove it from its backend.
+    Uninstall {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
+    /// Start an installed service.
+    Start {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
+    /// Stop a service gracefully.
+    Stop {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
+    /// Restart the service's child (a planned restart, not counted as a failure).
+    Restart {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+    },
+    /// Show a service's state. Exit code: 0 running, 3 not running, 4 unknown.
+    Status {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+        /// Print the status as JSON (same fields, same exit code).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an installed service (or this machine) and explain each problem with a fix.
+    Doctor {
+        /// The service to check; without it, only the machine-wide checks run.
+        name: Option<String>,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: String,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
+    /// Show the service's captured output.
+    Logs {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+        /// Keep printing what is appended.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many lines to show: a number, or `all`.
+        #[arg(short = 'n', long, default_value = "50", value_name = "N|all")]
+        lines: logs::LineCount,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PresetArgs {
+    /// The preset (available: hermes).
+    #[arg(long, value_name = "NAME")]
+    pub preset: String,
+    /// The preset's profile: a second, separate instance with its own home.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// Parse the command line, run the command, report an error: the whole program.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            eprintln!("respawn: error: {}", e.message);
+            if let Some(h) = e.hint {
+                eprintln!("  hint: {h}");
+            }
+            e.status.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitStatus, CliError> {
+    // Absolute, because installs record it and services start from another directory.
+    let state_root = std::path::absolute(cli.state_dir.unwrap_or_else(default_state_root))?;
+    let root = state_root.as_path();
+    match cli.command {
+        Command::Run { spec, managed_by } => supervise::run(&spec, root, managed_by),
+        Command::ServiceHost { spec } => supervise::service_host(&spec, root),
+        Command::Check { spec } => check::check(&spec),
+        Command::Spec { preset } => check::print_preset(&preset),
+        Command::Install(args) => install::install(args, root),
+        Command::Uninstall { name } => control::uninstall(root, &name),
+        Command::Start { name } => control::start(root, &name),
+        Command::Stop { name } => control::stop(root, &name),
+        Command::Restart { name } => control::restart(root, &name),
+        Command::Status { name, json } => status::status(root, &name, json),
+        Command::Logs {
+            name,
+            follow,
+            lines,
+        } => logs::logs(root, &name, follow, lines),
+        Command::Doctor { name, json } => doctor::doctor(root, name.as_deref(), json),
+        Command::Completions { shell } => docs::completions(&shell),
+        Command::Man => docs::man(),
+    }
+}
+
+/// Print to stdout. A reader that went away (`| head`, `| grep -q`) is not an error:
+/// the rest of the output is dropped and the command ends as it would have.
+pub(crate) fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("respawn: cannot write to stdout: {e}");
+        }
+    }
+}
+
+/// [`print`] with a newline.
+pub(crate) fn say(line: impl AsRef<str>) {
+    print(&format!("{}\n", line.as_ref()));
+}

@@ -1,0 +1,30 @@
+//! `respawn status NAME [--json]`: exit 0 running, 3 not running, 4 not installed.
+
+use super::{print, say};
+use crate::backend::{self, Installation};
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::state::ServicePaths;
+use crate::status::StatusReport;
+use crate::supervisor::client;
+use std::path::Path;
+
+pub fn status(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
+    let report = report(state_root, name)?;
+    if json {
+        say(serde_json::to_string_pretty(&report).expect("serializes"));
+    } else {
+        print(&report.render_text());
+    }
+    Ok(report.exit_status())
+}
+
+/// One service's status: its backend's view, or (not installed) what a `respawn run`
+/// in the foreground may be doing.
+pub(super) fn report(state_root: &Path, name: &str) -> Result<StatusReport, CliError> {
+    let paths = ServicePaths::new(state_root, name);
+    match Installation::read(&paths).map_err(anyhow::Error::from)? {
+        Some(inst) => Ok(backend::for_installation(&inst)?.status(&inst)?),
+        None => Ok(client::status(&paths, name, None)),
+    }
+}

@@ -1,0 +1,44 @@
+//! `respawn run` (the supervisor in the foreground, what every backend starts) and
+//! `respawn service-host` (the same, under the Windows service manager).
+
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+use crate::spec;
+use crate::state::{ManagedBy, ServicePaths};
+use crate::supervisor::Supervisor;
+use std::path::Path;
+
+pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitStatus, CliError> {
+    let spec = spec::load(spec_path)?;
+    spec::preflight(&spec)?;
+    let paths = ServicePaths::new(state_root, &spec.id());
+    let sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
+        status: ExitStatus::Failure,
+        message: e.to_string(),
+        hint: None,
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        crate::signals::forward_to(tx)?;
+        Ok::<_, std::io::Error>(sup.run(rx).await)
+    })?;
+    Ok(outcome.exit_status())
+}
+
+#[cfg(windows)]
+pub fn service_host(spec_path: &Path, state_root: &Path) -> Result<ExitStatus, CliError> {
+    let spec = spec::load(spec_path)?;
+    crate::service_host::run(spec, state_root.to_path_buf())?;
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(not(windows))]
+pub fn service_host(_spec_path: &Path, _state_root: &Path) -> Result<ExitStatus, CliError> {
+    Err(CliError::bad_input(
+        "service-host exists only on Windows",
+        "use `respawn run --spec FILE` to supervise in the foreground",
+    ))
+}
