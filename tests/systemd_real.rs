@@ -590,3 +590,51 @@ fn user_unit_with_linger_runs_under_the_users_manager() {
     assert!(!ns.exists(unit_file));
     assert_eq!(count_sleepers(&sleep), 0);
 }
+
+/// Issue 13: five parallel installs and uninstalls under systemd once left a unit
+/// enabled and active with no install record. With the operation lock, every round
+/// ends in one of two whole states.
+#[test]
+fn parallel_install_and_uninstall_leave_whole_states_under_systemd() {
+    let Some(ns) = boot_or_skip("parallel_install_and_uninstall_leave_whole_states_under_systemd")
+    else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "par.toml",
+        &format!(
+            "name = \"par\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n"
+        ),
+    );
+    let (exe, root) = (ws.exe(), ws.state_root());
+    for round in 0..6 {
+        let cmds: Vec<Child> = (0..5)
+            .map(|k| {
+                let mut argv = vec![exe.as_str(), "--state-dir", &root];
+                if (k + round) % 2 == 0 {
+                    argv.extend(["install", "--backend", "systemd", "--spec", &spec]);
+                } else {
+                    argv.extend(["uninstall", "par"]);
+                }
+                ns.command(&argv)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in cmds {
+            c.wait().unwrap();
+        }
+        let record = Path::new(&root).join("par/install.json").exists();
+        let unit = ns.exists("/etc/systemd/system/par.service");
+        let active = ns.show("par.service", "ActiveState") == "active";
+        assert!(
+            (record && unit && active) || (!record && !unit && !active),
+            "round {round}: record {record}, unit file {unit}, active {active}"
+        );
+    }
+    let _ = ws.respawn(&ns, &["uninstall", "par"]);
+}

@@ -97,9 +97,7 @@ impl Supervisor {
             .map_err(state_dir_err)?
             .ok_or_else(|| PrepareError::AlreadyRunning {
                 service: spec.id(),
-                pid: ServiceState::read(&paths.state_file())
-                    .ok()
-                    .map(|s| s.supervisor_pid),
+                pid: lock::holder(&paths.lock_file(), &paths.holder_file()).map(|h| h.pid),
             })?;
         // Clients find us through this record (checked against the lock), even when
         // the state file is unreadable.
