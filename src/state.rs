@@ -139,15 +139,16 @@ pub struct LastExit {
 
 impl LastExit {
     pub fn new(exit: ExitKind, at: SystemTime) -> Self {
+        LastExit::with_time(exit, rfc3339(at))
+    }
+
+    /// With a time as another source wrote it (systemd's ExecMainExitTimestamp).
+    pub fn with_time(exit: ExitKind, at: String) -> Self {
         let (code, signal) = match exit {
             ExitKind::Code(c) => (Some(c), None),
             ExitKind::Signal(s) => (None, Some(s)),
         };
-        LastExit {
-            code,
-            signal,
-            at: rfc3339(at),
-        }
+        LastExit { code, signal, at }
     }
 }
 

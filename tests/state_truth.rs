@@ -7,7 +7,7 @@
 mod common;
 
 use common::{ok, wait_for, Harness};
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use std::process::{Command, Stdio};
 

@@ -196,10 +196,9 @@ fn run_all(commands: &[Vec<String>]) -> anyhow::Result<()> {
 }
 
 fn permission_hint(e: std::io::Error, path: &Path) -> anyhow::Error {
-    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
-        "; a LaunchDaemon needs root: run it with sudo, or install a LaunchAgent with --user"
-    } else {
-        ""
-    };
-    anyhow!("cannot write {}: {e}{hint}", path.display())
+    super::permission_hint(
+        e,
+        path,
+        "a LaunchDaemon needs root: run it with sudo, or install a LaunchAgent with --user",
+    )
 }

@@ -317,6 +317,16 @@ pub trait Backend {
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport>;
 }
 
+/// "cannot write PATH: ERROR", and when the error is a permission problem, what to do.
+pub(crate) fn permission_hint(e: std::io::Error, path: &Path, if_denied: &str) -> anyhow::Error {
+    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+        format!("; {if_denied}")
+    } else {
+        String::new()
+    };
+    anyhow::anyhow!("cannot write {}: {e}{hint}", path.display())
+}
+
 /// The backend that owns an installation.
 pub fn for_installation(inst: &Installation) -> anyhow::Result<Box<dyn Backend>> {
     for_kind(inst.backend)

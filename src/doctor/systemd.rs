@@ -2,17 +2,12 @@
 
 use super::service::{reinstall, Ctx};
 use super::{shell_path, Check};
-use crate::backend::systemd::{is_running, parse_version, SYSTEM_UNIT_DIR};
+use crate::backend::systemd::{is_running, parse_version, unit_path};
 use crate::backend::Installation;
 use crate::render::systemd::{render_unit, SystemdContext, MARKER};
-use std::path::PathBuf;
+use crate::spec::Spec;
+use std::path::Path;
 use std::process::Command;
-
-fn unit_path(inst: &Installation) -> PathBuf {
-    inst.artefact
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(SYSTEM_UNIT_DIR).join(&inst.os_name))
-}
 
 fn systemctl(user: bool) -> Command {
     crate::backend::systemd::Systemctl { user }.command()
@@ -49,35 +44,84 @@ fn changed_keys(old: &str, new: &str) -> Vec<String> {
 }
 
 pub fn unit_file(ctx: &Ctx) -> Check {
-    const ID: &str = "unit-file";
+    match compare_unit_file(ctx) {
+        Ok(check) | Err(check) => check,
+    }
+}
+
+const UNIT_FILE: &str = "unit-file";
+
+/// The unit file against what the spec renders now. `Err` carries a check that ends
+/// the comparison early (file gone, foreign, spec unreadable).
+fn compare_unit_file(ctx: &Ctx) -> Result<Check, Check> {
+    const ID: &str = UNIT_FILE;
     let inst = ctx.inst;
     let path = unit_path(inst);
     let again = format!("install again: `{}`", reinstall(inst));
-    let text = match std::fs::read_to_string(&path) {
+    let text = read_own_unit(&path, &again, &inst.service)?;
+    let Some(spec) = ctx.spec else {
+        return Err(Check::skip(
+            ID,
+            format!(
+                "{} exists; not compared with the spec, which cannot be read",
+                path.display()
+            ),
+        ));
+    };
+    let version = systemd_version();
+    let rendered = render_now(inst, spec, version, &path, &again)?;
+    let (have, want) = (exec_lines(&text), exec_lines(&rendered));
+    if have != want {
+        return Ok(Check::fail(
+            ID,
+            format!(
+                "{} runs `{}`, but the spec and install record now give `{}`",
+                path.display(),
+                have.join(" ").trim_start_matches("ExecStart="),
+                want.join(" ").trim_start_matches("ExecStart=")
+            ),
+            format!("{again} (it rewrites the unit and restarts the service)"),
+        ));
+    }
+    if version.is_some() && text != rendered {
+        return Ok(Check::warn(
+            ID,
+            format!(
+                "{} is older than the spec: {} differ",
+                path.display(),
+                changed_keys(&text, &rendered).join(", ")
+            ),
+            format!("{again} (it rewrites the unit and restarts the service)"),
+        ));
+    }
+    Ok(Check::ok(ID, format!("{} matches the spec", path.display())))
+}
+
+/// The unit file's text, if it is there and respawn wrote it.
+fn read_own_unit(path: &Path, again: &str, service: &str) -> Result<String, Check> {
+    const ID: &str = UNIT_FILE;
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Check::fail(
+            return Err(Check::fail(
                 ID,
                 format!(
                     "the unit file {} is gone: systemd no longer starts the service",
                     path.display()
                 ),
-                format!(
-                    "{again}; or forget it with `respawn uninstall {}`",
-                    inst.service
-                ),
-            )
+                format!("{again}; or forget it with `respawn uninstall {service}`"),
+            ))
         }
         Err(e) => {
-            return Check::warn(
+            return Err(Check::warn(
                 ID,
                 format!("cannot read {}: {e}", path.display()),
                 "run doctor as the user who installed the service (root for a system unit)",
-            )
+            ))
         }
     };
     if !text.starts_with(MARKER) {
-        return Check::fail(
+        return Err(Check::fail(
             ID,
             format!(
                 "{} was not written by respawn (its first line is not `{MARKER}`): someone replaced it",
@@ -86,35 +130,35 @@ pub fn unit_file(ctx: &Ctx) -> Check {
             format!(
                 "move it away (`install` never overwrites a unit it did not write), then {again}"
             ),
-        );
+        ));
     }
-    let Some(spec) = ctx.spec else {
-        return Check::skip(
-            ID,
-            format!(
-                "{} exists; not compared with the spec, which cannot be read",
-                path.display()
-            ),
-        );
-    };
+    Ok(text)
+}
+
+/// The unit `install` would write now, from the spec and the install record.
+fn render_now(
+    inst: &Installation,
+    spec: &Spec,
+    version: Option<u32>,
+    path: &Path,
+    again: &str,
+) -> Result<String, Check> {
+    const ID: &str = UNIT_FILE;
     let program = if inst.native {
-        match spec.resolve_program() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return Check::skip(
-                    ID,
-                    format!(
-                        "{} exists; not compared: the command does not resolve",
-                        path.display()
-                    ),
-                )
-            }
-        }
+        let resolved = spec.resolve_program().map_err(|_| {
+            Check::skip(
+                ID,
+                format!(
+                    "{} exists; not compared: the command does not resolve",
+                    path.display()
+                ),
+            )
+        })?;
+        Some(resolved)
     } else {
         None
     };
-    let version = systemd_version();
-    let rendered = render_unit(
+    render_unit(
         spec,
         &SystemdContext {
             respawn_exe: &inst.respawn_exe,
@@ -126,45 +170,17 @@ pub fn unit_file(ctx: &Ctx) -> Check {
             systemd_version: version.unwrap_or(u32::MAX),
             user_scope: inst.scope == crate::backend::Scope::User,
         },
-    );
-    let rendered = match rendered {
-        Ok(r) => r,
-        Err(e) => {
-            return Check::fail(
-                ID,
-                format!("{e}; the unit installed earlier no longer matches the spec"),
-                format!(
-                    "fix the spec ({}), then {again}",
-                    shell_path(&inst.spec_path)
-                ),
-            )
-        }
-    };
-    let (have, want) = (exec_lines(&text), exec_lines(&rendered));
-    if have != want {
-        return Check::fail(
+    )
+    .map_err(|e| {
+        Check::fail(
             ID,
+            format!("{e}; the unit installed earlier no longer matches the spec"),
             format!(
-                "{} runs `{}`, but the spec and install record now give `{}`",
-                path.display(),
-                have.join(" ").trim_start_matches("ExecStart="),
-                want.join(" ").trim_start_matches("ExecStart=")
+                "fix the spec ({}), then {again}",
+                shell_path(&inst.spec_path)
             ),
-            format!("{again} (it rewrites the unit and restarts the service)"),
-        );
-    }
-    if version.is_some() && text != rendered {
-        return Check::warn(
-            ID,
-            format!(
-                "{} is older than the spec: {} differ",
-                path.display(),
-                changed_keys(&text, &rendered).join(", ")
-            ),
-            format!("{again} (it rewrites the unit and restarts the service)"),
-        );
-    }
-    Check::ok(ID, format!("{} matches the spec", path.display()))
+        )
+    })
 }
 
 pub fn unit_enabled(inst: &Installation) -> Check {

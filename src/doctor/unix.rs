@@ -119,14 +119,8 @@ pub fn linger() -> Check {
     const ID: &str = "linger";
     let uid = nix::unistd::getuid();
     let who = std::env::var("USER").unwrap_or_else(|_| user_name(uid.as_raw()));
-    let out = std::process::Command::new("loginctl")
-        .args(["show-user", &uid.to_string(), "-p", "Linger", "--value"])
-        .output();
-    let on = match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim() == "yes",
-        // loginctl fails for a user with neither a session nor lingering; logind
-        // keeps lingering users as files.
-        Ok(_) => Path::new("/var/lib/systemd/linger").join(&who).exists(),
+    let on = match crate::backend::systemd::is_lingering(&who) {
+        Ok(on) => on,
         Err(e) => return Check::skip(ID, format!("cannot run loginctl: {e}")),
     };
     if on {

@@ -7,6 +7,7 @@
 
 use crate::naming;
 use crate::policy::RestartMode;
+use super::RenderError;
 use crate::spec::{Spec, StopMethod};
 use crate::state::ServicePaths;
 use plist::{Dictionary, Value};
@@ -25,10 +26,6 @@ pub struct LaunchdContext<'a> {
     /// A LaunchAgent (the user's `gui/<uid>` domain) rather than a LaunchDaemon.
     pub user_scope: bool,
 }
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot write a launchd plist for this spec: {0}")]
-pub struct RenderError(pub String);
 
 /// The job's label: `names.launchd_label`, else `ai.respawn.<name>` (plus `.<profile>`).
 pub fn label(spec: &Spec) -> String {
@@ -61,7 +58,7 @@ pub fn render_plist(spec: &Spec, ctx: &LaunchdContext) -> Result<String, RenderE
     let mut out = Vec::new();
     value
         .to_writer_xml(&mut out)
-        .map_err(|e| RenderError(e.to_string()))?;
+        .map_err(|e| RenderError::launchd(e.to_string()))?;
     out.push(b'\n');
     Ok(String::from_utf8(out).expect("the plist crate writes UTF-8"))
 }
@@ -95,8 +92,8 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
                 spec.stop.method,
                 StopMethod::Command(_) | StopMethod::File { .. }
             ) {
-                return Err(RenderError(
-                    "native mode can only stop the program with SIGTERM; install without --native and the supervisor runs the stop command or writes the stop file".into(),
+                return Err(RenderError::launchd(
+                    "native mode can only stop the program with SIGTERM; install without --native and the supervisor runs the stop command or writes the stop file",
                 ));
             }
             let mut argv = vec![utf8(program)?];
@@ -165,9 +162,9 @@ fn whole_seconds(d: Duration) -> u64 {
 }
 
 fn utf8(path: &Path) -> Result<String, RenderError> {
-    path.to_str()
+    super::utf8_path(path)
         .map(str::to_owned)
-        .ok_or_else(|| RenderError(format!("the path {} is not valid UTF-8", path.display())))
+        .map_err(RenderError::launchd)
 }
 
 fn string(s: String) -> Result<Value, RenderError> {
@@ -182,7 +179,7 @@ fn checked(s: &str) -> Result<String, RenderError> {
     };
     match s.chars().find(|c| !representable(*c)) {
         None => Ok(s.to_string()),
-        Some(c) => Err(RenderError(format!(
+        Some(c) => Err(RenderError::launchd(format!(
             "{s:?} contains the character U+{:04X}, which a property list (XML) cannot hold",
             c as u32
         ))),

@@ -9,6 +9,7 @@ use crate::exit::ExitStatus;
 use crate::naming;
 use crate::policy::RestartMode;
 use crate::quote::systemd::{self as q, QuoteError};
+use super::RenderError;
 use crate::spec::{Spec, StopMethod};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -39,13 +40,9 @@ pub struct SystemdContext<'a> {
     pub user_scope: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot write a systemd unit for this spec: {0}")]
-pub struct RenderError(pub String);
-
 impl From<QuoteError> for RenderError {
     fn from(e: QuoteError) -> Self {
-        RenderError(e.0)
+        RenderError::systemd(e.0)
     }
 }
 
@@ -174,8 +171,8 @@ fn native(
         StopMethod::Signal(sig) => sig.name(),
         StopMethod::Kill => "SIGKILL",
         StopMethod::Command(_) | StopMethod::File { .. } => {
-            return Err(RenderError(
-                "native mode can only stop the program with a signal (stop.method = \"signal\" or \"kill\"); install without --native and the supervisor runs the stop command or writes the stop file".into(),
+            return Err(RenderError::systemd(
+                "native mode can only stop the program with a signal (stop.method = \"signal\" or \"kill\"); install without --native and the supervisor runs the stop command or writes the stop file",
             ))
         }
     };
@@ -218,8 +215,7 @@ pub fn timespan(d: Duration) -> String {
 }
 
 fn utf8(path: &Path) -> Result<&str, RenderError> {
-    path.to_str()
-        .ok_or_else(|| RenderError(format!("the path {} is not valid UTF-8", path.display())))
+    super::utf8_path(path).map_err(RenderError::systemd)
 }
 
 /// The unit text being built, one `Key=value` line at a time.

@@ -97,7 +97,7 @@ impl Backend for Systemd {
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
         let ctl = Systemctl::for_inst(inst);
         let unit = &inst.os_name;
-        let path = artefact(inst);
+        let path = unit_path(inst);
         let ours = read_own_unit(&path)?.is_some();
         if ours {
             ctl.run(&["disable", "--now", unit])?;
@@ -211,7 +211,8 @@ pub fn user_unit_dir(xdg_config_home: Option<&Path>, home: &Path) -> PathBuf {
         .join("systemd/user")
 }
 
-fn artefact(inst: &Installation) -> PathBuf {
+/// The unit file of an installation (records before `artefact` existed: a system unit).
+pub fn unit_path(inst: &Installation) -> PathBuf {
     match &inst.artefact {
         Some(path) => path.clone(),
         None => PathBuf::from(SYSTEM_UNIT_DIR).join(&inst.os_name),
@@ -246,12 +247,11 @@ fn remove_file(path: &Path) -> anyhow::Result<()> {
 }
 
 fn permission_hint(e: std::io::Error, path: &Path) -> anyhow::Error {
-    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
-        "; a system service needs root: run it with sudo, or install for your user with --user"
-    } else {
-        ""
-    };
-    anyhow!("cannot write {}: {e}{hint}", path.display())
+    super::permission_hint(
+        e,
+        path,
+        "a system service needs root: run it with sudo, or install for your user with --user",
+    )
 }
 
 /// Undo a failed install: put the previous unit back (or remove the new one) and
@@ -343,16 +343,26 @@ fn linger(enable: bool) -> anyhow::Result<Option<String>> {
             "enabled lingering for {who}: the service runs without a login session"
         )));
     }
-    let out = Command::new("loginctl")
-        .args(["show-user", &uid, "-p", "Linger", "--value"])
-        .output();
-    // loginctl fails for a user who has neither a session nor lingering.
-    let lingering =
-        out.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "yes");
-    if !lingering {
+    if !is_lingering(&who).unwrap_or(false) {
         eprintln!("{}", linger_off_message(&who));
     }
     Ok(None)
+}
+
+/// Whether lingering is on for the current user (`who` is their name). `Err` when
+/// loginctl can't be run at all.
+pub fn is_lingering(who: &str) -> std::io::Result<bool> {
+    let uid = nix::unistd::getuid().to_string();
+    let out = Command::new("loginctl")
+        .args(["show-user", &uid, "-p", "Linger", "--value"])
+        .output()?;
+    Ok(if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    } else {
+        // loginctl fails for a user with neither a session nor lingering; logind
+        // keeps lingering users as files.
+        Path::new("/var/lib/systemd/linger").join(who).exists()
+    })
 }
 
 /// Enabling lingering starts the user's manager in the background; wait until it

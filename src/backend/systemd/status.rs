@@ -2,7 +2,6 @@
 //! what systemd knows (supervised), or systemd's view alone (native). Pure.
 
 use super::systemctl::{ActiveState, SubState, UnitProps};
-use crate::policy::ExitKind;
 use crate::state::LastExit;
 use crate::status::{ServiceStatus, StatusReport};
 
@@ -77,17 +76,9 @@ pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> Sta
         (ActiveState::Failed, _) => ServiceStatus::Failed,
         _ => ServiceStatus::Stopped,
     };
-    let last_exit = unit.last_exit().map(|exit| {
-        let (code, signal) = match exit {
-            ExitKind::Code(c) => (Some(c), None),
-            ExitKind::Signal(s) => (None, Some(s)),
-        };
-        LastExit {
-            code,
-            signal,
-            at: unit.exec_main_exit_timestamp.clone(),
-        }
-    });
+    let last_exit = unit
+        .last_exit()
+        .map(|exit| LastExit::with_time(exit, unit.exec_main_exit_timestamp.clone()));
     StatusReport {
         state,
         supervisor_pid: None,
