@@ -87,7 +87,8 @@ fn stop_finds_the_supervisor_even_with_the_state_file_gone() {
     std::fs::remove_file(h.service_dir("g").join("state.json")).unwrap();
     let out = ok(&h.cmd(&["stop", "g"]));
     assert!(out.contains("stopped g"), "{out}");
-    assert!(!alive(sup) && wait_for("child gone", || !alive(child)));
+    assert!(wait_for("supervisor gone", || !alive(sup)));
+    assert!(wait_for("child gone", || !alive(child)));
 }
 
 #[test]
