@@ -72,6 +72,23 @@ impl ServicePaths {
     }
 }
 
+/// The services under a state root: folders with an install record or a state file
+/// (a `respawn run` by hand has only the latter), sorted by name.
+pub fn known_services(state_root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(state_root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            let paths = ServicePaths::new(state_root, &name);
+            (paths.install_record().is_file() || paths.state_file().is_file()).then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The current log file's name; rotated files add `.1`, `.2`, ….
 pub const LOG_FILE_NAME: &str = "output.log";
 

@@ -162,6 +162,15 @@ impl StatusReport {
         self.state.exit_status()
     }
 
+    /// How long the current child has run, while it runs.
+    pub fn uptime(&self, now: std::time::SystemTime) -> Option<std::time::Duration> {
+        if self.state != ServiceStatus::Running || self.child_pid.is_none() {
+            return None;
+        }
+        let started = humantime::parse_rfc3339(self.started_at.as_deref()?).ok()?;
+        now.duration_since(started).ok()
+    }
+
     /// The human view.
     pub fn render_text(&self) -> String {
         let mut out = format!("{} - {}", self.service, self.state);
@@ -178,6 +187,9 @@ impl StatusReport {
         }
         if let Some(t) = &self.started_at {
             line("started at", t.clone());
+        }
+        if let Some(up) = self.uptime(std::time::SystemTime::now()) {
+            line("uptime", format_uptime(up));
         }
         if self.installed || self.supervisor_pid.is_some() || self.restarts > 0 {
             line("restarts", self.restarts.to_string());
@@ -203,5 +215,55 @@ impl StatusReport {
             line("LOG ERROR", e.clone());
         }
         out
+    }
+}
+
+/// An uptime as people say it: `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
+pub fn format_uptime(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (days, hours, mins) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{mins}m {secs}s"),
+        (0, _, _) => format!("{hours}h {mins}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn uptimes_read_like_people_say_them() {
+        for (secs, want) in [
+            (0, "0s"),
+            (59, "59s"),
+            (61, "1m 1s"),
+            (3600 * 2 + 300, "2h 5m"),
+            (86_400 * 3 + 3600 * 4 + 5, "3d 4h"),
+        ] {
+            assert_eq!(format_uptime(Duration::from_secs(secs)), want);
+        }
+    }
+
+    #[test]
+    fn every_status_word_and_exit_code() {
+        use ServiceStatus::*;
+        for (s, word, code, live) in [
+            (Starting, "starting", 3, true),
+            (Running, "running", 0, true),
+            (Backoff, "backoff", 3, true),
+            (Stopping, "stopping", 3, true),
+            (Stopped, "stopped", 3, false),
+            (Failed, "failed", 3, false),
+            (NotInstalled, "not-installed", 4, false),
+        ] {
+            assert_eq!(s.as_str(), word);
+            assert_eq!(serde_json::to_value(s).unwrap(), word);
+            assert_eq!(s.exit_status().code(), code, "{word}");
+            assert_eq!(s.is_live(), live, "{word}");
+        }
     }
 }

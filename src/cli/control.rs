@@ -84,20 +84,50 @@ pub(super) fn installed(state_root: &Path, name: &str) -> Result<Installation, C
     Installation::read(&paths)
         .map_err(anyhow::Error::from)?
         .ok_or_else(|| {
+            let hint = match closest_service(state_root, name) {
+                Some(other) => format!("did you mean {other}? (`respawn list` shows them all)"),
+                None => "install it with `respawn install --spec FILE`, or check the name and \
+                         --state-dir (`respawn list` shows what is installed)"
+                    .into(),
+            };
             CliError::new(
                 ExitStatus::NotInstalled,
                 format!(
                     "{name} is not installed (no record in {})",
                     paths.dir.display()
                 ),
-                "install it with `respawn install --spec FILE`, or check the name and --state-dir",
+                hint,
             )
         })
+}
+
+/// The known service whose name is closest to a mistyped one, if any is close.
+pub(super) fn closest_service(state_root: &Path, name: &str) -> Option<String> {
+    closest(name, crate::state::known_services(state_root))
+}
+
+fn closest(name: &str, candidates: impl IntoIterator<Item = String>) -> Option<String> {
+    candidates
+        .into_iter()
+        .filter(|c| c != name)
+        .map(|c| (strsim::jaro_winkler(name, &c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_close_name_is_suggested_and_a_far_one_is_not() {
+        let known = || ["hermes-work".to_string(), "echo".to_string()];
+        assert_eq!(closest("hermes-wrok", known()), Some("hermes-work".into()));
+        assert_eq!(closest("hermes", known()), Some("hermes-work".into()));
+        assert_eq!(closest("ech", known()), Some("echo".into()));
+        assert_eq!(closest("zzz", known()), None);
+    }
 
     #[test]
     fn every_outcome_is_said_with_the_service_name() {

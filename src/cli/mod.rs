@@ -7,6 +7,7 @@ mod control;
 pub mod docs;
 mod doctor;
 mod install;
+mod list;
 mod logs;
 mod status;
 mod supervise;
@@ -82,11 +83,18 @@ pub enum Command {
         /// The service: its spec's `name`, or `name-profile`.
         name: String,
     },
-    /// Show a service's state. Exit code: 0 running, 3 not running, 4 unknown.
+    /// Show a service's state (without a name, list them all). Exit code: 0 running, 3 not
+    /// running, 4 unknown.
     Status {
-        /// The service: its spec's `name`, or `name-profile`.
-        name: String,
+        /// The service: its spec's `name`, or `name-profile`; without it, every service.
+        name: Option<String>,
         /// Print the status as JSON (same fields, same exit code).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every service under the state root: backend, state, pid, uptime, restarts.
+    List {
+        /// Print the list as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -157,7 +165,11 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Start { name } => control::start(root, &name),
         Command::Stop { name } => control::stop(root, &name),
         Command::Restart { name } => control::restart(root, &name),
-        Command::Status { name, json } => status::status(root, &name, json),
+        Command::Status {
+            name: Some(name),
+            json,
+        } => status::status(root, &name, json),
+        Command::Status { name: None, json } | Command::List { json } => list::list(root, json),
         Command::Logs {
             name,
             follow,

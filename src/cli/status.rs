@@ -5,7 +5,7 @@ use crate::backend::{self, Installation};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::state::ServicePaths;
-use crate::status::StatusReport;
+use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client;
 use std::path::Path;
 
@@ -25,6 +25,13 @@ pub(super) fn report(state_root: &Path, name: &str) -> Result<StatusReport, CliE
     let paths = ServicePaths::new(state_root, name);
     match Installation::read(&paths).map_err(anyhow::Error::from)? {
         Some(inst) => Ok(backend::for_installation(&inst)?.status(&inst)?),
-        None => Ok(client::status(&paths, name, None)),
+        None => {
+            let mut report = client::status(&paths, name, None);
+            if report.state == ServiceStatus::NotInstalled {
+                report.reason = super::control::closest_service(state_root, name)
+                    .map(|other| format!("no such service; did you mean {other}?"));
+            }
+            Ok(report)
+        }
     }
 }

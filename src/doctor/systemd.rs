@@ -94,7 +94,10 @@ fn compare_unit_file(ctx: &Ctx) -> Result<Check, Check> {
             format!("{again} (it rewrites the unit and restarts the service)"),
         ));
     }
-    Ok(Check::ok(ID, format!("{} matches the spec", path.display())))
+    Ok(Check::ok(
+        ID,
+        format!("{} matches the spec", path.display()),
+    ))
 }
 
 /// The unit file's text, if it is there and respawn wrote it.

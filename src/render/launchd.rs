@@ -5,9 +5,9 @@
 //! Supervised (the default): launchd keeps `respawn run` alive. Native (`--native`):
 //! launchd runs the program itself; docs/backends.md lists what differs.
 
+use super::RenderError;
 use crate::naming;
 use crate::policy::RestartMode;
-use super::RenderError;
 use crate::spec::{Spec, StopMethod};
 use crate::state::ServicePaths;
 use plist::{Dictionary, Value};

@@ -5,11 +5,11 @@
 //! Native (`--native`): the unit runs the program itself with the closest systemd
 //! settings; docs/backends.md lists what differs.
 
+use super::RenderError;
 use crate::exit::ExitStatus;
 use crate::naming;
 use crate::policy::RestartMode;
 use crate::quote::systemd::{self as q, QuoteError};
-use super::RenderError;
 use crate::spec::{Spec, StopMethod};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -1,0 +1,113 @@
+//! Issue 16, what a new user meets on the command line: `list`, status without a
+//! name, suggestions for a mistyped name, uptime, `logs -n`.
+#![cfg(unix)]
+
+mod common;
+
+use common::{ok, Harness};
+
+const SLEEPER: &str = "command = \"sleep\"\nargs = [\"300\"]\n[stop]\ntimeout = \"5s\"\n";
+
+fn install(h: &Harness, name: &str) {
+    let spec = h.spec(
+        &format!("{name}.toml"),
+        &format!("name = \"{name}\"\n{SLEEPER}"),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+}
+
+#[test]
+fn list_shows_every_service_with_its_state_and_pid() {
+    let h = Harness::new();
+    let empty = ok(&h.cmd(&["list"]));
+    assert!(empty.contains("no services"), "{empty}");
+    install(&h, "alpha");
+    install(&h, "beta");
+    ok(&h.cmd(&["start", "alpha"]));
+    let child = h.wait_running("alpha");
+
+    let text = ok(&h.cmd(&["list"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("SERVICE") && lines[0].contains("UPTIME"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("alpha") && lines[1].contains("running"),
+        "{text}"
+    );
+    assert!(lines[1].contains(&child.to_string()), "{text}");
+    assert!(
+        lines[2].starts_with("beta") && lines[2].contains("stopped"),
+        "{text}"
+    );
+    // `status` without a name is the same list.
+    assert_eq!(ok(&h.cmd(&["status"])), text);
+
+    let json: serde_json::Value = serde_json::from_str(&ok(&h.cmd(&["list", "--json"]))).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["service"], "alpha");
+    assert_eq!(rows[0]["backend"], "portable");
+    assert_eq!(rows[0]["state"], "running");
+    assert_eq!(rows[0]["pid"], child);
+    assert!(rows[0]["uptime_seconds"].is_u64());
+    assert_eq!(rows[1]["state"], "stopped");
+    assert!(rows[1]["pid"].is_null());
+
+    let status = ok(&h.cmd(&["status", "alpha"]));
+    assert!(status.contains("uptime"), "{status}");
+    ok(&h.cmd(&["uninstall", "alpha"]));
+}
+
+#[test]
+fn a_mistyped_name_gets_the_closest_one() {
+    let h = Harness::new();
+    install(&h, "hermes-work");
+    let out = h.cmd(&["start", "hermes-wrok"]);
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean hermes-work?"), "{err}");
+    let out = h.cmd(&["status", "hermes-wrk"]);
+    assert_eq!(out.status.code(), Some(4));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("did you mean hermes-work?"), "{text}");
+    // Nothing close: no guess.
+    let err = String::from_utf8_lossy(&h.cmd(&["stop", "zzz"]).stderr).into_owned();
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn logs_n_zero_and_all() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "l.toml",
+        "name = \"l\"\ncommand = \"sh\"\nargs = [\"-c\", \"for i in 1 2 3 4 5; do echo line$i; done; sleep 300\"]\n[stop]\ntimeout = \"5s\"\n",
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running("l");
+    assert!(common::wait_for("output", || h.log("l").contains("line5")));
+    let zero = h.cmd(&["logs", "l", "-n", "0"]);
+    assert_eq!(zero.status.code(), Some(0), "{zero:?}");
+    assert!(zero.stdout.is_empty());
+    let all = ok(&h.cmd(&["logs", "l", "-n", "all"]));
+    for i in 1..=5 {
+        assert!(all.contains(&format!("line{i}")), "{all}");
+    }
+    let two = ok(&h.cmd(&["logs", "l", "-n", "2"]));
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let bad = h.cmd(&["logs", "l", "-n", "some"]);
+    assert_eq!(bad.status.code(), Some(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    common::wait_exit(&mut sup);
+}
