@@ -30,6 +30,16 @@ fn stdout_of(h: &Harness, args: &[&str]) -> String {
 /// `None` when there is no bash to run.
 #[cfg(unix)]
 fn bash_complete(script: &std::path::Path, words: &[&str]) -> Option<Vec<String>> {
+    bash_complete_in(script, words, None)
+}
+
+/// [`bash_complete`] with respawn's state root set for the completion request.
+#[cfg(unix)]
+fn bash_complete_in(
+    script: &std::path::Path,
+    words: &[&str],
+    state_root: Option<&std::path::Path>,
+) -> Option<Vec<String>> {
     // $1: the completion script; the rest: COMP_WORDS.
     const DRIVER: &str = r#"
 source "$1" || exit 90
@@ -47,7 +57,11 @@ if [ "$COMP_CWORD" -ge 1 ]; then prev=${COMP_WORDS[COMP_CWORD-1]}; fi
 "$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "$prev"
 printf '%s\n' "${COMPREPLY[@]}"
 "#;
-    let out = match std::process::Command::new("bash")
+    let mut bash = std::process::Command::new("bash");
+    if let Some(root) = state_root {
+        bash.env("RESPAWN_STATE_DIR", root);
+    }
+    let out = match bash
         .args(["--norc", "--noprofile", "-c", DRIVER, "bash"])
         .arg(script)
         .args(words)
@@ -105,14 +119,65 @@ fn bash_completes_subcommands_and_never_offers_hidden_ones() {
 }
 
 #[test]
-fn every_listed_shell_gets_a_script_without_hidden_items() {
+fn every_listed_shell_gets_a_script_that_calls_respawn_back() {
     let h = Harness::new();
+    let exe = env!("CARGO_BIN_EXE_respawn");
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = stdout_of(&h, &["completions", shell]);
-        assert!(script.contains("install"), "{shell}: {script}");
+        // Dynamic: the script asks this binary (by its path) what to offer.
+        assert!(script.contains(exe), "{shell}: {script}");
+        assert!(script.contains("COMPLETE"), "{shell}: {script}");
         assert!(!script.contains("service-host"), "{shell}: {script}");
-        assert!(!script.contains("managed-by"), "{shell}: {script}");
     }
+}
+
+/// `respawn status her<TAB>`, `--backend <TAB>`, `--preset <TAB>`, `completions <TAB>`:
+/// values come from what exists, not from a frozen list.
+#[cfg(unix)]
+#[test]
+fn bash_completes_service_names_backends_presets_and_shells() {
+    let h = Harness::new();
+    let script = h.path("respawn.bash");
+    std::fs::write(&script, stdout_of(&h, &["completions", "bash"])).unwrap();
+    for name in ["hermes-work", "echo"] {
+        let spec = h.spec(
+            &format!("{name}.toml"),
+            &format!("name = \"{name}\"\ncommand = \"sleep\"\nargs = [\"1\"]\n"),
+        );
+        let out = respawn(&h)
+            .args([
+                "install",
+                "--backend",
+                "portable",
+                "--spec",
+                spec.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The completion request runs respawn with the test's state dir (RESPAWN_STATE_DIR).
+    let root = h.state_root();
+    let complete = |words: &[&str]| bash_complete_in(&script, words, Some(&root));
+    let Some(offered) = complete(&["respawn", "status", "her"]) else {
+        eprintln!("SKIP: no bash on PATH");
+        return;
+    };
+    assert_eq!(offered, vec!["hermes-work"]);
+    let offered = complete(&["respawn", "stop", ""]).unwrap();
+    assert!(
+        offered.contains(&"echo".to_string()) && offered.contains(&"hermes-work".to_string()),
+        "{offered:?}"
+    );
+    let offered = complete(&["respawn", "install", "--backend", ""]).unwrap();
+    assert!(
+        offered.contains(&"systemd".to_string()) && offered.contains(&"portable".to_string()),
+        "{offered:?}"
+    );
+    let offered = complete(&["respawn", "install", "--preset", ""]).unwrap();
+    assert_eq!(offered, vec!["hermes"]);
+    let offered = complete(&["respawn", "completions", "z"]).unwrap();
+    assert_eq!(offered, vec!["zsh"]);
 }
 
 #[test]

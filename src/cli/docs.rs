@@ -44,10 +44,9 @@ pub fn completions(shell: &str) -> Result<ExitStatus, CliError> {
             format!("valid shells: {}", valid.join(", ")),
         ));
     };
-    let mut cmd = without_hidden(&Cli::command());
-    let mut buf = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "respawn", &mut buf);
-    write_stdout(&buf)?;
+    let exe = std::env::current_exe()?;
+    let script = super::complete::registration(&shell.to_string(), &exe.to_string_lossy())?;
+    write_stdout(&script)?;
     Ok(ExitStatus::Success)
 }
 

@@ -10,6 +10,7 @@ use crate::spec;
 use crate::state::{write_atomic, ServicePaths};
 use crate::status::ServiceStatus;
 use crate::supervisor::oplock::OperationLock;
+use clap_complete::engine::ArgValueCandidates;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub struct InstallArgs {
     )]
     spec: Option<PathBuf>,
     /// Install a ready-made spec instead of a file (`respawn spec --preset NAME` shows it).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(super::complete::preset_names))]
     preset: Option<String>,
     /// The preset's profile: a second, separate instance with its own home
     /// (with --spec, write `profile = "NAME"` in the spec instead).

@@ -3,6 +3,7 @@
 //! [`ExitStatus`] or a [`CliError`]; only this module turns them into an exit code.
 
 mod check;
+mod complete;
 mod control;
 pub mod docs;
 mod doctor;
@@ -16,6 +17,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::state::{default_state_root, ManagedBy, STATE_DIR_ENV};
 use clap::{Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -66,27 +68,32 @@ pub enum Command {
     /// Stop the service and remove it from its backend.
     Uninstall {
         /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
     },
     /// Start an installed service.
     Start {
         /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
     },
     /// Stop a service gracefully.
     Stop {
         /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
     },
     /// Restart the service's child (a planned restart, not counted as a failure).
     Restart {
         /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
     },
     /// Show a service's state (without a name, list them all). Exit code: 0 running, 3 not
     /// running, 4 unknown.
     Status {
         /// The service: its spec's `name`, or `name-profile`; without it, every service.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: Option<String>,
         /// Print the status as JSON (same fields, same exit code).
         #[arg(long)]
@@ -101,6 +108,7 @@ pub enum Command {
     /// Check an installed service (or this machine) and explain each problem with a fix.
     Doctor {
         /// The service to check; without it, only the machine-wide checks run.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: Option<String>,
         /// Print the checks as JSON.
         #[arg(long)]
@@ -108,7 +116,7 @@ pub enum Command {
     },
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions {
-        #[arg(value_name = "SHELL")]
+        #[arg(value_name = "SHELL", add = ArgValueCandidates::new(complete::shell_names))]
         shell: String,
     },
     /// Print the man page (roff) to stdout.
@@ -116,6 +124,7 @@ pub enum Command {
     /// Show the service's captured output.
     Logs {
         /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
         /// Keep printing what is appended.
         #[arg(short, long)]
@@ -129,7 +138,7 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct PresetArgs {
     /// The preset (available: hermes).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::preset_names))]
     pub preset: String,
     /// The preset's profile: a second, separate instance with its own home.
     #[arg(long, value_name = "NAME")]
@@ -138,6 +147,7 @@ pub struct PresetArgs {
 
 /// Parse the command line, run the command, report an error: the whole program.
 pub fn main() -> std::process::ExitCode {
+    complete::answer_if_asked();
     let cli = Cli::parse();
     match run(cli) {
         Ok(status) => status.into(),
