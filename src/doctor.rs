@@ -183,6 +183,16 @@ impl Report {
 
     /// The human view: one line per check, a fix under each problem, a verdict.
     pub fn render_text(&self) -> String {
+        self.render(false)
+    }
+
+    /// [`Report::render_text`] with FAIL in red and WARN in yellow (ANSI); whoever
+    /// prints it strips the colours where they don't belong (not a terminal, NO_COLOR).
+    pub fn render_coloured(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, colour: bool) -> String {
         let mut out = match &self.service {
             Some(name) => format!("respawn doctor: {name}\n"),
             None => "respawn doctor: this machine\n".to_string(),
@@ -191,8 +201,13 @@ impl Report {
         let width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         let indent = " ".repeat(2 + 4 + 2 + width + 2);
         for c in &self.checks {
+            let style = match c.status {
+                Status::Fail if colour => anstyle::AnsiColor::Red.on_default().bold(),
+                Status::Warn if colour => anstyle::AnsiColor::Yellow.on_default().bold(),
+                _ => anstyle::Style::new(),
+            };
             out.push_str(&format!(
-                "  {:<4}  {:<width$}  {}\n",
+                "  {style}{:<4}{style:#}  {:<width$}  {}\n",
                 c.status.label(),
                 c.id,
                 c.summary

@@ -111,3 +111,78 @@ fn logs_n_zero_and_all() {
     .unwrap();
     common::wait_exit(&mut sup);
 }
+
+/// Run `respawn ARGS` on a pseudo-terminal (util-linux `script`); what the terminal showed.
+fn on_terminal(h: &Harness, args: &str, env: &[(&str, &str)]) -> Option<String> {
+    which::which("script").ok()?;
+    let exe = env!("CARGO_BIN_EXE_respawn");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{exe} {args}"), "/dev/null"])
+        .env("RESPAWN_STATE_DIR", h.state_root())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_terminal_sees_colour_and_progress_a_pipe_sees_neither() {
+    let h = Harness::new();
+    // A child that ignores SIGTERM: stop waits out the 2 s timeout.
+    let spec = h.spec(
+        "slow.toml",
+        "name = \"slow\"\ncommand = \"sh\"\nargs = [\"-c\", \"trap '' TERM; while :; do sleep 1; done\"]\n[stop]\ntimeout = \"2s\"\n",
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    ok(&h.cmd(&["start", "slow"]));
+    h.wait_running("slow");
+    let Some(shown) = on_terminal(&h, "stop slow", &[]) else {
+        eprintln!("SKIP: no `script` (util-linux)");
+        return;
+    };
+    assert!(
+        shown.contains("waiting for the program to exit"),
+        "{shown:?}"
+    );
+    assert!(shown.contains("s left"), "{shown:?}");
+    assert!(shown.contains("stopped slow"), "{shown:?}");
+
+    ok(&h.cmd(&["start", "slow"]));
+    h.wait_running("slow");
+    let piped = h.cmd(&["stop", "slow"]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&piped.stdout),
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert!(!all.contains("waiting"), "{all:?}");
+
+    // Errors and doctor's FAIL in colour on a terminal, never in a pipe or with NO_COLOR.
+    std::fs::remove_file(&spec).unwrap();
+    let doctor = on_terminal(&h, "doctor slow", &[]).unwrap();
+    assert!(
+        doctor.contains("\u{1b}[1m\u{1b}[31mFAIL") || doctor.contains("\u{1b}[31m"),
+        "{doctor:?}"
+    );
+    let plain = on_terminal(&h, "doctor slow", &[("NO_COLOR", "1")]).unwrap();
+    assert!(
+        plain.contains("FAIL") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
+    let piped = String::from_utf8_lossy(&h.cmd(&["doctor", "slow"]).stdout).into_owned();
+    assert!(
+        piped.contains("FAIL") && !piped.contains('\u{1b}'),
+        "{piped:?}"
+    );
+    let err = on_terminal(&h, "start nope", &[]).unwrap();
+    assert!(err.contains("\u{1b}["), "{err:?}");
+}

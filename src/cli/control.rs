@@ -15,18 +15,34 @@ pub fn start(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
 }
 
 pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, |b, i| b.stop(i))
+    act(state_root, name, |b, i| {
+        let _shown = stopping(i);
+        b.stop(i)
+    })
 }
 
 pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, |b, i| b.restart(i))
+    act(state_root, name, |b, i| {
+        let _shown = stopping(i);
+        b.restart(i)
+    })
+}
+
+/// A terminal shows what a stop waits for, and for how long at most.
+fn stopping(inst: &Installation) -> super::progress::Waiting {
+    super::progress::waiting(
+        format!("stopping {}: waiting for the program to exit", inst.service),
+        inst.stop_timeout(),
+    )
 }
 
 pub fn uninstall(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
     let _op = lock(&paths)?;
     let inst = installed(state_root, name)?;
+    let shown = stopping(&inst);
     backend::for_installation(&inst)?.uninstall(&inst)?;
+    drop(shown);
     say(format!("uninstalled {name}"));
     Ok(ExitStatus::Success)
 }

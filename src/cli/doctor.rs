@@ -10,7 +10,7 @@ pub fn doctor(state_root: &Path, name: Option<&str>, json: bool) -> Result<ExitS
     if json {
         say(report.to_json());
     } else {
-        print(&report.render_text());
+        print(&report.render_coloured());
     }
     Ok(report.exit_status())
 }

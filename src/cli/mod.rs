@@ -10,6 +10,7 @@ mod doctor;
 mod install;
 mod list;
 mod logs;
+mod progress;
 mod status;
 mod supervise;
 
@@ -18,6 +19,7 @@ use crate::exit::ExitStatus;
 use crate::state::{default_state_root, ManagedBy, STATE_DIR_ENV};
 use clap::{Parser, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -152,9 +154,11 @@ pub fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(status) => status.into(),
         Err(e) => {
-            eprintln!("respawn: error: {}", e.message);
+            let red = anstyle::AnsiColor::Red.on_default().bold();
+            let mut err = anstream::stderr();
+            let _ = writeln!(err, "respawn: {red}error:{red:#} {}", e.message);
             if let Some(h) = e.hint {
-                eprintln!("  hint: {h}");
+                let _ = writeln!(err, "  hint: {h}");
             }
             e.status.into()
         }
@@ -193,9 +197,10 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
 
 /// Print to stdout. A reader that went away (`| head`, `| grep -q`) is not an error:
 /// the rest of the output is dropped and the command ends as it would have.
+/// ANSI colours in `text` are kept on a terminal and stripped elsewhere, or when
+/// NO_COLOR is set (anstream decides).
 pub(crate) fn print(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("respawn: cannot write to stdout: {e}");
