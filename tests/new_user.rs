@@ -186,3 +186,27 @@ fn a_terminal_sees_colour_and_progress_a_pipe_sees_neither() {
     let err = on_terminal(&h, "start nope", &[]).unwrap();
     assert!(err.contains("\u{1b}["), "{err:?}");
 }
+
+#[test]
+fn run_on_a_terminal_shows_the_programs_output_and_names_the_log() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "e.toml",
+        "name = \"e\"\ncommand = \"sh\"\nargs = [\"-c\", \"echo hello; printf 'part'; echo ial\"]\n[restart]\nmode = \"on-failure\"\n",
+    );
+    let Some(shown) = on_terminal(&h, &format!("run --spec {}", spec.display()), &[]) else {
+        eprintln!("SKIP: no `script` (util-linux)");
+        return;
+    };
+    assert!(shown.contains("e | hello"), "{shown:?}");
+    assert!(shown.contains("e | partial"), "{shown:?}");
+    let log = h.service_dir("e").join("output.log");
+    assert!(
+        shown.contains(&format!("logged to {}", log.display())),
+        "{shown:?}"
+    );
+    // Not on a terminal: the output goes to the log only.
+    let piped = h.cmd(&["run", "--spec", spec.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains("hello"));
+    assert!(h.log("e").contains("hello"));
+}

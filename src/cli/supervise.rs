@@ -6,17 +6,26 @@ use crate::exit::ExitStatus;
 use crate::spec;
 use crate::state::{ManagedBy, ServicePaths};
 use crate::supervisor::Supervisor;
+use std::io::IsTerminal;
 use std::path::Path;
 
 pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitStatus, CliError> {
     let spec = spec::load(spec_path)?;
     spec::preflight(&spec)?;
     let paths = ServicePaths::new(state_root, &spec.id());
-    let sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
+    let mut sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
         status: ExitStatus::Failure,
         message: e.to_string(),
         hint: None,
     })?;
+    // By hand on a terminal: show the program's output too, and say where it is kept.
+    if mode == ManagedBy::Foreground && std::io::stdout().is_terminal() {
+        sup.echo_output();
+        eprintln!(
+            "respawn: output is also logged to {} (Ctrl+C stops)",
+            sup.log_file().display()
+        );
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -68,6 +68,8 @@ pub struct Supervisor {
     began: Instant,
     /// The tasks copying the current child's output into the log.
     pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// In the foreground on a terminal: the prefix for echoing the child's output.
+    echo: Option<Arc<str>>,
     _lock: SupervisorLock,
 }
 
@@ -134,6 +136,7 @@ impl Supervisor {
             log_health_tx,
             began: Instant::now(),
             pumps: Vec::new(),
+            echo: None,
             _lock: lock,
         };
         // A supervisor that was SIGKILLed may have left its child's tree behind;
@@ -149,6 +152,17 @@ impl Supervisor {
         }
         sup.save();
         Ok(sup)
+    }
+
+    /// Also show the child's output on our stdout, each line prefixed with the
+    /// service's name (`respawn run` on a terminal), as foreman and pm2 do.
+    pub fn echo_output(&mut self) {
+        self.echo = Some(Arc::from(format!("{} | ", self.spec.id())));
+    }
+
+    /// Where the child's output is logged.
+    pub fn log_file(&self) -> &std::path::Path {
+        &self.state.log_file
     }
 
     /// Supervise until stopped or until the policy keeps the child down.
@@ -218,6 +232,7 @@ impl Supervisor {
                 stream,
                 self.log.clone(),
                 self.log_health_tx.clone(),
+                self.echo.clone(),
             ));
         }
         let pid = child.pid();
@@ -408,6 +423,28 @@ pub fn fill_placeholders(text: &str, pid: &str) -> String {
 
 type BoxedReader = Box<dyn AsyncRead + Unpin + Send>;
 
+/// The child's output on our stdout, a prefix before every line.
+struct Echo {
+    prefix: Arc<str>,
+    at_line_start: bool,
+}
+
+impl Echo {
+    fn show(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut text = Vec::with_capacity(bytes.len() + 16);
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            if self.at_line_start {
+                text.extend_from_slice(self.prefix.as_bytes());
+            }
+            text.extend_from_slice(line);
+            self.at_line_start = line.ends_with(b"\n");
+        }
+        // A closed terminal must not stop the logging.
+        let _ = std::io::stdout().lock().write_all(&text);
+    }
+}
+
 fn boxed(r: impl AsyncRead + Unpin + Send + 'static) -> BoxedReader {
     Box::new(r)
 }
@@ -418,10 +455,18 @@ fn spawn_log_pump(
     mut stream: BoxedReader,
     log: Arc<Mutex<RotatingLog>>,
     health: watch::Sender<Option<String>>,
+    echo: Option<Arc<str>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 8192];
+        let mut echo = echo.map(|prefix| Echo {
+            prefix,
+            at_line_start: true,
+        });
         while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            if let Some(echo) = echo.as_mut() {
+                echo.show(&buf[..n]);
+            }
             let error = {
                 let mut log = log.lock().expect("log lock");
                 log.write(&buf[..n]);
