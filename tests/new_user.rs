@@ -210,3 +210,49 @@ fn run_on_a_terminal_shows_the_programs_output_and_names_the_log() {
     assert!(!String::from_utf8_lossy(&piped.stdout).contains("hello"));
     assert!(h.log("e").contains("hello"));
 }
+
+fn versioned(v: &str) -> String {
+    format!(
+        "name = \"ver\"\ncommand = \"sh\"\nargs = [\"-c\", \"echo running {v}; exec sleep 300\"]\n[stop]\ntimeout = \"5s\"\n"
+    )
+}
+
+#[test]
+fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
+    let h = Harness::new();
+    let spec = h.spec("ver.toml", &versioned("v1"));
+    let spec_arg = spec.to_str().unwrap();
+    ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec_arg]));
+    ok(&h.cmd(&["start", "ver"]));
+    let first = h.wait_running("ver");
+    assert!(common::wait_for("v1", || h
+        .log("ver")
+        .contains("running v1")));
+
+    // Edited spec + restart: the new command runs.
+    std::fs::write(&spec, versioned("v2")).unwrap();
+    ok(&h.cmd(&["restart", "ver"]));
+    h.wait_new_child("ver", first);
+    assert!(common::wait_for("v2", || h
+        .log("ver")
+        .contains("running v2")));
+    assert!(h.log("ver").contains("applied the spec as it is now"));
+
+    // A spec that no longer parses: restart refuses, the service runs on.
+    std::fs::write(&spec, "name = \"ver\"\ncommand = ").unwrap();
+    let child = h.wait_running("ver");
+    let out = h.cmd(&["restart", "ver"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not restarted"));
+    assert_eq!(h.wait_running("ver"), child);
+
+    // Installing again over the running service applies the new spec at once.
+    std::fs::write(&spec, versioned("v3")).unwrap();
+    let out = ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec_arg]));
+    assert!(out.contains("restart so the spec applies"), "{out}");
+    h.wait_new_child("ver", child);
+    assert!(common::wait_for("v3", || h
+        .log("ver")
+        .contains("running v3")));
+    ok(&h.cmd(&["uninstall", "ver"]));
+}

@@ -21,8 +21,17 @@ pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
     })
 }
 
+/// A planned restart that applies the spec as it is now: refused while the spec
+/// does not parse, so a typo never takes a running service down.
 pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
     act(state_root, name, |b, i| {
+        crate::spec::load(&i.spec_path).map_err(|e| {
+            anyhow::anyhow!(
+                "not restarted: {}; fix the spec, then `respawn restart {}`",
+                e.message,
+                i.service
+            )
+        })?;
         let _shown = stopping(i);
         b.restart(i)
     })

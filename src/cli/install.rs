@@ -9,6 +9,7 @@ use crate::exit::ExitStatus;
 use crate::spec;
 use crate::state::{write_atomic, ServicePaths};
 use crate::status::ServiceStatus;
+use crate::supervisor::client;
 use crate::supervisor::oplock::OperationLock;
 use clap_complete::engine::ArgValueCandidates;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,8 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
             return Err(e.into());
         }
     };
+    let mut installed = installed;
+    apply_to_running(&mut installed);
     // Some backends start the service as part of install (systemd's enable --now,
     // launchd's bootstrap); say which way it went rather than guess.
     let state = backend::for_installation(&installed.inst)
@@ -132,6 +135,32 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         .map(|r| r.state);
     report(&installed, fallback_reason, state, args.json);
     Ok(ExitStatus::Success)
+}
+
+/// A reinstall of a running service must not leave the old spec running. systemd and
+/// launchd restart what they run as part of install; where our supervisor runs on
+/// its own, ask it for a planned restart, which reads the spec again.
+fn apply_to_running(installed: &mut Installed) {
+    let inst = &installed.inst;
+    if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
+        return;
+    }
+    let paths = inst.paths();
+    if !client::is_supervised(&paths) {
+        return;
+    }
+    installed.notes.push(
+        match client::request(&paths, crate::control::Control::Restart) {
+            Ok(_) => format!(
+                "{} was running: asked it to restart so the spec applies now",
+                inst.service
+            ),
+            Err(e) => format!(
+                "{} is running with the old spec ({e:#}); `respawn restart {}` applies the new one",
+                inst.service, inst.service
+            ),
+        },
+    );
 }
 
 /// Flags a backend would silently ignore are refused instead.

@@ -18,6 +18,7 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
         message: e.to_string(),
         hint: None,
     })?;
+    sup.reload_from(&spec::absolute(spec_path)?);
     // By hand on a terminal: show the program's output too, and say where it is kept.
     if mode == ManagedBy::Foreground && std::io::stdout().is_terminal() {
         sup.echo_output();

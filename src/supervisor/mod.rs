@@ -70,6 +70,8 @@ pub struct Supervisor {
     pumps: Vec<tokio::task::JoinHandle<()>>,
     /// In the foreground on a terminal: the prefix for echoing the child's output.
     echo: Option<Arc<str>>,
+    /// The spec's file, read again at each planned restart so an edited spec applies.
+    spec_path: Option<std::path::PathBuf>,
     _lock: SupervisorLock,
 }
 
@@ -137,6 +139,7 @@ impl Supervisor {
             began: Instant::now(),
             pumps: Vec::new(),
             echo: None,
+            spec_path: None,
             _lock: lock,
         };
         // A supervisor that was SIGKILLed may have left its child's tree behind;
@@ -158,6 +161,40 @@ impl Supervisor {
     /// service's name (`respawn run` on a terminal), as foreman and pm2 do.
     pub fn echo_output(&mut self) {
         self.echo = Some(Arc::from(format!("{} | ", self.spec.id())));
+    }
+
+    /// Read the spec from `path` again at every planned restart (`respawn restart`,
+    /// SIGHUP), so that an edited spec reaches the running service.
+    pub fn reload_from(&mut self, path: &std::path::Path) {
+        self.spec_path = Some(path.to_path_buf());
+    }
+
+    /// Before a planned restart: take the spec as it is now. A spec that no longer
+    /// parses, or now names another service, is not taken (the old one runs on).
+    /// The log settings apply at the next start of the supervisor itself.
+    fn reload_spec(&mut self) {
+        let Some(path) = self.spec_path.clone() else {
+            return;
+        };
+        match crate::spec::load(&path) {
+            Ok(new) if new == self.spec => {}
+            Ok(new) if new.id() != self.spec.id() => self.event(&format!(
+                "the spec at {} now names another service ({}); keeping the one this supervisor started with",
+                path.display(),
+                new.id()
+            )),
+            Ok(new) => {
+                if new.restart != self.spec.restart {
+                    self.tracker = RestartTracker::new(new.restart.clone());
+                }
+                self.spec = new;
+                self.event(&format!("applied the spec as it is now in {}", path.display()));
+            }
+            Err(e) => self.event(&format!(
+                "cannot read the spec again ({}); keeping the one this supervisor started with",
+                e.message
+            )),
+        }
     }
 
     /// Where the child's output is logged.
@@ -208,6 +245,7 @@ impl Supervisor {
                     return match control {
                         Some(Control::Restart) => {
                             self.event("restarting on request");
+                            self.reload_spec();
                             Next::StartAgain
                         }
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
@@ -290,7 +328,10 @@ impl Supervisor {
                 tokio::select! {
                     () = tokio::time::sleep_until(exited + delay) => Next::StartAgain,
                     control = controls.recv() => match control {
-                        Some(Control::Restart) => Next::StartAgain,
+                        Some(Control::Restart) => {
+                            self.reload_spec();
+                            Next::StartAgain
+                        }
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
                     },
                 }
