@@ -256,3 +256,35 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
         .contains("running v3")));
     ok(&h.cmd(&["uninstall", "ver"]));
 }
+
+#[test]
+fn polish_seen_on_the_way() {
+    let h = Harness::new();
+    let spec = h.spec("p.toml", &format!("name = \"p\"\n{SLEEPER}"));
+    let spec = spec.to_str().unwrap();
+    // The name is said once, not "portable backend (p)".
+    let out = ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec]));
+    assert!(
+        out.contains("installed p with the portable backend;"),
+        "{out}"
+    );
+    // Where PID 1 is not systemd, --backend systemd is refused up front, with what to do.
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        let out = h.cmd(&["install", "--backend", "systemd", "--spec", spec]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("systemd is not running") && err.contains("--backend portable"),
+            "{err}"
+        );
+        assert!(!err.contains("journalctl"), "{err}");
+    }
+    // restart says what it did; a stopped supervisor's last words are not "stopped: stopped".
+    ok(&h.cmd(&["start", "p"]));
+    let child = h.wait_running("p");
+    let out = ok(&h.cmd(&["restart", "p"]));
+    assert!(out.contains("restart"), "{out}");
+    h.wait_new_child("p", child);
+    ok(&h.cmd(&["stop", "p"]));
+    assert!(!h.log("p").contains("stopped: stopped"), "{}", h.log("p"));
+}

@@ -94,6 +94,7 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
     spec::preflight(&spec)?;
     let kind = args.backend();
     refuse_unsupported_flags(&args, kind)?;
+    refuse_absent_service_manager(kind)?;
     let backend = backend::for_kind(kind)
         .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
 
@@ -185,6 +186,21 @@ fn refuse_unsupported_flags(args: &InstallArgs, kind: BackendKind) -> Result<(),
         )),
         None => Ok(()),
     }
+}
+
+/// `--backend systemd` where systemd is not PID 1 would fail deep inside systemctl.
+fn refuse_absent_service_manager(kind: BackendKind) -> Result<(), CliError> {
+    #[cfg(target_os = "linux")]
+    if kind == BackendKind::Systemd && !backend::systemd::is_running() {
+        return Err(CliError::bad_input(
+            "systemd is not running on this machine (PID 1 is something else, as in most \
+             containers and WSL without systemd)",
+            "use `--backend portable` (nothing starts it at boot), or `respawn run --spec FILE` \
+             as a container's entrypoint; see `respawn help` for machines without systemd",
+        ));
+    }
+    let _ = kind;
+    Ok(())
 }
 
 /// Install; on Windows, an automatic choice of backend that is refused for lack of
@@ -290,8 +306,14 @@ fn report(
         }
         _ => format!("start it with `respawn start {}`", inst.service),
     };
+    // The service manager's own name, where it differs from ours.
+    let os_name = if inst.os_name == inst.service {
+        String::new()
+    } else {
+        format!(" ({})", inst.os_name)
+    };
     say(format!(
-        "installed {} with the {} backend ({}); {next}",
-        inst.service, inst.backend, inst.os_name
+        "installed {} with the {} backend{os_name}; {next}",
+        inst.service, inst.backend
     ));
 }

@@ -60,9 +60,9 @@ pub fn size(log_file: &Path, ctx: &Ctx) -> Check {
     };
     leftovers.sort();
     let summary = format!(
-        "{} log file{} take {} in {}{bound}",
+        "{} log file{} {} in {}{bound}",
         files.len(),
-        if files.len() == 1 { "" } else { "s" },
+        if files.len() == 1 { " takes" } else { "s take" },
         human_bytes(total),
         dir.display()
     );

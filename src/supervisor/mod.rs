@@ -50,7 +50,7 @@ impl Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("{service} is already supervised{} ; stop it first with `respawn stop {service}`", .pid.map(|p| format!(" by respawn pid {p}")).unwrap_or_default())]
+    #[error("{service} is already supervised{}; stop it first with `respawn stop {service}`", .pid.map(|p| format!(" by respawn pid {p}")).unwrap_or_default())]
     AlreadyRunning { service: String, pid: Option<u32> },
     #[error("cannot use state dir {dir}: {source}; pass --state-dir or set RESPAWN_STATE_DIR to a writable folder")]
     StateDir { dir: String, source: std::io::Error },
@@ -425,7 +425,10 @@ impl Supervisor {
             Outcome::Finished(r) => (RunState::Stopped, r.clone()),
             Outcome::GaveUp(r) => (RunState::Failed, r.clone()),
         };
-        self.event(&format!("{}: {reason}", state.as_str()));
+        self.event(&match outcome {
+            Outcome::Stopped => reason.clone(),
+            _ => format!("{}: {reason}", state.as_str()),
+        });
         self.state.state = state;
         self.state.reason = Some(reason);
         self.state.next_restart_at = None;
