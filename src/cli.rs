@@ -77,6 +77,9 @@ pub enum Command {
             conflicts_with = "spec"
         )]
         profile: Option<String>,
+        /// The preset's program, instead of searching for it (beside respawn, PATH, venvs).
+        #[arg(long, value_name = "PATH", requires = "preset")]
+        command: Option<PathBuf>,
         /// Print what was installed as JSON.
         #[arg(long)]
         json: bool,
@@ -161,6 +164,9 @@ pub struct PresetArgs {
     /// The preset's profile: a second, separate instance with its own home.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// The program to run, instead of searching for it (beside respawn, PATH, venvs).
+    #[arg(long, value_name = "PATH")]
+    pub command: Option<PathBuf>,
 }
 
 /// An error for the user: a one-line message, an optional hint, and the exit code.
@@ -225,7 +231,15 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             Ok(0)
         }
         Command::Spec { preset } => {
-            let (text, _) = preset_spec(&preset.preset, preset.profile.as_deref())?;
+            // Shown even without the program or the profile: placeholders and notes.
+            let p = preset::get(&preset.preset)
+                .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn spec --help`"))?;
+            let text = preset::locate::printable_spec(
+                &p,
+                preset.profile.as_deref(),
+                preset.command.as_deref(),
+            )
+            .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn spec --help`"))?;
             print!("{text}");
             Ok(0)
         }
@@ -233,6 +247,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             spec: spec_path,
             preset,
             profile,
+            command,
             json,
             backend,
             user,
@@ -246,7 +261,8 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                     (spec, absolute(&path)?, None)
                 }
                 (None, Some(preset)) => {
-                    let (text, spec) = preset_spec(&preset, profile.as_deref())?;
+                    let (text, spec) =
+                        preset_spec(&preset, profile.as_deref(), command.as_deref())?;
                     let path = ServicePaths::new(&state_root, &spec.id()).generated_spec();
                     (spec, path.clone(), Some((path, text)))
                 }
@@ -397,16 +413,22 @@ fn service_host(_spec_path: &Path, _state_root: &Path) -> Result<i32, CliError> 
 
 /// A preset's spec for this machine: (text, parsed). Bad names and a missing program
 /// are bad input (exit 2).
-fn preset_spec(name: &str, profile: Option<&str>) -> Result<(String, Spec), CliError> {
+fn preset_spec(
+    name: &str,
+    profile: Option<&str>,
+    command: Option<&Path>,
+) -> Result<(String, Spec), CliError> {
     let fail = |e: preset::PresetError| {
         let hint = match e {
             preset::PresetError::Unknown(_) => "see `respawn spec --help`",
-            _ => "`respawn spec --preset NAME` prints the spec; save and edit it, then `respawn install --spec FILE`",
+            _ => {
+                "fix that and run this again; `respawn spec --preset NAME` shows the spec meanwhile"
+            }
         };
         CliError::bad_input(e.to_string(), hint)
     };
     let preset = preset::get(name).map_err(fail)?;
-    let facts = preset::locate::facts(&preset, profile).map_err(fail)?;
+    let facts = preset::locate::facts(&preset, profile, command).map_err(fail)?;
     preset.spec(&facts, profile).map_err(fail)
 }
 
