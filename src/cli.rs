@@ -526,6 +526,11 @@ pub fn preflight(spec: &Spec) -> Result<(), CliError> {
             "install the program, use its full path, or set PATH in the spec's [env]",
         )
     })?;
+    if let Some(warning) =
+        crate::envfile::preflight(spec).map_err(|(m, h)| CliError::bad_input(m, h))?
+    {
+        eprintln!("respawn: warning: {warning}");
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_docs;
 pub mod doctor;
 pub mod duration;
+pub mod envfile;
 pub mod naming;
 pub mod os;
 pub mod policy;

@@ -25,6 +25,9 @@ pub struct Spec {
     pub command: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// A dotenv file of more variables (secrets), read at each child start; `env`
+    /// wins over it. Relative to the spec's folder. See [`crate::envfile`].
+    pub env_file: Option<PathBuf>,
     pub working_dir: Option<PathBuf>,
     pub restart: RestartPolicy,
     pub stop: StopConfig,
@@ -138,6 +141,7 @@ struct RawSpec {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    env_file: Option<Spanned<String>>,
     working_dir: Option<Spanned<String>>,
     #[serde(default)]
     restart: RawRestart,
@@ -230,6 +234,16 @@ impl Spec {
             ));
         }
         let working_dir = raw.working_dir.as_ref().map(|w| base_dir.join(w.get_ref()));
+        let env_file =
+            match &raw.env_file {
+                Some(f) if f.get_ref().trim().is_empty() => return Err(err_at(
+                    Some(f.span()),
+                    "env_file: is empty; write the path of a KEY=VALUE file, or leave env_file out"
+                        .into(),
+                )),
+                Some(f) => Some(base_dir.join(f.get_ref())),
+                None => None,
+            };
 
         let restart = restart_policy(raw.restart).map_err(|(span, m)| err_at(span, m))?;
         let stop_span = raw.stop.as_ref().map(Spanned::span);
@@ -257,6 +271,7 @@ impl Spec {
             command,
             args: raw.args,
             env: raw.env,
+            env_file,
             working_dir,
             restart,
             stop,

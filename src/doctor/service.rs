@@ -84,6 +84,7 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
         spec: spec.as_ref(),
     };
     checks.push(command(&ctx));
+    checks.extend(super::env_file::check(ctx.spec));
     checks.push(respawn_exe(&inst));
     if let Some(c) = permissions(&inst) {
         checks.push(c);

@@ -243,7 +243,7 @@ impl Supervisor {
         let program = resolve_program(&self.spec)?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&self.spec.args)
-            .envs(&self.spec.env)
+            .envs(crate::envfile::child_env(&self.spec)?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
