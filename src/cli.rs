@@ -297,12 +297,17 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 "launchd" => linger.then_some("--linger"),
                 _ => native
                     .then_some("--native")
-                    .or(linger.then_some("--linger")),
+                    .or(linger.then_some("--linger"))
+                    // The portable supervisor has no scope: it runs as whoever starts it.
+                    .or((backend_name == "portable" && user).then_some("--user"))
+                    .or((backend_name == "portable" && system).then_some("--system")),
             };
             if let Some(flag) = unsupported {
                 return Err(CliError::bad_input(
                     format!("{flag} does not apply to the {backend_name} backend"),
-                    "--native works with systemd and launchd, --linger with systemd",
+                    "--native works with systemd and launchd, --linger with systemd, --user and \
+                     --system with systemd, launchd and Windows; the portable backend runs as \
+                     whoever starts it",
                 ));
             }
             let req = InstallRequest {
@@ -471,6 +476,9 @@ fn report_install(inst: &Installation, fallback_reason: Option<&str>, state: &st
         let mut value = serde_json::to_value(inst).expect("serializes");
         value["fallback_reason"] = fallback_reason.into();
         value["state"] = state.into();
+        let boot = crate::boot::for_installation(inst);
+        value["starts_at_boot"] = boot.starts_at_boot().into();
+        value["boot_note"] = boot.note().into();
         println!(
             "{}",
             serde_json::to_string_pretty(&value).expect("serializes")
@@ -488,6 +496,9 @@ fn report_install(inst: &Installation, fallback_reason: Option<&str>, state: &st
         "installed {} with the {} backend ({}); {next}",
         inst.service, inst.backend, inst.os_name
     );
+    if let crate::boot::BootStart::No { what_would } = crate::boot::for_installation(inst) {
+        println!("note: {what_would}");
+    }
 }
 
 /// Read and validate a spec file; any problem is bad input (exit 2).

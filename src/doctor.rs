@@ -39,6 +39,7 @@
 //! - `log-write`: the log folder is writable and the supervisor reported no log error;
 //! - `status`: whether the service runs.
 
+mod boot;
 mod env_file;
 mod logs;
 mod machine;

@@ -5,6 +5,7 @@
 //! service host. Backends (one module each) only keep that supervisor alive.
 
 pub mod backend;
+pub mod boot;
 pub mod cli;
 pub mod cli_docs;
 pub mod doctor;

@@ -90,6 +90,7 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
         checks.push(c);
     }
     checks.extend(backend_specific(&ctx, backend_ok));
+    checks.extend(super::boot::check(&inst));
     let state = ServiceState::read(&paths.state_file()).ok();
     let running = portable::running_supervisor(&paths).is_some();
     let log_file = state
