@@ -218,16 +218,11 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Run { spec, managed_by } => run(&spec, &state_root, &managed_by),
         Command::ServiceHost { spec } => service_host(&spec, &state_root),
-        Command::Check { spec } => {
-            let spec = load_spec(&spec)?;
+        Command::Check { spec: path } => {
+            let spec = load_spec(&path)?;
             preflight(&spec)?;
-            println!(
-                "{}: ok ({} → {} {:?})",
-                spec.id(),
-                spec.id(),
-                spec.command,
-                spec.args
-            );
+            let here = crate::describe::Here::now(&spec, &path, &state_root);
+            print!("{}", crate::describe::describe(&spec, &here));
             Ok(0)
         }
         Command::Spec { preset } => {

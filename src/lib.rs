@@ -8,6 +8,7 @@ pub mod backend;
 pub mod boot;
 pub mod cli;
 pub mod cli_docs;
+pub mod describe;
 pub mod doctor;
 pub mod duration;
 pub mod envfile;
