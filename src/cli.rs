@@ -143,6 +143,8 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout.
     Man,
+    /// Show the spec format, exit codes, files and environment (also in `respawn man`).
+    HelpSpec,
     /// Show the service's captured output.
     Logs {
         /// The service: its spec's `name`, or `name-profile`.
@@ -372,6 +374,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Doctor { name, json } => crate::doctor::run(&state_root, name.as_deref(), json),
         Command::Completions { shell } => crate::cli_docs::completions(&shell),
         Command::Man => crate::cli_docs::man(),
+        Command::HelpSpec => crate::cli_docs::reference(),
     }
 }
 
@@ -511,7 +514,7 @@ pub fn load_spec(path: &Path) -> Result<Spec, CliError> {
     Spec::parse(&text, Some(path), &base).map_err(|e| CliError {
         code: EXIT_BAD_INPUT,
         message: e.to_string(),
-        hint: Some("the spec format is described in README.md (\"The spec\")".into()),
+        hint: Some("`respawn help-spec` shows the spec format".into()),
     })
 }
 
