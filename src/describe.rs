@@ -255,6 +255,11 @@ mod tests {
         Spec::parse(text, None, Path::new("/srv")).unwrap()
     }
 
+    /// A path below the spec's folder, as this OS joins it.
+    fn srv(rel: &str) -> String {
+        Path::new("/srv").join(rel).display().to_string()
+    }
+
     #[test]
     fn a_full_spec_in_words() {
         let s = spec(
@@ -281,15 +286,18 @@ windows_service = "Gateway"
 "#,
         );
         let text = describe(&s, &here("portable", false));
-        let want = [
+        let want: [&str; 7] = [
             "gw-work: ok (gw-work → /opt/gw/bin/gw [\"run\", \"--name\", \"my gw\"])",
-            "  runs      /opt/gw/bin/gw run --name 'my gw' (in /srv/data)",
+            &format!("  runs      /opt/gw/bin/gw run --name 'my gw' (in {})", srv("data")),
             "  restart   after every exit; waits 1s, 5s then 30s for every restart after that; \
              1m up starts the schedule over; gives up (failed) after 4 restarts within 10m; \
              exit 75 restarts at once (planned, not a failure); exit 78 stays down (failed)",
             "  stop      sends SIGINT to the program's process group, waits up to 1m 30s, then \
              kills the whole process tree",
-            "  env       sets A from [env]; reads /srv/gw.env at each start ([env] wins for the same name)",
+            &format!(
+                "  env       sets A from [env]; reads {} at each start ([env] wins for the same name)",
+                srv("gw.env")
+            ),
             "  log       /state/gw-work/output.log (rotated at 10.0 MiB, 5 old files kept)",
             "  names     systemd unit gw-work.service · launchd label ai.respawn.gw.work · \
              Windows service Gateway-work",
@@ -322,7 +330,11 @@ windows_service = "Gateway"
         assert!(text.contains("sends SIGTERM"), "{text}");
         assert!(text.contains("waits up to 10s"), "{text}");
         assert!(!text.contains("  env"), "{text}");
-        assert!(text.contains("  log       /var/log/e/output.log"), "{text}");
+        let log = Path::new("/var/log/e").join("output.log");
+        assert!(
+            text.contains(&format!("  log       {}", log.display())),
+            "{text}"
+        );
         assert!(
             text.contains("uses the systemd backend (system-wide); systemd starts it at boot"),
             "{text}"

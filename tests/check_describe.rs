@@ -6,25 +6,30 @@ mod common;
 #[test]
 fn check_prints_what_the_spec_means_after_the_ok_line() {
     let h = common::Harness::new();
+    // A program that exists on every OS: this test's own executable.
+    let program = std::env::current_exe().unwrap().display().to_string();
+    let spec = h.spec(
+        "echo.toml",
+        &format!("name = \"echo\"\ncommand = {program:?}\n[stop]\ntimeout = \"10s\"\n"),
+    );
     let out = h
         .respawn()
         .args(["check", "--spec"])
-        .arg(common::repo_root().join("examples/echo.toml"))
+        .arg(&spec)
         .output()
         .unwrap();
     let text = common::ok(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("echo: ok (echo → "), "{text}");
+    let log = h
+        .service_dir("echo")
+        .join("output.log")
+        .display()
+        .to_string();
     for (label, phrase) in [
         ("restart", "waits 1s, 2s, 4s"),
         ("stop", "waits up to 10s"),
-        (
-            "log",
-            &h.service_dir("echo")
-                .join("output.log")
-                .display()
-                .to_string(),
-        ),
+        ("log", log.as_str()),
         (
             "names",
             "systemd unit echo.service · launchd label ai.respawn.echo · Windows service echo",

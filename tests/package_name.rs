@@ -97,3 +97,14 @@ fn the_wheel_check_expects_the_published_name() {
     assert!(script.contains(&format!("f\"{wheel}-{{version}}.data/scripts/\"")));
     assert!(script.contains(&format!("\"Name: {PACKAGE}\"")));
 }
+
+/// The Windows lane fails on compiler warnings by finding cargo's summary line,
+/// which names the package: a rename must not make it blind.
+#[test]
+fn the_windows_lane_looks_for_warnings_of_the_published_package() {
+    let script = read("scripts/windows-lane.sh");
+    assert!(
+        script.contains(&format!("'^warning: `{PACKAGE}` .*generated")),
+        "scripts/windows-lane.sh greps for another package's warnings"
+    );
+}

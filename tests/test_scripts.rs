@@ -71,6 +71,7 @@ fn scripts_test_sets_up_first_and_requires_every_lane() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn the_scripts_parse() {
     for script in [
@@ -94,6 +95,7 @@ fn the_scripts_parse() {
 
 /// A misspelt lane in RESPAWN_SKIP is refused before anything runs (exit 2), so a
 /// typo can't quietly change what is checked.
+#[cfg(unix)]
 #[test]
 fn an_unknown_lane_to_skip_is_refused_before_anything_runs() {
     let out = Command::new(common::repo_root().join("scripts/test"))
