@@ -364,7 +364,7 @@ windows_service = "Gateway"
             "{text}"
         );
         assert!(
-            text.contains("writes the stop marker /srv/stop.json"),
+            text.contains(&format!("writes the stop marker {}", srv("stop.json"))),
             "{text}"
         );
         let mut windows = here("scm", false);

@@ -5,6 +5,7 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::process::Command;
 
 fn read(rel: &str) -> String {
