@@ -274,6 +274,17 @@ pub fn preflight(spec: &crate::spec::Spec) -> Result<Option<String>, (String, St
     }
 }
 
+/// `--native` has no supervisor to read env_file at each start: why it is refused.
+pub fn native_refusal(spec: &crate::spec::Spec) -> Option<String> {
+    spec.env_file.as_ref().map(|f| {
+        format!(
+            "native mode cannot use env_file ({}): respawn's supervisor reads it at each start, \
+             and with --native there is none; install without --native, or move the variables to [env]",
+            f.display()
+        )
+    })
+}
+
 /// The variables the child starts with from the spec's `env_file` and `[env]`:
 /// the file first, `[env]` over it. Read now, so an edit applies at the next start.
 pub fn child_env(spec: &crate::spec::Spec) -> std::io::Result<Vec<Entry>> {

@@ -95,6 +95,9 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
             spec.stop.timeout + SUPERVISOR_STOP_MARGIN,
         ),
         Some(program) => {
+            if let Some(why) = crate::envfile::native_refusal(spec) {
+                return Err(RenderError(why));
+            }
             if matches!(
                 spec.stop.method,
                 StopMethod::Command(_) | StopMethod::File { .. }
