@@ -117,6 +117,15 @@ fn portable_advice(inst: Installed, facts: &BootFacts) -> String {
     )
 }
 
+/// Why `install` chose the portable backend by itself (Linux without systemd as
+/// PID 1), for the report's `fallback_reason`; None when the user named the backend.
+pub fn portable_fallback_reason(explicit: bool, backend: &str) -> Option<&'static str> {
+    (!explicit && backend == "portable" && cfg!(target_os = "linux")).then_some(
+        "systemd is not the init system here (PID 1 is not systemd), so the portable backend \
+         was chosen: `respawn start` runs it, but nothing starts it at boot (see boot_note)",
+    )
+}
+
 /// Whether an installed service starts at boot on this machine.
 pub fn for_installation(inst: &crate::backend::Installation) -> BootStart {
     boot_start(

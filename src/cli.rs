@@ -275,7 +275,6 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             let exe =
                 std::env::current_exe().map_err(|e| CliError::from(anyhow::Error::from(e)))?;
             // Only an automatic choice of backend falls back (Windows, not elevated).
-            #[cfg_attr(not(windows), allow(unused_variables))]
             let explicit = backend.is_some();
             let backend_name = backend.unwrap_or_else(|| {
                 // On Windows, --user means the per-user login entry instead of a service.
@@ -326,7 +325,10 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                          login entry instead (it starts the same supervisor, hidden, at every login)",
                     ),
                 ),
-                other => (other, None),
+                other => (
+                    other,
+                    crate::boot::portable_fallback_reason(explicit, &backend_name),
+                ),
             };
             let inst = match result {
                 Ok(inst) => inst,

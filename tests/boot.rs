@@ -32,6 +32,7 @@ fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
     let out = install(&h, &["--backend", "portable", "--json"]);
     let report: Value = serde_json::from_str(&common::ok(&out)).unwrap();
     assert_eq!(report["starts_at_boot"], false, "{report:#}");
+    assert!(report["fallback_reason"].is_null(), "asked for: {report:#}");
     let note = report["boot_note"].as_str().unwrap();
     assert!(note.contains("nothing starts it after a reboot"), "{note}");
     // What would: `respawn run --spec` of this very spec, from the init system or
@@ -113,6 +114,12 @@ fn without_systemd_the_default_install_is_portable_and_says_so_and_user_is_refus
     let report: Value = serde_json::from_str(&common::ok(&out)).unwrap();
     assert_eq!(report["backend"], "portable");
     assert_eq!(report["starts_at_boot"], false);
+    // Chosen, not asked for: the report says why.
+    let reason = report["fallback_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("systemd is not the init system here"),
+        "{report:#}"
+    );
     let note = report["boot_note"].as_str().unwrap();
     // Named for this machine: a container, WSL, or PID 1 by name.
     assert!(
