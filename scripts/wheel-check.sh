@@ -197,6 +197,15 @@ out="$(cd "$WORK" && "$RESPAWN" check --spec "$spec" 2>&1)" ||
 [[ "$out" == "echo: ok"* ]] ||
     die "respawn check --spec examples/echo.toml printed '$out', expected 'echo: ok ...'"
 
+# `pip install respawn-cli` into a program's venv: run by path, not activated, the
+# preset finds the program beside respawn (a stand-in hermes here).
+printf '#!/bin/sh\nexit 0\n' >"$VENV/bin/hermes"
+chmod +x "$VENV/bin/hermes"
+out="$(cd "$WORK" && env -u VIRTUAL_ENV PATH=/usr/bin:/bin "$RESPAWN" spec --preset hermes 2>&1)" ||
+    die "respawn spec --preset hermes from the venv exited non-zero: $out"
+[[ "$out" == *"command = \"$VENV/bin/hermes\""* ]] ||
+    die "respawn spec --preset hermes did not find $VENV/bin/hermes beside itself: $out"
+
 # What a user finds on PATH after activating the venv is this binary.
 found="$(PATH="$VENV/bin:$PATH" command -v respawn)"
 [ "$found" = "$RESPAWN" ] || die "respawn on the venv's PATH is $found, not $RESPAWN"
