@@ -5,6 +5,7 @@
 # Idempotent: a second run reuses the maturin venv and the incremental target dir.
 #
 #   scripts/wheel-check.sh
+#   scripts/wheel-check.sh setup    only install the pinned maturin (scripts/setup)
 #
 # Environment (all optional):
 #   RESPAWN_WIN_CACHE      root of the persistent state (default /var/cache/respawn, or
@@ -107,6 +108,10 @@ if ! have_maturin; then
     have_maturin || die "$TOOL_VENV/bin/maturin is not maturin $MATURIN_VERSION"
 fi
 lap "maturin $MATURIN_VERSION venv"
+if [ "${1:-}" = setup ]; then
+    log "maturin $MATURIN_VERSION is ready in $TOOL_VENV"
+    exit 0
+fi
 
 # -------------------------------------------------------------------- build ----
 
@@ -123,8 +128,9 @@ shopt -u nullglob
 WHEEL="${wheels[0]}"
 name="$(basename "$WHEEL")"
 log "built $name ($(du -k "$WHEEL" | cut -f1) KiB)"
-[[ "$name" == "respawn-$VERSION-py3-none-"*linux*.whl ]] ||
-    die "wheel name $name: expected respawn-$VERSION-py3-none-<linux platform>.whl"
+# The distribution is respawn-cli (pyproject.toml); a wheel's file name spells it respawn_cli.
+[[ "$name" == "respawn_cli-$VERSION-py3-none-"*linux*.whl ]] ||
+    die "wheel name $name: expected respawn_cli-$VERSION-py3-none-<linux platform>.whl"
 
 # What the wheel holds: the executables, the licenses and metadata, nothing else.
 "$PYTHON" - "$WHEEL" "$VERSION" <<'EOF' || die "the wheel's contents are not what pyproject.toml says (above)"
@@ -132,7 +138,7 @@ import sys, zipfile
 
 wheel, version = sys.argv[1], sys.argv[2]
 names = set(zipfile.ZipFile(wheel).namelist())
-data, info = f"respawn-{version}.data/scripts/", f"respawn-{version}.dist-info/"
+data, info = f"respawn_cli-{version}.data/scripts/", f"respawn_cli-{version}.dist-info/"
 problems = []
 scripts = {n[len(data):] for n in names if n.startswith(data)}
 if scripts != {"respawn", "respawnw"}:
@@ -141,7 +147,7 @@ for lic in ("LICENSE-MIT", "LICENSE-APACHE"):
     if not any(n.startswith(info) and n.endswith("/" + lic) for n in names):
         problems.append(f"{lic} is not in {info}")
 meta = zipfile.ZipFile(wheel).read(info + "METADATA").decode()
-for want in (f"Version: {version}", "License-Expression: MIT OR Apache-2.0",
+for want in ("Name: respawn-cli", f"Version: {version}", "License-Expression: MIT OR Apache-2.0",
              "Requires-Python: >=3.8"):
     if want not in meta.splitlines():
         problems.append(f"METADATA has no line {want!r}")
@@ -190,6 +196,15 @@ out="$(cd "$WORK" && "$RESPAWN" check --spec "$spec" 2>&1)" ||
     die "respawn check --spec examples/echo.toml exited non-zero: $out"
 [[ "$out" == "echo: ok"* ]] ||
     die "respawn check --spec examples/echo.toml printed '$out', expected 'echo: ok ...'"
+
+# `pip install respawn-cli` into a program's venv: run by path, not activated, the
+# preset finds the program beside respawn (a stand-in hermes here).
+printf '#!/bin/sh\nexit 0\n' >"$VENV/bin/hermes"
+chmod +x "$VENV/bin/hermes"
+out="$(cd "$WORK" && env -u VIRTUAL_ENV PATH=/usr/bin:/bin "$RESPAWN" spec --preset hermes 2>&1)" ||
+    die "respawn spec --preset hermes from the venv exited non-zero: $out"
+[[ "$out" == *"command = \"$VENV/bin/hermes\""* ]] ||
+    die "respawn spec --preset hermes did not find $VENV/bin/hermes beside itself: $out"
 
 # What a user finds on PATH after activating the venv is this binary.
 found="$(PATH="$VENV/bin:$PATH" command -v respawn)"

@@ -168,7 +168,8 @@ cmd_test() {
     log=$(mktemp)
     lane_cargo test --no-run "${BUILD_STD[@]}" --target "$TARGET" "$@" 2>&1 | tee "$log" >&2
     # shellcheck disable=SC2016 # the backticks are cargo's, literal
-    if grep -E '^warning: `respawn` .*generated [0-9]+ warning' "$log" >&2; then
+    # The package is respawn-cli (Cargo.toml); cargo names it so in the summary line.
+    if grep -E '^warning: `respawn-cli` .*generated [0-9]+ warning' "$log" >&2; then
         rm -f "$log"
         echo "windows-lane: the Windows build has warnings (see above); fix them" >&2
         return 1

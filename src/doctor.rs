@@ -39,6 +39,8 @@
 //! - `log-write`: the log folder is writable and the supervisor reported no log error;
 //! - `status`: whether the service runs.
 
+mod boot;
+mod env_file;
 mod logs;
 mod machine;
 mod probe;
@@ -307,7 +309,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A path for a shell command line: quoted when it has spaces or quotes.
-fn shell_path(p: &Path) -> String {
+pub(crate) fn shell_path(p: &Path) -> String {
     let s = p.display().to_string();
     if s.contains([' ', '\t', '"', '\'']) {
         format!("\"{}\"", s.replace('"', "\\\""))

@@ -28,13 +28,18 @@
 //!
 //! **Edges** — [`cli`]: clap definitions and one file per command, the only place that
 //! prints; [`doctor`] checks a machine and a service; [`preset`] ready-made specs
-//! (Hermes); [`error`] the error a user sees.
+//! (Hermes); [`describe`] what a spec means (`respawn check`); [`boot`] whether
+//! anything starts a service at boot; [`envfile`] a spec's `env_file`; [`error`] the
+//! error a user sees.
 
 pub mod backend;
+pub mod boot;
 pub mod cli;
 pub mod control;
+pub mod describe;
 pub mod doctor;
 pub mod duration;
+pub mod envfile;
 pub mod error;
 pub mod exit;
 pub mod naming;

@@ -26,6 +26,9 @@ pub struct Spec {
     pub command: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// A dotenv file of more variables (secrets), read at each child start; `env`
+    /// wins over it. Relative to the spec's folder. See [`crate::envfile`].
+    pub env_file: Option<PathBuf>,
     pub working_dir: Option<PathBuf>,
     pub restart: RestartPolicy,
     pub stop: StopConfig,
@@ -139,6 +142,7 @@ struct RawSpec {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    env_file: Option<Spanned<String>>,
     working_dir: Option<Spanned<String>>,
     #[serde(default)]
     restart: RawRestart,
@@ -231,6 +235,16 @@ impl Spec {
             ));
         }
         let working_dir = raw.working_dir.as_ref().map(|w| base_dir.join(w.get_ref()));
+        let env_file =
+            match &raw.env_file {
+                Some(f) if f.get_ref().trim().is_empty() => return Err(err_at(
+                    Some(f.span()),
+                    "env_file: is empty; write the path of a KEY=VALUE file, or leave env_file out"
+                        .into(),
+                )),
+                Some(f) => Some(base_dir.join(f.get_ref())),
+                None => None,
+            };
 
         let restart = restart_policy(raw.restart).map_err(|(span, m)| err_at(span, m))?;
         let stop_span = raw.stop.as_ref().map(Spanned::span);
@@ -258,6 +272,7 @@ impl Spec {
             command,
             args: raw.args,
             env: raw.env,
+            env_file,
             working_dir,
             restart,
             stop,
@@ -430,10 +445,7 @@ pub fn load(path: &Path) -> Result<Spec, CliError> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     Spec::parse(&text, Some(path), &base).map_err(|e| {
-        CliError::bad_input(
-            e.to_string(),
-            "the spec format is described in README.md (\"The spec\")",
-        )
+        CliError::bad_input(e.to_string(), "`respawn help-spec` shows the spec format")
     })
 }
 
@@ -454,6 +466,11 @@ pub fn preflight(spec: &Spec) -> Result<(), CliError> {
             "install the program, use its full path, or set PATH in the spec's [env]",
         )
     })?;
+    if let Some(warning) =
+        crate::envfile::preflight(spec).map_err(|(m, h)| CliError::bad_input(m, h))?
+    {
+        eprintln!("respawn: warning: {warning}");
+    }
     Ok(())
 }
 

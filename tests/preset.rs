@@ -242,14 +242,17 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
 #[test]
 fn a_missing_program_says_how_to_install_it() {
     let h = Harness::new();
+    // `install` needs the program (`spec` prints a placeholder: tests/preset_locate.rs).
     let out = isolated(&h)
-        .args(["spec", "--preset", "hermes"])
+        .args(["install", "--preset", "hermes", "--backend", "portable"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("`hermes` was not found"), "{stderr}");
     assert!(stderr.contains("pip install hermes-agent"), "{stderr}");
+    assert!(stderr.contains("--command PATH"), "{stderr}");
+    assert!(!h.state_root().exists(), "nothing was installed");
 }
 
 #[cfg(unix)]

@@ -92,6 +92,55 @@ pub fn without_hidden(cmd: &clap::Command) -> clap::Command {
     out
 }
 
+/// The reference beyond the flags: the spec format, exit codes, files, environment.
+/// One text, for `respawn help-spec` and the man page; tests/reference.rs checks it
+/// against the README. Headings are lines in capitals; ``` fences mark the example.
+pub const REFERENCE: &str = include_str!("../../docs/reference.md");
+
+/// The reference as `respawn help-spec` prints it: the text without the fences.
+pub fn reference_text() -> String {
+    REFERENCE
+        .lines()
+        .filter(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Print the reference to stdout.
+pub fn reference() -> Result<ExitStatus, CliError> {
+    write_stdout(reference_text().as_bytes())?;
+    Ok(ExitStatus::Success)
+}
+
+/// Is this line of the reference a section heading?
+fn is_heading(line: &str) -> bool {
+    !line.is_empty() && line.chars().all(|c| c.is_ascii_uppercase() || c == ' ')
+}
+
+/// The reference as man sections: each heading a `.SH`, its text kept as laid out.
+fn reference_roff() -> String {
+    let mut roff = Roff::new();
+    let mut open = false;
+    for line in reference_text().lines() {
+        if is_heading(line) {
+            if open {
+                roff.control("fi", []);
+            }
+            roff.control("SH", [line]);
+            roff.control("nf", []);
+            open = true;
+        } else if line.trim().is_empty() {
+            roff.control("sp", []);
+        } else {
+            roff.text([roman(line)]);
+        }
+    }
+    if open {
+        roff.control("fi", []);
+    }
+    roff.render()
+}
+
 /// One of clap_mangen's section renderers.
 type RenderSection = fn(&Man, &mut dyn Write) -> std::io::Result<()>;
 
@@ -164,6 +213,7 @@ pub fn render_man() -> std::io::Result<String> {
             );
         }
     }
+    out.extend_from_slice(section_body(&reference_roff(), false).as_bytes());
     let mut version = Vec::new();
     top.render_version_section(&mut version)?;
     out.extend_from_slice(section_body(&String::from_utf8_lossy(&version), false).as_bytes());

@@ -40,6 +40,9 @@ pub struct InstallArgs {
         conflicts_with = "spec"
     )]
     profile: Option<String>,
+    /// The preset's program, instead of searching for it (beside respawn, PATH, venvs).
+    #[arg(long, value_name = "PATH", requires = "preset")]
+    command: Option<PathBuf>,
     /// Print what was installed as JSON.
     #[arg(long)]
     json: bool,
@@ -85,7 +88,8 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
     let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
         (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
         (None, Some(preset)) => {
-            let (text, spec) = preset_spec(preset, args.profile.as_deref())?;
+            let (text, spec) =
+                preset_spec(preset, args.profile.as_deref(), args.command.as_deref())?;
             let path = ServicePaths::new(state_root, &spec.id()).generated_spec();
             (spec, path.clone(), Some((path, text)))
         }
@@ -116,7 +120,7 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         native: args.native,
         linger: args.linger,
     };
-    let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), &req, &args);
+    let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), kind, &req, &args);
     let installed = match result {
         Ok(installed) => installed,
         Err(e) => {
@@ -207,11 +211,10 @@ fn refuse_absent_service_manager(kind: BackendKind) -> Result<(), CliError> {
 /// elevation falls back to the per-user login entry.
 fn install_or_fall_back(
     backend: &dyn backend::Backend,
+    kind: BackendKind,
     req: &InstallRequest,
     args: &InstallArgs,
 ) -> (anyhow::Result<Installed>, Option<&'static str>) {
-    #[cfg(not(windows))]
-    let _ = args;
     match backend.install(req) {
         #[cfg(windows)]
         Err(e)
@@ -230,7 +233,10 @@ fn install_or_fall_back(
                 ),
             )
         }
-        other => (other, None),
+        other => (
+            other,
+            crate::boot::portable_fallback_reason(args.backend.is_some(), kind),
+        ),
     }
 }
 
@@ -291,6 +297,9 @@ fn report(
         let mut value = serde_json::to_value(inst).expect("serializes");
         value["fallback_reason"] = fallback_reason.into();
         value["state"] = state_word.into();
+        let boot = crate::boot::for_installation(inst);
+        value["starts_at_boot"] = boot.starts_at_boot().into();
+        value["boot_note"] = boot.note().into();
         say(serde_json::to_string_pretty(&value).expect("serializes"));
         return;
     }
@@ -316,4 +325,7 @@ fn report(
         "installed {} with the {} backend{os_name}; {next}",
         inst.service, inst.backend
     ));
+    if let crate::boot::BootStart::No { what_would } = crate::boot::for_installation(inst) {
+        say(format!("note: {what_would}"));
+    }
 }

@@ -123,6 +123,8 @@ pub enum Command {
     },
     /// Print the man page (roff) to stdout.
     Man,
+    /// Show the spec format, exit codes, files and environment (also in `respawn man`).
+    HelpSpec,
     /// Show the service's captured output.
     Logs {
         /// The service: its spec's `name`, or `name-profile`.
@@ -145,6 +147,9 @@ pub struct PresetArgs {
     /// The preset's profile: a second, separate instance with its own home.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// The program to run, instead of searching for it (beside respawn, PATH, venvs).
+    #[arg(long, value_name = "PATH")]
+    pub command: Option<PathBuf>,
 }
 
 /// Parse the command line, run the command, report an error: the whole program.
@@ -172,7 +177,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     match cli.command {
         Command::Run { spec, managed_by } => supervise::run(&spec, root, managed_by),
         Command::ServiceHost { spec } => supervise::service_host(&spec, root),
-        Command::Check { spec } => check::check(&spec),
+        Command::Check { spec } => check::check(&spec, root),
         Command::Spec { preset } => check::print_preset(&preset),
         Command::Install(args) => install::install(args, root),
         Command::Uninstall { name } => control::uninstall(root, &name),
@@ -192,6 +197,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Doctor { name, json } => doctor::doctor(root, name.as_deref(), json),
         Command::Completions { shell } => docs::completions(&shell),
         Command::Man => docs::man(),
+        Command::HelpSpec => docs::reference(),
     }
 }
 

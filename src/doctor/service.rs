@@ -86,11 +86,13 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
         spec: spec.as_ref(),
     };
     checks.push(command(&ctx));
+    checks.extend(super::env_file::check(ctx.spec));
     checks.push(respawn_exe(&inst));
     if let Some(c) = permissions(&inst) {
         checks.push(c);
     }
     checks.extend(backend_specific(&ctx, backend_ok));
+    checks.extend(super::boot::check(&inst));
     let state = ServiceState::read(&paths.state_file()).ok();
     let running = client::is_supervised(&paths);
     let log_file = state.as_ref().map_or_else(

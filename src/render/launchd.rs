@@ -88,6 +88,9 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
             spec.stop.supervisor_timeout(),
         ),
         Some(program) => {
+            if let Some(why) = crate::envfile::native_refusal(spec) {
+                return Err(RenderError::launchd(why));
+            }
             if matches!(
                 spec.stop.method,
                 StopMethod::Command(_) | StopMethod::File { .. }

@@ -125,6 +125,9 @@ fn native(
         }
         None => unit.set("StartLimitIntervalSec", "0"),
     }
+    if let Some(why) = crate::envfile::native_refusal(spec) {
+        return Err(RenderError::systemd(why));
+    }
     unit.section("Service");
     unit.set("Type", service_type(ctx));
     unit.set("ExecStart", &q::exec_line(utf8(program)?, &spec.args)?);

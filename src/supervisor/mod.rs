@@ -289,7 +289,7 @@ impl Supervisor {
         let program = self.spec.resolve_program()?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&self.spec.args)
-            .envs(&self.spec.env)
+            .envs(crate::envfile::child_env(&self.spec)?)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,0 +1,110 @@
+//! The README's test command prepares the machine itself and fails rather than
+//! skips (issue 16, item 16): `.ci/run` is only `scripts/test`, which runs
+//! `scripts/setup` before anything else and makes the systemd and Hermes lanes
+//! required unless they are skipped by name.
+
+mod common;
+
+#[cfg(unix)]
+use std::process::Command;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(common::repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The script's lines that run something (no comments, no blanks).
+fn code_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+#[test]
+fn ci_runs_exactly_the_readmes_test_command() {
+    let ci = read(".ci/run");
+    let lines = code_lines(&ci);
+    assert_eq!(
+        lines,
+        [
+            "set -euo pipefail",
+            "cd \"$(dirname \"${BASH_SOURCE[0]}\")/..\"",
+            "exec scripts/test"
+        ],
+        "CI must do no set-up of its own: put it in scripts/setup"
+    );
+    let readme = read("README.md");
+    let first_screen: String = readme.lines().take(20).collect::<Vec<_>>().join("\n");
+    assert!(first_screen.contains("\nscripts/test "));
+}
+
+#[test]
+fn scripts_test_sets_up_first_and_requires_every_lane() {
+    let text = read("scripts/test");
+    let lines = code_lines(&text);
+    let pos = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("scripts/test has no line with {needle:?}"))
+    };
+    let setup = pos("scripts/setup");
+    assert!(setup < pos("cargo fmt"));
+    assert!(setup < pos("cargo test"));
+    assert!(pos("export RESPAWN_REQUIRE_SYSTEMD=1") < pos("cargo test"));
+    assert!(pos("RESPAWN_REQUIRE_HERMES=1") < pos("cargo test"));
+
+    // Everything .ci/run used to install is installed by scripts/setup.
+    let setup = read("scripts/setup");
+    for what in [
+        "systemd",
+        "util-linux",
+        "python3-venv",
+        "scripts/windows-lane.sh setup",
+        "rustup component add",
+        "scripts/hermes-venv.sh",
+        "scripts/wheel-check.sh setup",
+    ] {
+        assert!(
+            setup.contains(what),
+            "scripts/setup does not install {what}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_scripts_parse() {
+    for script in [
+        "scripts/test",
+        "scripts/setup",
+        ".ci/run",
+        "scripts/wheel-check.sh",
+    ] {
+        let out = Command::new("bash")
+            .arg("-n")
+            .arg(common::repo_root().join(script))
+            .output()
+            .expect("bash");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A misspelt lane in RESPAWN_SKIP is refused before anything runs (exit 2), so a
+/// typo can't quietly change what is checked.
+#[cfg(unix)]
+#[test]
+fn an_unknown_lane_to_skip_is_refused_before_anything_runs() {
+    let out = Command::new(common::repo_root().join("scripts/test"))
+        .env("RESPAWN_SKIP", "wheel,windoes")
+        .output()
+        .expect("scripts/test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown lane 'windoes'"), "{stderr}");
+    assert!(!stderr.contains("==>"), "nothing may run first: {stderr}");
+}
