@@ -121,7 +121,12 @@ fn bash_completes_subcommands_and_never_offers_hidden_ones() {
 #[test]
 fn every_listed_shell_gets_a_script_that_calls_respawn_back() {
     let h = Harness::new();
-    let exe = env!("CARGO_BIN_EXE_respawn");
+    // The binary's own path (as Windows spells it there: only its name is compared).
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_respawn"))
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = stdout_of(&h, &["completions", shell]);
         // Dynamic: the script asks this binary (by its path) what to offer.

@@ -318,6 +318,7 @@ pub trait Backend {
 }
 
 /// "cannot write PATH: ERROR", and when the error is a permission problem, what to do.
+#[cfg(unix)]
 pub(crate) fn permission_hint(e: std::io::Error, path: &Path, if_denied: &str) -> anyhow::Error {
     let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
         format!("; {if_denied}")
