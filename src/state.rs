@@ -62,6 +62,22 @@ impl ServicePaths {
     pub fn startup_log(&self) -> PathBuf {
         self.dir.join("startup.log")
     }
+    /// Where the log was, kept by `uninstall` (which removes the state file) so that
+    /// `respawn logs` still finds a log kept outside the state dir (a preset's).
+    pub fn log_location(&self) -> PathBuf {
+        self.dir.join("log-location")
+    }
+    /// The log file as the last supervisor (or uninstall) left it on record.
+    pub fn recorded_log_file(&self) -> PathBuf {
+        ServiceState::read(&self.state_file())
+            .map(|s| s.log_file)
+            .ok()
+            .or_else(|| {
+                let text = std::fs::read_to_string(self.log_location()).ok()?;
+                Some(PathBuf::from(text.trim_end_matches('\n')))
+            })
+            .unwrap_or_else(|| self.default_log_file())
+    }
     pub fn default_log_file(&self) -> PathBuf {
         self.dir.join(LOG_FILE_NAME)
     }

@@ -288,3 +288,32 @@ fn polish_seen_on_the_way() {
     ok(&h.cmd(&["stop", "p"]));
     assert!(!h.log("p").contains("stopped: stopped"), "{}", h.log("p"));
 }
+
+#[test]
+fn logs_kept_outside_the_state_dir_are_found_after_uninstall() {
+    let h = Harness::new();
+    let logs = h.path("elsewhere");
+    let spec = h.spec(
+        "o.toml",
+        &format!(
+            "name = \"o\"\ncommand = \"sh\"\nargs = [\"-c\", \"echo outside; exec sleep 300\"]\n[stop]\ntimeout = \"5s\"\n[logs]\ndir = \"{}\"\n",
+            logs.display()
+        ),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    ok(&h.cmd(&["start", "o"]));
+    h.wait_running("o");
+    assert!(common::wait_for("logged", || std::fs::read_to_string(
+        logs.join("output.log")
+    )
+    .is_ok_and(|t| t.contains("outside"))));
+    ok(&h.cmd(&["uninstall", "o"]));
+    let shown = ok(&h.cmd(&["logs", "o"]));
+    assert!(shown.contains("outside"), "{shown}");
+}

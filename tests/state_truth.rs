@@ -206,6 +206,8 @@ fn a_supervisor_that_dies_at_start_says_why_at_once() {
         status.contains("failed at start") && status.contains("cannot read spec"),
         "{status}"
     );
+    let logs = ok(&h.cmd(&["logs", "d"]));
+    assert!(logs.contains("cannot read spec"), "{logs}");
 }
 
 #[test]

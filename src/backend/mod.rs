@@ -204,6 +204,13 @@ impl Installation {
                 self.service
             );
         }
+        // The logs stay; remember where, for `respawn logs` after the state is gone.
+        let log = paths.recorded_log_file();
+        if log != paths.default_log_file() {
+            let mut text = log.to_string_lossy().into_owned();
+            text.push('\n');
+            let _ = write_atomic(&paths.log_location(), text.as_bytes());
+        }
         let mut files = vec![
             paths.install_record(),
             paths.state_file(),

@@ -3,7 +3,7 @@
 use super::say;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::state::{ServicePaths, ServiceState};
+use crate::state::ServicePaths;
 use crate::supervisor::logs;
 use std::path::Path;
 
@@ -33,9 +33,14 @@ pub fn logs(
     lines: LineCount,
 ) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
-    let log_file = ServiceState::read(&paths.state_file())
-        .map(|s| s.log_file)
-        .unwrap_or_else(|_| paths.default_log_file());
+    let log_file = paths.recorded_log_file();
+    // A supervisor that died before it could log left its words here.
+    if let Some(why) = crate::supervisor::client::startup_error(&paths) {
+        if !log_file.exists() {
+            say(format!("[respawn] the supervisor failed at start: {why}"));
+            return Ok(ExitStatus::Success);
+        }
+    }
     match logs::tail_lines(&log_file, lines.0, MAX_ROTATED) {
         Ok(lines) => lines.iter().for_each(say),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
