@@ -96,11 +96,17 @@ pub enum Command {
         /// systemd --user: enable lingering, so the service runs without a login session.
         #[arg(long)]
         linger: bool,
+        /// Windows: take over a service respawn installed for another state dir.
+        #[arg(long)]
+        force: bool,
     },
     /// Stop the service and remove it from its backend.
     Uninstall {
         /// The service: its spec's `name`, or `name-profile`.
         name: String,
+        /// Windows: also remove a service respawn installed for another state dir.
+        #[arg(long)]
+        force: bool,
     },
     /// Start an installed service.
     Start {
@@ -239,6 +245,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             system,
             native,
             linger,
+            force,
         } => {
             let (spec, spec_path, generated) = match (spec_path, preset) {
                 (Some(path), _) => {
@@ -298,6 +305,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 system_scope: system,
                 native,
                 linger,
+                force,
             };
             let (result, fallback_reason) = match backend.install(&req) {
                 #[cfg(windows)]
@@ -327,9 +335,14 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             report_install(&inst, fallback_reason, &state, json);
             Ok(0)
         }
-        Command::Uninstall { name } => {
+        Command::Uninstall { name, force } => {
             let inst = installed(&state_root, &name)?;
-            backend::for_installation(&inst)?.uninstall(&inst)?;
+            let backend = backend::for_installation(&inst)?;
+            if force {
+                backend.uninstall_forced(&inst)?;
+            } else {
+                backend.uninstall(&inst)?;
+            }
             println!("uninstalled {name}");
             Ok(0)
         }
@@ -382,8 +395,8 @@ fn run(spec_path: &Path, state_root: &Path, mode: &str) -> Result<i32, CliError>
 
 #[cfg(windows)]
 fn service_host(spec_path: &Path, state_root: &Path) -> Result<i32, CliError> {
-    let spec = load_spec(spec_path)?;
-    crate::service_host::run(spec, state_root.to_path_buf())?;
+    // The spec is loaded after the dispatcher is reached, so the SCM hears of a bad one.
+    crate::service_host::run(absolute(spec_path)?, state_root.to_path_buf())?;
     Ok(0)
 }
 
@@ -460,7 +473,11 @@ fn report_install(inst: &Installation, fallback_reason: Option<&str>, state: &st
     }
     let next = match state {
         "running" | "starting" => format!("it is {state}; see `respawn status {}`", inst.service),
-        _ => format!("start it with `respawn start {}`", inst.service),
+        _ => format!(
+            "start it with `respawn{} start {}`",
+            crate::doctor::service::state_dir_arg(inst),
+            inst.service
+        ),
     };
     println!(
         "installed {} with the {} backend ({}); {next}",

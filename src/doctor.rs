@@ -42,7 +42,7 @@
 mod logs;
 mod machine;
 mod probe;
-mod service;
+pub(crate) mod service;
 #[cfg(target_os = "linux")]
 mod systemd;
 #[cfg(unix)]

@@ -9,6 +9,7 @@ pub mod launchd;
 pub mod portable;
 #[cfg(windows)]
 pub mod scm;
+pub mod scm_policy;
 #[cfg(windows)]
 pub mod startup_fallback;
 #[cfg(target_os = "linux")]
@@ -102,6 +103,8 @@ pub struct InstallRequest<'a> {
     pub native: bool,
     /// `--linger`: let the user's services run without a login session (systemd).
     pub linger: bool,
+    /// `--force`: take over a service respawn installed for another state dir (Windows).
+    pub force: bool,
 }
 
 impl InstallRequest<'_> {
@@ -129,6 +132,10 @@ impl InstallRequest<'_> {
 pub trait Backend {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installation>;
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()>;
+    /// `uninstall --force`: also what belongs to respawn but not to this state dir.
+    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<()> {
+        self.uninstall(inst)
+    }
     fn start(&self, inst: &Installation) -> anyhow::Result<()>;
     fn stop(&self, inst: &Installation) -> anyhow::Result<()>;
     fn restart(&self, inst: &Installation) -> anyhow::Result<()>;
