@@ -506,3 +506,117 @@ fn the_event_log_source_is_registered_and_removed_and_gets_the_hosts_story() {
     ok(&h.cmd(&["uninstall", &name]));
     assert!(!eventlog::source_registered(&name));
 }
+
+#[test]
+fn marked_for_delete_gets_a_hint_and_the_install_hint_names_the_state_dir() {
+    let h = Harness::new();
+    let name = unique("Marked");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = spec(&h, &name, "");
+    // A --state-dir given on the command line is part of the next command's hint.
+    let other = h.path("given state");
+    let given = other.to_str().unwrap();
+    let said = ok(&h.cmd(&[
+        "--state-dir",
+        given,
+        "install",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    assert!(
+        said.contains("--state-dir") && said.contains("given state"),
+        "{said}"
+    );
+    ok(&h.cmd(&["--state-dir", given, "uninstall", &name]));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    // An open handle (services.msc has one) keeps a deleted service "marked for delete".
+    let held = manager()
+        .open_service(&name, ServiceAccess::QUERY_STATUS)
+        .unwrap();
+    ok(&h.cmd(&["uninstall", &name]));
+    let out = h.cmd(&["install", "--spec", spec.to_str().unwrap()]);
+    let err = err_of(&out);
+    eprintln!(
+        "install over a service marked for delete: {:?} {err}",
+        out.status.code()
+    );
+    if out.status.code() != Some(0) {
+        assert!(err.contains("services.msc"), "{err}");
+    }
+    drop(held);
+    let _ = h.cmd(&["uninstall", &name]);
+}
+
+#[test]
+fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported() {
+    let h = Harness::new();
+    let name = unique("Long");
+    let spec = spec(&h, &name, "");
+    let deep = h.path(&"x".repeat(200));
+    let out = h.cmd(&[
+        "--state-dir",
+        deep.to_str().unwrap(),
+        "install",
+        "--user",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err_of(&out).contains("260"), "{}", err_of(&out));
+    let value = format!("respawn-{name}");
+    let run = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run";
+    let query = |key: &str| {
+        Command::new("reg")
+            .args(["query", key, "/v", &value])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!query(run), "nothing written");
+
+    ok(&h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]));
+    let approved = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run";
+    // What Task Manager writes when the entry is disabled: first byte 03.
+    let add = Command::new("reg")
+        .args([
+            "add",
+            approved,
+            "/v",
+            &value,
+            "/t",
+            "REG_BINARY",
+            "/d",
+            "030000000000000000000000",
+            "/f",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let s = json(&h.cmd(&["status", &name, "--json"]));
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disabled in Task Manager"),
+        "{s}"
+    );
+    let d = json(&h.cmd(&["doctor", &name, "--json"]));
+    let check = d["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "login-entry-enabled")
+        .unwrap_or_else(|| panic!("{d}"))
+        .clone();
+    assert_eq!(check["status"], "fail", "{check}");
+    let _ = Command::new("reg")
+        .args(["delete", approved, "/v", &value, "/f"])
+        .output();
+    ok(&h.cmd(&["uninstall", &name]));
+    assert!(!query(run));
+}
