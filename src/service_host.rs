@@ -112,6 +112,8 @@ struct Pending {
     state: ServiceState,
     checkpoint: u32,
     accepted: ServiceControlAccept,
+    /// A ticker thread runs (only while a state is pending: an idle host never wakes).
+    ticking: bool,
 }
 
 impl Reporter {
@@ -126,18 +128,26 @@ impl Reporter {
         self.send(&p, ServiceExitCode::Win32(0));
     }
 
-    /// Advance the checkpoint of a pending state; false once the state is final.
+    /// Advance the checkpoint of a pending state; false (and the ticker ends) once the
+    /// state is not pending any more.
     fn tick(&self) -> bool {
         let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if !matches!(
             p.state,
             ServiceState::StartPending | ServiceState::StopPending
         ) {
-            return p.state != ServiceState::Stopped;
+            p.ticking = false;
+            return false;
         }
         p.checkpoint += 1;
         self.send(&p, ServiceExitCode::Win32(0));
         true
+    }
+
+    /// Whether a new ticker should start (none runs yet); marks one as running.
+    fn claim_ticker(&self) -> bool {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        !std::mem::replace(&mut p.ticking, true)
     }
 
     fn stopped(&self, exit: ServiceExitCode) {
@@ -172,6 +182,9 @@ impl Reporter {
 /// Keep the checkpoint moving while a start or stop is pending, so `net stop` and
 /// services.msc never conclude the host hung (error 1053).
 fn spawn_ticker(reporter: Arc<Reporter>) {
+    if !reporter.claim_ticker() {
+        return;
+    }
     std::thread::spawn(move || loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         if !reporter.tick() {
@@ -188,6 +201,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
             if let Some(r) = handler_cell.get() {
                 r.set(ServiceState::StopPending, ServiceControlAccept::empty());
+                spawn_ticker(r.clone());
             }
             let _ = tx.send(Control::Stop);
             ServiceControlHandlerResult::NoError
@@ -205,6 +219,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
             state: ServiceState::StartPending,
             checkpoint: 0,
             accepted: ServiceControlAccept::empty(),
+            ticking: false,
         }),
     });
     let _ = reporter_cell.set(reporter.clone());

@@ -1,6 +1,8 @@
 //! The Windows service backend: a real service registered with the Service Control
-//! Manager, running `respawn service-host`, with SCM recovery actions that restart the
-//! host on failure in the spec's backoff schedule (Tailscale's quadratic one by default).
+//! Manager, running `respawn service-host`, with SCM recovery actions that restart a
+//! crashed host in the spec's backoff schedule (Tailscale's quadratic one by default).
+//! Only services respawn created (ImagePath + `RespawnStateDir` marker) are changed or
+//! deleted; the decisions are the pure functions of `scm_policy`.
 
 use super::portable::supervisor_status;
 use super::scm_policy::{
@@ -160,7 +162,7 @@ fn service_info(cfg: &ScmConfig) -> ServiceInfo {
     }
 }
 
-/// Description, recovery actions, and "a non-zero exit is a failure too".
+/// Description, recovery actions (for a crashed host only), delayed start, preshutdown.
 fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
     service
         .set_description(&cfg.description)
