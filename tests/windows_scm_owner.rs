@@ -620,3 +620,31 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
     ok(&h.cmd(&["uninstall", &name]));
     assert!(!query(run));
 }
+
+#[test]
+fn exit_78_stays_down_and_failed_in_service_mode() {
+    let h = Harness::new();
+    let name = unique("Gave");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ndescription = \"respawn owner test {name}\"\ncommand = 'C:\\windows\\system32\\cmd.exe'\nargs = [\"/c\", \"exit 78\"]\n[restart]\nbackoff = [\"1s\"]\nprevent_restart_exit_codes = [78]\n"
+        ),
+    );
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    // The host may stop before `start` sees RUNNING; what counts is where it ends.
+    let _ = h.cmd(&["start", &name]);
+    assert!(wait_for("the SCM says stopped", || scm_status(&name)
+        .current_state
+        == ServiceState::Stopped));
+    let s = json(&h.cmd(&["status", &name, "--json"]));
+    assert_eq!(s["state"], "failed", "{s}");
+    assert_eq!(s["last_exit"]["code"], 78, "{s}");
+    // Stays down: nothing starts the child again (the host reported STOPPED, and with
+    // the failure-actions flag off Windows' recovery does not apply; see scm_policy).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(scm_status(&name).current_state, ServiceState::Stopped);
+    assert_eq!(json(&h.cmd(&["status", &name, "--json"]))["restarts"], 0);
+    ok(&h.cmd(&["uninstall", &name]));
+}
