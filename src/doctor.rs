@@ -44,7 +44,7 @@ mod env_file;
 mod logs;
 mod machine;
 mod probe;
-mod service;
+pub(crate) mod service;
 #[cfg(target_os = "linux")]
 mod systemd;
 #[cfg(unix)]

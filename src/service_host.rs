@@ -1,18 +1,26 @@
 //! `respawn service-host`: what the Windows SCM starts. It registers with the service
-//! dispatcher, reports START_PENDING then RUNNING, and runs the very same supervisor
-//! engine as `respawn run`. The SCM's stop and shutdown controls become a graceful stop.
+//! dispatcher first, then loads the spec (so even an unreadable spec is reported to
+//! the SCM), reports START_PENDING then RUNNING, and runs the very same supervisor
+//! engine as `respawn run`. Stop and preshutdown controls become a graceful stop,
+//! with the checkpoint advancing while it runs; user control 128 is a planned restart
+//! of the child.
 //!
-//! Exit codes reported to the SCM: 0 for a requested stop; the service-specific code
-//! 78 when the restart policy gave up, so the SCM's recovery actions apply.
+//! What the host reports when it ends is `backend::scm_policy::scm_exit`: a clean
+//! STOPPED (0) for a requested stop, ServiceSpecific(78) when the policy gave up,
+//! ServiceSpecific(2) for a bad spec. Since the SCM's recovery applies only to a host
+//! that dies without reporting STOPPED, all of these stay down.
 
-use crate::naming;
+use crate::backend::scm::CONTROL_RESTART_CHILD;
+use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
+use crate::backend::{BackendKind, Installation};
+use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
 use crate::spec::Spec;
-use crate::state::{ManagedBy, ServicePaths};
-use crate::supervisor::{Control, Outcome, Supervisor};
+use crate::state::{rfc3339, ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
+use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
 use std::ffi::OsString;
-use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
 };
@@ -23,7 +31,7 @@ use windows_service::{define_windows_service, service_dispatcher};
 
 /// What `service_main` needs; the dispatcher's callback takes no context of ours.
 struct HostArgs {
-    spec: Spec,
+    spec_path: PathBuf,
     state_root: PathBuf,
 }
 
@@ -31,11 +39,24 @@ static HOST_ARGS: OnceLock<HostArgs> = OnceLock::new();
 
 define_windows_service!(ffi_service_main, service_main);
 
+/// How often the checkpoint advances while a stop or a start is pending; the wait
+/// hint promises the next one well within it.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+const PENDING_WAIT_HINT: Duration = Duration::from_secs(10);
+
+/// How long the host retries the supervisor lock: Windows releases the locks of a
+/// killed process asynchronously, so the SCM's 1 s restart can find it still held.
+const LOCK_RETRY: Duration = Duration::from_secs(10);
+
 /// Hand this thread to the SCM's dispatcher; returns when the service has stopped.
-pub fn run(spec: Spec, state_root: PathBuf) -> anyhow::Result<()> {
-    let name = naming::windows_service(&spec);
-    let _ = HOST_ARGS.set(HostArgs { spec, state_root });
-    service_dispatcher::start(&name, ffi_service_main).map_err(|e| {
+/// Nothing that can fail runs before the dispatcher, so the SCM hears of every error.
+pub fn run(spec_path: PathBuf, state_root: PathBuf) -> anyhow::Result<()> {
+    let _ = HOST_ARGS.set(HostArgs {
+        spec_path,
+        state_root,
+    });
+    // The name is ignored for a SERVICE_WIN32_OWN_PROCESS service.
+    service_dispatcher::start("respawn", ffi_service_main).map_err(|e| {
         anyhow::anyhow!(
             "cannot reach the service dispatcher ({}); `respawn service-host` is started by the \
              Windows service manager, use `respawn run` to supervise in a console",
@@ -44,80 +65,315 @@ pub fn run(spec: Spec, state_root: PathBuf) -> anyhow::Result<()> {
     })
 }
 
-fn service_main(_args: Vec<OsString>) {
-    let args = HOST_ARGS
-        .get()
-        .expect("host args set before the dispatcher starts");
-    if let Err(e) = host(args) {
-        eprintln!("respawn service-host: {e:#}");
+/// The event source (the Windows service name) supervisor events are reported under.
+static EVENT_SOURCE: OnceLock<String> = OnceLock::new();
+
+/// Report to the Event Log; a full or missing log must never stop the service.
+fn log_event(level: Level, id: EventId, text: &str) {
+    if let Some(source) = EVENT_SOURCE.get() {
+        let _ = eventlog::report(source, level, id, text);
     }
 }
 
-fn host(args: &HostArgs) -> anyhow::Result<()> {
-    let name = naming::windows_service(&args.spec);
+fn supervisor_event(text: &str) {
+    let level = match scm_policy::event_level(text) {
+        EventLevel::Info => Level::Info,
+        EventLevel::Warning => Level::Warning,
+        EventLevel::Error => Level::Error,
+    };
+    log_event(level, EventId::Supervisor, text);
+}
+
+fn service_main(args: Vec<OsString>) {
+    let Some(host_args) = HOST_ARGS.get() else {
+        return;
+    };
+    // The SCM passes the service's name first.
+    let name = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let _ = EVENT_SOURCE.set(name.clone());
+    crate::supervisor::set_event_sink(supervisor_event);
+    if let Err(e) = host(&name, host_args) {
+        eprintln!("respawn service-host: {e:#}");
+        log_event(Level::Error, EventId::HostError, &format!("{e:#}"));
+    }
+}
+
+/// The host's status as the SCM sees it, shared by the control handler, the
+/// checkpoint ticker and the main flow, so a late tick can never follow STOPPED.
+struct Reporter {
+    handle: ServiceStatusHandle,
+    inner: Mutex<Pending>,
+}
+
+struct Pending {
+    state: ServiceState,
+    checkpoint: u32,
+    accepted: ServiceControlAccept,
+    /// A ticker thread runs (only while a state is pending: an idle host never wakes).
+    ticking: bool,
+}
+
+impl Reporter {
+    fn set(&self, state: ServiceState, accepted: ServiceControlAccept) {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if p.state == ServiceState::Stopped {
+            return;
+        }
+        p.state = state;
+        p.checkpoint = 0;
+        p.accepted = accepted;
+        self.send(&p, ServiceExitCode::Win32(0));
+    }
+
+    /// Advance the checkpoint of a pending state; false (and the ticker ends) once the
+    /// state is not pending any more.
+    fn tick(&self) -> bool {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(
+            p.state,
+            ServiceState::StartPending | ServiceState::StopPending
+        ) {
+            p.ticking = false;
+            return false;
+        }
+        p.checkpoint += 1;
+        self.send(&p, ServiceExitCode::Win32(0));
+        true
+    }
+
+    /// Whether a new ticker should start (none runs yet); marks one as running.
+    fn claim_ticker(&self) -> bool {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        !std::mem::replace(&mut p.ticking, true)
+    }
+
+    fn stopped(&self, exit: ServiceExitCode) {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        p.state = ServiceState::Stopped;
+        p.checkpoint = 0;
+        p.accepted = ServiceControlAccept::empty();
+        self.send(&p, exit);
+    }
+
+    fn send(&self, p: &Pending, exit_code: ServiceExitCode) {
+        let pending = matches!(
+            p.state,
+            ServiceState::StartPending | ServiceState::StopPending
+        );
+        let _ = self.handle.set_service_status(ServiceStatus {
+            service_type: ServiceType::OWN_PROCESS,
+            current_state: p.state,
+            controls_accepted: p.accepted,
+            exit_code,
+            checkpoint: if pending { p.checkpoint } else { 0 },
+            wait_hint: if pending {
+                PENDING_WAIT_HINT
+            } else {
+                Duration::ZERO
+            },
+            process_id: None,
+        });
+    }
+}
+
+/// Keep the checkpoint moving while a start or stop is pending, so `net stop` and
+/// services.msc never conclude the host hung (error 1053).
+fn spawn_ticker(reporter: Arc<Reporter>) {
+    if !reporter.claim_ticker() {
+        return;
+    }
+    std::thread::spawn(move || loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if !reporter.tick() {
+            return;
+        }
+    });
+}
+
+fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let stop_hint = args.spec.stop.timeout + Duration::from_secs(5);
-    let handle_cell: std::sync::Arc<OnceLock<ServiceStatusHandle>> = Default::default();
-    let handler_cell = handle_cell.clone();
-    let handle = service_control_handler::register(&name, move |control| match control {
+    let reporter_cell: Arc<OnceLock<Arc<Reporter>>> = Default::default();
+    let handler_cell = reporter_cell.clone();
+    let handle = service_control_handler::register(name, move |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
-            if let Some(h) = handler_cell.get() {
-                let _ = h.set_service_status(status(ServiceState::StopPending, 0, stop_hint));
+            if let Some(r) = handler_cell.get() {
+                r.set(ServiceState::StopPending, ServiceControlAccept::empty());
+                spawn_ticker(r.clone());
             }
             let _ = tx.send(Control::Stop);
+            ServiceControlHandlerResult::NoError
+        }
+        ServiceControl::UserEvent(code) if code.to_raw() == CONTROL_RESTART_CHILD => {
+            let _ = tx.send(Control::Restart);
             ServiceControlHandlerResult::NoError
         }
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
         _ => ServiceControlHandlerResult::NotImplemented,
     })?;
-    let _ = handle_cell.set(handle);
-    handle.set_service_status(status(
-        ServiceState::StartPending,
-        0,
-        Duration::from_secs(10),
-    ))?;
+    let reporter = Arc::new(Reporter {
+        handle,
+        inner: Mutex::new(Pending {
+            state: ServiceState::StartPending,
+            checkpoint: 0,
+            accepted: ServiceControlAccept::empty(),
+            ticking: false,
+        }),
+    });
+    let _ = reporter_cell.set(reporter.clone());
+    reporter.set(ServiceState::StartPending, ServiceControlAccept::empty());
+    spawn_ticker(reporter.clone());
 
-    let paths = ServicePaths::new(&args.state_root, &args.spec.id());
-    let supervisor = match Supervisor::prepare(args.spec.clone(), paths, ManagedBy::Scm) {
-        Ok(s) => s,
+    let (end, error) = match supervise(name, args, &reporter, rx) {
+        Ok(end) => (end, None),
+        Err((end, e)) => (end, Some(e)),
+    };
+    let exit = match scm_policy::scm_exit(end) {
+        Some(ScmExit::Win32(c)) => ServiceExitCode::Win32(c),
+        Some(ScmExit::ServiceSpecific(c)) => ServiceExitCode::ServiceSpecific(c),
+        None => ServiceExitCode::Win32(0),
+    };
+    let level = match end {
+        HostEnd::Stopped | HostEnd::Finished => Level::Info,
+        _ => Level::Error,
+    };
+    log_event(
+        level,
+        EventId::HostStop,
+        &format!(
+            "service host (pid {}) stopped: {end:?}, reported {exit:?} to the service manager",
+            std::process::id()
+        ),
+    );
+    reporter.stopped(exit);
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+type HostResult = Result<HostEnd, (HostEnd, anyhow::Error)>;
+
+fn supervise(
+    name: &str,
+    args: &HostArgs,
+    reporter: &Reporter,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
+) -> HostResult {
+    let spec = match crate::spec::load(&args.spec_path) {
+        Ok(spec) => spec,
         Err(e) => {
-            handle.set_service_status(stopped(ServiceExitCode::ServiceSpecific(1)))?;
-            return Err(e.into());
+            let why = format!("the service host cannot use its spec: {}", e.message);
+            record_host_error(name, &args.state_root, None, &why);
+            return Err((HostEnd::BadSpec, anyhow::anyhow!(why)));
         }
     };
-    let mut running = status(ServiceState::Running, 0, Duration::ZERO);
-    running.controls_accepted = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
-    handle.set_service_status(running)?;
-
+    let paths = ServicePaths::new(&args.state_root, &spec.id());
+    let mut supervisor = match prepare_with_retry(spec.clone(), paths.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            let end = match e {
+                PrepareError::AlreadyRunning { .. } => HostEnd::LockBusy,
+                _ => HostEnd::HostError,
+            };
+            let why = format!("the service host could not start: {e}");
+            record_host_error(name, &args.state_root, Some(&spec), &why);
+            return Err((end, anyhow::anyhow!(why)));
+        }
+    };
+    // A planned restart (`respawn restart`) applies the spec as it is then.
+    supervisor.reload_from(&args.spec_path);
+    log_event(
+        Level::Info,
+        EventId::HostStart,
+        &format!(
+            "service host (pid {}) started for {} ({})",
+            std::process::id(),
+            spec.id(),
+            args.spec_path.display()
+        ),
+    );
+    // PRESHUTDOWN instead of SHUTDOWN: Windows then waits for the preshutdown timeout
+    // (set from the stop timeout at install) instead of a few seconds.
+    reporter.set(
+        ServiceState::Running,
+        ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN,
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    let outcome = runtime.block_on(supervisor.run(rx));
-    let exit = match outcome {
-        Outcome::Stopped | Outcome::Finished(_) => ServiceExitCode::Win32(0),
-        Outcome::GaveUp(_) => ServiceExitCode::ServiceSpecific(outcome.exit_status().code() as u32),
+        .build()
+        .map_err(|e| (HostEnd::HostError, e.into()))?;
+    Ok(match runtime.block_on(supervisor.run(rx)) {
+        Outcome::Stopped => HostEnd::Stopped,
+        Outcome::Finished(_) => HostEnd::Finished,
+        Outcome::GaveUp(_) => HostEnd::GaveUp,
+    })
+}
+
+/// Take the supervisor lock, retrying for a while when a killed predecessor's lock
+/// has not been released yet.
+fn prepare_with_retry(spec: Spec, paths: ServicePaths) -> Result<Supervisor, PrepareError> {
+    let deadline = Instant::now() + LOCK_RETRY;
+    loop {
+        match Supervisor::prepare(spec.clone(), paths.clone(), ManagedBy::Scm) {
+            Err(PrepareError::AlreadyRunning { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// An error before the supervisor runs has nowhere else to go: write it where
+/// `status` and `doctor` look, the service's state file. Without a readable spec the
+/// service's folder is found through its install record (by Windows service name).
+fn record_host_error(name: &str, state_root: &Path, spec: Option<&Spec>, why: &str) {
+    let paths = match spec {
+        Some(s) => Some(ServicePaths::new(state_root, &s.id())),
+        None => find_by_service_name(state_root, name),
     };
-    handle.set_service_status(stopped(exit))?;
-    Ok(())
+    let Some(paths) = paths else { return };
+    if crate::supervisor::lock::is_held(&paths.lock_file()) {
+        return; // another supervisor owns the state file
+    }
+    let previous = StateFile::read(&paths.state_file()).ok();
+    let state = StateFile {
+        service: paths
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        mode: ManagedBy::Scm,
+        state: RunState::Failed,
+        supervisor_pid: std::process::id(),
+        child_pid: None,
+        child_start_token: None,
+        started_at: None,
+        restarts: previous.as_ref().map_or(0, |p| p.restarts),
+        last_exit: previous.as_ref().and_then(|p| p.last_exit.clone()),
+        next_restart_at: None,
+        reason: Some(why.to_string()),
+        log_file: previous.map_or_else(|| paths.default_log_file(), |p| p.log_file),
+        log_error: None,
+        updated_at: rfc3339(SystemTime::now()),
+    };
+    let _ = std::fs::create_dir_all(&paths.dir);
+    let _ = state.write(&paths.state_file());
 }
 
-fn status(state: ServiceState, checkpoint: u32, wait_hint: Duration) -> ServiceStatus {
-    ServiceStatus {
-        service_type: ServiceType::OWN_PROCESS,
-        current_state: state,
-        controls_accepted: ServiceControlAccept::empty(),
-        exit_code: ServiceExitCode::Win32(0),
-        checkpoint,
-        wait_hint,
-        process_id: None,
-    }
-}
-
-fn stopped(exit_code: ServiceExitCode) -> ServiceStatus {
-    ServiceStatus {
-        exit_code,
-        ..status(ServiceState::Stopped, 0, Duration::ZERO)
-    }
+fn find_by_service_name(state_root: &Path, name: &str) -> Option<ServicePaths> {
+    std::fs::read_dir(state_root)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let paths = ServicePaths::new(state_root, &id);
+            Installation::read(&paths).ok().flatten()
+        })
+        .find(|inst| inst.backend == BackendKind::Scm && inst.os_name.eq_ignore_ascii_case(name))
+        .map(|inst| inst.paths())
 }
 
 /// A windows-service error with the OS error it wraps, which its Display leaves out.

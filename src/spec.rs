@@ -34,6 +34,19 @@ pub struct Spec {
     pub stop: StopConfig,
     pub logs: LogConfig,
     pub names: NameOverrides,
+    /// `[windows]`: how the Windows service is registered (ignored elsewhere).
+    pub windows: WindowsOptions,
+}
+
+/// `[windows]` in a spec: settings only the Windows service backend reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowsOptions {
+    /// The SCM's failure-count reset period (default: `restart.reset_after`, 60 s).
+    /// Longer than the sum of the schedule's delays makes the last delay repeat.
+    pub failure_reset: Option<HumanDuration>,
+    /// Automatic start delayed until after boot's other services (default true).
+    pub delayed_start: Option<bool>,
 }
 
 /// How a graceful stop is asked for before the child is killed.
@@ -151,6 +164,8 @@ struct RawSpec {
     logs: RawLogs,
     #[serde(default)]
     names: NameOverrides,
+    #[serde(default)]
+    windows: WindowsOptions,
 }
 
 #[derive(Deserialize, Default)]
@@ -278,6 +293,7 @@ impl Spec {
             stop,
             logs,
             names: raw.names,
+            windows: raw.windows,
         })
     }
 

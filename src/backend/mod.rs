@@ -9,6 +9,7 @@ pub mod launchd;
 pub mod portable;
 #[cfg(windows)]
 pub mod scm;
+pub mod scm_policy;
 #[cfg(windows)]
 pub mod startup_fallback;
 #[cfg(target_os = "linux")]
@@ -256,6 +257,11 @@ pub struct InstallRequest<'a> {
     pub native: bool,
     /// `--linger`: let the user's services run without a login session (systemd).
     pub linger: bool,
+    /// The automatic per-user fallback after a service install was refused for lack
+    /// of elevation (Windows), not a per-user install the user asked for.
+    pub fallback: bool,
+    /// `--force`: take over a service respawn installed for another state dir (Windows).
+    pub force: bool,
 }
 
 impl InstallRequest<'_> {
@@ -318,6 +324,10 @@ pub enum Done {
 pub trait Backend {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed>;
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()>;
+    /// `uninstall --force`: also what belongs to respawn but not to this state dir.
+    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<()> {
+        self.uninstall(inst)
+    }
     fn start(&self, inst: &Installation) -> anyhow::Result<Done>;
     fn stop(&self, inst: &Installation) -> anyhow::Result<Done>;
     fn restart(&self, inst: &Installation) -> anyhow::Result<Done>;

@@ -1,21 +1,30 @@
 //! The Windows service backend: a real service registered with the Service Control
-//! Manager, running `respawn service-host`, with SCM recovery actions that restart the
-//! host on failure in the spec's backoff schedule (Tailscale's quadratic one by default).
+//! Manager, running `respawn service-host`, with SCM recovery actions that restart a
+//! crashed host in the spec's backoff schedule (Tailscale's quadratic one by default).
+//! Only services respawn created (ImagePath + `RespawnStateDir` marker) are changed or
+//! deleted; the decisions are the pure functions of `scm_policy`.
 
+use super::scm_policy::{
+    self, InstallAction, Ownership, ScmExit, StoppedVerdict, UninstallAction, OWNER_VALUE,
+};
 use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
 use crate::render::scm::{self, ScmConfig, ScmContext};
 use crate::service_host::win_error;
+use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
-use crate::supervisor::client;
+use crate::supervisor::{client, lock};
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use windows_service::service::{
     Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceExitCode,
     ServiceFailureActions, ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState,
-    ServiceType,
+    ServiceType, UserEventCode,
 };
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ, KEY_SET_VALUE};
+use winreg::RegKey;
 
 const ERROR_ACCESS_DENIED: i32 = 5;
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
@@ -45,7 +54,64 @@ fn scm_error(what: &str, e: windows_service::Error) -> anyhow::Error {
             "{what}: access denied; run the command from an elevated (Administrator) prompt, or install per user with `respawn install --user`"
         ));
     }
+    if os_code(&e) == Some(scm_policy::ERROR_SERVICE_MARKED_FOR_DELETE) {
+        return anyhow!(
+            "{what}: {}; {}",
+            win_error(&e),
+            scm_policy::MARKED_FOR_DELETE_HINT
+        );
+    }
     anyhow!("{what}: {}", win_error(&e))
+}
+
+/// The user-defined control code (128-255 are the service's own) that asks the host
+/// for a planned restart of its child. It goes through the SCM, so it reaches a
+/// session-0 service from any session, with the SCM's access check.
+pub const CONTROL_RESTART_CHILD: u32 = 128;
+
+fn service_key_path(name: &str) -> String {
+    format!(r"SYSTEM\CurrentControlSet\Services\{name}")
+}
+
+/// respawn's ownership marker of a service, if it has one.
+pub fn read_marker(name: &str) -> Option<String> {
+    RegKey::predef(HKEY_LOCAL_MACHINE)
+        .open_subkey_with_flags(service_key_path(name), KEY_READ)
+        .and_then(|k| k.get_value::<String, _>(OWNER_VALUE))
+        .ok()
+}
+
+fn write_marker(name: &str, state_root: &Path) -> anyhow::Result<()> {
+    RegKey::predef(HKEY_LOCAL_MACHINE)
+        .open_subkey_with_flags(service_key_path(name), KEY_SET_VALUE)
+        .and_then(|k| k.set_value(OWNER_VALUE, &state_root.display().to_string()))
+        .with_context(|| format!("cannot mark the service {name} as respawn's ({OWNER_VALUE})"))
+}
+
+/// Whose is the existing service (QUERY_CONFIG is enough, and most users have it).
+pub fn ownership_of(service: &Service, name: &str, state_root: &Path) -> anyhow::Result<Ownership> {
+    let config = service
+        .query_config()
+        .map_err(|e| scm_error(&format!("cannot read the configuration of {name}"), e))?;
+    let image = config.executable_path.to_string_lossy().into_owned();
+    Ok(scm_policy::ownership(
+        &image,
+        read_marker(name).as_deref(),
+        &state_root.display().to_string(),
+    ))
+}
+
+/// What a per-user install sees of a Windows service of this name.
+pub fn probe(name: &str, state_root: &Path) -> scm_policy::ServiceProbe {
+    use scm_policy::ServiceProbe;
+    match open(name, ServiceAccess::QUERY_CONFIG) {
+        Ok(None) => ServiceProbe::Absent,
+        Ok(Some(s)) => match ownership_of(&s, name, state_root) {
+            Ok(o) => ServiceProbe::Present(o),
+            Err(e) => ServiceProbe::Unknown(format!("{e:#}")),
+        },
+        Err(e) => ServiceProbe::Unknown(format!("{e:#}")),
+    }
 }
 
 fn manager(access: ServiceManagerAccess) -> anyhow::Result<ServiceManager> {
@@ -54,6 +120,7 @@ fn manager(access: ServiceManagerAccess) -> anyhow::Result<ServiceManager> {
 }
 
 const ALL_ACCESS: ServiceAccess = ServiceAccess::QUERY_STATUS
+    .union(ServiceAccess::USER_DEFINED_CONTROL)
     .union(ServiceAccess::START)
     .union(ServiceAccess::STOP)
     .union(ServiceAccess::CHANGE_CONFIG)
@@ -94,7 +161,7 @@ fn service_info(cfg: &ScmConfig) -> ServiceInfo {
     }
 }
 
-/// Description, recovery actions, and "a non-zero exit is a failure too".
+/// Description, recovery actions (for a crashed host only), delayed start, preshutdown.
 fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
     service
         .set_description(&cfg.description)
@@ -116,18 +183,38 @@ fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
     service
         .update_failure_actions(actions)
         .map_err(|e| scm_error("cannot set the recovery actions", e))?;
-    match service.set_failure_actions_on_non_crash_failures(true) {
-        // Wine's service manager does not implement this setting (real Windows always
-        // does): recovery then covers a crashed or killed host, but not a host that
-        // stops itself with a failure code. Say so rather than fail the install.
+    // Recovery only for a host that dies without reporting STOPPED (killed, crashed):
+    // a host that reports STOPPED, e.g. ServiceSpecific(78) after the policy gave up,
+    // stays down. See scm_policy::recovery_applies for Microsoft's rule.
+    unsupported_is_ok(
+        service.set_failure_actions_on_non_crash_failures(
+            scm_policy::FAILURE_ACTIONS_ON_NON_CRASH_FAILURES,
+        ),
+        "the failure-actions flag",
+    )?;
+    unsupported_is_ok(
+        service.set_delayed_auto_start(cfg.delayed_start),
+        "delayed automatic start",
+    )?;
+    // At shutdown a service that accepts PRESHUTDOWN gets this long to stop, where one
+    // that accepts only SHUTDOWN gets a few seconds whatever its wait hint.
+    unsupported_is_ok(
+        service.set_preshutdown_timeout(cfg.preshutdown_timeout),
+        "the preshutdown timeout",
+    )
+}
+
+/// Wine's service manager answers ERROR_INVALID_LEVEL for settings it does not
+/// implement (real Windows has them all since Vista): warn rather than fail the install.
+fn unsupported_is_ok(result: windows_service::Result<()>, what: &str) -> anyhow::Result<()> {
+    match result {
         Err(e) if os_code(&e) == Some(ERROR_INVALID_LEVEL) => {
             eprintln!(
-                "respawn: warning: this service manager does not support the failure-actions flag; \
-                 recovery will restart a crashed host but not one that stops with a failure code"
+                "respawn: warning: this service manager does not support {what}; left as it is"
             );
             Ok(())
         }
-        other => other.map_err(|e| scm_error("cannot set the failure-actions flag", e)),
+        other => other.map_err(|e| scm_error(&format!("cannot set {what}"), e)),
     }
 }
 
@@ -169,14 +256,23 @@ impl Backend for Scm {
             },
         );
         let info = service_info(&cfg);
-        let (service, created) = match open(&cfg.service_name, ALL_ACCESS)? {
-            Some(existing) => {
+        let existing = open(&cfg.service_name, ALL_ACCESS)?;
+        let owner = match &existing {
+            Some(s) => Some(ownership_of(s, &cfg.service_name, req.state_root)?),
+            None => None,
+        };
+        let (service, created) = match (
+            scm_policy::install_action(&cfg.service_name, owner.as_ref(), req.force),
+            existing,
+        ) {
+            (InstallAction::Refuse(why), _) => bail!(why),
+            (InstallAction::Update, Some(existing)) => {
                 existing
                     .change_config(&info)
                     .map_err(|e| scm_error("cannot update the service", e))?;
                 (existing, false)
             }
-            None => {
+            _ => {
                 let mgr =
                     manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
                 let s = mgr.create_service(&info, ALL_ACCESS).map_err(|e| {
@@ -194,7 +290,8 @@ impl Backend for Scm {
             }
         };
         let inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
-        let finished = configure(&service, &cfg)
+        let finished = write_marker(&cfg.service_name, req.state_root)
+            .and_then(|()| configure(&service, &cfg))
             .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.
@@ -203,27 +300,22 @@ impl Backend for Scm {
             }
             return Err(e);
         }
+        if let Err(e) = crate::os::windows_eventlog::register_source(&cfg.service_name) {
+            eprintln!(
+                "respawn: warning: cannot register the Event Log source {}: {e}; the service runs, \
+                 but its events will show without a description in Event Viewer",
+                cfg.service_name
+            );
+        }
         Ok(inst.into())
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
-        if let Some(service) = open(&inst.os_name, ALL_ACCESS)? {
-            // A host that died without the SCM noticing cannot take a stop control;
-            // deleting the registration is still right, so go on and say why.
-            if let Err(e) = stop_service(&service, inst.stop_timeout()) {
-                eprintln!("respawn: warning: {e:#}; deleting the service anyway");
-            }
-            service
-                .delete()
-                .map_err(|e| scm_error("cannot delete the service", e))?;
-        } else {
-            eprintln!(
-                "note: the Windows service {} was already gone; removing respawn's record",
-                inst.os_name
-            );
-        }
-        inst.remove()?;
-        Ok(())
+        uninstall(inst, false)
+    }
+
+    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<()> {
+        uninstall(inst, true)
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
@@ -240,14 +332,26 @@ impl Backend for Scm {
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
-        stop_service(&open_existing(inst, ALL_ACCESS)?, inst.stop_timeout())?;
+        stop_service(&open_existing(inst, ALL_ACCESS)?, inst)?;
         Ok(Done::Stopped)
     }
 
-    /// Stop and start through the SCM: a clean, planned restart of host and child.
+    /// A planned restart of the child by the running host (restart count, last exit
+    /// and the host stay), through the SCM's user-defined control; a start when the
+    /// service is not running.
     fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
-        self.stop(inst)?;
-        self.start(inst)
+        let service = open_existing(inst, ALL_ACCESS)?;
+        let status = service
+            .query_status()
+            .map_err(|e| scm_error("cannot query the service", e))?;
+        if status.current_state != ServiceState::Running || !host_alive(inst, &status) {
+            return self.start(inst);
+        }
+        let code = UserEventCode::from_raw(CONTROL_RESTART_CHILD).expect("128 is a user code");
+        service
+            .notify(code)
+            .map_err(|e| scm_error("cannot ask the service host to restart the program", e))?;
+        Ok(Done::RestartRequested)
     }
 
     fn status(&self, inst: &Installation) -> anyhow::Result<StatusReport> {
@@ -265,28 +369,143 @@ impl Backend for Scm {
         let mut report = client::status(&inst.paths(), &inst.service, Some(BackendKind::Scm));
         // The SCM is the authority on whether the host runs; the state file adds the child.
         match scm_status.current_state {
+            ServiceState::Running if !host_alive(inst, &scm_status) => {
+                host_died(&mut report);
+            }
             ServiceState::Running => {}
             ServiceState::StartPending => report.state = ServiceStatus::Starting,
             ServiceState::StopPending => report.state = ServiceStatus::Stopping,
             _ => {
+                let was_live = report.supervisor_pid.is_none()
+                    && StateFile::read(&inst.paths().state_file())
+                        .is_ok_and(|s| ServiceStatus::from(s.state).is_live());
                 report.child_pid = None;
                 report.supervisor_pid = None;
-                report.state = match scm_status.exit_code {
-                    ServiceExitCode::Win32(0) => ServiceStatus::Stopped,
-                    _ => ServiceStatus::Failed,
-                };
+                match scm_policy::stopped_verdict(exit_of(scm_status.exit_code)) {
+                    StoppedVerdict::Stopped => report.state = ServiceStatus::Stopped,
+                    StoppedVerdict::Failed => report.state = ServiceStatus::Failed,
+                    // Never started (or Wine, which forgets every exit code): the state
+                    // file knows better; a state that was live means the host was killed.
+                    StoppedVerdict::AsStateFileSays if was_live => host_died(&mut report),
+                    StoppedVerdict::AsStateFileSays => {
+                        if report.state != ServiceStatus::Failed {
+                            report.state = ServiceStatus::Stopped;
+                        }
+                    }
+                }
             }
         }
         Ok(report)
     }
 }
 
+fn exit_of(code: ServiceExitCode) -> ScmExit {
+    match code {
+        ServiceExitCode::Win32(c) => ScmExit::Win32(c),
+        ServiceExitCode::ServiceSpecific(c) => ScmExit::ServiceSpecific(c),
+    }
+}
+
+/// The reason status and doctor give for a host that vanished without stopping.
+pub const HOST_KILLED: &str = "the service host was killed or crashed without stopping the service";
+
+fn host_died(report: &mut StatusReport) {
+    report.state = ServiceStatus::Stopped;
+    report.child_pid = None;
+    report.supervisor_pid = None;
+    report.reason = Some(format!(
+        "{HOST_KILLED}; `respawn start {}` starts it again (Windows' recovery actions do this by themselves)",
+        report.service
+    ));
+}
+
+/// Whether the host the SCM believes in is still there: its process, and its lock.
+fn host_alive(inst: &Installation, status: &windows_service::service::ServiceStatus) -> bool {
+    let pid_alive = status.process_id.is_none_or(crate::os::is_alive);
+    pid_alive && lock::is_held(&inst.paths().lock_file())
+}
+
+fn uninstall(inst: &Installation, force: bool) -> anyhow::Result<()> {
+    let existing = open(&inst.os_name, ALL_ACCESS)?;
+    let owner = match &existing {
+        Some(s) => Some(ownership_of(s, &inst.os_name, &inst.state_root)?),
+        None => None,
+    };
+    match (
+        scm_policy::uninstall_action(&inst.os_name, owner.as_ref(), force),
+        existing,
+    ) {
+        (UninstallAction::Refuse(why), _) => bail!(why),
+        (UninstallAction::Delete, Some(service)) => {
+            // A host that died without the SCM noticing cannot take a stop control;
+            // deleting the registration is still right, so go on and say why.
+            if let Err(e) = stop_service(&service, inst) {
+                eprintln!("respawn: warning: {e:#}; deleting the service anyway");
+            }
+            service
+                .delete()
+                .map_err(|e| scm_error("cannot delete the service", e))?;
+            if let Err(e) = crate::os::windows_eventlog::remove_source(&inst.os_name) {
+                eprintln!("respawn: warning: cannot remove the Event Log source: {e}");
+            }
+        }
+        (UninstallAction::LeaveServiceForgetRecord(why), _) => eprintln!("note: {why}"),
+        _ => eprintln!(
+            "note: the Windows service {} was already gone; removing respawn's record",
+            inst.os_name
+        ),
+    }
+    inst.remove()?;
+    Ok(())
+}
+
 /// Ask the SCM to stop the service and wait until it has; a stopped service is fine.
-fn stop_service(service: &Service, timeout: Duration) -> anyhow::Result<()> {
+/// A host that was killed cannot take the control (the SCM answers with a pipe error
+/// until it notices): then wait for the SCM to notice and clean up after the host.
+fn stop_service(service: &Service, inst: &Installation) -> anyhow::Result<()> {
     match service.stop() {
         Ok(_) => {}
-        Err(e) if os_code(&e) == Some(ERROR_SERVICE_NOT_ACTIVE) => return Ok(()),
-        Err(e) => return Err(scm_error("cannot stop the service", e)),
+        Err(e) if os_code(&e) == Some(ERROR_SERVICE_NOT_ACTIVE) => {
+            clean_up_after_dead_host(inst);
+            return Ok(());
+        }
+        Err(e) => {
+            let status = service
+                .query_status()
+                .map_err(|e| scm_error("cannot query the service", e))?;
+            if host_alive(inst, &status) && status.current_state != ServiceState::Stopped {
+                return Err(scm_error("cannot stop the service", e));
+            }
+            // The SCM notices a dead service process on its own (Wine: ~1 s).
+            let _ = wait_for_state(service, ServiceState::Stopped, Duration::from_secs(15));
+            clean_up_after_dead_host(inst);
+            return Ok(());
+        }
     }
-    wait_for_state(service, ServiceState::Stopped, timeout)
+    wait_for_state(service, ServiceState::Stopped, inst.stop_timeout())
+}
+
+/// After a host that died without stopping: end a child that is verifiably ours and
+/// still alive (the Job Object normally took it down), and record the stop.
+fn clean_up_after_dead_host(inst: &Installation) {
+    let paths = inst.paths();
+    if lock::is_held(&paths.lock_file()) {
+        return; // a live supervisor owns the state file
+    }
+    let Ok(mut state) = StateFile::read(&paths.state_file()) else {
+        return;
+    };
+    if !ServiceStatus::from(state.state).is_live() {
+        return;
+    }
+    if let Some(pid) = state.child_pid {
+        crate::os::kill_leftover_tree(pid, state.child_start_token);
+    }
+    state.state = RunState::Stopped;
+    state.child_pid = None;
+    state.child_start_token = None;
+    state.next_restart_at = None;
+    state.reason = Some(format!("stopped by `respawn stop` after: {HOST_KILLED}"));
+    state.updated_at = crate::state::rfc3339(std::time::SystemTime::now());
+    let _ = state.write(&paths.state_file());
 }

@@ -7,8 +7,10 @@
 //! nothing restarts it until the next login (status shows this as backend "user").
 
 use super::portable;
+use super::scm_policy::{self, UserTrigger};
 use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
+use crate::state::ServicePaths;
 use crate::status::StatusReport;
 use crate::supervisor::client;
 use anyhow::{bail, Context};
@@ -46,10 +48,47 @@ pub fn read_login_entry(service_id: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// Task Manager's Startup tab records its enable/disable switch here, per Run value.
+pub const STARTUP_APPROVED_KEY: &str =
+    r"Software\Microsoft\Windows\CurrentVersion\Explorer\StartupApproved\Run";
+
+/// Whether the user disabled the login entry in Task Manager (Windows then skips it).
+pub fn login_entry_disabled(service_id: &str) -> bool {
+    let value = RegKey::predef(HKEY_CURRENT_USER)
+        .open_subkey_with_flags(STARTUP_APPROVED_KEY, KEY_READ)
+        .and_then(|k| k.get_raw_value(login_entry_name(service_id)))
+        .ok();
+    scm_policy::startup_disabled(value.as_ref().map(|v| &v.bytes[..]))
+}
+
+/// Refuse a per-user install that would shadow a service install (issue 14, item 2).
+fn refuse_over_a_service(req: &InstallRequest) -> anyhow::Result<()> {
+    let record = Installation::read(&ServicePaths::new(req.state_root, &req.spec.id()))
+        .ok()
+        .flatten();
+    let name = crate::naming::windows_service(req.spec);
+    let probe = super::scm::probe(&name, req.state_root);
+    // --user (or --backend user) asked for it; otherwise the service install was refused.
+    let trigger = if req.fallback {
+        UserTrigger::NotElevated
+    } else {
+        UserTrigger::Asked
+    };
+    scm_policy::user_install(
+        &req.spec.id(),
+        record.as_ref().map(|r| r.backend),
+        &probe,
+        trigger,
+    )
+    .map_err(|why| anyhow::anyhow!(why))
+}
+
 impl Backend for StartupEntry {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
+        refuse_over_a_service(req)?;
         let respawnw = respawnw_next_to(req.respawn_exe)?;
         let entry = run_entry(&req.spec.id(), &respawnw, req.spec_path, req.state_root);
+        scm_policy::check_run_value(&entry.command_line).map_err(|why| anyhow::anyhow!(why))?;
         let mut inst = req.installation(BackendKind::User, entry.value_name.clone(), None);
         inst.respawn_exe = respawnw;
         inst.write().context("cannot write the install record")?;
@@ -90,6 +129,12 @@ impl Backend for StartupEntry {
         if read_login_entry(&inst.service)?.is_none() {
             report.reason = Some(
                 "the login entry is missing: it will not start at the next login; reinstall".into(),
+            );
+        } else if login_entry_disabled(&inst.service) {
+            report.reason = Some(
+                "the login entry is disabled in Task Manager (Startup apps): it will not start \
+                 at the next login; enable it there"
+                    .into(),
             );
         }
         Ok(report)

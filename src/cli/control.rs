@@ -45,12 +45,18 @@ fn stopping(inst: &Installation) -> super::progress::Waiting {
     )
 }
 
-pub fn uninstall(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+/// `force`: Windows, also a service respawn installed for another state dir.
+pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
     let _op = lock(&paths)?;
     let inst = installed(state_root, name)?;
     let shown = stopping(&inst);
-    backend::for_installation(&inst)?.uninstall(&inst)?;
+    let backend = backend::for_installation(&inst)?;
+    if force {
+        backend.uninstall_forced(&inst)?;
+    } else {
+        backend.uninstall(&inst)?;
+    }
     drop(shown);
     say(format!("uninstalled {name}"));
     Ok(ExitStatus::Success)

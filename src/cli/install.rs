@@ -62,6 +62,9 @@ pub struct InstallArgs {
     /// systemd --user: enable lingering, so the service runs without a login session.
     #[arg(long)]
     linger: bool,
+    /// Windows: take over a service respawn installed for another state dir.
+    #[arg(long)]
+    force: bool,
 }
 
 impl InstallArgs {
@@ -119,6 +122,8 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         scope: Scope::resolve(args.requested_scope(), kind, is_root()),
         native: args.native,
         linger: args.linger,
+        force: args.force,
+        fallback: false,
     };
     let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), kind, &req, &args);
     let installed = match result {
@@ -143,8 +148,8 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
 }
 
 /// A reinstall of a running service must not leave the old spec running. systemd and
-/// launchd restart what they run as part of install; where our supervisor runs on
-/// its own, ask it for a planned restart, which reads the spec again.
+/// launchd restart what they run as part of install; elsewhere, ask the backend for a
+/// planned restart, whose supervisor reads the spec again.
 fn apply_to_running(installed: &mut Installed) {
     let inst = &installed.inst;
     if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
@@ -154,18 +159,17 @@ fn apply_to_running(installed: &mut Installed) {
     if !client::is_supervised(&paths) {
         return;
     }
-    installed.notes.push(
-        match client::request(&paths, crate::control::Control::Restart) {
-            Ok(_) => format!(
-                "{} was running: asked it to restart so the spec applies now",
-                inst.service
-            ),
-            Err(e) => format!(
-                "{} is running with the old spec ({e:#}); `respawn restart {}` applies the new one",
-                inst.service, inst.service
-            ),
-        },
-    );
+    let restarted = backend::for_installation(inst).and_then(|b| b.restart(inst));
+    installed.notes.push(match restarted {
+        Ok(_) => format!(
+            "{} was running: asked it to restart so the spec applies now",
+            inst.service
+        ),
+        Err(e) => format!(
+            "{} is running with the old spec ({e:#}); `respawn restart {}` applies the new one",
+            inst.service, inst.service
+        ),
+    });
 }
 
 /// Flags a backend would silently ignore are refused instead.
@@ -223,6 +227,7 @@ fn install_or_fall_back(
         {
             let per_user = InstallRequest {
                 scope: Scope::User,
+                fallback: true,
                 ..*req
             };
             (
@@ -313,7 +318,11 @@ fn report(
         Some(s @ (ServiceStatus::Running | ServiceStatus::Starting)) => {
             format!("it is {s}; see `respawn status {}`", inst.service)
         }
-        _ => format!("start it with `respawn start {}`", inst.service),
+        _ => format!(
+            "start it with `respawn{} start {}`",
+            crate::doctor::service::state_dir_arg(inst),
+            inst.service
+        ),
     };
     // The service manager's own name, where it differs from ours.
     let os_name = if inst.os_name == inst.service {

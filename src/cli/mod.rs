@@ -72,6 +72,9 @@ pub enum Command {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
+        /// Windows: also remove a service respawn installed for another state dir.
+        #[arg(long)]
+        force: bool,
     },
     /// Start an installed service.
     Start {
@@ -180,7 +183,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Check { spec } => check::check(&spec, root),
         Command::Spec { preset } => check::print_preset(&preset),
         Command::Install(args) => install::install(args, root),
-        Command::Uninstall { name } => control::uninstall(root, &name),
+        Command::Uninstall { name, force } => control::uninstall(root, &name, force),
         Command::Start { name } => control::start(root, &name),
         Command::Stop { name } => control::stop(root, &name),
         Command::Restart { name } => control::restart(root, &name),

@@ -40,8 +40,8 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
 
 #[cfg(windows)]
 pub fn service_host(spec_path: &Path, state_root: &Path) -> Result<ExitStatus, CliError> {
-    let spec = spec::load(spec_path)?;
-    crate::service_host::run(spec, state_root.to_path_buf())?;
+    // The spec is loaded after the dispatcher is reached, so the SCM hears of a bad one.
+    crate::service_host::run(spec::absolute(spec_path)?, state_root.to_path_buf())?;
     Ok(ExitStatus::Success)
 }
 

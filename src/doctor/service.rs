@@ -361,10 +361,14 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
         BackendKind::Scm => {
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
+            checks.push(super::windows::service_host(ctx.inst));
+            checks.push(super::windows::recovery_ladder(ctx));
+            checks.push(super::windows::event_log(ctx.inst));
         }
         #[cfg(windows)]
         BackendKind::User => {
             checks.push(super::windows::login_entry(ctx));
+            checks.push(super::windows::login_entry_enabled(ctx.inst));
             checks.push(super::windows::user_mode(ctx.inst));
         }
         _ => {}

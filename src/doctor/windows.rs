@@ -255,3 +255,131 @@ pub fn user_mode(inst: &Installation) -> Check {
         ),
     )
 }
+
+/// A host that died without stopping (killed, crashed): Windows' recovery restarts it,
+/// Wine's does not; either way it is a problem to report, never "ok".
+pub fn service_host(inst: &Installation) -> Check {
+    const ID: &str = "service-host";
+    let paths = inst.paths();
+    let state = match crate::state::ServiceState::read(&paths.state_file()) {
+        Ok(s) => s,
+        Err(_) => return Check::ok(ID, "the service host has not run yet"),
+    };
+    let live = matches!(
+        state.state,
+        crate::state::RunState::Starting
+            | crate::state::RunState::Running
+            | crate::state::RunState::Backoff
+            | crate::state::RunState::Stopping
+    );
+    if live && !crate::supervisor::lock::is_held(&paths.lock_file()) {
+        return Check::fail(
+            ID,
+            format!(
+                "{} (pid {}); its program was stopped with it",
+                crate::backend::scm::HOST_KILLED,
+                state.supervisor_pid
+            ),
+            format!(
+                "start it again with `respawn{} start {}`; if it keeps dying, see `respawn logs {}`",
+                super::service::state_dir_arg(inst),
+                inst.service,
+                inst.service
+            ),
+        );
+    }
+    Check::ok(ID, format!("the service host is {}", state.state.as_str()))
+}
+
+/// What the SCM's recovery ladder really does with the reset period (issue 14, item 6).
+pub fn recovery_ladder(ctx: &Ctx) -> Check {
+    const ID: &str = "recovery-ladder";
+    let Some(spec) = ctx.spec else {
+        return Check::skip(ID, "the spec cannot be read");
+    };
+    let cfg = crate::render::scm::render(
+        spec,
+        &crate::render::scm::ScmContext {
+            respawn_exe: &ctx.inst.respawn_exe,
+            spec_path: &ctx.inst.spec_path,
+            state_root: &ctx.inst.state_root,
+        },
+    );
+    let delays: Vec<String> = cfg
+        .restart_delays
+        .iter()
+        .map(|d| format!("{}s", d.as_secs()))
+        .collect();
+    let reset = cfg.reset_period.as_secs();
+    if crate::render::scm::ladder_cycles(&cfg) {
+        Check::ok(
+            ID,
+            format!(
+                "a crashing host is restarted after {}; the SCM resets its failure count {reset}s \
+                 after the last failure, and a wait that long resets it, so the ladder starts \
+                 over rather than repeating its last delay",
+                delays.join(", ")
+            ),
+        )
+    } else {
+        Check::ok(
+            ID,
+            format!(
+                "a crashing host is restarted after {}, then the last delay repeats (failure \
+                 count reset after {reset}s without a failure)",
+                delays.join(", ")
+            ),
+        )
+    }
+}
+
+/// An entry disabled in Task Manager's Startup tab is skipped at login.
+pub fn login_entry_enabled(inst: &Installation) -> Check {
+    const ID: &str = "login-entry-enabled";
+    if crate::backend::startup_fallback::login_entry_disabled(&inst.service) {
+        return Check::fail(
+            ID,
+            format!(
+                "the login entry {} is disabled in Task Manager: it will not start at login",
+                login_entry_name(&inst.service)
+            ),
+            "enable it in Task Manager > Startup apps (or Settings > Apps > Startup)",
+        );
+    }
+    Check::ok(ID, "the login entry is enabled")
+}
+
+/// The newest Event Log entries of the service, so `doctor` shows what the host said.
+pub fn event_log(inst: &Installation) -> Check {
+    use crate::os::windows_eventlog as eventlog;
+    const ID: &str = "event-log";
+    if !eventlog::source_registered(&inst.os_name) {
+        return Check::warn(
+            ID,
+            format!("no Event Log source {} is registered", inst.os_name),
+            format!(
+                "from an elevated prompt, install again: `{}`",
+                reinstall(inst)
+            ),
+        );
+    }
+    match eventlog::read_last(&inst.os_name, 5) {
+        Ok(entries) if entries.is_empty() => {
+            Check::ok(ID, "the Event Log has no entries of this service yet")
+        }
+        Ok(entries) => {
+            let lines: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{:?}: {}", e.level, e.text))
+                .collect();
+            Check::ok(
+                ID,
+                format!(
+                    "newest Event Log entries (Application log):\n  {}",
+                    lines.join("\n  ")
+                ),
+            )
+        }
+        Err(e) => Check::skip(ID, format!("cannot read the Application event log: {e}")),
+    }
+}

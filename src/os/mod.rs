@@ -16,3 +16,5 @@ pub use unix::*;
 mod windows;
 #[cfg(windows)]
 pub use windows::*;
+#[cfg(windows)]
+pub mod windows_eventlog;

@@ -16,10 +16,31 @@ pub struct ScmConfig {
     /// respawn.exe, started as `respawn.exe service-host --spec … --state-dir …`.
     pub executable: String,
     pub arguments: Vec<String>,
-    /// Restart the service host after each of these delays, in order; the last repeats.
+    /// Restart a crashed service host after each of these delays, in order.
     pub restart_delays: Vec<Duration>,
-    /// A host that stayed up this long starts the recovery sequence over.
+    /// The SCM's reset period: the failure count goes back to zero when this long has
+    /// passed since the *last failure* (the clock starts at the failure, so the restart
+    /// delay counts towards it). After the last action the SCM repeats the last action.
+    /// So with the default 60 s and delays 1…64 s: a host that keeps crashing gets
+    /// 1, 2, 4 … 49 s, and once a wait of 64 s (> 60 s) has passed, the count was reset
+    /// and the ladder starts again at 1 s: it cycles 1…64, 1…64 rather than repeating
+    /// 64 s. A reset longer than the sum of the delays (`[windows] failure_reset`, e.g.
+    /// "1h") makes the last delay repeat instead.
     pub reset_period: Duration,
+    /// Automatic start delayed until shortly after boot (`[windows] delayed_start`).
+    pub delayed_start: bool,
+    /// How long Windows waits for the host at shutdown (it accepts PRESHUTDOWN).
+    pub preshutdown_timeout: Duration,
+}
+
+/// The time a graceful stop may need on top of the spec's stop timeout (log drain,
+/// state file), for the preshutdown timeout.
+pub const STOP_MARGIN: Duration = Duration::from_secs(15);
+
+/// Whether the SCM's ladder cycles (reset period shorter than the longest wait) rather
+/// than repeating its last delay; `doctor` says which.
+pub fn ladder_cycles(cfg: &ScmConfig) -> bool {
+    cfg.restart_delays.iter().any(|d| *d >= cfg.reset_period)
 }
 
 /// Where the rendered service finds its files.
@@ -52,7 +73,13 @@ pub fn render(spec: &Spec, ctx: &ScmContext) -> ScmConfig {
             .iter()
             .map(|d| (*d).max(MIN_RECOVERY_DELAY))
             .collect(),
-        reset_period: spec.restart.reset_after.max(MIN_RECOVERY_DELAY),
+        reset_period: spec
+            .windows
+            .failure_reset
+            .map_or(spec.restart.reset_after, |d| d.0)
+            .max(MIN_RECOVERY_DELAY),
+        delayed_start: spec.windows.delayed_start.unwrap_or(true),
+        preshutdown_timeout: spec.stop.timeout + STOP_MARGIN,
         service_name,
     }
 }
@@ -108,6 +135,37 @@ mod tests {
         let mut want = vec![cfg.executable.clone()];
         want.extend(cfg.arguments.clone());
         assert_eq!(split_command_line(&cfg.image_path()), want);
+    }
+
+    #[test]
+    fn default_reset_cycles_the_ladder_and_a_longer_one_repeats_the_last_delay() {
+        let cfg = render(&spec(""), &ctx());
+        assert!(ladder_cycles(&cfg), "64 s >= 60 s: the count resets");
+        assert!(cfg.delayed_start);
+        let cfg = render(
+            &spec("[windows]\nfailure_reset = \"1h\"\ndelayed_start = false\n"),
+            &ctx(),
+        );
+        assert_eq!(cfg.reset_period, Duration::from_secs(3600));
+        assert!(!ladder_cycles(&cfg));
+        assert!(!cfg.delayed_start);
+    }
+
+    #[test]
+    fn preshutdown_timeout_covers_the_stop_timeout() {
+        let cfg = render(&spec("[stop]\ntimeout = \"90s\"\n"), &ctx());
+        assert_eq!(cfg.preshutdown_timeout, Duration::from_secs(105));
+    }
+
+    #[test]
+    fn unknown_windows_settings_are_refused() {
+        let err = Spec::parse(
+            "name = \"gw\"\ncommand = \"py\"\n[windows]\nreset = \"1h\"\n",
+            None,
+            Path::new("C:\\"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("reset"), "{err}");
     }
 
     #[test]

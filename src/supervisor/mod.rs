@@ -26,6 +26,14 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::control::Control;
 
+/// Where supervisor events go besides the log: the Windows Event Log in service mode.
+static EVENT_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Send every supervisor event to `sink` too (set once, by the service host).
+pub fn set_event_sink(sink: fn(&str)) {
+    let _ = EVENT_SINK.set(sink);
+}
+
 /// How a supervisor run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -316,7 +324,8 @@ impl Supervisor {
             Decision::Restart { delay, planned } => {
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
-                    "child ended with {exit}{why}; starting again in {}",
+                    "child ended with {exit} after {} up{why}; starting again in {}",
+                    humantime::format_duration(Duration::from_secs(uptime.as_secs())),
                     humantime::format_duration(delay)
                 ));
                 if delay.is_zero() {
@@ -450,6 +459,9 @@ impl Supervisor {
     /// and for our own stderr (the journal, or the terminal in the foreground).
     fn event(&self, what: &str) {
         eprintln!("respawn[{}]: {what}", self.state.service);
+        if let Some(sink) = EVENT_SINK.get() {
+            sink(what);
+        }
         let line = format!("[respawn {}] {what}\n", rfc3339(SystemTime::now()));
         self.log.lock().expect("log lock").write(line.as_bytes());
     }
