@@ -26,6 +26,10 @@ pub struct Spec {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub working_dir: Option<PathBuf>,
+    /// Where the program writes its own pid when the child respawn starts is a
+    /// launcher (pip's `hermes.exe`): a number, or JSON with a `pid` field. Used for
+    /// `{pid}` and status once it names a process in the child's tree.
+    pub pid_file: Option<PathBuf>,
     pub restart: RestartPolicy,
     pub stop: StopConfig,
     pub logs: LogConfig,
@@ -139,6 +143,7 @@ struct RawSpec {
     #[serde(default)]
     env: BTreeMap<String, String>,
     working_dir: Option<Spanned<String>>,
+    pid_file: Option<String>,
     #[serde(default)]
     restart: RawRestart,
     stop: Option<Spanned<RawStop>>,
@@ -258,6 +263,7 @@ impl Spec {
             args: raw.args,
             env: raw.env,
             working_dir,
+            pid_file: raw.pid_file.map(|p| base_dir.join(p)),
             restart,
             stop,
             logs,

@@ -112,11 +112,12 @@ pub fn start_detached(inst: &Installation) -> anyhow::Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    os::detach(&mut cmd);
     os::keep_std_handles_to_ourselves();
-    let child = cmd
-        .spawn()
+    let (child, note) = os::spawn_detached(&mut cmd)
         .with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let pid = child.id();
     wait_until_started(&paths, pid, Duration::from_secs(10))?;
     println!("started {} (respawn pid {pid})", inst.service);
