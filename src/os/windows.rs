@@ -1,4 +1,4 @@
-//! Windows: Job Objects, hidden children, process identity and named events.
+//! Windows: Job Objects, hidden children, process identity and the control pipe.
 //!
 //! Every child runs in its own Job Object with KILL_ON_JOB_CLOSE. The supervisor holds
 //! the only handle, so however the supervisor dies (even `taskkill /F`), the kernel
@@ -10,7 +10,6 @@ use crate::spec::StopSignal;
 use std::io;
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_ACCESS_DENIED, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
-    WAIT_OBJECT_0,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
@@ -22,10 +21,9 @@ use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, GetCurrentProcess, GetExitCodeProcess, GetProcessTimes, OpenEventW, OpenProcess,
-    OpenThread, ResumeThread, SetEvent, TerminateProcess, WaitForMultipleObjects,
-    CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED,
-    EVENT_MODIFY_STATE, INFINITE, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
+    GetCurrentProcess, GetExitCodeProcess, GetProcessTimes, OpenProcess, OpenThread, ResumeThread,
+    TerminateProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
+    CREATE_SUSPENDED, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
     PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
@@ -366,52 +364,14 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
     }
 }
 
-/// The named events a supervisor listens on: one to stop, one to restart the child.
-/// Named after the supervisor's pid, so they reach exactly that process.
-fn control_event_name(supervisor_pid: u32, restart: bool) -> Vec<u16> {
-    let what = if restart { "restart" } else { "stop" };
-    format!("Local\\respawn-{supervisor_pid}-{what}\0")
-        .encode_utf16()
-        .collect()
-}
-
-/// Ask a running supervisor to stop, or to restart its child, through its named event.
-pub fn signal_supervisor(pid: u32, restart: bool) -> io::Result<()> {
-    let name = control_event_name(pid, restart);
-    // SAFETY: NUL-terminated name; the handle is owned by `Handle`.
-    unsafe {
-        let event = Handle::new(OpenEventW(EVENT_MODIFY_STATE, 0, name.as_ptr()))?;
-        check(SetEvent(event.0))
-    }
-}
-
-/// Create this process's stop and restart events and call `on_event(restart)` from a
-/// thread that sleeps in the kernel until one is set (no polling).
-pub fn listen_for_control_events(
-    on_event: impl Fn(bool) -> bool + Send + 'static,
-) -> io::Result<()> {
-    let me = std::process::id();
-    let make = |restart| {
-        let name = control_event_name(me, restart);
-        // SAFETY: auto-reset, unsignalled event with a NUL-terminated name.
-        Handle::new(unsafe { CreateEventW(std::ptr::null(), 0, 0, name.as_ptr()) })
-    };
-    let events = [make(false)?, make(true)?];
-    std::thread::spawn(move || loop {
-        let raw: [HANDLE; 2] = [events[0].0, events[1].0];
-        // SAFETY: two valid event handles that live as long as this thread.
-        let which = unsafe { WaitForMultipleObjects(2, raw.as_ptr(), 0, INFINITE) };
-        let restart = match which {
-            w if w == WAIT_OBJECT_0 => false,
-            w if w == WAIT_OBJECT_0 + 1 => true,
-            _ => return,
-        };
-        if !on_event(restart) {
-            return;
-        }
-    });
-    Ok(())
-}
+// The control channel (`respawn stop|restart` → a running `respawn run`): a named
+// pipe with a DACL, in its own file.
+#[path = "windows_pipe.rs"]
+mod pipe;
+pub use pipe::{
+    control_pipe_dacl, control_request, listen_for_control_events, own_control_pipe_sddl,
+    signal_supervisor,
+};
 
 /// Whether this process has a console window (a visible or hidden console). Children
 /// that respawn starts must answer "no" from their side; see examples/console_probe.rs.
