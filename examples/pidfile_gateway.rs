@@ -3,11 +3,16 @@
 //! `<home>/.gateway-planned-stop.json` whose `target_pid` is its own pid; any other
 //! marker is deleted and ignored. `<home>` is the last argument (pip's launcher puts
 //! its own path first). Used under pip's real launcher in tests/windows_proc.rs.
+//!
+//! Placed as a venv's `Scripts\python.exe` (a `pyvenv.cfg` with `home = DIR` one
+//! folder up), it first acts as the venv redirector does on Windows: starts
+//! `DIR\<its own file name>` with the same arguments, waits, and exits with its code.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn main() {
+    redirect_like_a_venv();
     let home = PathBuf::from(
         std::env::args()
             .next_back()
@@ -37,4 +42,28 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The venv redirector's hop: run the base interpreter named by `pyvenv.cfg`.
+fn redirect_like_a_venv() {
+    let exe = std::env::current_exe().expect("own path");
+    let Some(cfg) = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("pyvenv.cfg"))
+    else {
+        return;
+    };
+    let Ok(text) = std::fs::read_to_string(cfg) else {
+        return;
+    };
+    let Some(home) = text.lines().find_map(|l| l.strip_prefix("home = ")) else {
+        return;
+    };
+    let base = PathBuf::from(home.trim()).join(exe.file_name().expect("file name"));
+    let status = std::process::Command::new(&base)
+        .args(std::env::args_os().skip(1))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", base.display()));
+    std::process::exit(status.code().unwrap_or(1));
 }

@@ -75,12 +75,26 @@ fn stop_supervisor(sup: &mut std::process::Child) -> std::process::ExitStatus {
 fn graceful_stop_through_pips_launcher_reaches_the_real_program() {
     let h = Harness::new();
     let venv = h.path("my venv");
+    let base = h.path("base python");
     let home = h.path("hermes home");
-    std::fs::create_dir_all(venv.join("Scripts")).unwrap();
-    std::fs::create_dir_all(&home).unwrap();
-    // python.exe behind the launcher, in a folder with a space (the shebang quotes it).
-    let python = venv.join("python.exe");
-    std::fs::copy(examples_dir().join("pidfile_gateway.exe"), &python).unwrap();
+    for dir in [venv.join("Scripts"), base.clone(), home.clone()] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    // As on a Windows install: hermes.exe (pip's launcher) starts the venv's
+    // python.exe, a redirector that starts the base interpreter, which is the
+    // gateway. Folders with spaces: the shebang must quote the path.
+    let gateway = examples_dir().join("pidfile_gateway.exe");
+    let python = venv.join("Scripts").join("python.exe");
+    std::fs::copy(&gateway, &python).unwrap();
+    std::fs::copy(&gateway, base.join("python.exe")).unwrap();
+    std::fs::write(
+        venv.join("pyvenv.cfg"),
+        format!(
+            "home = {}\ninclude-system-site-packages = false\n",
+            base.display()
+        ),
+    )
+    .unwrap();
     let hermes = venv.join("Scripts").join("hermes.exe");
     if pip_launcher(&hermes, &python).is_none() {
         return;
@@ -114,7 +128,17 @@ timeout = "90s"
     );
     assert_ne!(
         child, main,
-        "the launcher is the child; the program is its child"
+        "the launcher is the child; the gateway is two hops below"
+    );
+    assert!(wait_for("the gateway's first line", || h
+        .log("gw")
+        .contains(&format!("gateway {main}: running"))));
+    let log = h.log("gw");
+    let running: Vec<&str> = log.lines().filter(|l| l.contains(": running")).collect();
+    assert_eq!(
+        running,
+        [format!("gateway {main}: running")],
+        "only the base interpreter runs the gateway:\n{log}"
     );
 
     // The marker names the program, which exits 0; the launcher passes the 0 on.
