@@ -79,3 +79,29 @@ fn a_pipe_squatting_the_name_is_not_obeyed() {
         assert!(err.to_string().contains("not by the supervisor"), "{err}");
     });
 }
+
+#[test]
+fn doctor_checks_the_control_pipe_of_a_running_per_user_supervisor() {
+    let h = Harness::new();
+    let name = format!("ctldoc{}", std::process::id());
+    let spec = probe_spec(&h, &name);
+    ok(&h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]));
+    let check = |h: &Harness| -> serde_json::Value {
+        let out = h.cmd(&["doctor", &name, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "control-pipe")
+            .cloned()
+            .unwrap_or_else(|| panic!("no control-pipe check: {report:#}"))
+    };
+    assert_eq!(check(&h)["status"], "skip");
+    ok(&h.cmd(&["start", &name]));
+    h.wait_running(&name);
+    let c = check(&h);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    ok(&h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
+}
