@@ -197,17 +197,22 @@ impl Supervisor {
         let started = Instant::now();
         // A bounded watch for the pid file, only while the main pid is not known.
         let mut pid_watch = main_pid::watch_delays();
-        let mut next_look = self.spec.pid_file.as_ref().and(pid_watch.next());
+        let after = |delay| tokio::time::Instant::now() + delay;
+        let mut next_look = self.spec.pid_file.as_ref().and(pid_watch.next()).map(after);
         loop {
             let look = async {
                 match next_look {
-                    Some(delay) => tokio::time::sleep(delay).await,
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 () = look => {
-                    next_look = if self.refresh_main_pid(&child) { None } else { pid_watch.next() };
+                    next_look = if self.refresh_main_pid(&child) {
+                        None
+                    } else {
+                        pid_watch.next().map(after)
+                    };
                     if next_look.is_none() && self.state.main_pid.is_none() {
                         self.event("pid_file: no usable pid yet; looking again at stop time");
                     }
