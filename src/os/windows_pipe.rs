@@ -50,6 +50,11 @@ pub fn control_pipe_sddl(user_sid: &str) -> String {
     format!("D:P(A;;FA;;;{user_sid})(A;;FA;;;BA)(A;;FA;;;SY)")
 }
 
+/// The integrity label the pipe is created with: Medium, no write up. A supervisor
+/// started elevated (High) would otherwise risk a label a standard (Medium) shell of
+/// the same user cannot write through; Low processes stay out.
+const MEDIUM_LABEL: &str = "S:(ML;;NW;;;ME)";
+
 /// The SDDL this process would give its control pipe (for tests and doctor).
 pub fn own_control_pipe_sddl() -> io::Result<String> {
     Ok(control_pipe_sddl(&current_user_sid()?))
@@ -152,7 +157,7 @@ pub fn listen_for_control_events(
     on_event: impl Fn(bool) -> bool + Send + 'static,
 ) -> io::Result<()> {
     let name = pipe_name(std::process::id());
-    let sd = SecurityDescriptor::from_sddl(&own_control_pipe_sddl()?)?;
+    let sd = SecurityDescriptor::from_sddl(&format!("{}{MEDIUM_LABEL}", own_control_pipe_sddl()?))?;
     let first = create_server(&name, &sd, true)?;
     tokio::spawn(async move {
         let mut server = first;
