@@ -161,6 +161,14 @@ cmd_test() {
     cmd_setup
     ensure_prefix
     start_server
+    # Real Windows programs for tests/windows_proc.rs (pip's launcher, esbuild), cached.
+    # Without them those tests SKIP (or fail with RESPAWN_REQUIRE_WINDOWS_FIXTURES=1).
+    local fixtures
+    if fixtures=$("$REPO/scripts/windows-fixtures.sh"); then
+        export RESPAWN_WIN_FIXTURES="$fixtures"
+    else
+        log "warning: scripts/windows-fixtures.sh failed; tests that need its programs will skip"
+    fi
     cd "$REPO"
     # Clippy runs on the Linux build only (Debian's toolchain has no clippy), so the
     # Windows-only code's compiler warnings fail the lane here instead.

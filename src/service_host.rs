@@ -350,6 +350,8 @@ fn record_host_error(name: &str, state_root: &Path, spec: Option<&Spec>, why: &s
         supervisor_pid: std::process::id(),
         child_pid: None,
         child_start_token: None,
+        main_pid: None,
+        main_start_token: None,
         started_at: None,
         restarts: previous.as_ref().map_or(0, |p| p.restarts),
         last_exit: previous.as_ref().and_then(|p| p.last_exit.clone()),

@@ -25,8 +25,8 @@ pub fn forward_to(tx: UnboundedSender<Control>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Windows: Ctrl+C and Ctrl+Break stop (when run from a console); so do the
-/// supervisor's named stop and restart events, which `respawn stop|restart` set.
+/// Windows: Ctrl+C and Ctrl+Break stop (when run from a console); so do `stop` and
+/// `restart` on the supervisor's control pipe, which `respawn stop|restart` send.
 #[cfg(windows)]
 pub fn forward_to(tx: UnboundedSender<Control>) -> std::io::Result<()> {
     use tokio::signal::windows::{ctrl_break, ctrl_c};

@@ -30,6 +30,10 @@ pub struct Spec {
     /// wins over it. Relative to the spec's folder. See [`crate::envfile`].
     pub env_file: Option<PathBuf>,
     pub working_dir: Option<PathBuf>,
+    /// Where the program writes its own pid when the child respawn starts is a
+    /// launcher (pip's `hermes.exe`): a number, or JSON with a `pid` field. Used for
+    /// `{pid}` and status once it names a process in the child's tree.
+    pub pid_file: Option<PathBuf>,
     pub restart: RestartPolicy,
     pub stop: StopConfig,
     pub logs: LogConfig,
@@ -157,6 +161,7 @@ struct RawSpec {
     env: BTreeMap<String, String>,
     env_file: Option<Spanned<String>>,
     working_dir: Option<Spanned<String>>,
+    pid_file: Option<String>,
     #[serde(default)]
     restart: RawRestart,
     stop: Option<Spanned<RawStop>>,
@@ -289,6 +294,7 @@ impl Spec {
             env: raw.env,
             env_file,
             working_dir,
+            pid_file: raw.pid_file.map(|p| base_dir.join(p)),
             restart,
             stop,
             logs,

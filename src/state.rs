@@ -197,6 +197,12 @@ pub struct ServiceState {
     /// An OS-specific start time of the child, so a later supervisor can tell that a
     /// pid still names *our* child before it touches it.
     pub child_start_token: Option<u64>,
+    /// The program's own pid, from `spec.pid_file`, when it is not the child (a
+    /// launcher's child); checked to be in the child's tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_start_token: Option<u64>,
     pub started_at: Option<String>,
     /// How many times the child was started again after the first start.
     pub restarts: u64,
@@ -286,6 +292,8 @@ mod tests {
             supervisor_pid: 10,
             child_pid: None,
             child_start_token: None,
+            main_pid: Some(12),
+            main_start_token: Some(34),
             started_at: None,
             restarts: 3,
             last_exit: Some(LastExit::new(ExitKind::Signal(9), SystemTime::UNIX_EPOCH)),

@@ -87,6 +87,9 @@ pub struct StatusReport {
     pub state: ServiceStatus,
     pub supervisor_pid: Option<u32>,
     pub child_pid: Option<u32>,
+    /// The program's own pid when it is not the child (`pid_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_pid: Option<u32>,
     pub started_at: Option<String>,
     pub restarts: u64,
     pub last_exit: Option<LastExit>,
@@ -105,6 +108,7 @@ impl StatusReport {
             state: ServiceStatus::NotInstalled,
             supervisor_pid: None,
             child_pid: None,
+            main_pid: None,
             started_at: None,
             restarts: 0,
             last_exit: None,
@@ -148,6 +152,7 @@ impl StatusReport {
             state: run_state,
             supervisor_pid: supervisor_alive.then_some(state.supervisor_pid),
             child_pid,
+            main_pid: child_pid.and(state.main_pid),
             started_at: state.started_at.clone(),
             restarts: state.restarts,
             last_exit: state.last_exit.clone(),
@@ -184,6 +189,9 @@ impl StatusReport {
         }
         if let Some(p) = self.child_pid {
             line("child pid", p.to_string());
+        }
+        if let Some(p) = self.main_pid {
+            line("main pid", p.to_string());
         }
         if let Some(t) = &self.started_at {
             line("started at", t.clone());

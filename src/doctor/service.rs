@@ -370,6 +370,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::login_entry(ctx));
             checks.push(super::windows::login_entry_enabled(ctx.inst));
             checks.push(super::windows::user_mode(ctx.inst));
+            checks.push(super::windows::control_pipe(ctx.inst));
         }
         _ => {}
     }

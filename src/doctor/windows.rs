@@ -383,3 +383,41 @@ pub fn event_log(inst: &Installation) -> Check {
         Err(e) => Check::skip(ID, format!("cannot read the Application event log: {e}")),
     }
 }
+
+/// A running per-user (or portable) supervisor answers on its control pipe, whose DACL
+/// lets this user in: what `respawn stop|restart` from any session relies on.
+pub fn control_pipe(inst: &Installation) -> Check {
+    const ID: &str = "control-pipe";
+    let Some(pid) = crate::supervisor::client::live_supervisor(&inst.paths()).map(|h| h.pid) else {
+        return Check::skip(ID, "not checked: the supervisor is not running");
+    };
+    let fix = format!(
+        "restart the supervisor as this user: `respawn stop {0}` then `respawn start {0}`",
+        inst.service
+    );
+    if let Err(e) = crate::os::control_request(pid, "ping") {
+        return Check::fail(
+            ID,
+            format!("the supervisor (pid {pid}) does not answer on its control pipe: {e}"),
+            fix,
+        );
+    }
+    let dacl = crate::os::control_pipe_dacl(pid);
+    let want = crate::os::own_control_pipe_sddl();
+    match (dacl, want) {
+        (Ok(d), Ok(w)) if d == w => Check::ok(
+            ID,
+            format!("the supervisor (pid {pid}) answers on its control pipe, open to this user, Administrators and SYSTEM"),
+        ),
+        (Ok(d), Ok(w)) => Check::warn(
+            ID,
+            format!("the supervisor (pid {pid}) answers, but its control pipe's DACL is {d}, not {w}: it runs as another user"),
+            fix,
+        ),
+        (Err(e), _) | (_, Err(e)) => Check::warn(
+            ID,
+            format!("the supervisor (pid {pid}) answers, but its control pipe's DACL cannot be read: {e}"),
+            fix,
+        ),
+    }
+}

@@ -13,6 +13,8 @@ use std::os::unix::process::ExitStatusExt;
 pub struct ChildTree {
     child: tokio::process::Child,
     pid: u32,
+    /// Held here, not in `child`: tokio's `Child::wait` closes the stdin it holds.
+    _stdin: Option<tokio::process::ChildStdin>,
 }
 
 impl ChildTree {
@@ -36,11 +38,12 @@ impl ChildTree {
                 });
             }
         }
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
-        Ok(ChildTree { child, pid })
+        let _stdin = child.stdin.take();
+        Ok(ChildTree { child, pid, _stdin })
     }
 
     pub fn pid(&self) -> u32 {
@@ -60,9 +63,26 @@ impl ChildTree {
         Ok(exit_kind(self.child.wait().await?))
     }
 
-    /// Ask the whole group to stop. Returns whether a request was delivered.
-    pub fn send_stop_signal(&self, sig: StopSignal) -> io::Result<bool> {
+    /// Ask the whole group to stop. Returns whether a request was delivered. The
+    /// child's stdin pipe stays open: on Unix the signal is the graceful step, and a
+    /// child that reads stdin must not see end-of-file while it shuts down.
+    pub fn send_stop_signal(&mut self, sig: StopSignal) -> io::Result<bool> {
         signal_group(self.pid, to_nix(sig)).map(|()| true)
+    }
+
+    /// Whether `pid` is in the child's tree: a member of its process group.
+    pub fn contains(&self, pid: u32) -> bool {
+        nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
+            .is_ok_and(|g| g.as_raw() == self.pid as i32)
+    }
+
+    /// Start a helper for this child (the `[stop] command`). On Unix it is an ordinary
+    /// child of the supervisor.
+    pub fn spawn_helper(
+        &self,
+        cmd: &mut tokio::process::Command,
+    ) -> io::Result<tokio::process::Child> {
+        cmd.spawn()
     }
 
     /// Kill the whole group, including what the child started. Idempotent.
@@ -149,6 +169,18 @@ pub fn detach(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
 }
+
+/// Start a detached supervisor (`respawn start`). Unix has no job to break away from;
+/// returns the child and no note.
+pub fn spawn_detached(
+    cmd: &mut std::process::Command,
+) -> io::Result<(std::process::Child, Option<String>)> {
+    detach(cmd);
+    cmd.spawn().map(|c| (c, None))
+}
+
+/// Windows' crash dialogs have no Unix counterpart.
+pub fn quiet_crash_dialogs() {}
 
 /// Unix children get only the stdio we give them (std sets close-on-exec elsewhere).
 pub fn keep_std_handles_to_ourselves() {}

@@ -1,30 +1,30 @@
-//! Windows: Job Objects, hidden children, process identity and named events.
+//! Windows: Job Objects, hidden children, process identity and the control pipe.
 //!
 //! Every child runs in its own Job Object with KILL_ON_JOB_CLOSE. The supervisor holds
 //! the only handle, so however the supervisor dies (even `taskkill /F`), the kernel
 //! closes the handle and kills the whole tree: no orphan gateway. Children are created
 //! with CREATE_NO_WINDOW, so no console window can ever appear.
 
-use crate::control::Control;
 use crate::policy::ExitKind;
 use crate::spec::StopSignal;
 use std::io;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE, WAIT_OBJECT_0,
+    CloseHandle, ERROR_ACCESS_DENIED, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
 use windows_sys::Win32::System::JobObjects::{
-    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
-    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    AssignProcessToJobObject, CreateJobObjectW, IsProcessInJob, JobObjectExtendedLimitInformation,
+    QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_BREAKAWAY_OK,
+    JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, GetExitCodeProcess, GetProcessTimes, OpenEventW, OpenProcess, OpenThread,
-    ResumeThread, SetEvent, TerminateProcess, WaitForMultipleObjects, CREATE_NEW_PROCESS_GROUP,
-    CREATE_NO_WINDOW, CREATE_SUSPENDED, EVENT_MODIFY_STATE, INFINITE,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
+    GetCurrentProcess, GetExitCodeProcess, GetProcessTimes, OpenProcess, OpenThread, ResumeThread,
+    TerminateProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
+    CREATE_SUSPENDED, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
 /// Exit code given to a tree that respawn kills (what `taskkill /F` uses too).
@@ -62,16 +62,22 @@ fn check(ok: i32) -> io::Result<()> {
     }
 }
 
+/// The limits of a child's job: every process in it dies when the last handle closes,
+/// and a process that crashes dies at once instead of waiting on a Windows Error
+/// Reporting dialog nobody will see (so it is restarted).
+pub const CHILD_JOB_LIMITS: u32 =
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+
 /// A Job Object that kills every process in it when its last handle closes.
 struct Job(Handle);
 
 impl Job {
-    fn kill_on_close() -> io::Result<Job> {
+    fn kill_on_close(extra_limits: u32) -> io::Result<Job> {
         // SAFETY: plain Win32 calls with valid pointers to locals.
         unsafe {
             let job = Handle::new(CreateJobObjectW(std::ptr::null(), std::ptr::null()))?;
             let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
-            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            info.BasicLimitInformation.LimitFlags = CHILD_JOB_LIMITS | extra_limits;
             check(SetInformationJobObject(
                 job.0,
                 JobObjectExtendedLimitInformation,
@@ -98,28 +104,70 @@ pub struct ChildTree {
     child: tokio::process::Child,
     pid: u32,
     job: Job,
+    /// The write end of the child's stdin pipe, held here rather than in `child`:
+    /// tokio's `Child::wait` closes the stdin it holds.
+    stdin: Option<tokio::process::ChildStdin>,
 }
 
 impl ChildTree {
     /// Spawn suspended, put the process in its job, then let it run: so not even its
     /// first instruction runs outside the job, and nothing it starts can escape.
     pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
+        Self::spawn_in_job(cmd, false)
+    }
+
+    /// [`ChildTree::spawn`], with a job that lets its processes break away when
+    /// `allow_breakaway` (tests use it to play an updater's or a CI runner's job).
+    pub fn spawn_in_job(
+        cmd: &mut tokio::process::Command,
+        allow_breakaway: bool,
+    ) -> io::Result<ChildTree> {
         cmd.creation_flags(CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP | CREATE_SUSPENDED);
-        let job = Job::kill_on_close()?;
-        let mut child = cmd.spawn()?;
+        let extra = if allow_breakaway {
+            JOB_OBJECT_LIMIT_BREAKAWAY_OK
+        } else {
+            0
+        };
+        let job = Job::kill_on_close(extra)?;
+        let mut child = spawn_into(&job, cmd)?;
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
-        let placed = child
-            .raw_handle()
-            .ok_or_else(|| io::Error::other("no process handle"))
-            .and_then(|h| job.assign(h as HANDLE))
-            .and_then(|()| resume_threads(pid));
-        if let Err(e) = placed {
-            let _ = child.start_kill();
-            return Err(e);
-        }
-        Ok(ChildTree { child, pid, job })
+        let stdin = child.stdin.take();
+        Ok(ChildTree {
+            child,
+            pid,
+            job,
+            stdin,
+        })
+    }
+
+    /// Start a helper for this child (the `[stop] command`) the way the child itself
+    /// was started: no console window, and inside the child's job, so it never
+    /// flashes a window and never outlives the tree.
+    pub fn spawn_helper(
+        &self,
+        cmd: &mut tokio::process::Command,
+    ) -> io::Result<tokio::process::Child> {
+        cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
+        spawn_into(&self.job, cmd)
+    }
+
+    /// The limit flags of the child's job, read back from the kernel.
+    pub fn job_limits(&self) -> io::Result<u32> {
+        job_limits(self.job.0 .0)
+    }
+
+    /// Whether `pid` is in the child's tree: a member of its Job Object. Needs
+    /// PROCESS_QUERY_INFORMATION: with only the limited right Wine answers FALSE.
+    pub fn contains(&self, pid: u32) -> bool {
+        let Some(process) = open_process(pid, PROCESS_QUERY_INFORMATION) else {
+            return false;
+        };
+        let mut inside = 0;
+        // SAFETY: valid process and job handles, pointer to a local.
+        let ok = unsafe { IsProcessInJob(process.0, self.job.0 .0, &mut inside) };
+        ok != 0 && inside != 0
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,17 +186,39 @@ impl ChildTree {
         Ok(exit_kind(self.child.wait().await?))
     }
 
-    /// Services have no console, so there is no signal to send: the caller goes
-    /// straight to killing the tree. Use `stop.method = "file"` or `"command"` for a
-    /// graceful stop on Windows.
-    pub fn send_stop_signal(&self, _sig: StopSignal) -> io::Result<bool> {
-        Ok(false)
+    /// Services have no console, so there is no signal to send. The graceful step is
+    /// closing the child's stdin (a pipe the supervisor held open since the start):
+    /// programs that stop on end-of-file (esbuild's serve mode, many CLIs) exit
+    /// cleanly; the caller then waits the stop timeout and kills the job.
+    pub fn send_stop_signal(&mut self, _sig: StopSignal) -> io::Result<bool> {
+        Ok(self.stdin.take().is_some())
     }
 
     /// Kill the child and everything in its job. Idempotent.
     pub fn kill_tree(&self) {
         self.job.terminate();
     }
+}
+
+/// Spawn `cmd` (whose flags include CREATE_SUSPENDED), put it in `job`, then let it
+/// run: so not even its first instruction runs outside the job.
+fn spawn_into(job: &Job, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+    let mut child = cmd.spawn()?;
+    let placed = child
+        .raw_handle()
+        .ok_or_else(|| io::Error::other("no process handle"))
+        .and_then(|h| job.assign(h as HANDLE))
+        .and_then(|()| {
+            child
+                .id()
+                .ok_or_else(|| io::Error::other("child exited before it had a pid"))
+        })
+        .and_then(resume_threads);
+    if let Err(e) = placed {
+        let _ = child.start_kill();
+        return Err(e);
+    }
+    Ok(child)
 }
 
 /// Resume every thread of a process created with CREATE_SUSPENDED.
@@ -232,52 +302,76 @@ pub fn detach(cmd: &mut std::process::Command) {
     cmd.creation_flags(CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP);
 }
 
-/// The named events a supervisor listens on: one to stop, one to restart the child.
-/// Named after the supervisor's pid, so they reach exactly that process.
-fn control_event_name(supervisor_pid: u32, restart: bool) -> Vec<u16> {
-    let what = if restart { "restart" } else { "stop" };
-    format!("Local\\respawn-{supervisor_pid}-{what}\0")
-        .encode_utf16()
-        .collect()
-}
-
-/// Ask a running supervisor to stop, or to restart its child, through its named event.
-pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
-    let name = control_event_name(pid, control == Control::Restart);
-    // SAFETY: NUL-terminated name; the handle is owned by `Handle`.
-    unsafe {
-        let event = Handle::new(OpenEventW(EVENT_MODIFY_STATE, 0, name.as_ptr()))?;
-        check(SetEvent(event.0))
+/// Start a detached supervisor (`respawn start`) outside the caller's Job Object, so
+/// it survives an updater, an Electron app, a CI runner or a scheduled task whose job
+/// closes. A job that forbids breakaway makes CreateProcess fail with access denied:
+/// then start it inside the job anyway, and return a note saying what that means.
+pub fn spawn_detached(
+    cmd: &mut std::process::Command,
+) -> io::Result<(std::process::Child, Option<String>)> {
+    use std::os::windows::process::CommandExt;
+    cmd.creation_flags(CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP | CREATE_BREAKAWAY_FROM_JOB);
+    match cmd.spawn() {
+        Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => {
+            detach(cmd);
+            let child = cmd.spawn()?;
+            Ok((child, Some(BREAKAWAY_REFUSED.to_string())))
+        }
+        other => other.map(|c| (c, None)),
     }
 }
 
-/// Create this process's stop and restart events and call `on_event(restart)` from a
-/// thread that sleeps in the kernel until one is set (no polling).
-pub fn listen_for_control_events(
-    on_event: impl Fn(bool) -> bool + Send + 'static,
-) -> io::Result<()> {
-    let me = std::process::id();
-    let make = |restart| {
-        let name = control_event_name(me, restart);
-        // SAFETY: auto-reset, unsignalled event with a NUL-terminated name.
-        Handle::new(unsafe { CreateEventW(std::ptr::null(), 0, 0, name.as_ptr()) })
+/// What `respawn start` says when the caller's job forbids breakaway.
+pub const BREAKAWAY_REFUSED: &str = "note: the Job Object respawn was started in forbids breakaway, so the supervisor stays in it and ends when that job closes; start it from a plain console, or install it as a service";
+
+/// No "program has stopped working" or "insert a disk" dialogs for the supervisor and
+/// (inherited) its children: a service has nobody to click them, and a child waiting
+/// on one is neither running nor restarted.
+pub fn quiet_crash_dialogs() {
+    use windows_sys::Win32::System::Diagnostics::Debug::{
+        SetErrorMode, SEM_FAILCRITICALERRORS, SEM_NOGPFAULTERRORBOX,
     };
-    let events = [make(false)?, make(true)?];
-    std::thread::spawn(move || loop {
-        let raw: [HANDLE; 2] = [events[0].0, events[1].0];
-        // SAFETY: two valid event handles that live as long as this thread.
-        let which = unsafe { WaitForMultipleObjects(2, raw.as_ptr(), 0, INFINITE) };
-        let restart = match which {
-            w if w == WAIT_OBJECT_0 => false,
-            w if w == WAIT_OBJECT_0 + 1 => true,
-            _ => return,
-        };
-        if !on_event(restart) {
-            return;
-        }
-    });
-    Ok(())
+    // SAFETY: plain call with flags.
+    unsafe { SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX) };
 }
+
+/// Whether this process runs in any Job Object. For test probes.
+pub fn in_a_job() -> bool {
+    let mut inside = 0;
+    // SAFETY: pseudo-handle of this process, null job = any job, pointer to a local.
+    let ok = unsafe { IsProcessInJob(GetCurrentProcess(), std::ptr::null_mut(), &mut inside) };
+    ok != 0 && inside != 0
+}
+
+/// The limit flags of the job this process runs in (a null job handle means "mine").
+/// For test probes; Wine 8 fails this call (see docs/wine.md).
+pub fn own_job_limits() -> io::Result<u32> {
+    job_limits(std::ptr::null_mut())
+}
+
+fn job_limits(job: HANDLE) -> io::Result<u32> {
+    // SAFETY: zeroed plain-data struct of the size we pass; `job` is valid or null.
+    unsafe {
+        let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+        check(QueryInformationJobObject(
+            job,
+            JobObjectExtendedLimitInformation,
+            (&mut info as *mut JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            std::ptr::null_mut(),
+        ))?;
+        Ok(info.BasicLimitInformation.LimitFlags)
+    }
+}
+
+// The control channel (`respawn stop|restart` → a running `respawn run`): a named
+// pipe with a DACL, in its own file.
+#[path = "windows_pipe.rs"]
+mod pipe;
+pub use pipe::{
+    control_pipe_dacl, control_request, listen_for_control_events, own_control_pipe_sddl,
+    signal_supervisor,
+};
 
 /// Whether this process has a console window (a visible or hidden console). Children
 /// that respawn starts must answer "no" from their side; see examples/console_probe.rs.

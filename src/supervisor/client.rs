@@ -149,11 +149,14 @@ pub fn launch(inst: &Installation) -> anyhow::Result<Done> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(startup_log);
-    os::detach(&mut cmd);
     os::keep_std_handles_to_ourselves();
-    let mut child = cmd
-        .spawn()
+    // Outside the caller's job where it may (Windows), so the supervisor outlives an
+    // updater or a CI runner that started it.
+    let (mut child, note) = os::spawn_detached(&mut cmd)
         .with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     let pid = child.id();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {

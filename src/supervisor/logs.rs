@@ -107,23 +107,80 @@ impl RotatingLog {
     }
 
     /// output.log → output.log.1 → … → output.log.<keep>; the oldest falls off.
+    /// The current file is parked first: if a reader holds it open without delete
+    /// sharing (Windows), that rename fails before any old file was touched, so a
+    /// retry loses nothing. A rotation cut short after the park is finished first.
     fn rotate(&mut self) -> io::Result<()> {
         self.file = None;
-        if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            let _ = std::fs::remove_file(rotated_path(&self.path, self.keep));
-            for n in (1..self.keep).rev() {
-                let from = rotated_path(&self.path, n);
-                if from.exists() {
-                    std::fs::rename(&from, rotated_path(&self.path, n + 1))?;
-                }
-            }
-            std::fs::rename(&self.path, rotated_path(&self.path, 1))?;
+        let steps = rotation_steps(self.keep);
+        if self.slot(Slot::Parked).exists() {
+            self.run_steps(&steps[1..])?;
         }
+        self.run_steps(&steps)?;
         self.size = 0;
         Ok(())
     }
+
+    fn run_steps(&self, steps: &[Step]) -> io::Result<()> {
+        for step in steps {
+            match *step {
+                Step::Remove(slot) => match std::fs::remove_file(self.slot(slot)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                },
+                Step::Rename(from, to) => {
+                    // Old files may be missing (fewer rotations so far); the current
+                    // file must move, or the rotation stops here.
+                    if from == Slot::Current || self.slot(from).exists() {
+                        std::fs::rename(self.slot(from), self.slot(to))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn slot(&self, slot: Slot) -> PathBuf {
+        match slot {
+            Slot::Current => self.path.clone(),
+            Slot::Parked => rotated_path(&self.path, 0),
+            Slot::Old(n) => rotated_path(&self.path, n),
+        }
+    }
+}
+
+/// A log file's place in the rotation: the current file, its parking name during a
+/// rotation (`output.log.0`), or the n-th older file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Current,
+    Parked,
+    Old(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Remove(Slot),
+    Rename(Slot, Slot),
+}
+
+/// The order of a rotation: park the current file first, and only then drop the
+/// oldest and shift the rest.
+fn rotation_steps(keep: u32) -> Vec<Step> {
+    if keep == 0 {
+        return vec![Step::Remove(Slot::Current)];
+    }
+    let mut steps = vec![
+        Step::Rename(Slot::Current, Slot::Parked),
+        Step::Remove(Slot::Old(keep)),
+    ];
+    steps.extend(
+        (1..keep)
+            .rev()
+            .map(|n| Step::Rename(Slot::Old(n), Slot::Old(n + 1))),
+    );
+    steps.push(Step::Rename(Slot::Parked, Slot::Old(1)));
+    steps
 }
 
 pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
@@ -198,6 +255,86 @@ pub fn follow(path: &Path, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rotation_parks_the_current_file_before_touching_old_ones() {
+        use Slot::*;
+        assert_eq!(
+            rotation_steps(3),
+            [
+                Step::Rename(Current, Parked),
+                Step::Remove(Old(3)),
+                Step::Rename(Old(2), Old(3)),
+                Step::Rename(Old(1), Old(2)),
+                Step::Rename(Parked, Old(1)),
+            ]
+        );
+        assert_eq!(rotation_steps(1)[0], Step::Rename(Current, Parked));
+        assert_eq!(rotation_steps(0), [Step::Remove(Current)]);
+    }
+
+    fn old_files(path: &Path, keep: u32) -> Vec<Option<String>> {
+        (1..=keep)
+            .map(|n| std::fs::read_to_string(rotated_path(path, n)).ok())
+            .collect()
+    }
+
+    /// The current file cannot move (here: someone removed it): no old file is lost,
+    /// however often the rotation is retried.
+    #[cfg(unix)]
+    #[test]
+    fn a_current_file_that_cannot_move_loses_no_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::fs::write(rotated_path(&path, 1), "one\n").unwrap();
+        std::fs::write(rotated_path(&path, 2), "two\n").unwrap();
+        let mut log = RotatingLog::open(path.clone(), 10, 2);
+        log.write(b"current\n");
+        std::fs::remove_file(&path).unwrap();
+        log.write(b"next....\n");
+        assert!(log.error().is_some());
+        assert_eq!(
+            old_files(&path, 2),
+            [Some("one\n".into()), Some("two\n".into())]
+        );
+    }
+
+    /// Windows: a reader holds output.log without delete sharing, so it cannot be
+    /// renamed. Old files stay put through every retry; the rotation happens once the
+    /// reader lets go.
+    #[cfg(windows)]
+    #[test]
+    fn a_reader_without_delete_sharing_loses_no_old_file() {
+        use std::os::windows::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::fs::write(rotated_path(&path, 1), "one\n").unwrap();
+        std::fs::write(rotated_path(&path, 2), "two\n").unwrap();
+        let mut log = RotatingLog::open(path.clone(), 10, 2);
+        log.write(b"current\n");
+        // FILE_SHARE_READ | FILE_SHARE_WRITE, no FILE_SHARE_DELETE.
+        let reader = OpenOptions::new()
+            .read(true)
+            .share_mode(1 | 2)
+            .open(&path)
+            .unwrap();
+        for _ in 0..3 {
+            log.write(b"retry...\n");
+            assert!(log.error().is_some(), "the rename must fail while held");
+        }
+        assert_eq!(
+            old_files(&path, 2),
+            [Some("one\n".into()), Some("two\n".into())]
+        );
+        drop(reader);
+        log.write(b"after...\n");
+        assert!(log.error().is_none(), "{:?}", log.error());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after...\n");
+        assert_eq!(
+            old_files(&path, 2),
+            [Some("current\n".into()), Some("one\n".into())]
+        );
+    }
 
     #[test]
     fn rotates_at_the_size_limit_and_keeps_n_files() {

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod lock;
 pub mod logs;
+pub mod main_pid;
 pub mod oplock;
 
 use crate::exit::ExitStatus;
@@ -80,6 +81,8 @@ pub struct Supervisor {
     echo: Option<Arc<str>>,
     /// The spec's file, read again at each planned restart so an edited spec applies.
     spec_path: Option<std::path::PathBuf>,
+    /// The last reason a pid_file was refused, so each reason is logged once.
+    pid_file_refusal: Option<String>,
     _lock: SupervisorLock,
 }
 
@@ -105,6 +108,8 @@ impl Supervisor {
             source,
         };
         std::fs::create_dir_all(&paths.dir).map_err(state_dir_err)?;
+        // Inherited by every child: a crash must end a process, not open a dialog.
+        os::quiet_crash_dialogs();
         let lock = SupervisorLock::try_acquire(&paths.lock_file())
             .map_err(state_dir_err)?
             .ok_or_else(|| PrepareError::AlreadyRunning {
@@ -127,6 +132,8 @@ impl Supervisor {
             supervisor_pid: std::process::id(),
             child_pid: None,
             child_start_token: None,
+            main_pid: None,
+            main_start_token: None,
             started_at: None,
             restarts: 0,
             last_exit: None,
@@ -148,6 +155,7 @@ impl Supervisor {
             pumps: Vec::new(),
             echo: None,
             spec_path: None,
+            pid_file_refusal: None,
             _lock: lock,
         };
         // A supervisor that was SIGKILLed may have left its child's tree behind;
@@ -239,8 +247,28 @@ impl Supervisor {
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
         let started = Instant::now();
+        // A bounded watch for the pid file, only while the main pid is not known.
+        let mut pid_watch = main_pid::watch_delays();
+        let after = |delay| tokio::time::Instant::now() + delay;
+        let mut next_look = self.spec.pid_file.as_ref().and(pid_watch.next()).map(after);
         loop {
+            let look = async {
+                match next_look {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = look => {
+                    next_look = if self.refresh_main_pid(&child) {
+                        None
+                    } else {
+                        pid_watch.next().map(after)
+                    };
+                    if next_look.is_none() && self.state.main_pid.is_none() {
+                        self.event("pid_file: no usable pid yet; looking again at stop time");
+                    }
+                }
                 exit = child.wait() => {
                     let exit = exit.unwrap_or(ExitKind::Code(-1));
                     // The child is gone; whatever it left running in its group goes too.
@@ -285,6 +313,8 @@ impl Supervisor {
         self.state.state = RunState::Running;
         self.state.child_pid = Some(pid);
         self.state.child_start_token = os::start_token(pid);
+        self.set_main_pid(None);
+        self.pid_file_refusal = None;
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
@@ -298,7 +328,9 @@ impl Supervisor {
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&self.spec.args)
             .envs(crate::envfile::child_env(&self.spec)?)
-            .stdin(Stdio::null())
+            // A pipe we hold open: a child that reads stdin sees no end-of-file while it
+            // runs, and closing it is the graceful stop on Windows.
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(dir) = &self.spec.working_dir {
@@ -320,6 +352,7 @@ impl Supervisor {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+        self.set_main_pid(None);
         match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
             Decision::Restart { delay, planned } => {
                 let why = if planned { " (planned restart)" } else { "" };
@@ -393,6 +426,7 @@ impl Supervisor {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+        self.set_main_pid(None);
     }
 
     /// Let the log pumps copy what the child wrote last: its pipes close once its tree
@@ -407,9 +441,59 @@ impl Supervisor {
         .await;
     }
 
+    /// Look at the pid file again; returns whether the main pid is known. A pid that
+    /// is not in the child's tree is refused, with the reason logged once.
+    fn refresh_main_pid(&mut self, child: &ChildTree) -> bool {
+        let Some(path) = self.spec.pid_file.clone() else {
+            return false;
+        };
+        match main_pid::lookup(&path, child) {
+            main_pid::Lookup::Found(found) => {
+                let same = self.state.main_pid == Some(found.pid)
+                    && self.state.main_start_token == found.token;
+                if !same {
+                    self.set_main_pid(Some(found));
+                    self.save();
+                    self.event(&format!("main pid {} (from {})", found.pid, path.display()));
+                }
+                true
+            }
+            main_pid::Lookup::Missing => false,
+            main_pid::Lookup::Refused(why) => {
+                if self.state.main_pid.is_some() {
+                    self.set_main_pid(None);
+                    self.save();
+                }
+                if self.pid_file_refusal.as_deref() != Some(why.as_str()) {
+                    self.event(&why);
+                    self.pid_file_refusal = Some(why);
+                }
+                false
+            }
+        }
+    }
+
+    fn set_main_pid(&mut self, main: Option<main_pid::MainPid>) {
+        self.state.main_pid = main.map(|m| m.pid);
+        self.state.main_start_token = main.and_then(|m| m.token);
+    }
+
+    /// The pid a stop request names: the program's own (pid_file) when it is known
+    /// and still the same process, else the child's.
+    fn stop_target(&mut self, child: &ChildTree) -> u32 {
+        if self.refresh_main_pid(child) {
+            if let Some(pid) = self.state.main_pid {
+                if os::start_token(pid) == self.state.main_start_token {
+                    return pid;
+                }
+            }
+        }
+        child.pid()
+    }
+
     /// Returns whether a graceful request was made (and so is worth waiting for).
-    fn request_graceful_stop(&self, child: &ChildTree) -> std::io::Result<bool> {
-        let pid = child.pid().to_string();
+    fn request_graceful_stop(&mut self, child: &mut ChildTree) -> std::io::Result<bool> {
+        let pid = self.stop_target(child).to_string();
         let fill = |text: &str| fill_placeholders(text, &pid);
         match &self.spec.stop.method {
             StopMethod::Signal(sig) => child.send_stop_signal(*sig),
@@ -419,7 +503,7 @@ impl Supervisor {
                 cmd.args(&argv[1..])
                     .envs(&self.spec.env)
                     .stdin(Stdio::null());
-                cmd.spawn().map(|_| true)
+                child.spawn_helper(&mut cmd).map(|_| true)
             }
             StopMethod::File { path, contents } => {
                 write_atomic(path, fill(contents).as_bytes()).map(|()| true)

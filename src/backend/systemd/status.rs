@@ -109,6 +109,8 @@ mod tests {
             supervisor_pid,
             child_pid: Some(supervisor_pid + 1),
             child_start_token: None,
+            main_pid: None,
+            main_start_token: None,
             started_at: None,
             restarts: 2,
             last_exit: None,

@@ -1,0 +1,107 @@
+//! The supervisor's control pipe under Wine: another process stops and restarts a
+//! running `respawn run` through `\\.\pipe\respawn-<pid>`, the pipe's DACL reads back
+//! as the one respawn set, and a pipe squatting the name is refused.
+//!
+//! Not shown by Wine (one user, always admin, one session): that another user is
+//! refused, and that a second session reaches the pipe. See docs/wine.md.
+#![cfg(windows)]
+
+mod common;
+
+use common::*;
+
+fn probe_spec(h: &Harness, name: &str) -> std::path::PathBuf {
+    let probe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("job_probe.exe");
+    h.spec(
+        "s.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}, \"stay\"]\n[stop]\ntimeout = \"2s\"\n",
+            probe.display().to_string(),
+            h.path("probe.json").display().to_string()
+        ),
+    )
+}
+
+#[test]
+fn another_process_restarts_and_stops_the_supervisor_through_its_pipe() {
+    let h = Harness::new();
+    let mut sup = h.run(&probe_spec(&h, "ctl"));
+    let first = h.wait_running("ctl");
+    let pid = sup.id();
+
+    assert_eq!(
+        respawn::os::control_request(pid, "ping").unwrap(),
+        format!("ok respawn {pid}")
+    );
+    let bad = respawn::os::control_request(pid, "reboot").unwrap();
+    assert!(bad.starts_with("error unknown request"), "{bad}");
+
+    // The DACL respawn set, read back from the kernel object.
+    let dacl = respawn::os::control_pipe_dacl(pid).unwrap();
+    let want = respawn::os::own_control_pipe_sddl().unwrap();
+    eprintln!("control pipe DACL: {dacl} (set: {want})");
+    assert_eq!(dacl, want);
+
+    respawn::os::signal_supervisor(pid, respawn::control::Control::Restart).unwrap();
+    let s = h.wait_new_child("ctl", first);
+    assert_eq!(s["restarts"], 1, "{s:#}");
+
+    respawn::os::signal_supervisor(pid, respawn::control::Control::Stop).unwrap();
+    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    let err = respawn::os::signal_supervisor(pid, respawn::control::Control::Stop).unwrap_err();
+    assert!(err.to_string().contains("no control pipe"), "{err}");
+}
+
+#[test]
+fn a_pipe_squatting_the_name_is_not_obeyed() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Not our pid: the client must notice that this process serves the name.
+        let claimed = std::process::id() + 1_000_000;
+        let _squatter = tokio::net::windows::named_pipe::ServerOptions::new()
+            .create(format!(r"\\.\pipe\respawn-{claimed}"))
+            .unwrap();
+        let err = tokio::task::spawn_blocking(move || {
+            respawn::os::signal_supervisor(claimed, respawn::control::Control::Stop).unwrap_err()
+        })
+        .await
+        .unwrap();
+        assert!(err.to_string().contains("not by the supervisor"), "{err}");
+    });
+}
+
+#[test]
+fn doctor_checks_the_control_pipe_of_a_running_per_user_supervisor() {
+    let h = Harness::new();
+    let name = format!("ctldoc{}", std::process::id());
+    let spec = probe_spec(&h, &name);
+    ok(&h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]));
+    let check = |h: &Harness| -> serde_json::Value {
+        let out = h.cmd(&["doctor", &name, "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "control-pipe")
+            .cloned()
+            .unwrap_or_else(|| panic!("no control-pipe check: {report:#}"))
+    };
+    assert_eq!(check(&h)["status"], "skip");
+    ok(&h.cmd(&["start", &name]));
+    h.wait_running(&name);
+    let c = check(&h);
+    assert_eq!(c["status"], "ok", "{c:#}");
+    ok(&h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
+}
