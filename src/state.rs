@@ -127,6 +127,9 @@ pub struct ServiceState {
     /// The last log-writing error (full disk, permissions); output is dropped meanwhile.
     pub log_error: Option<String>,
     pub updated_at: String,
+    /// Readiness and health (`[health]`): ready, healthy, last_probe, …
+    #[serde(flatten)]
+    pub health: crate::supervisor::health::HealthState,
 }
 
 impl ServiceState {
@@ -213,6 +216,7 @@ mod tests {
             log_file: paths.default_log_file(),
             log_error: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+            health: Default::default(),
         };
         state.write(&paths.state_file()).unwrap();
         assert_eq!(ServiceState::read(&paths.state_file()).unwrap(), state);

@@ -129,7 +129,9 @@ fn wait_until_started(paths: &ServicePaths, pid: u32, timeout: Duration) -> anyh
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if let Ok(state) = ServiceState::read(&paths.state_file()) {
-            if state.supervisor_pid == pid && state.state.as_str() != "starting" {
+            // A child that runs but is not ready yet is "starting" too: started.
+            let started = state.state.as_str() != "starting" || state.child_pid.is_some();
+            if state.supervisor_pid == pid && started {
                 return Ok(());
             }
         }

@@ -4,8 +4,11 @@
 //! message (stop, restart), a backoff timer or a change in log health. There is no
 //! polling loop, so an idle supervisor does not wake up at all.
 
+pub mod health;
 pub mod lock;
 pub mod logs;
+pub mod notify;
+pub mod oplock;
 
 use crate::os::{self, ChildTree};
 use crate::policy::{Decision, ExitKind, RestartTracker};
@@ -73,6 +76,8 @@ pub struct Supervisor {
     began: Instant,
     /// The tasks copying the current child's output into the log.
     pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// Readiness, the sd_notify watchdog and probes of the current child.
+    health: health::Monitor,
     _lock: SupervisorLock,
 }
 
@@ -130,8 +135,18 @@ impl Supervisor {
             log_file,
             log_error: log.error().map(str::to_owned),
             updated_at: rfc3339(SystemTime::now()),
+            health: Default::default(),
         };
+        let health = health::Monitor::new(
+            &spec.health,
+            health::ProbeEnv {
+                env: spec.env.clone(),
+                working_dir: spec.working_dir.clone(),
+            },
+            &paths.dir,
+        );
         let mut sup = Supervisor {
+            health,
             tracker: RestartTracker::new(spec.restart.clone()),
             spec,
             paths,
@@ -206,6 +221,21 @@ impl Supervisor {
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
                     };
                 }
+                event = self.health.next() => match event {
+                    health::HealthEvent::Changed(lines) => {
+                        lines.iter().for_each(|l| self.event(l));
+                        self.health.apply(&mut self.state);
+                        self.save();
+                    }
+                    health::HealthEvent::Failed(why) => {
+                        // Hung or unhealthy: stop it gracefully, then restart it as a failure.
+                        self.event(&format!("{why}; stopping the child"));
+                        self.health.apply(&mut self.state);
+                        self.state.reason = Some(why);
+                        let exit = self.stop_child(&mut child, controls).await;
+                        return self.after_exit(exit, started.elapsed(), controls).await;
+                    }
+                },
                 Ok(()) = self.log_health.changed() => {
                     self.state.log_error = self.log_health.borrow_and_update().clone();
                     self.save();
@@ -234,8 +264,10 @@ impl Supervisor {
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
+        let notes = self.health.child_started(pid, &mut self.state);
         self.save();
         self.event(&format!("started `{}` as pid {pid}", self.spec.command));
+        notes.iter().for_each(|n| self.event(n));
         Ok(child)
     }
 
@@ -247,6 +279,7 @@ impl Supervisor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        self.health.prepare_command(&mut cmd);
         if let Some(dir) = &self.spec.working_dir {
             cmd.current_dir(dir);
         }
@@ -266,7 +299,14 @@ impl Supervisor {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
-        match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
+        self.health.child_gone();
+        self.health.apply(&mut self.state);
+        let decision = match self.health.take_failure() {
+            // Stopped because it hung or failed its checks: a failure, whatever its exit.
+            Some(_) => self.tracker.on_unhealthy(uptime, self.began.elapsed()),
+            None => self.tracker.on_exit(exit, uptime, self.began.elapsed()),
+        };
+        match decision {
             Decision::Restart { delay, planned } => {
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
@@ -304,7 +344,8 @@ impl Supervisor {
         &mut self,
         child: &mut ChildTree,
         controls: &mut mpsc::UnboundedReceiver<Control>,
-    ) {
+    ) -> ExitKind {
+        self.health.child_gone();
         self.state.state = RunState::Stopping;
         self.save();
         let timeout = self.spec.stop.timeout;
@@ -335,6 +376,7 @@ impl Supervisor {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+        exit
     }
 
     /// Let the log pumps copy what the child wrote last: its pipes close once its tree
