@@ -117,6 +117,15 @@ pub enum Command {
         /// The service: its spec's `name`, or `name-profile`.
         name: String,
     },
+    /// Stop the service, run CMD (e.g. `pip install -U hermes-agent`), start it
+    /// again and wait until it is ready; when CMD fails, start the old version again.
+    Update {
+        /// The service: its spec's `name`, or `name-profile`.
+        name: String,
+        /// The update command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
     /// Show a service's state. Exit code: 0 running, 3 not running, 4 unknown.
     Status {
         /// The service: its spec's `name`, or `name-profile`.
@@ -299,6 +308,7 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 native,
                 linger,
             };
+            let since = std::time::SystemTime::now();
             let (result, fallback_reason) = match backend.install(&req) {
                 #[cfg(windows)]
                 Err(e) if !explicit && e.downcast_ref::<backend::scm::NotElevated>().is_some() => (
@@ -325,6 +335,10 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
                 .map(|r| r.state)
                 .unwrap_or_else(|_| "unknown".into());
             report_install(&inst, fallback_reason, &state, json);
+            // Started by the install: wait for ready (`[health]`), as `start` does.
+            if !json && matches!(state.as_str(), "running" | "starting") {
+                return Ok(crate::update::report_ready(&inst, since)?);
+            }
             Ok(0)
         }
         Command::Uninstall { name } => {
@@ -333,9 +347,10 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             println!("uninstalled {name}");
             Ok(0)
         }
-        Command::Start { name } => with_backend(&state_root, &name, |b, i| b.start(i)),
+        Command::Start { name } => with_backend_ready(&state_root, &name, |b, i| b.start(i)),
         Command::Stop { name } => with_backend(&state_root, &name, |b, i| b.stop(i)),
-        Command::Restart { name } => with_backend(&state_root, &name, |b, i| b.restart(i)),
+        Command::Restart { name } => with_backend_ready(&state_root, &name, |b, i| b.restart(i)),
+        Command::Update { name, cmd } => Ok(crate::update::update(&state_root, &name, &cmd)?),
         Command::Status { name, json } => {
             let report = status(&state_root, &name)?;
             if json {
@@ -363,6 +378,12 @@ fn run(spec_path: &Path, state_root: &Path, mode: &str) -> Result<i32, CliError>
     let spec = load_spec(spec_path)?;
     preflight(&spec)?;
     let paths = ServicePaths::new(state_root, &spec.id());
+    if let Some(holder) = crate::update::held_by_operation(&paths) {
+        // Started by a service manager in the middle of an update: the updater
+        // starts the service itself when it is done.
+        eprintln!("respawn[{}]: not starting: {holder}", spec.id());
+        return Ok(0);
+    }
     let sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
         code: 1,
         message: e.to_string(),
@@ -542,6 +563,18 @@ fn with_backend(
     let backend = backend::for_installation(&inst)?;
     action(backend.as_ref(), &inst)?;
     Ok(0)
+}
+
+/// A start or restart, then the wait for ready (`[health]`).
+fn with_backend_ready(
+    state_root: &Path,
+    name: &str,
+    action: impl FnOnce(&dyn backend::Backend, &Installation) -> anyhow::Result<()>,
+) -> Result<i32, CliError> {
+    let since = std::time::SystemTime::now();
+    with_backend(state_root, name, action)?;
+    let inst = installed(state_root, name)?;
+    Ok(crate::update::report_ready(&inst, since)?)
 }
 
 fn status(state_root: &Path, name: &str) -> Result<StatusReport, CliError> {

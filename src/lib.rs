@@ -22,3 +22,4 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod update;
