@@ -70,7 +70,13 @@ fn watchdog_alone_keeps_type_exec() {
     )
     .unwrap();
     let unit = render_unit(&spec, &ctx(Some(Path::new("/bin/gw")))).unwrap();
-    assert!(unit.contains("Type=exec\nWatchdogSec=1500ms\nNotifyAccess=main\n"), "{unit}");
+    assert!(
+        unit.contains("Type=exec\nWatchdogSec=1500ms\nNotifyAccess=main\n"),
+        "{unit}"
+    );
     let supervised = render_unit(&spec, &ctx(None)).unwrap();
-    assert!(!supervised.contains("Watchdog") && !supervised.contains("Notify"), "{supervised}");
+    assert!(
+        !supervised.contains("Watchdog") && !supervised.contains("Notify"),
+        "{supervised}"
+    );
 }

@@ -49,8 +49,11 @@ pub enum Verdict {
     Same,
     /// The snapshot changed; lines for the log.
     Changed(Vec<String>),
-    /// The child is hung or unhealthy: stop it and restart it as a failure.
+    /// The child is unhealthy: stop it and restart it as a failure.
     Failed(String),
+    /// The child missed its watchdog (or says it is broken): the same, but it gets
+    /// at most one watchdog interval to stop gracefully.
+    Hung(String),
 }
 
 /// The readiness and health of one child run. Pure: the caller passes the time.
@@ -123,7 +126,7 @@ impl Machine {
                     }
                 }
                 Notify::WatchdogTrigger => {
-                    return Verdict::Failed(
+                    return Verdict::Hung(
                         "watchdog triggered by the service (WATCHDOG=trigger)".into(),
                     )
                 }
@@ -240,7 +243,7 @@ impl Machine {
     pub fn on_deadline(&mut self, now: Instant) -> Verdict {
         if self.watchdog_deadline.is_some_and(|d| d <= now) {
             let interval = self.watchdog.unwrap_or_default();
-            return Verdict::Failed(format!(
+            return Verdict::Hung(format!(
                 "watchdog timeout: no WATCHDOG=1 within {}",
                 secs(interval)
             ));
@@ -468,6 +471,8 @@ pub struct Monitor {
     refused: u32,
     /// A failure the engine acted on, for the restart decision.
     failed: Option<String>,
+    /// That failure was a missed watchdog.
+    hung: bool,
     last_probe: Option<ProbeRecord>,
 }
 
@@ -504,6 +509,7 @@ impl Monitor {
             child: None,
             refused: 0,
             failed: None,
+            hung: false,
             last_probe: None,
         }
     }
@@ -559,7 +565,18 @@ impl Monitor {
 
     /// The reason of the failure the engine is acting on, once.
     pub fn take_failure(&mut self) -> Option<String> {
+        self.hung = false;
         self.failed.take()
+    }
+
+    /// How long a graceful stop may take: a child that missed its watchdog has
+    /// already been silent for an interval, so it gets one more, not the whole
+    /// stop timeout, before its tree is killed.
+    pub fn stop_timeout(&self, spec_timeout: Duration) -> Duration {
+        match (self.hung, self.cfg.watchdog) {
+            (true, Some(w)) => spec_timeout.min(w),
+            _ => spec_timeout,
+        }
     }
 
     /// Copy the current view into the state file's fields.
@@ -626,6 +643,11 @@ impl Monitor {
                     self.failed = Some(why.clone());
                     return HealthEvent::Failed(why);
                 }
+                Verdict::Hung(why) => {
+                    self.failed = Some(why.clone());
+                    self.hung = true;
+                    return HealthEvent::Failed(why);
+                }
             }
         }
     }
@@ -667,7 +689,7 @@ impl Monitor {
                 logs.append(&mut more);
                 Verdict::Changed(logs)
             }
-            failed @ Verdict::Failed(_) => failed,
+            failed @ (Verdict::Failed(_) | Verdict::Hung(_)) => failed,
         }
     }
 }
@@ -757,7 +779,7 @@ mod tests {
         m.on_notify(&[Notify::Watchdog], t0 + ms(1400));
         assert_eq!(m.on_deadline(t0 + ms(1500)), Verdict::Same);
         match m.on_deadline(t0 + ms(2400)) {
-            Verdict::Failed(why) => assert!(why.starts_with("watchdog timeout"), "{why}"),
+            Verdict::Hung(why) => assert!(why.starts_with("watchdog timeout"), "{why}"),
             other => panic!("{other:?}"),
         }
     }
@@ -771,7 +793,7 @@ mod tests {
         };
         let mut m = Machine::new(cfg.clone(), t0);
         assert!(
-            matches!(m.on_notify(&[Notify::WatchdogTrigger], t0), Verdict::Failed(w) if w.contains("WATCHDOG=trigger"))
+            matches!(m.on_notify(&[Notify::WatchdogTrigger], t0), Verdict::Hung(w) if w.contains("WATCHDOG=trigger"))
         );
         let mut m = Machine::new(cfg, t0);
         m.on_notify(&[Notify::Watchdog], t0);

@@ -348,7 +348,7 @@ impl Supervisor {
         self.health.child_gone();
         self.state.state = RunState::Stopping;
         self.save();
-        let timeout = self.spec.stop.timeout;
+        let timeout = self.health.stop_timeout(self.spec.stop.timeout);
         let asked = match self.request_graceful_stop(child) {
             Ok(asked) => asked,
             Err(e) => {
