@@ -356,5 +356,61 @@ fn tcp_probe_readiness() {
     stop(&h, sup);
 }
 
-#[allow(dead_code)]
-fn unused(_: &Path) {}
+/// A child that writes its sd_notify environment to `env`, then says READY=1.
+fn env_reporter(h: &Harness, id: &str, extra: &str) -> std::path::PathBuf {
+    let body = format!(
+        "open('{env}', 'w').write(repr([os.environ.get(k) for k in ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID')]))\n\
+         notify('READY=1')\n\
+         time.sleep(1000)",
+        env = h.path("env").display()
+    );
+    h.spec("s.toml", &py_child(id, &body, extra))
+}
+
+#[test]
+fn the_child_gets_our_socket_never_the_supervisors_own() {
+    let h = Harness::new();
+    // As under systemd with Type=notify: the supervisor's own NOTIFY_SOCKET.
+    let spec = env_reporter(&h, "iso", "[health]\nready = \"notify\"\n");
+    let sup = h.run_with(&spec, |cmd| {
+        cmd.env("NOTIFY_SOCKET", "/run/systemd/notify")
+            .env("WATCHDOG_USEC", "5")
+            .env("WATCHDOG_PID", "1");
+    });
+    h.wait_state("iso", "ready", |s| s["ready"] == true);
+    let ours = h.service_dir("iso").join("notify.sock");
+    assert_eq!(
+        std::fs::read_to_string(h.path("env")).unwrap(),
+        format!("['{}', None, None]", ours.display())
+    );
+    stop(&h, sup);
+}
+
+#[test]
+fn a_state_dir_too_long_for_a_socket_address_falls_back_to_a_private_folder() {
+    let h = Harness::new();
+    let deep = h.path(&"d".repeat(60)).join("e".repeat(60));
+    let spec = env_reporter(&h, "long", "[health]\nready = \"notify\"\n");
+    let sup = h.run_with(&spec, |cmd| {
+        cmd.env("RESPAWN_STATE_DIR", &deep);
+    });
+    let ready = wait_for("ready", || {
+        std::fs::read_to_string(deep.join("long/state.json"))
+            .is_ok_and(|t| t.contains("\"ready\": true"))
+    });
+    assert!(
+        ready,
+        "{:?}",
+        std::fs::read_to_string(deep.join("long/state.json"))
+    );
+    let env = std::fs::read_to_string(h.path("env")).unwrap();
+    let sock = env.split('\'').nth(1).unwrap().to_string();
+    assert!(sock.len() < 100, "{sock}");
+    assert!(sock.ends_with("/notify"), "{sock}");
+    let dir = Path::new(&sock).parent().unwrap().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "only our user reaches the socket");
+    stop(&h, sup);
+    assert!(!dir.exists(), "the private folder goes with the supervisor");
+}

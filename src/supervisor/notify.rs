@@ -93,14 +93,23 @@ mod imp {
             let mut path = service_dir.join("notify.sock");
             let mut fallback = None;
             if path.as_os_str().len() > MAX_SOCKET_PATH {
-                // tempfile makes the folder 0700: only our user can reach the socket.
+                // Only our user may reach the socket: the folder is 0700 before the
+                // socket is made in it.
+                use std::os::unix::fs::PermissionsExt;
                 let dir = tempfile::Builder::new().prefix("respawn-").tempdir()?;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
                 path = dir.path().join("notify");
                 fallback = Some(dir);
             }
             // A socket file left by a supervisor that died; we hold the service lock.
             let _ = std::fs::remove_file(&path);
             let sock = std::os::unix::net::UnixDatagram::bind(&path)?;
+            // Sending needs write permission on the socket file: ours only, whatever
+            // the umask (macOS has no sender credentials to check instead).
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
             sock.set_nonblocking(true)?;
             #[cfg(target_os = "linux")]
             nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true)
