@@ -78,6 +78,13 @@ fn host(args: &HostArgs) -> anyhow::Result<()> {
     ))?;
 
     let paths = ServicePaths::new(&args.state_root, &args.spec.id());
+    if let Some(holder) = crate::update::held_by_operation(&paths) {
+        // Started (by the SCM's recovery, say) in the middle of an update: the
+        // updater starts the service itself when it is done.
+        eprintln!("respawn[{}]: not starting: {holder}", args.spec.id());
+        handle.set_service_status(stopped(ServiceExitCode::Win32(0)))?;
+        return Ok(());
+    }
     let supervisor = match Supervisor::prepare(args.spec.clone(), paths, "scm") {
         Ok(s) => s,
         Err(e) => {

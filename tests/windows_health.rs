@@ -1,0 +1,90 @@
+//! An HTTP probe against a real Windows program under Wine: esbuild's Windows
+//! binary in serve mode. Its probe passes (ready), then the page it serves goes
+//! away (404), and respawn restarts it with the reason. esbuild comes from
+//! scripts/windows-fixtures.sh; without it the test says SKIP, unless
+//! RESPAWN_REQUIRE_WINDOWS_FIXTURES=1 makes that a failure.
+#![cfg(windows)]
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+fn esbuild() -> Option<PathBuf> {
+    let dirs = [
+        std::env::var_os("RESPAWN_WIN_FIXTURES").map(PathBuf::from),
+        std::env::var_os("RESPAWN_WIN_CACHE").map(|c| PathBuf::from(c).join("win-fixtures")),
+        Some(PathBuf::from("/var/cache/respawn/win-fixtures")),
+    ];
+    let found = dirs
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("esbuild.exe"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let msg = "no esbuild.exe: run scripts/windows-fixtures.sh (or set RESPAWN_WIN_FIXTURES)";
+        assert!(
+            std::env::var_os("RESPAWN_REQUIRE_WINDOWS_FIXTURES").is_none(),
+            "{msg}"
+        );
+        eprintln!("SKIP: {msg}");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn http_probe_against_esbuild_makes_ready_and_restarts_on_404() {
+    let Some(esbuild) = esbuild() else { return };
+    let h = Harness::new();
+    // A copy on the harness's drive: a spec's `/var/...` path would mean C:\var\...
+    let exe = h.path("esbuild.exe");
+    std::fs::copy(esbuild, &exe).unwrap();
+    let site = h.path("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("health.txt"), "ok").unwrap();
+    let port = free_port();
+    // --watch=forever: serve even though the supervisor gives it no stdin.
+    let spec = h.spec(
+        "s.toml",
+        &format!(
+            "name = \"esbh\"\ncommand = {:?}\nargs = [{:?}, \"--serve=127.0.0.1:{port}\", \"--watch=forever\"]\n\
+             [restart]\nbackoff = [\"500ms\"]\n[stop]\nmethod = \"kill\"\n\
+             [health]\nhttp = \"http://127.0.0.1:{port}/health.txt\"\ninterval = \"1s\"\ntimeout = \"1s\"\nfailures = 2\nready_timeout = \"60s\"\n",
+            exe.display().to_string(),
+            format!("--servedir={}", site.display())
+        ),
+    );
+    let mut sup = h.run(&spec);
+    let s = h.wait_state("esbh", "ready", |s| s["ready"] == true);
+    assert_eq!(s["state"], "running", "{s:#}");
+    assert_eq!(
+        s["last_probe"]["detail"],
+        format!("GET http://127.0.0.1:{port}/health.txt: HTTP 200")
+    );
+    let first = s["child_pid"].as_u64().unwrap();
+    std::fs::remove_file(site.join("health.txt")).unwrap();
+    let s = h.wait_state("esbh", "restarted as unhealthy", |s| {
+        s["last_failure"].is_string() && s["child_pid"] != first
+    });
+    assert_eq!(
+        s["last_failure"],
+        format!(
+            "health check failed: GET http://127.0.0.1:{port}/health.txt: HTTP 404 (2 in a row)"
+        ),
+        "{s:#}"
+    );
+    std::fs::write(site.join("health.txt"), "ok").unwrap();
+    h.wait_state("esbh", "ready again", |s| {
+        s["ready"] == true && s["child_pid"] != first
+    });
+    let _ = sup.kill();
+    let _ = wait_exit(&mut sup);
+}
