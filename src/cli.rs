@@ -347,9 +347,11 @@ fn dispatch(cli: Cli) -> Result<i32, CliError> {
             println!("uninstalled {name}");
             Ok(0)
         }
-        Command::Start { name } => with_backend_ready(&state_root, &name, |b, i| b.start(i)),
+        Command::Start { name } => with_backend_ready(&state_root, &name, false, |b, i| b.start(i)),
         Command::Stop { name } => with_backend(&state_root, &name, |b, i| b.stop(i)),
-        Command::Restart { name } => with_backend_ready(&state_root, &name, |b, i| b.restart(i)),
+        Command::Restart { name } => {
+            with_backend_ready(&state_root, &name, true, |b, i| b.restart(i))
+        }
         Command::Update { name, cmd } => Ok(crate::update::update(&state_root, &name, &cmd)?),
         Command::Status { name, json } => {
             let report = status(&state_root, &name)?;
@@ -569,9 +571,14 @@ fn with_backend(
 fn with_backend_ready(
     state_root: &Path,
     name: &str,
+    restart: bool,
     action: impl FnOnce(&dyn backend::Backend, &Installation) -> anyhow::Result<()>,
 ) -> Result<i32, CliError> {
-    let since = std::time::SystemTime::now();
+    let paths = ServicePaths::new(state_root, name);
+    let since = match restart {
+        true => std::time::SystemTime::now(),
+        false => crate::update::start_baseline(&paths),
+    };
     with_backend(state_root, name, action)?;
     let inst = installed(state_root, name)?;
     Ok(crate::update::report_ready(&inst, since)?)

@@ -131,6 +131,20 @@ fn spec_of(inst: &Installation) -> anyhow::Result<Spec> {
     Ok(Spec::parse(&text, Some(&inst.spec_path), base)?)
 }
 
+/// The `since` for a start: now, or, when a supervisor already runs a child (so the
+/// start does nothing), that child's start, so that its readiness counts.
+pub fn start_baseline(paths: &ServicePaths) -> SystemTime {
+    let now = SystemTime::now();
+    if !lock::is_held(&paths.lock_file()) {
+        return now;
+    }
+    ServiceState::read(&paths.state_file())
+        .ok()
+        .filter(|s| s.child_pid.is_some())
+        .and_then(|s| humantime::parse_rfc3339(s.started_at.as_deref()?).ok())
+        .unwrap_or(now)
+}
+
 /// After a start or restart requested at `since`: wait for ready and say so.
 /// Returns the exit code (0 ready, 1 not ready). Native installs have no
 /// supervisor state to read; their service manager does its own waiting.

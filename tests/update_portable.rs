@@ -167,3 +167,36 @@ fn start_says_why_a_service_is_not_ready() {
     assert!(t.contains("not ready within 1.0 s of its start"), "{t}");
     ok(&h.cmd(&["stop", "never"]));
 }
+
+#[test]
+fn start_of_a_running_service_reports_it_ready_at_once() {
+    let h = Harness::new();
+    let spec = versioned(&h, "twice");
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    ok(&h.cmd(&["start", "twice"]));
+    let (_, pid) = running(&h);
+    let began = std::time::Instant::now();
+    let out = ok(&h.cmd(&["start", "twice"]));
+    assert!(out.contains("twice is already running"), "{out}");
+    assert!(out.contains("twice is ready in "), "{out}");
+    // Not the 20 s ready timeout: the running child's readiness counts.
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(15),
+        "{out}"
+    );
+    assert_eq!(running(&h).1, pid, "the same child");
+    // A restart waits for the new child's READY=1.
+    let out = ok(&h.cmd(&["restart", "twice"]));
+    assert!(out.contains("twice is ready in "), "{out}");
+    let s = h.state("twice").unwrap();
+    assert_ne!(s["child_pid"], pid, "{s:#}");
+    assert_eq!(s["ready"], true, "{s:#}");
+    assert_eq!(running(&h).1 as u64, s["child_pid"].as_u64().unwrap());
+    ok(&h.cmd(&["stop", "twice"]));
+}

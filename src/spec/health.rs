@@ -281,6 +281,13 @@ mod tests {
     }
 
     #[test]
+    #[cfg(windows)]
+    fn notify_readiness_is_refused_on_windows_with_the_alternative() {
+        let err = parse("ready = \"notify\"").unwrap_err();
+        assert!(err.contains("use a probe"), "{err}");
+    }
+
+    #[test]
     fn defaults_without_a_section() {
         assert_eq!(parse("").unwrap(), HealthConfig::default());
     }
@@ -360,6 +367,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn watchdog_and_notify_readiness() {
         let c = parse("watchdog = \"30s\"\nready = \"notify\"\nready_timeout = \"2m\"").unwrap();
         assert_eq!(c.watchdog, Some(Duration::from_secs(30)));
