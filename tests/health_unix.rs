@@ -414,3 +414,33 @@ fn a_state_dir_too_long_for_a_socket_address_falls_back_to_a_private_folder() {
     stop(&h, sup);
     assert!(!dir.exists(), "the private folder goes with the supervisor");
 }
+
+#[test]
+fn a_stop_during_a_watchdog_stop_is_kept_and_ends_the_supervisor() {
+    let h = Harness::new();
+    // Ignores SIGTERM, so the graceful step lasts its whole (one interval) bound.
+    let body = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nnotify('READY=1')\ntime.sleep(1000)";
+    let spec = h.spec(
+        "s.toml",
+        &py_child(
+            "wds",
+            body,
+            "[stop]\ntimeout = \"1h\"\n[health]\nwatchdog = \"1s\"\n",
+        ),
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running("wds");
+    assert!(wait_for("the watchdog stop", || h
+        .log("wds")
+        .contains("stopping the child")));
+    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_exit(&mut sup).success());
+    let s = h.state("wds").unwrap();
+    assert_eq!(s["state"], "stopped", "{s:#}");
+    assert_eq!(s["restarts"], 0, "{s:#}");
+    let log = h.log("wds");
+    assert!(
+        log.contains("child did not stop within 1s; killing it"),
+        "one interval, not the 1h stop timeout: {log}"
+    );
+}

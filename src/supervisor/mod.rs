@@ -232,7 +232,11 @@ impl Supervisor {
                         self.event(&format!("{why}; stopping the child"));
                         self.health.apply(&mut self.state);
                         self.state.reason = Some(why);
-                        let exit = self.stop_child(&mut child, controls).await;
+                        // Requests wait in `controls` meanwhile: a stop that comes now
+                        // ends the backoff that follows instead of being taken for a
+                        // second stop of this one.
+                        let (_keep, mut none) = mpsc::unbounded_channel();
+                        let exit = self.stop_child(&mut child, &mut none).await;
                         return self.after_exit(exit, started.elapsed(), controls).await;
                     }
                 },
