@@ -152,6 +152,14 @@ pub fn report_ready(inst: &Installation, since: SystemTime) -> anyhow::Result<i3
     if inst.native {
         return Ok(0);
     }
+    if let Some(holder) = held_by_operation(&inst.paths()) {
+        // Its supervisor steps aside: the holder starts the service when done.
+        eprintln!(
+            "respawn: {} is not started now: {holder}; it starts the service when it is done",
+            inst.service
+        );
+        return Ok(1);
+    }
     let timeout = spec_of(inst)
         .map(|s| s.health.ready_timeout)
         .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);

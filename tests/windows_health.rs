@@ -88,3 +88,92 @@ fn http_probe_against_esbuild_makes_ready_and_restarts_on_404() {
     let _ = sup.kill();
     let _ = wait_exit(&mut sup);
 }
+
+/// Deletes the test's service from the SCM when the test ends, also when it fails.
+struct DeleteOnDrop(String);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        use windows_service::service::ServiceAccess;
+        use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+        let Ok(mgr) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        else {
+            return;
+        };
+        if let Ok(svc) = mgr.open_service(&self.0, ServiceAccess::STOP | ServiceAccess::DELETE) {
+            let _ = svc.stop();
+            let _ = svc.delete();
+        }
+    }
+}
+
+fn console_probe() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("console_probe.exe")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn update_of_a_windows_service_success_and_failure() {
+    let h = Harness::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("RespawnUpd{}x{nanos}", std::process::id());
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
+            console_probe().display().to_string(),
+            h.path("console.txt").display().to_string()
+        ),
+    );
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    let out = ok(&h.cmd(&["start", &name]));
+    assert!(out.contains(&format!("{name} is ready in ")), "{out}");
+    let first = h.wait_running(&name);
+
+    let marker = h.path("updated.txt");
+    // No quotes: cmd.exe does not read the \" that Rust's quoting would give them.
+    let cmd = format!("echo new files> {}", marker.display());
+    let out = h.cmd(&["update", &name, "--", "cmd", "/c", &cmd]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(&format!("{name} is ready in ")), "{t}");
+    assert!(marker.is_file(), "the update command ran: {t}");
+    let second = h.wait_new_child(&name, first);
+    assert_eq!(
+        second["restarts"], 0,
+        "a fresh start, not a failure: {second:#}"
+    );
+    let second = second["child_pid"].as_u64().unwrap() as u32;
+    assert!(!respawn::os::is_alive(first), "the old child is gone");
+
+    let out = h.cmd(&["update", &name, "--", "cmd", "/c", "exit 3"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("the update command failed (exit code 3)"), "{t}");
+    assert!(
+        t.contains(&format!("{name} is ready in ")),
+        "the old version again: {t}"
+    );
+    h.wait_new_child(&name, second);
+
+    ok(&h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
+}
