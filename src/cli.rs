@@ -575,6 +575,13 @@ fn with_backend_ready(
     action: impl FnOnce(&dyn backend::Backend, &Installation) -> anyhow::Result<()>,
 ) -> Result<i32, CliError> {
     let paths = ServicePaths::new(state_root, name);
+    if let Some(holder) = crate::update::held_by_operation(&paths) {
+        return Err(CliError {
+            code: 1,
+            message: format!("{name} is busy: {holder}"),
+            hint: Some("wait until it is done; it starts the service itself".into()),
+        });
+    }
     let since = match restart {
         true => std::time::SystemTime::now(),
         false => crate::update::start_baseline(&paths),

@@ -177,3 +177,61 @@ fn update_of_a_windows_service_success_and_failure() {
     ok(&h.cmd(&["stop", &name]));
     ok(&h.cmd(&["uninstall", &name]));
 }
+
+#[test]
+fn the_scm_host_steps_aside_while_an_operation_holds_the_service() {
+    use respawn::state::ServicePaths;
+    use respawn::supervisor::oplock::OperationLock;
+    let h = Harness::new();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("RespawnLock{}x{nanos}", std::process::id());
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n",
+            console_probe().display().to_string(),
+            h.path("console.txt").display().to_string()
+        ),
+    );
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    // What an update holds while it replaces the files.
+    let paths = ServicePaths::new(&h.state_root(), &name);
+    let lock = OperationLock::acquire(&paths, "update", std::time::Duration::ZERO).unwrap();
+    let out = h.cmd(&["start", &name]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!("{name} is busy: `respawn update` (pid")),
+        "{t}"
+    );
+    // What the SCM's recovery or a boot start would do meanwhile: start the host.
+    // It sees the lock and stops at once, with success, without starting the program.
+    use windows_service::service::{ServiceAccess, ServiceExitCode, ServiceState};
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
+    let svc = mgr
+        .open_service(&name, ServiceAccess::START | ServiceAccess::QUERY_STATUS)
+        .unwrap();
+    svc.start::<&str>(&[]).unwrap();
+    assert!(wait_for("the host to stop", || svc
+        .query_status()
+        .is_ok_and(|s| s.current_state == ServiceState::Stopped)));
+    assert_eq!(
+        svc.query_status().unwrap().exit_code,
+        ServiceExitCode::Win32(0)
+    );
+    let status = h.cmd(&["status", &name, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["child_pid"], serde_json::Value::Null, "{v:#}");
+    assert!(!h.path("console.txt").exists(), "the program never started");
+    drop(lock);
+    let out = ok(&h.cmd(&["start", &name]));
+    assert!(out.contains("is ready in"), "{out}");
+    h.wait_running(&name);
+    ok(&h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
+}
