@@ -470,7 +470,7 @@ pub struct Monitor {
     child: Option<u32>,
     refused: u32,
     /// A failure the engine acted on, for the restart decision.
-    failed: Option<String>,
+    failed: Option<(String, SystemTime)>,
     /// That failure was a missed watchdog.
     hung: bool,
     last_probe: Option<ProbeRecord>,
@@ -566,7 +566,7 @@ impl Monitor {
     /// The reason of the failure the engine is acting on, once.
     pub fn take_failure(&mut self) -> Option<String> {
         self.hung = false;
-        self.failed.take()
+        self.failed.take().map(|(why, _)| why)
     }
 
     /// How long a graceful stop may take: a child that missed its watchdog has
@@ -591,9 +591,9 @@ impl Monitor {
             }
         }
         h.last_probe = self.last_probe.clone();
-        if let Some(why) = &self.failed {
+        if let Some((why, at)) = &self.failed {
             h.last_failure = Some(why.clone());
-            h.last_failure_at = Some(rfc3339(SystemTime::now()));
+            h.last_failure_at = Some(rfc3339(*at));
         }
         if self.machine.as_ref().is_some_and(Machine::is_ready)
             && state.state == crate::state::RunState::Starting
@@ -633,18 +633,28 @@ impl Monitor {
                     });
                     self.machine_mut().on_probe(a.ok, &a.detail, Instant::now())
                 }
-                Got::Notify(None) => continue,
-                Got::Notify(Some((text, sender))) => self.on_datagram(&text, sender),
+                Got::Notify(Err(e)) => {
+                    // Not a datagram problem (those are refused one by one): the
+                    // socket itself failed. Give it up rather than spin on it.
+                    #[cfg(unix)]
+                    {
+                        self.socket = None;
+                    }
+                    return HealthEvent::Changed(vec![format!(
+                        "the sd_notify socket failed ({e}); sd_notify messages are no longer read"
+                    )]);
+                }
+                Got::Notify(Ok((text, sender))) => self.on_datagram(&text, sender),
             };
             match verdict {
                 Verdict::Same => continue,
                 Verdict::Changed(logs) => return HealthEvent::Changed(logs),
                 Verdict::Failed(why) => {
-                    self.failed = Some(why.clone());
+                    self.failed = Some((why.clone(), SystemTime::now()));
                     return HealthEvent::Failed(why);
                 }
                 Verdict::Hung(why) => {
-                    self.failed = Some(why.clone());
+                    self.failed = Some((why.clone(), SystemTime::now()));
                     self.hung = true;
                     return HealthEvent::Failed(why);
                 }
@@ -695,22 +705,24 @@ impl Monitor {
 }
 
 #[cfg(unix)]
-async fn recv_datagram(socket: Option<&notify::NotifySocket>) -> Option<(String, Option<u32>)> {
+async fn recv_datagram(
+    socket: Option<&notify::NotifySocket>,
+) -> std::io::Result<(String, Option<u32>)> {
     match socket {
-        Some(sock) => sock.recv().await.ok().map(|d| (d.text, d.sender)),
+        Some(sock) => sock.recv().await.map(|d| (d.text, d.sender)),
         None => std::future::pending().await,
     }
 }
 
 #[cfg(not(unix))]
-async fn recv_datagram(_socket: Option<&()>) -> Option<(String, Option<u32>)> {
+async fn recv_datagram(_socket: Option<&()>) -> std::io::Result<(String, Option<u32>)> {
     std::future::pending().await
 }
 
 enum Got {
     Deadline,
     Probe(Option<ProbeAnswer>),
-    Notify(Option<(String, Option<u32>)>),
+    Notify(std::io::Result<(String, Option<u32>)>),
 }
 
 #[cfg(unix)]
