@@ -38,11 +38,11 @@ fn stop(h: &Harness, mut sup: std::process::Child) {
 fn silent_watchdog_is_a_failure_restarted_with_the_reason() {
     let h = Harness::new();
     let marker = h.path("stopped-pinging");
-    // Feeds the watchdog every 100 ms for 2.5 s (2.5 intervals), then hangs.
+    // Feeds the watchdog every 100 ms for 4 s (2 intervals), then hangs.
     let body = format!(
         "open('{env}', 'w').write(os.environ.get('WATCHDOG_USEC', '') + ' ' + os.environ['NOTIFY_SOCKET'])\n\
          notify('READY=1\\nSTATUS=serving')\n\
-         end = time.time() + 2.5\n\
+         end = time.time() + 4\n\
          while time.time() < end:\n    notify('WATCHDOG=1')\n    time.sleep(0.1)\n\
          open('{marker}', 'w').write('x')\n\
          time.sleep(1000)",
@@ -51,7 +51,7 @@ fn silent_watchdog_is_a_failure_restarted_with_the_reason() {
     );
     let spec = h.spec(
         "s.toml",
-        &py_child("wd", &body, "[health]\nwatchdog = \"1s\"\n"),
+        &py_child("wd", &body, "[health]\nwatchdog = \"2s\"\n"),
     );
     let sup = h.run(&spec);
     let first = h.wait_running("wd");
@@ -66,11 +66,11 @@ fn silent_watchdog_is_a_failure_restarted_with_the_reason() {
     assert!(why.starts_with("watchdog timeout"), "{s:#}");
     assert_eq!(s["restarts"], 1, "{s:#}");
     let env = std::fs::read_to_string(h.path("env")).unwrap();
-    assert!(env.starts_with("1000000 "), "WATCHDOG_USEC: {env}");
+    assert!(env.starts_with("2000000 "), "WATCHDOG_USEC: {env}");
     assert!(env.ends_with("notify.sock"), "NOTIFY_SOCKET: {env}");
     let log = h.log("wd");
     assert!(
-        log.contains("watchdog timeout: no WATCHDOG=1 within 1.0 s; stopping the child"),
+        log.contains("watchdog timeout: no WATCHDOG=1 within 2.0 s; stopping the child"),
         "{log}"
     );
     assert!(
@@ -234,7 +234,7 @@ fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
         "s.toml",
         &format!(
             "name = \"flap\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n[restart]\nbackoff = [\"1h\"]\n\
-             [health]\n{probe}\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailures = 3\nready = \"started\"\n"
+             [health]\n{probe}\ninterval = \"500ms\"\ntimeout = \"500ms\"\nfailures = 3\nready = \"started\"\n"
         ),
     );
     let sup = h.run(&spec);
@@ -311,7 +311,7 @@ fn http_probe_makes_ready_and_restarts_on_5xx() {
         "s.toml",
         &format!(
             "name = \"web\"\ncommand = \"python3\"\nargs = [\"-c\", '''{server}''']\n[restart]\nbackoff = [\"100ms\"]\n\
-             [health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailures = 2\n"
+             [health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"1s\"\ntimeout = \"1s\"\nfailures = 2\n"
         ),
     );
     let sup = h.run(&spec);
