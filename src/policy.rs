@@ -184,6 +184,21 @@ impl RestartTracker {
     }
 }
 
+impl RestartTracker {
+    /// The supervisor stopped a child that hung or failed its health checks: a
+    /// failure whatever its exit code, so exit-code rules do not apply. Decided as
+    /// a kill by a signal is (never a success, never in an exit-code list).
+    pub fn on_unhealthy(&mut self, uptime: Duration, now: Duration) -> Decision {
+        if self.policy.mode == RestartMode::Never {
+            return Decision::StayDown {
+                failed: true,
+                reason: "it was stopped as unhealthy and restart mode is never".into(),
+            };
+        }
+        self.on_exit(ExitKind::Signal(9), uptime, now)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,12 @@ use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
 use crate::backend::{BackendKind, Installation};
 use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
 use crate::spec::Spec;
-use crate::state::{rfc3339, ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
+use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use windows_service::service::{
     ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
 };
@@ -271,6 +271,16 @@ fn supervise(
         }
     };
     let paths = ServicePaths::new(&args.state_root, &spec.id());
+    if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
+        // Started (by the SCM's recovery, say) in the middle of an update: the
+        // updater starts the service itself when it is done.
+        log_event(
+            Level::Info,
+            EventId::HostStop,
+            &format!("not starting {}: {holder}", spec.id()),
+        );
+        return Ok(HostEnd::Stopped);
+    }
     let mut supervisor = match prepare_with_retry(spec.clone(), paths.clone()) {
         Ok(s) => s,
         Err(e) => {
@@ -339,27 +349,20 @@ fn record_host_error(name: &str, state_root: &Path, spec: Option<&Spec>, why: &s
         return; // another supervisor owns the state file
     }
     let previous = StateFile::read(&paths.state_file()).ok();
+    let service = paths
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let log_file = previous
+        .as_ref()
+        .map_or_else(|| paths.default_log_file(), |p| p.log_file.clone());
     let state = StateFile {
-        service: paths
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        mode: ManagedBy::Scm,
         state: RunState::Failed,
-        supervisor_pid: std::process::id(),
-        child_pid: None,
-        child_start_token: None,
-        main_pid: None,
-        main_start_token: None,
-        started_at: None,
         restarts: previous.as_ref().map_or(0, |p| p.restarts),
-        last_exit: previous.as_ref().and_then(|p| p.last_exit.clone()),
-        next_restart_at: None,
+        last_exit: previous.and_then(|p| p.last_exit),
         reason: Some(why.to_string()),
-        log_file: previous.map_or_else(|| paths.default_log_file(), |p| p.log_file),
-        log_error: None,
-        updated_at: rfc3339(SystemTime::now()),
+        ..StateFile::new(service, ManagedBy::Scm, std::process::id(), log_file)
     };
     let _ = std::fs::create_dir_all(&paths.dir);
     let _ = state.write(&paths.state_file());

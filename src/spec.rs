@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+pub mod health;
+pub use health::HealthConfig;
+
 /// Longest service name we accept: fits every service manager's limit with room for a profile.
 pub const MAX_NAME_LEN: usize = 64;
 
@@ -38,6 +41,8 @@ pub struct Spec {
     pub stop: StopConfig,
     pub logs: LogConfig,
     pub names: NameOverrides,
+    /// `[health]`: readiness, the sd_notify watchdog and probes.
+    pub health: HealthConfig,
     /// `[windows]`: how the Windows service is registered (ignored elsewhere).
     pub windows: WindowsOptions,
 }
@@ -171,6 +176,7 @@ struct RawSpec {
     names: NameOverrides,
     #[serde(default)]
     windows: WindowsOptions,
+    health: Option<Spanned<health::RawHealth>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -285,6 +291,9 @@ impl Spec {
         if logs.max_size < 1024 {
             return Err(err_at(None, "logs.max_size: must be at least 1KB".into()));
         }
+        let health_span = raw.health.as_ref().map(Spanned::span);
+        let health = health::health_config(raw.health.map(Spanned::into_inner).unwrap_or_default())
+            .map_err(|m| err_at(health_span, m))?;
         Ok(Spec {
             name,
             profile,
@@ -300,6 +309,7 @@ impl Spec {
             logs,
             names: raw.names,
             windows: raw.windows,
+            health,
         })
     }
 

@@ -214,9 +214,35 @@ pub struct ServiceState {
     /// The last log-writing error (full disk, permissions); output is dropped meanwhile.
     pub log_error: Option<String>,
     pub updated_at: String,
+    /// Readiness and health (`[health]`): ready, healthy, last_probe, …
+    #[serde(flatten)]
+    pub health: crate::supervisor::health::HealthState,
 }
 
 impl ServiceState {
+    /// A state with nothing started yet: `starting`, no child, no history.
+    pub fn new(service: String, mode: ManagedBy, supervisor_pid: u32, log_file: PathBuf) -> Self {
+        ServiceState {
+            service,
+            mode,
+            state: RunState::Starting,
+            supervisor_pid,
+            child_pid: None,
+            child_start_token: None,
+            main_pid: None,
+            main_start_token: None,
+            started_at: None,
+            restarts: 0,
+            last_exit: None,
+            next_restart_at: None,
+            reason: None,
+            log_file,
+            log_error: None,
+            updated_at: rfc3339(SystemTime::now()),
+            health: Default::default(),
+        }
+    }
+
     pub fn read(path: &Path) -> std::io::Result<ServiceState> {
         let text = std::fs::read_to_string(path)?;
         serde_json::from_str(&text)
@@ -302,6 +328,7 @@ mod tests {
             log_file: paths.default_log_file(),
             log_error: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
+            health: Default::default(),
         };
         state.write(&paths.state_file()).unwrap();
         assert_eq!(ServiceState::read(&paths.state_file()).unwrap(), state);

@@ -97,6 +97,9 @@ pub struct StatusReport {
     pub reason: Option<String>,
     pub log_file: Option<PathBuf>,
     pub log_error: Option<String>,
+    /// ready, healthy, last_probe, … (`[health]`), flattened like the state file.
+    #[serde(flatten)]
+    pub health: crate::supervisor::health::HealthState,
 }
 
 impl StatusReport {
@@ -116,6 +119,7 @@ impl StatusReport {
             reason: None,
             log_file: None,
             log_error: None,
+            health: Default::default(),
         }
     }
 
@@ -160,6 +164,11 @@ impl StatusReport {
             reason,
             log_file: Some(state.log_file.clone()),
             log_error: state.log_error.clone(),
+            health: if supervisor_alive {
+                state.health.clone()
+            } else {
+                Default::default()
+            },
         }
     }
 
@@ -216,6 +225,7 @@ impl StatusReport {
         if let Some(r) = &self.reason {
             line("reason", r.clone());
         }
+        crate::supervisor::health::render_status(&self.health, self.child_pid.is_some(), &mut line);
         if let Some(f) = &self.log_file {
             line("log", f.display().to_string());
         }

@@ -7,24 +7,37 @@ use crate::backend::{self, Backend, Done, Installation};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::state::ServicePaths;
-use crate::supervisor::oplock::OperationLock;
+use crate::supervisor::oplock::{self, OperationLock};
 use std::path::Path;
 
+/// Start, then wait until the program is ready (`[health]`; at once without it).
 pub fn start(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, |b, i| b.start(i))
+    let paths = ServicePaths::new(state_root, name);
+    let since = super::update::start_baseline(&paths);
+    let (inst, done) = act(state_root, name, "start", |b, i| b.start(i))?;
+    // Already running with an unreadable state file: the lock says it runs, and
+    // there is nothing to read readiness from until its next state change.
+    if matches!(done, Done::AlreadyRunning { .. })
+        && crate::state::ServiceState::read(&paths.state_file()).is_err()
+    {
+        return Ok(ExitStatus::Success);
+    }
+    Ok(super::update::report_ready(&inst, since))
 }
 
 pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, |b, i| {
+    act(state_root, name, "stop", |b, i| {
         let _shown = stopping(i);
         b.stop(i)
-    })
+    })?;
+    Ok(ExitStatus::Success)
 }
 
 /// A planned restart that applies the spec as it is now: refused while the spec
 /// does not parse, so a typo never takes a running service down.
 pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, |b, i| {
+    let since = std::time::SystemTime::now();
+    let (inst, _) = act(state_root, name, "restart", |b, i| {
         crate::spec::load(&i.spec_path).map_err(|e| {
             anyhow::anyhow!(
                 "not restarted: {}; fix the spec, then `respawn restart {}`",
@@ -34,7 +47,8 @@ pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
         })?;
         let _shown = stopping(i);
         b.restart(i)
-    })
+    })?;
+    Ok(super::update::report_ready(&inst, since))
 }
 
 /// A terminal shows what a stop waits for, and for how long at most.
@@ -48,7 +62,7 @@ fn stopping(inst: &Installation) -> super::progress::Waiting {
 /// `force`: Windows, also a service respawn installed for another state dir.
 pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
-    let _op = lock(&paths)?;
+    let _op = lock(&paths, "uninstall")?;
     let inst = installed(state_root, name)?;
     let shown = stopping(&inst);
     let backend = backend::for_installation(&inst)?;
@@ -62,29 +76,37 @@ pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatu
     Ok(ExitStatus::Success)
 }
 
+/// Find the installation, take the operation lock, act, say what was done; the
+/// installation and what was done, for what comes after (the wait for ready).
 fn act(
     state_root: &Path,
     name: &str,
+    operation: &str,
     action: impl FnOnce(&dyn Backend, &Installation) -> anyhow::Result<Done>,
-) -> Result<ExitStatus, CliError> {
+) -> Result<(Installation, Done), CliError> {
     let paths = ServicePaths::new(state_root, name);
     // Not installed: say so without creating its folder for the lock.
     installed(state_root, name)?;
-    let _op = lock(&paths)?;
+    let _op = lock(&paths, operation)?;
     // Read again under the lock: another command may have changed it meanwhile.
     let inst = installed(state_root, name)?;
     let backend = backend::for_installation(&inst)?;
     let done = action(backend.as_ref(), &inst)?;
     say(describe(&done, &inst.service));
-    Ok(ExitStatus::Success)
+    Ok((inst, done))
 }
 
-fn lock(paths: &ServicePaths) -> Result<OperationLock, CliError> {
-    OperationLock::acquire(paths, OPERATION_WAIT).map_err(|e| {
-        CliError::failure(
-            format!("cannot lock {}: {e}", paths.operation_lock().display()),
+fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError> {
+    OperationLock::acquire(paths, operation, OPERATION_WAIT).map_err(|e| match e {
+        oplock::OpLockError::Busy { .. } => CliError::failure(
+            e.to_string(),
+            "an update (or another command) is working on this service; it starts the service \
+             itself when it is done",
+        ),
+        oplock::OpLockError::Io { .. } => CliError::failure(
+            e.to_string(),
             "check that the state dir is writable, or pass --state-dir",
-        )
+        ),
     })
 }
 

@@ -106,7 +106,8 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
 
     let paths = ServicePaths::new(state_root, &spec.id());
-    let _op = OperationLock::acquire(&paths, OPERATION_WAIT)?;
+    let _op = OperationLock::acquire(&paths, "install", OPERATION_WAIT)
+        .map_err(|e| CliError::failure(e.to_string(), "try again when it is done"))?;
     // A preset's spec is saved in the service's state dir; an install that fails puts
     // back what was there before.
     let saved_spec = match &generated {
@@ -125,6 +126,7 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         force: args.force,
         fallback: false,
     };
+    let since = std::time::SystemTime::now();
     let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), kind, &req, &args);
     let installed = match result {
         Ok(installed) => installed,
@@ -144,6 +146,15 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         .ok()
         .map(|r| r.state);
     report(&installed, fallback_reason, state, args.json);
+    // Started by the install: wait for ready (`[health]`), as `start` does.
+    if !args.json
+        && matches!(
+            state,
+            Some(ServiceStatus::Running | ServiceStatus::Starting)
+        )
+    {
+        return Ok(super::update::report_ready(&installed.inst, since));
+    }
     Ok(ExitStatus::Success)
 }
 

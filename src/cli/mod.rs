@@ -13,6 +13,7 @@ mod logs;
 mod progress;
 mod status;
 mod supervise;
+mod update;
 
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -93,6 +94,16 @@ pub enum Command {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
+    },
+    /// Stop the service, run CMD (e.g. `pip install -U hermes-agent`), start it
+    /// again and wait until it is ready; when CMD fails, start the old version again.
+    Update {
+        /// The service: its spec's `name`, or `name-profile`.
+        #[arg(add = ArgValueCandidates::new(complete::service_names))]
+        name: String,
+        /// The update command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        cmd: Vec<String>,
     },
     /// Show a service's state (without a name, list them all). Exit code: 0 running, 3 not
     /// running, 4 unknown.
@@ -187,6 +198,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         Command::Start { name } => control::start(root, &name),
         Command::Stop { name } => control::stop(root, &name),
         Command::Restart { name } => control::restart(root, &name),
+        Command::Update { name, cmd } => update::update(root, &name, &cmd),
         Command::Status {
             name: Some(name),
             json,

@@ -13,6 +13,12 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
     let spec = spec::load(spec_path)?;
     spec::preflight(&spec)?;
     let paths = ServicePaths::new(state_root, &spec.id());
+    if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
+        // Started by a service manager in the middle of an update: the updater
+        // starts the service itself when it is done.
+        eprintln!("respawn[{}]: not starting: {holder}", spec.id());
+        return Ok(ExitStatus::Success);
+    }
     let mut sup = Supervisor::prepare(spec, paths, mode).map_err(|e| CliError {
         status: ExitStatus::Failure,
         message: e.to_string(),

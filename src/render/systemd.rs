@@ -129,7 +129,20 @@ fn native(
         return Err(RenderError::systemd(why));
     }
     unit.section("Service");
-    unit.set("Type", service_type(ctx));
+    // sd_notify readiness and watchdog are systemd's own here. Unlike the
+    // supervisor, systemd arms WatchdogSec= at start, not at the first message;
+    // probes have no systemd equivalent (docs/backends.md).
+    let notify = spec.health.ready == crate::spec::health::Readiness::Notify;
+    unit.set("Type", if notify { "notify" } else { service_type(ctx) });
+    if let Some(w) = spec.health.watchdog {
+        unit.set("WatchdogSec", &timespan(w));
+    }
+    if notify || spec.health.watchdog.is_some() {
+        unit.set("NotifyAccess", "main");
+    }
+    if notify {
+        unit.set("TimeoutStartSec", &timespan(spec.health.ready_timeout));
+    }
     unit.set("ExecStart", &q::exec_line(utf8(program)?, &spec.args)?);
     for (name, value) in &spec.env {
         unit.set("Environment", &q::environment_assignment(name, value)?);

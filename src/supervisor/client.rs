@@ -161,7 +161,10 @@ pub fn launch(inst: &Installation) -> anyhow::Result<Done> {
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
         if let Ok(state) = ServiceState::read(&paths.state_file()) {
-            if state.supervisor_pid == pid && state.state != crate::state::RunState::Starting {
+            // Started: past "starting", or a child runs that is not ready yet ([health]).
+            let began =
+                state.state != crate::state::RunState::Starting || state.child_pid.is_some();
+            if state.supervisor_pid == pid && began {
                 return Ok(Done::Started {
                     supervisor_pid: Some(pid),
                 });

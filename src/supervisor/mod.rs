@@ -5,9 +5,11 @@
 //! polling loop, so an idle supervisor does not wake up at all.
 
 pub mod client;
+pub mod health;
 pub mod lock;
 pub mod logs;
 pub mod main_pid;
+pub mod notify;
 pub mod oplock;
 
 use crate::exit::ExitStatus;
@@ -83,6 +85,8 @@ pub struct Supervisor {
     spec_path: Option<std::path::PathBuf>,
     /// The last reason a pid_file was refused, so each reason is logged once.
     pid_file_refusal: Option<String>,
+    /// Readiness, the sd_notify watchdog and probes of the current child.
+    health: health::Monitor,
     _lock: SupervisorLock,
 }
 
@@ -126,24 +130,19 @@ impl Supervisor {
         let log = RotatingLog::open(log_file.clone(), spec.logs.max_size, spec.logs.keep);
         let (log_health_tx, log_health) = watch::channel(log.error().map(str::to_owned));
         let state = ServiceState {
-            service: spec.id(),
-            mode,
-            state: RunState::Starting,
-            supervisor_pid: std::process::id(),
-            child_pid: None,
-            child_start_token: None,
-            main_pid: None,
-            main_start_token: None,
-            started_at: None,
-            restarts: 0,
-            last_exit: None,
-            next_restart_at: None,
-            reason: None,
-            log_file,
             log_error: log.error().map(str::to_owned),
-            updated_at: rfc3339(SystemTime::now()),
+            ..ServiceState::new(spec.id(), mode, std::process::id(), log_file)
         };
+        let health = health::Monitor::new(
+            &spec.health,
+            health::ProbeEnv {
+                env: spec.env.clone(),
+                working_dir: spec.working_dir.clone(),
+            },
+            &paths.dir,
+        );
         let mut sup = Supervisor {
+            health,
             tracker: RestartTracker::new(spec.restart.clone()),
             spec,
             paths,
@@ -287,6 +286,25 @@ impl Supervisor {
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
                     };
                 }
+                event = self.health.next() => match event {
+                    health::HealthEvent::Changed(lines) => {
+                        lines.iter().for_each(|l| self.event(l));
+                        self.health.apply(&mut self.state);
+                        self.save();
+                    }
+                    health::HealthEvent::Failed(why) => {
+                        // Hung or unhealthy: stop it gracefully, then restart it as a failure.
+                        self.event(&format!("{why}; stopping the child"));
+                        self.health.apply(&mut self.state);
+                        self.state.reason = Some(why);
+                        // Requests wait in `controls` meanwhile: a stop that comes now
+                        // ends the backoff that follows instead of being taken for a
+                        // second stop of this one.
+                        let (_keep, mut none) = mpsc::unbounded_channel();
+                        let exit = self.stop_child(&mut child, &mut none).await;
+                        return self.after_exit(exit, started.elapsed(), controls).await;
+                    }
+                },
                 Ok(()) = self.log_health.changed() => {
                     self.state.log_error = self.log_health.borrow_and_update().clone();
                     self.save();
@@ -318,8 +336,10 @@ impl Supervisor {
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
+        let notes = self.health.child_started(pid, &mut self.state);
         self.save();
         self.event(&format!("started `{}` as pid {pid}", self.spec.command));
+        notes.iter().for_each(|n| self.event(n));
         Ok(child)
     }
 
@@ -333,6 +353,7 @@ impl Supervisor {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        self.health.prepare_command(&mut cmd);
         if let Some(dir) = &self.spec.working_dir {
             cmd.current_dir(dir);
         }
@@ -353,7 +374,14 @@ impl Supervisor {
         self.state.child_pid = None;
         self.state.child_start_token = None;
         self.set_main_pid(None);
-        match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
+        self.health.child_gone();
+        self.health.apply(&mut self.state);
+        let decision = match self.health.take_failure() {
+            // Stopped because it hung or failed its checks: a failure, whatever its exit.
+            Some(_) => self.tracker.on_unhealthy(uptime, self.began.elapsed()),
+            None => self.tracker.on_exit(exit, uptime, self.began.elapsed()),
+        };
+        match decision {
             Decision::Restart { delay, planned } => {
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
@@ -395,10 +423,11 @@ impl Supervisor {
         &mut self,
         child: &mut ChildTree,
         controls: &mut mpsc::UnboundedReceiver<Control>,
-    ) {
+    ) -> ExitKind {
+        self.health.child_gone();
         self.state.state = RunState::Stopping;
         self.save();
-        let timeout = self.spec.stop.timeout;
+        let timeout = self.health.stop_timeout(self.spec.stop.timeout);
         let asked = match self.request_graceful_stop(child) {
             Ok(asked) => asked,
             Err(e) => {
@@ -427,6 +456,7 @@ impl Supervisor {
         self.state.child_pid = None;
         self.state.child_start_token = None;
         self.set_main_pid(None);
+        exit
     }
 
     /// Let the log pumps copy what the child wrote last: its pipes close once its tree

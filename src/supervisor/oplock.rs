@@ -1,54 +1,135 @@
 //! The per-service operation lock: install, uninstall, start, stop, restart and update
 //! of one service take it, so two commands never interleave (two parallel installs
-//! under systemd once left a unit without an install record). It is not the
-//! supervisor's lock: a running supervisor never holds it.
+//! under systemd once left a unit without an install record), and nothing starts the
+//! service behind an update's back.
+//!
+//! A supervisor started while someone holds it (by systemd's Restart=, the SCM's
+//! recovery, a login entry) steps aside and exits 0: the holder starts the service
+//! itself when it is done. Like the supervisor lock, the OS drops it when the holder
+//! dies, however it dies. A running supervisor never holds it.
 
 use crate::state::ServicePaths;
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::time::Duration;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-/// Held until dropped.
+/// How often a waiting `acquire` tries again (a person is waiting, not a loop).
+const RETRY: Duration = Duration::from_millis(50);
+
+/// Held while an operation changes the service.
 #[derive(Debug)]
 pub struct OperationLock {
-    _file: File,
+    file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpLockError {
+    #[error(
+        "{service} is busy: {holder}; wait for it to finish (or end that process) and try again"
+    )]
+    Busy { service: String, holder: String },
+    #[error("cannot use the operation lock {}: {source}; check that the state dir is writable", .path.display())]
+    Io { path: PathBuf, source: io::Error },
 }
 
 impl OperationLock {
-    /// Wait (blocked in the kernel, not polling) up to `timeout` for the lock.
-    /// Creates the service's folder when needed.
-    pub fn acquire(paths: &ServicePaths, timeout: Duration) -> io::Result<OperationLock> {
-        std::fs::create_dir_all(&paths.dir)?;
+    /// Take the lock for `operation` (e.g. "update"), waiting up to `timeout` for
+    /// another holder to finish. Creates the service's folder when needed.
+    pub fn acquire(
+        paths: &ServicePaths,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<OperationLock, OpLockError> {
+        let path = paths.operation_lock();
+        let io_err = |source| OpLockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&paths.dir).map_err(io_err)?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
-            .open(paths.operation_lock())?;
-        match file.try_lock() {
-            Ok(()) => return Ok(OperationLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            .open(&path)
+            .map_err(io_err)?;
+        // Tried again every RETRY rather than blocked on a thread: a thread that got
+        // the lock after we gave up would hold it for a moment, and anyone asking who
+        // holds it would be told about a command that is no longer there.
+        let deadline = Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(RETRY)
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(OpLockError::Busy {
+                        service: service_name(paths),
+                        holder: holder(paths)
+                            .unwrap_or_else(|| "another respawn command holds it".into()),
+                    })
+                }
+                Err(TryLockError::Error(e)) => return Err(io_err(e)),
+            }
         }
-        // The blocking call runs on a thread so that the wait can end; a lock that
-        // arrives after we gave up is released with the thread's file.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let locked = file.lock().map(|()| file);
-            let _ = tx.send(locked);
-        });
-        match rx.recv_timeout(timeout) {
-            Ok(Ok(file)) => Ok(OperationLock { _file: file }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "another respawn command has been working on this service for {}s \
-                     (install, start, stop, restart or update); try again when it is done",
-                    timeout.as_secs()
-                ),
-            )),
-        }
+        let mut file = file;
+        // Who holds it, for the messages of those who wait.
+        let who = format!(
+            "`respawn {operation}` (pid {}) is running",
+            std::process::id()
+        );
+        let write = |f: &mut File| -> io::Result<()> {
+            f.set_len(0)?;
+            f.rewind()?;
+            f.write_all(who.as_bytes())
+        };
+        write(&mut file).map_err(io_err)?;
+        Ok(OperationLock { file })
     }
+}
+
+impl Drop for OperationLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Who holds the lock right now, in words; `None` when nobody does.
+pub fn holder(paths: &ServicePaths) -> Option<String> {
+    let mut file = File::open(paths.operation_lock()).ok()?;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let text = text.trim();
+            Some(if text.is_empty() {
+                "another respawn command holds it".into()
+            } else {
+                text.to_string()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// An update holds the service: a supervisor started meanwhile (by systemd's Restart=,
+/// the SCM's recovery, a login entry) steps aside, and the updater starts it when it
+/// is done. Other operations (install, start, restart …) start supervisors themselves.
+pub fn update_in_progress(paths: &ServicePaths) -> Option<String> {
+    holder(paths).filter(|who| who.starts_with(&format!("`respawn {UPDATE}`")))
+}
+
+/// The operation name of `respawn update`.
+pub const UPDATE: &str = "update";
+
+fn service_name(paths: &ServicePaths) -> String {
+    paths
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -56,15 +137,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_taker_waits_for_the_first() {
+    fn second_holder_waits_then_gives_up_with_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
         let paths = ServicePaths::new(dir.path(), "svc");
-        let first = OperationLock::acquire(&paths, Duration::from_secs(1)).unwrap();
-        let err = OperationLock::acquire(&paths, Duration::from_millis(100)).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(holder(&paths), None);
+        let lock = OperationLock::acquire(&paths, "update", Duration::ZERO).unwrap();
+        let held = holder(&paths).unwrap();
+        assert!(held.contains("respawn update"), "{held}");
+        let err = OperationLock::acquire(&paths, "start", Duration::from_millis(120)).unwrap_err();
+        assert!(
+            err.to_string().contains("svc is busy: `respawn update`"),
+            "{err}"
+        );
+        drop(lock);
+        assert_eq!(holder(&paths), None);
+        OperationLock::acquire(&paths, "start", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_as_soon_as_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ServicePaths::new(dir.path(), "svc");
+        let first = OperationLock::acquire(&paths, "install", Duration::ZERO).unwrap();
         let waiter = {
             let paths = paths.clone();
-            std::thread::spawn(move || OperationLock::acquire(&paths, Duration::from_secs(30)))
+            std::thread::spawn(move || {
+                OperationLock::acquire(&paths, "uninstall", Duration::from_secs(30))
+            })
         };
         drop(first);
         assert!(waiter.join().unwrap().is_ok());

@@ -119,6 +119,7 @@ mod tests {
             log_file: "/state/gw/output.log".into(),
             log_error: None,
             updated_at: "2025-01-01T00:00:00.000Z".into(),
+            health: Default::default(),
         };
         StatusReport::from_state(&file, lock_held, Some(crate::backend::BackendKind::Systemd))
     }
