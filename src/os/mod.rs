@@ -8,6 +8,10 @@
 //!   old one, touching only a tree that is verifiably the one we started.
 
 #[cfg(unix)]
+mod procs;
+#[cfg(unix)]
+pub use procs::*;
+#[cfg(unix)]
 mod unix;
 #[cfg(unix)]
 pub use unix::*;

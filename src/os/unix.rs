@@ -70,6 +70,12 @@ impl ChildTree {
     }
 }
 
+/// SIGKILL the group of our own child, by pid, when the `ChildTree` is out of reach
+/// (the supervisor is about to exit). Only for a child not reaped yet.
+pub fn kill_child_group(pid: u32) {
+    let _ = signal_group(pid, Signal::SIGKILL);
+}
+
 fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
     match killpg(Pid::from_raw(pgid as i32), sig) {
         Ok(()) | Err(Errno::ESRCH) => Ok(()),
@@ -105,13 +111,20 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// After a supervisor crash: kill the process group a previous supervisor started,
-/// but only if it is verifiably that group. Returns whether anything was killed.
-///
-/// - leader alive with the recorded start time: our child → kill its group;
-/// - leader gone but the group still has members: our child's orphans, since the
-///   kernel does not hand out a pid that is still in use as a process group id;
-/// - leader alive with another start time (or none to compare): not ours, left alone.
-pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
+/// but only if it is verifiably that group (see [`super::kill_leftover_tree_checked`]).
+/// `same_boot`: the state file was written in this boot. Returns whether anything was
+/// killed.
+#[cfg(target_os = "linux")]
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, same_boot: bool) -> bool {
+    super::kill_leftover_tree_checked(pid, token, same_boot)
+}
+
+/// Without /proc (macOS) there is no start time to compare: a live leader is left
+/// alone, and a group whose leader is gone but which still has members is killed, since
+/// the kernel does not hand out a pid that is still in use as a process group id.
+/// (launchd, the usual macOS backend, kills the tree itself.)
+#[cfg(not(target_os = "linux"))]
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, _same_boot: bool) -> bool {
     let leader_alive = is_alive(pid);
     let ours = if leader_alive {
         token.is_some() && start_token(pid) == token

@@ -150,6 +150,10 @@ impl ChildTree {
     }
 }
 
+/// Nothing to do on Windows: when the supervisor exits, the kernel closes its Job
+/// Object handle, and KILL_ON_JOB_CLOSE takes the child's whole tree.
+pub fn kill_child_group(_pid: u32) {}
+
 /// Resume every thread of a process created with CREATE_SUSPENDED.
 fn resume_threads(pid: u32) -> io::Result<()> {
     // SAFETY: the snapshot and thread handles are owned and closed by `Handle`;
@@ -211,9 +215,21 @@ pub fn is_alive(pid: u32) -> bool {
     unsafe { GetExitCodeProcess(process.0, &mut code) != 0 && code == STILL_ACTIVE as u32 }
 }
 
+/// Whether `pid` is alive and still the process whose creation time was recorded.
+/// Creation times are absolute, so no boot identity is needed on Windows.
+pub fn same_process(pid: u32, token: Option<u64>) -> bool {
+    token.is_some() && is_alive(pid) && start_token(pid) == token
+}
+
+/// Windows creation times are absolute (not ticks since boot): no boot identity needed.
+pub fn boot_id() -> Option<String> {
+    None
+}
+
 /// After a supervisor crash. The Job Object already killed the old tree when the old
 /// supervisor died; this only covers a child that is verifiably ours and still alive.
-pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
+/// Creation times are absolute, so `_same_boot` does not matter here.
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, _same_boot: bool) -> bool {
     if token.is_none() || start_token(pid) != token {
         return false;
     }

@@ -6,6 +6,7 @@
 
 pub mod lock;
 pub mod logs;
+pub mod orphans;
 
 use crate::os::{self, ChildTree};
 use crate::policy::{Decision, ExitKind, RestartTracker};
@@ -13,6 +14,7 @@ use crate::spec::{Spec, StopMethod};
 use crate::state::{rfc3339, write_atomic, LastExit, RunState, ServicePaths, ServiceState};
 use lock::SupervisorLock;
 use logs::RotatingLog;
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +25,11 @@ use tokio::sync::{mpsc, watch};
 /// prevent-restart exit code, or too many restarts). Service managers are told not
 /// to restart on it where they can be (systemd's RestartPreventExitStatus).
 pub const EXIT_GAVE_UP: i32 = 78;
+
+/// Exit code of a supervisor that could not write its state file (full disk, a
+/// read-only or vanished state dir) and so stopped its child and itself: a supervisor
+/// whose state nobody can read makes `status` and `stop` lie. 73 is EX_CANTCREAT.
+pub const EXIT_STATE_UNWRITABLE: i32 = 73;
 
 /// What a supervisor can be asked to do while it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +80,10 @@ pub struct Supervisor {
     began: Instant,
     /// The tasks copying the current child's output into the log.
     pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// Kills and reaps the child's descendants that escaped its process group.
+    reaper: orphans::Reaper,
+    /// The next start is a planned restart (exit 75, `respawn restart`), not a failure.
+    planned: bool,
     _lock: SupervisorLock,
 }
 
@@ -120,15 +131,19 @@ impl Supervisor {
             mode: mode.to_string(),
             state: RunState::Starting,
             supervisor_pid: std::process::id(),
+            supervisor_start_token: os::start_token(std::process::id()),
+            boot_id: os::boot_id(),
             child_pid: None,
             child_start_token: None,
             started_at: None,
             restarts: 0,
+            planned_restarts: 0,
             last_exit: None,
             next_restart_at: None,
             reason: None,
             log_file,
             log_error: log.error().map(str::to_owned),
+            escaped: Vec::new(),
             updated_at: rfc3339(SystemTime::now()),
         };
         let mut sup = Supervisor {
@@ -141,29 +156,41 @@ impl Supervisor {
             log_health_tx,
             began: Instant::now(),
             pumps: Vec::new(),
+            reaper: orphans::Reaper::default(),
+            planned: false,
             _lock: lock,
         };
         // A supervisor that was SIGKILLed may have left its child's tree behind;
-        // never run two copies of the child.
+        // never run two copies of the child. But only a tree whose identity matches
+        // what was recorded: after a reboot the same numbers name strangers.
         if let Some(prev) = previous {
             if let Some(pid) = prev.child_pid {
-                if os::kill_leftover_tree(pid, prev.child_start_token) {
+                let same_boot = prev.boot_id == sup.state.boot_id;
+                if os::kill_leftover_tree(pid, prev.child_start_token, same_boot) {
                     sup.event(&format!(
                         "killed child tree {pid} left by a previous supervisor"
                     ));
                 }
             }
         }
-        sup.save();
+        // Nothing runs yet: a state dir we can't write is a plain startup error.
+        sup.try_save().map_err(|source| PrepareError::StateDir {
+            dir: sup.paths.dir.display().to_string(),
+            source,
+        })?;
         Ok(sup)
     }
 
     /// Supervise until stopped or until the policy keeps the child down.
     pub async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
+        self.reaper.listen();
         let mut first_start = true;
         loop {
             if !first_start {
                 self.state.restarts += 1;
+                if std::mem::take(&mut self.planned) {
+                    self.state.planned_restarts += 1;
+                }
             }
             first_start = false;
             let next = match self.start_child() {
@@ -171,6 +198,7 @@ impl Supervisor {
                 Err(e) => {
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
                     // Like a shell: "command cannot run" is exit code 127.
+                    self.record_exit(ExitKind::Code(127));
                     self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls)
                         .await
                 }
@@ -191,16 +219,23 @@ impl Supervisor {
             tokio::select! {
                 exit = child.wait() => {
                     let exit = exit.unwrap_or(ExitKind::Code(-1));
+                    let uptime = started.elapsed();
                     // The child is gone; whatever it left running in its group goes too.
                     child.kill_tree();
-                    self.drain_output().await;
-                    return self.after_exit(exit, started.elapsed(), controls).await;
+                    // Say so at once: the state must not show a dead child as running
+                    // while the last output drains (an escaped descendant can hold
+                    // the pipe open).
+                    self.record_exit(exit);
+                    self.save();
+                    self.end_tree(child.pid()).await;
+                    return self.after_exit(exit, uptime, controls).await;
                 }
                 control = controls.recv() => {
                     self.stop_child(&mut child, controls).await;
                     return match control {
                         Some(Control::Restart) => {
                             self.event("restarting on request");
+                            self.planned = true;
                             Next::StartAgain
                         }
                         Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
@@ -216,7 +251,9 @@ impl Supervisor {
 
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
         let mut cmd = self.command()?;
-        let mut child = ChildTree::spawn(&mut cmd)?;
+        let mut child =
+            self.reaper
+                .spawn_tracked(|| ChildTree::spawn(&mut cmd), |c| Some(c.pid()), true)?;
         for stream in [child.stdout().map(boxed), child.stderr().map(boxed)]
             .into_iter()
             .flatten()
@@ -261,13 +298,11 @@ impl Supervisor {
         uptime: Duration,
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
-        // The delay counts from the exit, so the bookkeeping below does not add to it.
+        // The delay counts from here, so the bookkeeping below does not add to it.
         let exited = tokio::time::Instant::now();
-        self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
-        self.state.child_pid = None;
-        self.state.child_start_token = None;
         match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
             Decision::Restart { delay, planned } => {
+                self.planned = planned;
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
                     "child ended with {exit}{why}; starting again in {}",
@@ -330,11 +365,30 @@ impl Supervisor {
             Some(e) => e,
             None => child.wait().await.unwrap_or(ExitKind::Code(-1)),
         };
-        self.drain_output().await;
+        self.record_exit(exit);
+        self.end_tree(child.pid()).await;
         self.event(&format!("child stopped ({exit})"));
+    }
+
+    fn record_exit(&mut self, exit: ExitKind) {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+    }
+
+    /// After the child's group was killed: kill what escaped the group (and say so),
+    /// then let the last output drain.
+    async fn end_tree(&mut self, pgid: u32) {
+        let escaped = self.reaper.sweep(pgid).await;
+        if !escaped.is_empty() {
+            self.event(&format!(
+                "killed {} descendant(s) of the child that had left its process group: {escaped:?}",
+                escaped.len()
+            ));
+            self.state.escaped = escaped;
+            self.save();
+        }
+        self.drain_output().await;
     }
 
     /// Let the log pumps copy what the child wrote last: its pipes close once its tree
@@ -361,7 +415,10 @@ impl Supervisor {
                 cmd.args(&argv[1..])
                     .envs(&self.spec.env)
                     .stdin(Stdio::null());
-                cmd.spawn().map(|_| true)
+                // Tokio reaps it; the sweep must not take it for an escaped descendant.
+                self.reaper
+                    .spawn_tracked(|| cmd.spawn(), |c| c.id(), false)
+                    .map(|_| true)
             }
             StopMethod::File { path, contents } => {
                 write_atomic(path, fill(contents).as_bytes()).map(|()| true)
@@ -384,20 +441,47 @@ impl Supervisor {
         outcome
     }
 
-    fn save(&mut self) {
+    fn try_save(&mut self) -> std::io::Result<()> {
         self.state.updated_at = rfc3339(SystemTime::now());
-        if let Err(e) = self.state.write(&self.paths.state_file()) {
-            eprintln!(
-                "respawn[{}]: cannot write state file: {e}",
-                self.state.service
+        self.state.write(&self.paths.state_file())
+    }
+
+    /// Record the state, or stop everything: a supervisor whose state file is stale
+    /// makes `status` report a dead child as running and `stop` signal stale pids. So
+    /// the first failed write (full disk, read-only or removed state dir) kills the
+    /// child's tree and ends the supervisor at once, with the reason on stderr (the
+    /// journal, the terminal, or `start`'s startup log).
+    fn save(&mut self) {
+        if let Err(e) = self.try_save() {
+            let file = self.paths.state_file();
+            let _ = writeln!(
+                std::io::stderr(),
+                "respawn[{}]: cannot write state file {}: {e}; stopping the child and exiting (code {EXIT_STATE_UNWRITABLE}), since status and stop could not tell the truth. Free space in, or make writable, {}",
+                self.state.service,
+                file.display(),
+                self.paths.dir.display()
             );
+            if let Some(pid) = self.state.child_pid {
+                // Our own child, not reaped yet (`child_pid` is cleared as soon as tokio
+                // has reaped it, before any save): its group id can't name anybody else.
+                os::kill_child_group(pid);
+            }
+            self.reaper.kill_all_now();
+            let line = format!(
+                "[respawn {}] cannot write state file {}: {e}; child stopped, supervisor exiting\n",
+                rfc3339(SystemTime::now()),
+                file.display()
+            );
+            self.log.lock().expect("log lock").write(line.as_bytes());
+            std::process::exit(EXIT_STATE_UNWRITABLE);
         }
     }
 
     /// A supervisor event, for the log file (so `respawn logs` tells the whole story)
     /// and for our own stderr (the journal, or the terminal in the foreground).
     fn event(&self, what: &str) {
-        eprintln!("respawn[{}]: {what}", self.state.service);
+        // Not eprintln!, which panics when stderr is a closed pipe.
+        let _ = writeln!(std::io::stderr(), "respawn[{}]: {what}", self.state.service);
         let line = format!("[respawn {}] {what}\n", rfc3339(SystemTime::now()));
         self.log.lock().expect("log lock").write(line.as_bytes());
     }

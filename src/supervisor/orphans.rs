@@ -1,0 +1,118 @@
+//! Descendants that leave the child's process group.
+//!
+//! A daemonizing child (fork, setsid, fork again) puts its survivor in a new session,
+//! out of reach of a signal to the child's group. On Linux the supervisor is a child
+//! subreaper, so every descendant orphaned while it lives becomes *its* child: when the
+//! child's tree goes (exit, restart, stop), whatever is left among our own children
+//! is part of that tree and is killed, by pid, and reaped. Our own unreaped children
+//! are the one kind of process whose identity needs no check: the kernel can't give
+//! their pids to anybody else before we reap them.
+//!
+//! What this does not cover, and can't without systemd or a cgroup: a supervisor
+//! killed with SIGKILL runs no code. Its direct child dies with it (PDEATHSIG); the
+//! child's group is killed by the next supervisor (`os::kill_leftover_tree`); a
+//! descendant that had escaped the group is reparented to init and lives on.
+//! Elsewhere (macOS) there is no subreaper: everything here is a no-op, and only the
+//! process group is killed. Windows needs none of it: the Job Object holds the tree.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Knows which of our children tokio waits for, so the reaper leaves them alone.
+#[derive(Clone, Default)]
+pub struct Reaper {
+    /// Our direct child and any stop command: reaped by tokio, not by us.
+    theirs: Arc<Mutex<Vec<u32>>>,
+}
+
+/// How long a sweep may go on killing what keeps appearing (each kill can orphan
+/// more descendants, which reparent to us a moment later).
+const SWEEP_LIMIT: Duration = Duration::from_secs(1);
+
+impl Reaper {
+    /// Become the subreaper of our descendants and reap the orphans among them on every
+    /// SIGCHLD. Must run inside the runtime, before the first child starts.
+    pub fn listen(&self) {
+        #[cfg(unix)]
+        {
+            crate::os::become_subreaper();
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut sigchld) = signal(SignalKind::child()) {
+                let r = self.clone();
+                tokio::spawn(async move {
+                    while sigchld.recv().await.is_some() {
+                        r.reap();
+                    }
+                });
+            }
+        }
+    }
+
+    /// Run `spawn` (which starts a process tokio will wait for) so that the reaper
+    /// can't take that process between its start and `pid` being recorded.
+    pub fn spawn_tracked<T>(
+        &self,
+        spawn: impl FnOnce() -> std::io::Result<T>,
+        pid: impl Fn(&T) -> Option<u32>,
+        replace: bool,
+    ) -> std::io::Result<T> {
+        let mut theirs = self.theirs.lock().expect("reaper lock");
+        let spawned = spawn()?;
+        if replace {
+            theirs.clear();
+        }
+        theirs.extend(pid(&spawned));
+        Ok(spawned)
+    }
+
+    fn theirs(&self) -> Vec<u32> {
+        self.theirs.lock().expect("reaper lock").clone()
+    }
+
+    /// Reap orphans that have exited (they would stay zombies otherwise).
+    pub fn reap(&self) {
+        #[cfg(unix)]
+        {
+            let theirs = self.theirs.lock().expect("reaper lock");
+            crate::os::reap_own_children(&theirs);
+        }
+    }
+
+    /// Kill every descendant of the child's tree that is now our own child, after the
+    /// child's group was killed. Returns the pids that had left the group `pgid`.
+    pub async fn sweep(&self, pgid: u32) -> Vec<u32> {
+        let mut escaped = Vec::new();
+        #[cfg(unix)]
+        {
+            let end = tokio::time::Instant::now() + SWEEP_LIMIT;
+            loop {
+                self.reap();
+                let live: Vec<_> = crate::os::own_children(&self.theirs())
+                    .into_iter()
+                    .filter(|c| !c.zombie)
+                    .collect();
+                if live.is_empty() || tokio::time::Instant::now() >= end {
+                    break;
+                }
+                for c in &live {
+                    if c.pgid != pgid && !escaped.contains(&c.pid) {
+                        escaped.push(c.pid);
+                    }
+                    crate::os::kill_own_child(c);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = pgid;
+        escaped
+    }
+
+    /// Synchronous last resort (the supervisor is about to exit): kill what is ours now.
+    pub fn kill_all_now(&self) {
+        #[cfg(unix)]
+        for c in crate::os::own_children(&self.theirs()) {
+            crate::os::kill_own_child(&c);
+        }
+    }
+}
