@@ -562,3 +562,50 @@ fn kill_supervisor_twenty_times_leaves_nothing_behind() {
         .is_empty()
         && running(&["sleep", "99137"]).is_empty()));
 }
+
+/// Item 12: `respawn logs -f` while the log rotates many times: every line exactly
+/// once, in order.
+#[test]
+fn logs_follow_is_lossless_across_rotation() {
+    let h = Harness::new();
+    let go = h.path("go");
+    let script = format!(
+        "while [ ! -f {g} ]; do sleep 0.01; done; i=0; while [ $i -lt 4000 ]; do echo line-$i; i=$((i+1)); done; echo all-written; exec sleep 1000",
+        g = go.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"lf\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[logs]\nmax_size = \"1KB\"\nkeep = 200\n"),
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running("lf");
+    let out_file = h.path("followed");
+    let mut follower = h
+        .respawn()
+        .args(["logs", "lf", "-f", "-n", "0"])
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .spawn()
+        .unwrap();
+    // Give the follower time to open the log before the burst starts.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&go, "").unwrap();
+    let followed = || std::fs::read_to_string(&out_file).unwrap_or_default();
+    let complete = wait_for("all lines followed", || followed().contains("all-written"));
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(complete, "the follower never saw the last line");
+    let got: Vec<String> = followed()
+        .lines()
+        .filter(|l| l.starts_with("line-"))
+        .map(str::to_owned)
+        .collect();
+    let want: Vec<String> = (0..4000).map(|i| format!("line-{i}")).collect();
+    if got != want {
+        let first = (0..want.len()).find(|i| got.get(*i) != want.get(*i));
+        panic!(
+            "{} lines followed of 4000; first difference at {first:?}",
+            got.len()
+        );
+    }
+    assert_eq!(stop(&mut sup), Some(0));
+}

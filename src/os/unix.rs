@@ -137,6 +137,13 @@ pub fn kill_leftover_tree(pid: u32, token: Option<u64>, _same_boot: bool) -> boo
     ours
 }
 
+/// Which file an open handle is (device and inode), to tell a rotated log from the
+/// new one under the same name.
+pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// Exit status of a child, in our terms.
 pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
     match (status.code(), status.signal()) {

@@ -183,6 +183,29 @@ fn resume_threads(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Which file an open handle is (volume serial and file index), to tell a rotated log
+/// from the new one under the same name. (Creation times can't: Windows "tunnels" a
+/// renamed file's creation time to a new file created under its old name.)
+pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION,
+    };
+    // SAFETY: a valid handle borrowed from `file`; the struct is plain data.
+    unsafe {
+        let mut info: BY_HANDLE_FILE_INFORMATION = std::mem::zeroed();
+        check(GetFileInformationByHandle(
+            file.as_raw_handle() as HANDLE,
+            &mut info,
+        ))
+        .ok()?;
+        Some((
+            info.dwVolumeSerialNumber as u64,
+            ((info.nFileIndexHigh as u64) << 32) | info.nFileIndexLow as u64,
+        ))
+    }
+}
+
 pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
     ExitKind::Code(status.code().unwrap_or(-1))
 }
