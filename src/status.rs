@@ -21,11 +21,16 @@ pub struct StatusReport {
     pub child_pid: Option<u32>,
     pub started_at: Option<String>,
     pub restarts: u64,
+    /// How many of `restarts` were planned (exit 75, `respawn restart`), not failures.
+    pub planned_restarts: u64,
     pub last_exit: Option<LastExit>,
     pub next_restart_at: Option<String>,
     pub reason: Option<String>,
     pub log_file: Option<PathBuf>,
     pub log_error: Option<String>,
+    /// Descendants that had escaped the child's process group and were killed with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub escaped: Vec<u32>,
 }
 
 impl StatusReport {
@@ -39,11 +44,13 @@ impl StatusReport {
             child_pid: None,
             started_at: None,
             restarts: 0,
+            planned_restarts: 0,
             last_exit: None,
             next_restart_at: None,
             reason: None,
             log_file: None,
             log_error: None,
+            escaped: Vec::new(),
         }
     }
 
@@ -81,11 +88,13 @@ impl StatusReport {
             child_pid,
             started_at: state.started_at.clone(),
             restarts: state.restarts,
+            planned_restarts: state.planned_restarts,
             last_exit: state.last_exit.clone(),
             next_restart_at: next,
             reason,
             log_file: Some(state.log_file.clone()),
             log_error: state.log_error.clone(),
+            escaped: state.escaped.clone(),
         }
     }
 
@@ -115,7 +124,11 @@ impl StatusReport {
             line("started at", t.clone());
         }
         if self.installed || self.supervisor_pid.is_some() || self.restarts > 0 {
-            line("restarts", self.restarts.to_string());
+            let planned = match self.planned_restarts {
+                0 => String::new(),
+                n => format!(" ({n} planned)"),
+            };
+            line("restarts", format!("{}{planned}", self.restarts));
         }
         if let Some(e) = &self.last_exit {
             let how = match (e.code, e.signal) {
@@ -136,6 +149,15 @@ impl StatusReport {
         }
         if let Some(e) = &self.log_error {
             line("LOG ERROR", e.clone());
+        }
+        if !self.escaped.is_empty() {
+            line(
+                "ESCAPED",
+                format!(
+                    "killed {:?}: they had left the child's process group (a daemonizing child?)",
+                    self.escaped
+                ),
+            );
         }
         out
     }

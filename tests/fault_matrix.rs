@@ -276,6 +276,12 @@ fn a_daemonizing_child_leaves_nothing_behind_on_stop() {
     );
     let s = h.state("dm").unwrap();
     assert_eq!(s["escaped"], serde_json::json!([daemon]), "{s}");
+    let status = h.cmd(&["status", "dm"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!("ESCAPED        killed [{daemon}]")),
+        "{text}"
+    );
     assert!(
         h.log("dm").contains("had left its process group"),
         "{}",
@@ -493,6 +499,15 @@ fn planned_restarts_are_counted_apart() {
         "{}",
         h.log("pl")
     );
+    let out = h.cmd(&["status", "pl", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["restarts"], &v["planned_restarts"]),
+        (&2.into(), &1.into()),
+        "{v}"
+    );
+    let out = h.cmd(&["status", "pl"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 (1 planned)"));
     assert_eq!(stop(&mut sup), Some(0));
 }
 

@@ -16,6 +16,7 @@
 //! process group is killed. Windows needs none of it: the Job Object holds the tree.
 
 use std::sync::{Arc, Mutex};
+#[cfg(unix)]
 use std::time::Duration;
 
 /// Knows which of our children tokio waits for, so the reaper leaves them alone.
@@ -25,6 +26,7 @@ pub struct Reaper {
     theirs: Arc<Mutex<Vec<u32>>>,
 }
 
+#[cfg(unix)]
 /// How long a sweep may go on killing what keeps appearing (each kill can orphan
 /// more descendants, which reparent to us a moment later).
 const SWEEP_LIMIT: Duration = Duration::from_secs(1);
@@ -65,6 +67,7 @@ impl Reaper {
         Ok(spawned)
     }
 
+    #[cfg(unix)]
     fn theirs(&self) -> Vec<u32> {
         self.theirs.lock().expect("reaper lock").clone()
     }
@@ -80,9 +83,9 @@ impl Reaper {
 
     /// Kill every descendant of the child's tree that is now our own child, after the
     /// child's group was killed. Returns the pids that had left the group `pgid`.
+    #[cfg(unix)]
     pub async fn sweep(&self, pgid: u32) -> Vec<u32> {
         let mut escaped = Vec::new();
-        #[cfg(unix)]
         {
             let end = tokio::time::Instant::now() + SWEEP_LIMIT;
             loop {
@@ -103,9 +106,13 @@ impl Reaper {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        #[cfg(not(unix))]
-        let _ = pgid;
         escaped
+    }
+
+    /// Windows: the Job Object holds the whole tree; nothing can escape it.
+    #[cfg(not(unix))]
+    pub async fn sweep(&self, _pgid: u32) -> Vec<u32> {
+        Vec::new()
     }
 
     /// Synchronous last resort (the supervisor is about to exit): kill what is ours now.
