@@ -307,7 +307,12 @@ fn a_daemonizing_child_that_exits_takes_its_daemon_along_at_every_restart() {
     let s = h.wait_state("dx", "third exit, in the long backoff", |s| {
         s["state"] == "backoff" && s["restarts"] == 2
     });
+    // The exit is on record before the escaped daemon is dealt with...
     assert_eq!(s["child_pid"], serde_json::Value::Null);
+    // ...which follows, and is on record too.
+    let s = h.wait_state("dx", "the third daemon killed", |s| {
+        s["restarts"] == 2 && s["escaped"].as_array().map(Vec::len) == Some(1)
+    });
     assert_eq!(s["last_exit"]["code"], 1);
     let daemons: Vec<u32> = std::fs::read_to_string(&pids)
         .unwrap()

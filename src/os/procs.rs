@@ -75,10 +75,31 @@ pub fn become_subreaper() {
 /// Our own children other than `except` (Linux), as /proc shows them right now.
 pub fn own_children(except: &[u32]) -> Vec<ProcInfo> {
     let me = std::process::id();
-    all_processes()
+    let candidates = match listed_children() {
+        Some(pids) => pids.into_iter().filter_map(proc_info).collect(),
+        None => all_processes(),
+    };
+    candidates
         .into_iter()
         .filter(|p| p.ppid == me && !except.contains(&p.pid))
         .collect()
+}
+
+/// Our children as the kernel lists them per thread (/proc/self/task/*/children):
+/// a few reads instead of one per process on the machine, which matters on every
+/// SIGCHLD of a crash loop. `None` where the kernel lacks the file
+/// (CONFIG_PROC_CHILDREN); the list may miss a child that comes or goes meanwhile,
+/// which the callers' next look (the next SIGCHLD, the sweep's next round) catches.
+fn listed_children() -> Option<Vec<u32>> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let text = std::fs::read_to_string(task.ok()?.path().join("children")).ok()?;
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    Some(pids)
 }
 
 /// SIGKILL one of our own children. Safe without more checks: until we reap it, the

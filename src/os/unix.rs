@@ -65,6 +65,12 @@ impl ChildTree {
     }
 
     /// Kill the whole group, including what the child started. Idempotent.
+    ///
+    /// Also called after tokio reaped the child: the group id stays reserved while
+    /// any member lives (the kernel won't hand out a pid in use as a group id), and
+    /// when none does, the signal finds nobody (ESRCH); only a full wrap of the pid
+    /// space in the microseconds between the reap and this call could make it name
+    /// a stranger's new group.
     pub fn kill_tree(&self) {
         let _ = signal_group(self.pid, Signal::SIGKILL);
     }

@@ -199,7 +199,7 @@ impl Supervisor {
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
                     // Like a shell: "command cannot run" is exit code 127.
                     self.record_exit(ExitKind::Code(127));
-                    self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls)
+                    self.after_exit(ExitKind::Code(127), Duration::ZERO, None, &mut controls)
                         .await
                 }
             };
@@ -222,13 +222,8 @@ impl Supervisor {
                     let uptime = started.elapsed();
                     // The child is gone; whatever it left running in its group goes too.
                     child.kill_tree();
-                    // Say so at once: the state must not show a dead child as running
-                    // while the last output drains (an escaped descendant can hold
-                    // the pipe open).
                     self.record_exit(exit);
-                    self.save();
-                    self.end_tree(child.pid()).await;
-                    return self.after_exit(exit, uptime, controls).await;
+                    return self.after_exit(exit, uptime, Some(child.pid()), controls).await;
                 }
                 control = controls.recv() => {
                     self.stop_child(&mut child, controls).await;
@@ -296,6 +291,7 @@ impl Supervisor {
         &mut self,
         exit: ExitKind,
         uptime: Duration,
+        tree: Option<u32>,
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
         // The delay counts from here, so the bookkeeping below does not add to it.
@@ -303,17 +299,20 @@ impl Supervisor {
         match self.tracker.on_exit(exit, uptime, self.began.elapsed()) {
             Decision::Restart { delay, planned } => {
                 self.planned = planned;
+                // Say so at once, before the last output drains: the state must not
+                // show a dead child as running meanwhile (an escaped descendant can
+                // hold the pipe open).
+                self.state.state = RunState::Backoff;
+                self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
+                self.save();
+                if let Some(pgid) = tree {
+                    self.end_tree(pgid).await;
+                }
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
                     "child ended with {exit}{why}; starting again in {}",
                     humantime::format_duration(delay)
                 ));
-                if delay.is_zero() {
-                    return Next::StartAgain;
-                }
-                self.state.state = RunState::Backoff;
-                self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
-                self.save();
                 tokio::select! {
                     () = tokio::time::sleep_until(exited + delay) => Next::StartAgain,
                     control = controls.recv() => match control {
@@ -324,11 +323,17 @@ impl Supervisor {
             }
             Decision::StayDown { failed, reason } => {
                 let reason = format!("child ended with {exit}; {reason}");
-                Next::Done(self.finish(if failed {
+                let outcome = if failed {
                     Outcome::GaveUp(reason)
                 } else {
                     Outcome::Finished(reason)
-                }))
+                };
+                self.record_outcome(&outcome);
+                if let Some(pgid) = tree {
+                    self.end_tree(pgid).await;
+                }
+                self.announce(&outcome);
+                Next::Done(outcome)
             }
         }
     }
@@ -428,17 +433,30 @@ impl Supervisor {
     }
 
     fn finish(&mut self, outcome: Outcome) -> Outcome {
-        let (state, reason) = match &outcome {
+        self.record_outcome(&outcome);
+        self.announce(&outcome);
+        outcome
+    }
+
+    fn final_state(outcome: &Outcome) -> (RunState, String) {
+        match outcome {
             Outcome::Stopped => (RunState::Stopped, "stopped on request".to_string()),
             Outcome::Finished(r) => (RunState::Stopped, r.clone()),
             Outcome::GaveUp(r) => (RunState::Failed, r.clone()),
-        };
-        self.event(&format!("{}: {reason}", state.as_str()));
+        }
+    }
+
+    fn record_outcome(&mut self, outcome: &Outcome) {
+        let (state, reason) = Self::final_state(outcome);
         self.state.state = state;
         self.state.reason = Some(reason);
         self.state.next_restart_at = None;
         self.save();
-        outcome
+    }
+
+    fn announce(&self, outcome: &Outcome) {
+        let (state, reason) = Self::final_state(outcome);
+        self.event(&format!("{}: {reason}", state.as_str()));
     }
 
     fn try_save(&mut self) -> std::io::Result<()> {
