@@ -183,9 +183,11 @@ fn resume_threads(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Which file an open handle is (volume serial and file index), to tell a rotated log
-/// from the new one under the same name. (Creation times can't: Windows "tunnels" a
-/// renamed file's creation time to a new file created under its old name.)
+/// Which file an open handle is, to tell a rotated log from the new one under the
+/// same name: the file index, which is unique within a volume (the files compared all
+/// live in one folder). Creation times can't do it: Windows "tunnels" a renamed
+/// file's creation time to a new file created under its old name. The volume serial
+/// is left out: under Wine a handle's serial reads 0 once its file was renamed.
 pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::{
@@ -200,7 +202,7 @@ pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
         ))
         .ok()?;
         Some((
-            info.dwVolumeSerialNumber as u64,
+            0,
             ((info.nFileIndexHigh as u64) << 32) | info.nFileIndexLow as u64,
         ))
     }
