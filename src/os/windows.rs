@@ -383,3 +383,32 @@ pub fn running_under_wine() -> bool {
         !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_process_needs_the_recorded_creation_time() {
+        let me = std::process::id();
+        let token = start_token(me);
+        assert!(token.is_some());
+        assert!(same_process(me, token));
+        assert!(!same_process(me, token.map(|t| t + 1)));
+        assert!(!same_process(me, None));
+        // A stranger with another creation time is never taken for our leftover.
+        let mut stranger = std::process::Command::new("cmd")
+            .args(["/C", "ping -n 30 127.0.0.1 > NUL"])
+            .spawn()
+            .unwrap();
+        let pid = stranger.id();
+        let theirs = start_token(pid);
+        assert!(!kill_leftover_tree(pid, theirs.map(|t| t + 1), true));
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "stranger was killed"
+        );
+        assert!(kill_leftover_tree(pid, theirs, true));
+        stranger.wait().unwrap();
+    }
+}
