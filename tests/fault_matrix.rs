@@ -51,12 +51,16 @@ fn running(argv: &[&str]) -> Vec<u32> {
         .collect()
 }
 
-/// Live children of `pid`.
+/// Live children of `pid`, but for its sentinel (which is no child of the service).
 fn children(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|p| stat(*p).is_some_and(|s| s.1 == pid && s.0 != 'Z'))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() != "respawn-sentry")
+        })
         .collect()
 }
 
@@ -572,6 +576,15 @@ fn kill_supervisor_twenty_times_leaves_nothing_behind() {
         assert!(
             wait_for("child gone with its supervisor", || !alive(child)),
             "round {i}"
+        );
+        // And its grandchild, before any new supervisor runs (the sentinel's work).
+        assert!(
+            wait_for("grandchild gone with its supervisor", || running(&[
+                "sleep", "99136"
+            ])
+            .is_empty()),
+            "round {i}: {:?}",
+            running(&["sleep", "99136"])
         );
         old_child = child;
     }

@@ -82,6 +82,8 @@ pub struct Supervisor {
     pumps: Vec<tokio::task::JoinHandle<()>>,
     /// Kills and reaps the child's descendants that escaped its process group.
     reaper: orphans::Reaper,
+    /// Kills the child's group if this supervisor is SIGKILLed (Linux).
+    sentry: orphans::Sentry,
     /// The next start is a planned restart (exit 75, `respawn restart`), not a failure.
     planned: bool,
     _lock: SupervisorLock,
@@ -157,9 +159,12 @@ impl Supervisor {
             began: Instant::now(),
             pumps: Vec::new(),
             reaper: orphans::Reaper::default(),
+            sentry: orphans::Sentry::default(),
             planned: false,
             _lock: lock,
         };
+        // Now, before the runtime starts threads.
+        sup.sentry = orphans::Sentry::start(&sup.reaper);
         // A supervisor that was SIGKILLed may have left its child's tree behind;
         // never run two copies of the child. But only a tree whose identity matches
         // what was recorded: after a reboot the same numbers name strangers.
@@ -204,6 +209,7 @@ impl Supervisor {
                 }
             };
             if let Next::Done(outcome) = next {
+                self.sentry.finish();
                 return outcome;
             }
         }
@@ -263,6 +269,7 @@ impl Supervisor {
         self.state.state = RunState::Running;
         self.state.child_pid = Some(pid);
         self.state.child_start_token = os::start_token(pid);
+        self.sentry.tell(Some((pid, self.state.child_start_token)));
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
@@ -393,6 +400,7 @@ impl Supervisor {
             self.state.escaped = escaped;
             self.save();
         }
+        self.sentry.tell(None);
         self.drain_output().await;
     }
 

@@ -24,6 +24,53 @@ use std::time::Duration;
 pub struct Reaper {
     /// Our direct child and any stop command: reaped by tokio, not by us.
     theirs: Arc<Mutex<Vec<u32>>>,
+    /// Children that are not part of any child's tree (the sentinel).
+    keep: Arc<Mutex<Vec<u32>>>,
+}
+
+/// Linux: the sentinel that kills the child's group if the supervisor is SIGKILLed
+/// (see `os::Sentinel`). Elsewhere nothing.
+#[derive(Default)]
+pub struct Sentry {
+    #[cfg(target_os = "linux")]
+    sentinel: Option<crate::os::Sentinel>,
+}
+
+impl Sentry {
+    /// Start it while the process is still single-threaded (before the runtime).
+    pub fn start(reaper: &Reaper) -> Sentry {
+        #[cfg(target_os = "linux")]
+        {
+            let sentinel = crate::os::Sentinel::start();
+            if let Some(s) = &sentinel {
+                reaper.keep.lock().expect("reaper lock").push(s.pid());
+            }
+            Sentry { sentinel }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = reaper;
+            Sentry::default()
+        }
+    }
+
+    /// The supervisor ends normally: the sentinel is no longer needed.
+    pub fn finish(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.sentinel.take() {
+            s.finish();
+        }
+    }
+
+    /// The current child's group and start token, or `None` once its tree is gone.
+    pub fn tell(&mut self, child: Option<(u32, Option<u64>)>) {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.sentinel.as_mut() {
+            s.tell(child.and_then(|(pgid, token)| Some((pgid, token?))));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = child;
+    }
 }
 
 #[cfg(unix)]
@@ -69,15 +116,16 @@ impl Reaper {
 
     #[cfg(unix)]
     fn theirs(&self) -> Vec<u32> {
-        self.theirs.lock().expect("reaper lock").clone()
+        let mut all = self.theirs.lock().expect("reaper lock").clone();
+        all.extend(self.keep.lock().expect("reaper lock").iter());
+        all
     }
 
     /// Reap orphans that have exited (they would stay zombies otherwise).
     pub fn reap(&self) {
         #[cfg(unix)]
         {
-            let theirs = self.theirs.lock().expect("reaper lock");
-            crate::os::reap_own_children(&theirs);
+            crate::os::reap_own_children(&self.theirs());
         }
     }
 
