@@ -8,10 +8,11 @@
 //! are the one kind of process whose identity needs no check: the kernel can't give
 //! their pids to anybody else before we reap them.
 //!
-//! What this does not cover, and can't without systemd or a cgroup: a supervisor
-//! killed with SIGKILL runs no code. Its direct child dies with it (PDEATHSIG); the
-//! child's group is killed by the next supervisor (`os::kill_leftover_tree`); a
-//! descendant that had escaped the group is reparented to init and lives on.
+//! A supervisor killed with SIGKILL runs no code. Its direct child dies with it
+//! (PDEATHSIG); the rest of the child's group is killed by the sentinel ([`Sentry`],
+//! `os::Sentinel`), or failing that by the next supervisor (`os::kill_leftover_tree`).
+//! What is not covered, and can't be without systemd's cgroup: a descendant that had
+//! escaped the group is reparented to init and lives on.
 //! Elsewhere (macOS) there is no subreaper: everything here is a no-op, and only the
 //! process group is killed. Windows needs none of it: the Job Object holds the tree.
 
