@@ -26,6 +26,7 @@ pub struct Reaper {
     /// Our direct child and any stop command: reaped by tokio, not by us.
     theirs: Arc<Mutex<Vec<u32>>>,
     /// Children that are not part of any child's tree (the sentinel).
+    #[cfg(unix)]
     keep: Arc<Mutex<Vec<u32>>>,
 }
 
