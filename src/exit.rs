@@ -14,6 +14,10 @@ pub enum ExitStatus {
     NotRunning = 3,
     /// `status`, `logs`, `doctor NAME`: no such service.
     NotInstalled = 4,
+    /// A supervisor could not write its state file (full disk, a read-only or vanished
+    /// state dir), so it stopped its child and itself: a state nobody can read would
+    /// make `status` and `stop` lie. EX_CANTCREAT.
+    StateUnwritable = 73,
     /// A supervisor stayed down because the policy gave up (a prevent-restart exit
     /// code, or too many restarts): EX_CONFIG, so service managers told not to
     /// restart on it (systemd's RestartPreventExitStatus) leave it down.
@@ -44,6 +48,7 @@ mod tests {
             (ExitStatus::BadInput, 2),
             (ExitStatus::NotRunning, 3),
             (ExitStatus::NotInstalled, 4),
+            (ExitStatus::StateUnwritable, 73),
             (ExitStatus::GaveUp, 78),
         ];
         for (status, code) in all {

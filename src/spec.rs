@@ -123,6 +123,18 @@ pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 << 20;
 pub const DEFAULT_LOG_KEEP: u32 = 5;
 
+// Upper bounds, checked at parse time so that no spec can overflow a timer or a
+// clock at run time (a panic in the supervisor would be a silent outage). Each is far
+// past any sane value; a longer wait means "stay down", which `max_restarts` says better.
+/// Longest backoff step: past an hour, a crash loop is better reported as failed.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// Longest `reset_after` and `restart_window`: one week.
+pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest graceful stop: one day.
+pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Most rotated log files kept (each rotation renames them all).
+pub const MAX_LOG_KEEP: u32 = 1000;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
     /// Where the log files go; `None` means the service's state dir.
@@ -291,6 +303,15 @@ impl Spec {
         if logs.max_size < 1024 {
             return Err(err_at(None, "logs.max_size: must be at least 1KB".into()));
         }
+        if logs.keep > MAX_LOG_KEEP {
+            return Err(err_at(
+                None,
+                format!(
+                    "logs.keep: {} is too many; keep at most {MAX_LOG_KEEP} rotated files",
+                    logs.keep
+                ),
+            ));
+        }
         let health_span = raw.health.as_ref().map(Spanned::span);
         let health = health::health_config(raw.health.map(Spanned::into_inner).unwrap_or_default())
             .map_err(|m| err_at(health_span, m))?;
@@ -357,14 +378,19 @@ fn restart_policy(
                 "restart.backoff: is empty; list at least one delay, e.g. [\"1s\", \"2s\", \"4s\"], or leave it out for the default".into(),
             ));
         }
+        for step in &steps {
+            at_most("restart.backoff", *step, MAX_BACKOFF).map_err(|m| (Some(span.clone()), m))?;
+        }
         policy.backoff = steps;
     }
     if let Some(r) = raw.reset_after {
-        policy.reset_after = r.0;
+        policy.reset_after =
+            at_most("restart.reset_after", r.0, MAX_WINDOW).map_err(|m| (None, m))?;
     }
     policy.max_restarts = raw.max_restarts;
     if let Some(w) = raw.restart_window {
-        policy.restart_window = w.0;
+        policy.restart_window =
+            at_most("restart.restart_window", w.0, MAX_WINDOW).map_err(|m| (None, m))?;
     }
     if let Some(codes) = raw.success_exit_codes {
         policy.success_exit_codes = codes;
@@ -385,7 +411,11 @@ fn restart_policy(
 }
 
 fn stop_config(raw: RawStop, base_dir: &Path) -> Result<StopConfig, String> {
-    let timeout = raw.timeout.map(|t| t.0).unwrap_or(DEFAULT_STOP_TIMEOUT);
+    let timeout = at_most(
+        "stop.timeout",
+        raw.timeout.map(|t| t.0).unwrap_or(DEFAULT_STOP_TIMEOUT),
+        MAX_STOP_TIMEOUT,
+    )?;
     let method_name = raw.method.as_deref().unwrap_or(if raw.command.is_some() {
         "command"
     } else if raw.file.is_some() {
@@ -428,6 +458,18 @@ fn stop_config(raw: RawStop, base_dir: &Path) -> Result<StopConfig, String> {
     Ok(StopConfig { method, timeout })
 }
 
+/// `value` if it is no longer than `max`, else a message that names the field and the bound.
+fn at_most(field: &str, value: Duration, max: Duration) -> Result<Duration, String> {
+    if value > max {
+        return Err(format!(
+            "{field}: {} is too long; the most it can be is {}",
+            humantime::format_duration(value),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(value)
+}
+
 /// Service names must be usable as a Windows service name, a systemd unit name, a
 /// launchd label and a folder name: ASCII letters, digits, `-`, `_`, `.`.
 pub fn check_name(field: &str, value: &str) -> Result<(), String> {
@@ -448,8 +490,14 @@ fn looks_like_path(command: &str) -> bool {
     command.contains('/') || command.contains('\\')
 }
 
+/// Counted on bytes, so an offset that is not on a character boundary can't panic.
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Time a supervisor needs beyond the child's stop timeout: to kill the tree, drain its

@@ -193,6 +193,15 @@ pub struct ServiceState {
     pub mode: ManagedBy,
     pub state: RunState,
     pub supervisor_pid: u32,
+    /// The supervisor's own start token (see `child_start_token`), so that `stop` can
+    /// check with `os::same_process` that the pid is still this supervisor before it
+    /// signals it. Absent in files written before it existed.
+    #[serde(default)]
+    pub supervisor_start_token: Option<u64>,
+    /// The boot the start tokens were read in (Linux `boot_id`): after a reboot the
+    /// file survives but its pids and start times name nobody of ours.
+    #[serde(default)]
+    pub boot_id: Option<String>,
     pub child_pid: Option<u32>,
     /// An OS-specific start time of the child, so a later supervisor can tell that a
     /// pid still names *our* child before it touches it.
@@ -206,6 +215,10 @@ pub struct ServiceState {
     pub started_at: Option<String>,
     /// How many times the child was started again after the first start.
     pub restarts: u64,
+    /// How many of those `restarts` were planned (a force-restart exit code such as 75,
+    /// or `respawn restart`): not failures, and they don't move the backoff schedule.
+    #[serde(default)]
+    pub planned_restarts: u64,
     pub last_exit: Option<LastExit>,
     pub next_restart_at: Option<String>,
     /// Why the service is stopped or failed, in words.
@@ -213,6 +226,12 @@ pub struct ServiceState {
     pub log_file: PathBuf,
     /// The last log-writing error (full disk, permissions); output is dropped meanwhile.
     pub log_error: Option<String>,
+    /// Descendants that had left the child's process group (a daemon that double-forked
+    /// and called setsid), found and killed with the child's tree, the last time that
+    /// happened under this supervisor. Linux only (the supervisor is their subreaper).
+    /// Empty when nothing escaped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escaped: Vec<u32>,
     pub updated_at: String,
     /// Readiness and health (`[health]`): ready, healthy, last_probe, …
     #[serde(flatten)]
@@ -227,17 +246,21 @@ impl ServiceState {
             mode,
             state: RunState::Starting,
             supervisor_pid,
+            supervisor_start_token: crate::os::start_token(supervisor_pid),
+            boot_id: crate::os::boot_id(),
             child_pid: None,
             child_start_token: None,
             main_pid: None,
             main_start_token: None,
             started_at: None,
             restarts: 0,
+            planned_restarts: 0,
             last_exit: None,
             next_restart_at: None,
             reason: None,
             log_file,
             log_error: None,
+            escaped: Vec::new(),
             updated_at: rfc3339(SystemTime::now()),
             health: Default::default(),
         }
@@ -316,17 +339,21 @@ mod tests {
             mode: ManagedBy::Foreground,
             state: RunState::Backoff,
             supervisor_pid: 10,
+            supervisor_start_token: Some(7),
+            boot_id: Some("b".into()),
             child_pid: None,
             child_start_token: None,
             main_pid: Some(12),
             main_start_token: Some(34),
             started_at: None,
             restarts: 3,
+            planned_restarts: 1,
             last_exit: Some(LastExit::new(ExitKind::Signal(9), SystemTime::UNIX_EPOCH)),
             next_restart_at: Some(rfc3339(SystemTime::UNIX_EPOCH)),
             reason: None,
             log_file: paths.default_log_file(),
             log_error: None,
+            escaped: vec![4],
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             health: Default::default(),
         };
@@ -338,5 +365,18 @@ mod tests {
             text.contains("\"at\": \"1970-01-01T00:00:00.000Z\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_file_from_before_the_identity_fields_still_reads() {
+        let old = r#"{"service":"s","mode":"foreground","state":"running","supervisor_pid":1,
+            "child_pid":2,"child_start_token":3,"started_at":null,"restarts":0,"last_exit":null,
+            "next_restart_at":null,"reason":null,"log_file":"/l","log_error":null,"updated_at":"x"}"#;
+        let s: ServiceState = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (s.supervisor_start_token, s.boot_id, s.planned_restarts),
+            (None, None, 0)
+        );
+        assert!(s.escaped.is_empty());
     }
 }

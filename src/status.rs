@@ -92,6 +92,8 @@ pub struct StatusReport {
     pub main_pid: Option<u32>,
     pub started_at: Option<String>,
     pub restarts: u64,
+    /// How many of `restarts` were planned (exit 75, `respawn restart`), not failures.
+    pub planned_restarts: u64,
     pub last_exit: Option<LastExit>,
     pub next_restart_at: Option<String>,
     pub reason: Option<String>,
@@ -100,6 +102,9 @@ pub struct StatusReport {
     /// ready, healthy, last_probe, … (`[health]`), flattened like the state file.
     #[serde(flatten)]
     pub health: crate::supervisor::health::HealthState,
+    /// Descendants that had escaped the child's process group and were killed with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub escaped: Vec<u32>,
 }
 
 impl StatusReport {
@@ -114,12 +119,14 @@ impl StatusReport {
             main_pid: None,
             started_at: None,
             restarts: 0,
+            planned_restarts: 0,
             last_exit: None,
             next_restart_at: None,
             reason: None,
             log_file: None,
             log_error: None,
             health: Default::default(),
+            escaped: Vec::new(),
         }
     }
 
@@ -159,6 +166,7 @@ impl StatusReport {
             main_pid: child_pid.and(state.main_pid),
             started_at: state.started_at.clone(),
             restarts: state.restarts,
+            planned_restarts: state.planned_restarts,
             last_exit: state.last_exit.clone(),
             next_restart_at: next,
             reason,
@@ -169,6 +177,7 @@ impl StatusReport {
             } else {
                 Default::default()
             },
+            escaped: state.escaped.clone(),
         }
     }
 
@@ -209,7 +218,11 @@ impl StatusReport {
             line("uptime", format_uptime(up));
         }
         if self.installed || self.supervisor_pid.is_some() || self.restarts > 0 {
-            line("restarts", self.restarts.to_string());
+            let planned = match self.planned_restarts {
+                0 => String::new(),
+                n => format!(" ({n} planned)"),
+            };
+            line("restarts", format!("{}{planned}", self.restarts));
         }
         if let Some(e) = &self.last_exit {
             let how = match (e.code, e.signal) {
@@ -231,6 +244,15 @@ impl StatusReport {
         }
         if let Some(e) = &self.log_error {
             line("LOG ERROR", e.clone());
+        }
+        if !self.escaped.is_empty() {
+            line(
+                "ESCAPED",
+                format!(
+                    "killed {:?}: they had left the child's process group (a daemonizing child?)",
+                    self.escaped
+                ),
+            );
         }
         out
     }

@@ -123,6 +123,11 @@ fn hermes_gateway_runs_restarts_and_stops_gracefully_under_the_preset() {
     signal(second, Signal::SIGUSR1);
     let s = h.wait_new_child(id, second);
     assert_eq!(s["last_exit"]["code"], 75, "{s:#}");
+    assert_eq!(
+        (&s["restarts"], &s["planned_restarts"]),
+        (&2.into(), &1.into()),
+        "{s:#}"
+    );
 
     // Stop: respawn writes the planned-stop marker naming the gateway's pid, and
     // Hermes exits 0 on its own, well within the timeout.

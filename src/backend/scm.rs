@@ -499,7 +499,7 @@ fn clean_up_after_dead_host(inst: &Installation) {
         return;
     }
     if let Some(pid) = state.child_pid {
-        crate::os::kill_leftover_tree(pid, state.child_start_token);
+        crate::os::kill_leftover_tree(pid, state.child_start_token, true);
     }
     state.state = RunState::Stopped;
     state.child_pid = None;

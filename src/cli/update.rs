@@ -249,26 +249,20 @@ mod tests {
 
     fn state(st: RunState, started: SystemTime, child: Option<u32>, ready: bool) -> ServiceState {
         ServiceState {
-            service: "s".into(),
-            mode: crate::state::ManagedBy::Portable,
             state: st,
-            supervisor_pid: 1,
             child_pid: child,
-            child_start_token: None,
-            main_pid: None,
-            main_start_token: None,
             started_at: Some(crate::state::rfc3339(started)),
-            restarts: 0,
-            last_exit: None,
-            next_restart_at: None,
             reason: Some("why".into()),
-            log_file: "/x".into(),
-            log_error: None,
-            updated_at: String::new(),
             health: HealthState {
                 ready,
                 ..Default::default()
             },
+            ..ServiceState::new(
+                "s".into(),
+                crate::state::ManagedBy::Portable,
+                1,
+                "/x".into(),
+            )
         }
     }
 

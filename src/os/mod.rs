@@ -7,6 +7,14 @@
 //! - `kill_leftover_tree(pid, token)`: used by a new supervisor after a crash of the
 //!   old one, touching only a tree that is verifiably the one we started.
 
+#[cfg(target_os = "linux")]
+mod sentinel;
+#[cfg(target_os = "linux")]
+pub use sentinel::Sentinel;
+#[cfg(unix)]
+mod procs;
+#[cfg(unix)]
+pub use procs::*;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

@@ -86,9 +86,21 @@ impl ChildTree {
     }
 
     /// Kill the whole group, including what the child started. Idempotent.
+    ///
+    /// Also called after tokio reaped the child: the group id stays reserved while
+    /// any member lives (the kernel won't hand out a pid in use as a group id), and
+    /// when none does, the signal finds nobody (ESRCH); only a full wrap of the pid
+    /// space in the microseconds between the reap and this call could make it name
+    /// a stranger's new group.
     pub fn kill_tree(&self) {
         let _ = signal_group(self.pid, Signal::SIGKILL);
     }
+}
+
+/// SIGKILL the group of our own child, by pid, when the `ChildTree` is out of reach
+/// (the supervisor is about to exit). Only for a child not reaped yet.
+pub fn kill_child_group(pid: u32) {
+    let _ = signal_group(pid, Signal::SIGKILL);
 }
 
 fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
@@ -126,13 +138,20 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// After a supervisor crash: kill the process group a previous supervisor started,
-/// but only if it is verifiably that group. Returns whether anything was killed.
-///
-/// - leader alive with the recorded start time: our child → kill its group;
-/// - leader gone but the group still has members: our child's orphans, since the
-///   kernel does not hand out a pid that is still in use as a process group id;
-/// - leader alive with another start time (or none to compare): not ours, left alone.
-pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
+/// but only if it is verifiably that group (see [`super::kill_leftover_tree_checked`]).
+/// `same_boot`: the state file was written in this boot. Returns whether anything was
+/// killed.
+#[cfg(target_os = "linux")]
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, same_boot: bool) -> bool {
+    super::kill_leftover_tree_checked(pid, token, same_boot)
+}
+
+/// Without /proc (macOS) there is no start time to compare: a live leader is left
+/// alone, and a group whose leader is gone but which still has members is killed, since
+/// the kernel does not hand out a pid that is still in use as a process group id.
+/// (launchd, the usual macOS backend, kills the tree itself.)
+#[cfg(not(target_os = "linux"))]
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, _same_boot: bool) -> bool {
     let leader_alive = is_alive(pid);
     let ours = if leader_alive {
         token.is_some() && start_token(pid) == token
@@ -143,6 +162,13 @@ pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
         let _ = signal_group(pid, Signal::SIGKILL);
     }
     ours
+}
+
+/// Which file an open handle is (device and inode), to tell a rotated log from the
+/// new one under the same name.
+pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Exit status of a child, in our terms.

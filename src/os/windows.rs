@@ -221,6 +221,10 @@ fn spawn_into(job: &Job, cmd: &mut tokio::process::Command) -> io::Result<tokio:
     Ok(child)
 }
 
+/// Nothing to do on Windows: when the supervisor exits, the kernel closes its Job
+/// Object handle, and KILL_ON_JOB_CLOSE takes the child's whole tree.
+pub fn kill_child_group(_pid: u32) {}
+
 /// Resume every thread of a process created with CREATE_SUSPENDED.
 fn resume_threads(pid: u32) -> io::Result<()> {
     // SAFETY: the snapshot and thread handles are owned and closed by `Handle`;
@@ -248,6 +252,31 @@ fn resume_threads(pid: u32) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Which file an open handle is, to tell a rotated log from the new one under the
+/// same name: the file index, which is unique within a volume (the files compared all
+/// live in one folder). Creation times can't do it: Windows "tunnels" a renamed
+/// file's creation time to a new file created under its old name. The volume serial
+/// is left out: under Wine a handle's serial reads 0 once its file was renamed.
+pub fn file_identity(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION,
+    };
+    // SAFETY: a valid handle borrowed from `file`; the struct is plain data.
+    unsafe {
+        let mut info: BY_HANDLE_FILE_INFORMATION = std::mem::zeroed();
+        check(GetFileInformationByHandle(
+            file.as_raw_handle() as HANDLE,
+            &mut info,
+        ))
+        .ok()?;
+        Some((
+            0,
+            ((info.nFileIndexHigh as u64) << 32) | info.nFileIndexLow as u64,
+        ))
+    }
 }
 
 pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
@@ -282,9 +311,21 @@ pub fn is_alive(pid: u32) -> bool {
     unsafe { GetExitCodeProcess(process.0, &mut code) != 0 && code == STILL_ACTIVE as u32 }
 }
 
+/// Whether `pid` is alive and still the process whose creation time was recorded.
+/// Creation times are absolute, so no boot identity is needed on Windows.
+pub fn same_process(pid: u32, token: Option<u64>) -> bool {
+    token.is_some() && is_alive(pid) && start_token(pid) == token
+}
+
+/// Windows creation times are absolute (not ticks since boot): no boot identity needed.
+pub fn boot_id() -> Option<String> {
+    None
+}
+
 /// After a supervisor crash. The Job Object already killed the old tree when the old
 /// supervisor died; this only covers a child that is verifiably ours and still alive.
-pub fn kill_leftover_tree(pid: u32, token: Option<u64>) -> bool {
+/// Creation times are absolute, so `_same_boot` does not matter here.
+pub fn kill_leftover_tree(pid: u32, token: Option<u64>, _same_boot: bool) -> bool {
     if token.is_none() || start_token(pid) != token {
         return false;
     }
@@ -435,5 +476,34 @@ pub fn running_under_wine() -> bool {
     unsafe {
         let module = GetModuleHandleW(ntdll.as_ptr());
         !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_process_needs_the_recorded_creation_time() {
+        let me = std::process::id();
+        let token = start_token(me);
+        assert!(token.is_some());
+        assert!(same_process(me, token));
+        assert!(!same_process(me, token.map(|t| t + 1)));
+        assert!(!same_process(me, None));
+        // A stranger with another creation time is never taken for our leftover.
+        let mut stranger = std::process::Command::new("cmd")
+            .args(["/C", "ping -n 30 127.0.0.1 > NUL"])
+            .spawn()
+            .unwrap();
+        let pid = stranger.id();
+        let theirs = start_token(pid);
+        assert!(!kill_leftover_tree(pid, theirs.map(|t| t + 1), true));
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "stranger was killed"
+        );
+        assert!(kill_leftover_tree(pid, theirs, true));
+        stranger.wait().unwrap();
     }
 }

@@ -74,7 +74,9 @@ impl Holder {
     /// Still the very process that wrote the record (not a recycled pid).
     pub fn is_current(self) -> bool {
         match self.token {
-            Some(token) => os::start_token(self.pid) == Some(token),
+            Some(_) => os::same_process(self.pid, self.token),
+            // No identity could be read where it was written (macOS has no /proc):
+            // the lock, held, is the only evidence, and the caller checked it.
             None => os::is_alive(self.pid),
         }
     }

@@ -6,8 +6,9 @@
 //! write tries again.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub struct RotatingLog {
     path: PathBuf,
@@ -223,33 +224,131 @@ pub fn tail_lines(path: &Path, n: usize, keep: u32) -> io::Result<Vec<String>> {
 /// Copy what is appended to the log to `out`, following rotation, until `out` fails.
 /// This is a client-side `tail -f`; it polls the file a few times a second.
 pub fn follow(path: &Path, out: &mut dyn Write) -> io::Result<()> {
-    let mut pos = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    loop {
-        match File::open(path) {
-            Ok(mut f) => {
-                let len = f.metadata()?.len();
-                if len < pos {
-                    pos = 0; // rotated: the new file starts over
-                }
-                f.seek(SeekFrom::Start(pos))?;
-                let mut reader = BufReader::new(f.take(len - pos));
-                loop {
-                    let buf = reader.fill_buf()?;
-                    if buf.is_empty() {
-                        break;
-                    }
-                    out.write_all(buf)?;
-                    let used = buf.len();
-                    pos += used as u64;
-                    reader.consume(used);
-                }
-                out.flush()?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
+    follow_until(path, out, Duration::from_millis(250), || false)
+}
+
+/// The newest rotated file we look for when walking the chain (a spec keeps at most
+/// `MAX_LOG_KEEP` files).
+const CHAIN_LIMIT: u32 = crate::spec::MAX_LOG_KEEP + 1;
+
+/// `follow`, ending once `done()` was true before a pass that found nothing new.
+///
+/// Lossless across rotation: we hold the file open, so after a rename we still read it
+/// to its end (the writer never writes to a file after renaming it), then go on with
+/// the file that came after it: found by identity in the rotated chain
+/// (output.log.k → output.log.k-1 → … → output.log), however many rotations happened
+/// between two polls. Only a file that fell off the end (`keep`) before we got to it
+/// is lost.
+pub fn follow_until(
+    path: &Path,
+    out: &mut dyn Write,
+    poll: Duration,
+    mut done: impl FnMut() -> bool,
+) -> io::Result<()> {
+    let mut cur = File::open(path).ok();
+    if let Some(f) = cur.as_mut() {
+        f.seek(SeekFrom::End(0))?;
     }
+    loop {
+        let finished = done();
+        if let Some(f) = cur.as_mut() {
+            copy_to_end(f, out)?;
+        }
+        match successor(path, cur.as_ref()) {
+            Some(next) => {
+                // Whatever reached the old file before it was renamed.
+                if let Some(f) = cur.as_mut() {
+                    copy_to_end(f, out)?;
+                }
+                cur = Some(next);
+            }
+            None if finished => return Ok(()),
+            None => std::thread::sleep(poll),
+        }
+    }
+}
+
+fn copy_to_end(f: &mut File, out: &mut dyn Write) -> io::Result<()> {
+    io::copy(f, out)?;
+    out.flush()
+}
+
+fn identity_of_path(path: &Path) -> Option<(u64, u64)> {
+    File::open(path)
+        .ok()
+        .as_ref()
+        .and_then(crate::os::file_identity)
+}
+
+/// The rotated files that exist, (k, identity), oldest last. A rotation renames them
+/// one at a time, so one name can be missing for a moment: the scan goes on past a
+/// single gap and stops at two.
+fn rotated_chain(path: &Path) -> Vec<(u32, (u64, u64))> {
+    let mut chain = Vec::new();
+    let mut missing = 0;
+    for k in 1..=CHAIN_LIMIT {
+        match identity_of_path(&rotated_path(path, k)) {
+            Some(id) => {
+                missing = 0;
+                chain.push((k, id));
+            }
+            None if missing == 1 => break,
+            None => missing += 1,
+        }
+    }
+    chain
+}
+
+/// Whether a name inside the chain is missing (a rotation is under way).
+fn has_gap(chain: &[(u32, (u64, u64))]) -> bool {
+    chain
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| *k != i as u32 + 1)
+}
+
+/// The file to read after `cur`, opened, or `None` while `cur` is still the live log.
+fn successor(path: &Path, cur: Option<&File>) -> Option<File> {
+    let Some(cur) = cur else {
+        return File::open(path).ok(); // no log yet: the first one, from its start
+    };
+    let cur_id = crate::os::file_identity(cur)?;
+    // Some tries: a rotation between our look-ups shifts every name by one.
+    for _ in 0..100 {
+        match identity_of_path(path) {
+            Some(id) if id == cur_id => return None,
+            None => return None, // between the rename and the new file: look again later
+            Some(_) => {}
+        }
+        let chain = rotated_chain(path);
+        let found = chain.iter().find(|(_, id)| *id == cur_id).map(|(k, _)| *k);
+        let (next_name, check) = match found {
+            Some(1) => (path.to_path_buf(), Some(rotated_path(path, 1))),
+            Some(k) => (rotated_path(path, k - 1), Some(rotated_path(path, k))),
+            // A rotation is renaming the chain right now (a name is missing): look again.
+            None if has_gap(&chain) => {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            // Ours was removed (keep = 0, or it fell off the end): the oldest file
+            // that is left comes next.
+            None => (
+                chain
+                    .last()
+                    .map_or_else(|| path.to_path_buf(), |(k, _)| rotated_path(path, *k)),
+                None,
+            ),
+        };
+        let Ok(next) = File::open(&next_name) else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        // Still where we found it: no rotation in between, so `next` follows `cur`.
+        if check.is_none_or(|at| identity_of_path(&at) == Some(cur_id)) {
+            return Some(next);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -377,6 +476,55 @@ mod tests {
             std::fs::read_to_string(rotated_path(&path, 2)).unwrap(),
             "0123456789"
         );
+    }
+
+    /// Many rotations, some between two polls: every line once, in order.
+    fn follow_sees_every_line(poll: Duration, keep: u32) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut log = RotatingLog::open(path.clone(), 1024, keep);
+        log.write(b"before the follower started\n");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let follower = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                follow_until(&path, &mut out, poll, || {
+                    done.load(std::sync::atomic::Ordering::SeqCst)
+                })
+                .unwrap();
+                out
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let n = 20_000;
+        for i in 0..n {
+            log.write(format!("line {i}\n").as_bytes());
+            if i % 2000 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let out = String::from_utf8(follower.join().unwrap()).unwrap();
+        let want: String = (0..n).map(|i| format!("line {i}\n")).collect();
+        if out != want {
+            let got: Vec<&str> = out.lines().collect();
+            let first_bad = (0..n).find(|i| got.get(*i) != Some(&format!("line {i}").as_str()));
+            panic!(
+                "{} lines followed, {n} written; first difference at line {first_bad:?}",
+                got.len()
+            );
+        }
+    }
+
+    #[test]
+    fn follow_is_lossless_across_rotation() {
+        follow_sees_every_line(Duration::from_millis(1), 1000);
+    }
+
+    #[test]
+    fn follow_walks_the_chain_when_many_rotations_pass_between_polls() {
+        follow_sees_every_line(Duration::from_millis(100), 1000);
     }
 
     #[test]

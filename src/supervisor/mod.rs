@@ -11,6 +11,7 @@ pub mod logs;
 pub mod main_pid;
 pub mod notify;
 pub mod oplock;
+pub mod orphans;
 
 use crate::exit::ExitStatus;
 use crate::os::{self, ChildTree};
@@ -21,6 +22,7 @@ use crate::state::{
 };
 use lock::{Holder, SupervisorLock};
 use logs::RotatingLog;
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -87,6 +89,12 @@ pub struct Supervisor {
     pid_file_refusal: Option<String>,
     /// Readiness, the sd_notify watchdog and probes of the current child.
     health: health::Monitor,
+    /// Kills and reaps the child's descendants that escaped its process group.
+    reaper: orphans::Reaper,
+    /// Kills the child's group if this supervisor is SIGKILLed (Linux).
+    sentry: orphans::Sentry,
+    /// The next start is a planned restart (exit 75, `respawn restart`), not a failure.
+    planned: bool,
     _lock: SupervisorLock,
 }
 
@@ -155,20 +163,31 @@ impl Supervisor {
             echo: None,
             spec_path: None,
             pid_file_refusal: None,
+            reaper: orphans::Reaper::default(),
+            sentry: orphans::Sentry::default(),
+            planned: false,
             _lock: lock,
         };
+        // Now, before the runtime starts threads.
+        sup.sentry = orphans::Sentry::start(&sup.reaper);
         // A supervisor that was SIGKILLed may have left its child's tree behind;
-        // never run two copies of the child.
+        // never run two copies of the child. But only a tree whose identity matches
+        // what was recorded: after a reboot the same numbers name strangers.
         if let Some(prev) = previous {
             if let Some(pid) = prev.child_pid {
-                if os::kill_leftover_tree(pid, prev.child_start_token) {
+                let same_boot = prev.boot_id == sup.state.boot_id;
+                if os::kill_leftover_tree(pid, prev.child_start_token, same_boot) {
                     sup.event(&format!(
                         "killed child tree {pid} left by a previous supervisor"
                     ));
                 }
             }
         }
-        sup.save();
+        // Nothing runs yet: a state dir we can't write is a plain startup error.
+        sup.try_save().map_err(|source| PrepareError::StateDir {
+            dir: sup.paths.dir.display().to_string(),
+            source,
+        })?;
         Ok(sup)
     }
 
@@ -202,6 +221,16 @@ impl Supervisor {
                 if new.restart != self.spec.restart {
                     self.tracker = RestartTracker::new(new.restart.clone());
                 }
+                if new.health != self.spec.health || new.env != self.spec.env {
+                    self.health = health::Monitor::new(
+                        &new.health,
+                        health::ProbeEnv {
+                            env: new.env.clone(),
+                            working_dir: new.working_dir.clone(),
+                        },
+                        &self.paths.dir,
+                    );
+                }
                 self.spec = new;
                 self.event(&format!("applied the spec as it is now in {}", path.display()));
             }
@@ -219,10 +248,14 @@ impl Supervisor {
 
     /// Supervise until stopped or until the policy keeps the child down.
     pub async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
+        self.reaper.listen();
         let mut first_start = true;
         loop {
             if !first_start {
                 self.state.restarts += 1;
+                if std::mem::take(&mut self.planned) {
+                    self.state.planned_restarts += 1;
+                }
             }
             first_start = false;
             let next = match self.start_child() {
@@ -230,11 +263,13 @@ impl Supervisor {
                 Err(e) => {
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
                     // Like a shell: "command cannot run" is exit code 127.
-                    self.after_exit(ExitKind::Code(127), Duration::ZERO, &mut controls)
+                    self.record_exit(ExitKind::Code(127));
+                    self.after_exit(ExitKind::Code(127), Duration::ZERO, None, &mut controls)
                         .await
                 }
             };
             if let Next::Done(outcome) = next {
+                self.sentry.finish();
                 return outcome;
             }
         }
@@ -270,16 +305,18 @@ impl Supervisor {
                 }
                 exit = child.wait() => {
                     let exit = exit.unwrap_or(ExitKind::Code(-1));
+                    let uptime = started.elapsed();
                     // The child is gone; whatever it left running in its group goes too.
                     child.kill_tree();
-                    self.drain_output().await;
-                    return self.after_exit(exit, started.elapsed(), controls).await;
+                    self.record_exit(exit);
+                    return self.after_exit(exit, uptime, Some(child.pid()), controls).await;
                 }
                 control = controls.recv() => {
                     self.stop_child(&mut child, controls).await;
                     return match control {
                         Some(Control::Restart) => {
                             self.event("restarting on request");
+                            self.planned = true;
                             self.reload_spec();
                             Next::StartAgain
                         }
@@ -302,7 +339,7 @@ impl Supervisor {
                         // second stop of this one.
                         let (_keep, mut none) = mpsc::unbounded_channel();
                         let exit = self.stop_child(&mut child, &mut none).await;
-                        return self.after_exit(exit, started.elapsed(), controls).await;
+                        return self.after_exit(exit, started.elapsed(), None, controls).await;
                     }
                 },
                 Ok(()) = self.log_health.changed() => {
@@ -315,7 +352,9 @@ impl Supervisor {
 
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
         let mut cmd = self.command()?;
-        let mut child = ChildTree::spawn(&mut cmd)?;
+        let mut child =
+            self.reaper
+                .spawn_tracked(|| ChildTree::spawn(&mut cmd), |c| Some(c.pid()), true)?;
         for stream in [child.stdout().map(boxed), child.stderr().map(boxed)]
             .into_iter()
             .flatten()
@@ -333,6 +372,7 @@ impl Supervisor {
         self.state.child_start_token = os::start_token(pid);
         self.set_main_pid(None);
         self.pid_file_refusal = None;
+        self.sentry.tell(Some((pid, self.state.child_start_token)));
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
@@ -366,16 +406,11 @@ impl Supervisor {
         &mut self,
         exit: ExitKind,
         uptime: Duration,
+        tree: Option<u32>,
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
-        // The delay counts from the exit, so the bookkeeping below does not add to it.
+        // The delay counts from here, so the bookkeeping below does not add to it.
         let exited = tokio::time::Instant::now();
-        self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
-        self.state.child_pid = None;
-        self.state.child_start_token = None;
-        self.set_main_pid(None);
-        self.health.child_gone();
-        self.health.apply(&mut self.state);
         let decision = match self.health.take_failure() {
             // Stopped because it hung or failed its checks: a failure, whatever its exit.
             Some(_) => self.tracker.on_unhealthy(uptime, self.began.elapsed()),
@@ -383,22 +418,27 @@ impl Supervisor {
         };
         match decision {
             Decision::Restart { delay, planned } => {
+                self.planned = planned;
+                // Say so at once, before the last output drains: the state must not
+                // show a dead child as running meanwhile (an escaped descendant can
+                // hold the pipe open).
+                self.state.state = RunState::Backoff;
+                self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
+                self.save();
+                if let Some(pgid) = tree {
+                    self.end_tree(pgid).await;
+                }
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
                     "child ended with {exit} after {} up{why}; starting again in {}",
                     humantime::format_duration(Duration::from_secs(uptime.as_secs())),
                     humantime::format_duration(delay)
                 ));
-                if delay.is_zero() {
-                    return Next::StartAgain;
-                }
-                self.state.state = RunState::Backoff;
-                self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
-                self.save();
                 tokio::select! {
                     () = tokio::time::sleep_until(exited + delay) => Next::StartAgain,
                     control = controls.recv() => match control {
                         Some(Control::Restart) => {
+                            self.planned = true;
                             self.reload_spec();
                             Next::StartAgain
                         }
@@ -408,11 +448,17 @@ impl Supervisor {
             }
             Decision::StayDown { failed, reason } => {
                 let reason = format!("child ended with {exit}; {reason}");
-                Next::Done(self.finish(if failed {
+                let outcome = if failed {
                     Outcome::GaveUp(reason)
                 } else {
                     Outcome::Finished(reason)
-                }))
+                };
+                self.record_outcome(&outcome);
+                if let Some(pgid) = tree {
+                    self.end_tree(pgid).await;
+                }
+                self.announce(&outcome);
+                Next::Done(outcome)
             }
         }
     }
@@ -450,13 +496,36 @@ impl Supervisor {
             Some(e) => e,
             None => child.wait().await.unwrap_or(ExitKind::Code(-1)),
         };
-        self.drain_output().await;
+        self.record_exit(exit);
+        self.end_tree(child.pid()).await;
         self.event(&format!("child stopped ({exit})"));
+        exit
+    }
+
+    /// The child is gone: what the state says of it, at once.
+    fn record_exit(&mut self, exit: ExitKind) {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
         self.set_main_pid(None);
-        exit
+        self.health.child_gone();
+        self.health.apply(&mut self.state);
+    }
+
+    /// After the child's group was killed: kill what escaped the group (and say so),
+    /// then let the last output drain.
+    async fn end_tree(&mut self, pgid: u32) {
+        let escaped = self.reaper.sweep(pgid).await;
+        if !escaped.is_empty() {
+            self.event(&format!(
+                "killed {} descendant(s) of the child that had left its process group: {escaped:?}",
+                escaped.len()
+            ));
+            self.state.escaped = escaped;
+            self.save();
+        }
+        self.sentry.tell(None);
+        self.drain_output().await;
     }
 
     /// Let the log pumps copy what the child wrote last: its pipes close once its tree
@@ -533,7 +602,11 @@ impl Supervisor {
                 cmd.args(&argv[1..])
                     .envs(&self.spec.env)
                     .stdin(Stdio::null());
-                child.spawn_helper(&mut cmd).map(|_| true)
+                // In the child's job (Windows) and hidden; Tokio reaps it, so the sweep
+                // must not take it for an escaped descendant.
+                self.reaper
+                    .spawn_tracked(|| child.spawn_helper(&mut cmd), |c| c.id(), false)
+                    .map(|_| true)
             }
             StopMethod::File { path, contents } => {
                 write_atomic(path, fill(contents).as_bytes()).map(|()| true)
@@ -543,36 +616,77 @@ impl Supervisor {
     }
 
     fn finish(&mut self, outcome: Outcome) -> Outcome {
-        let (state, reason) = match &outcome {
+        self.record_outcome(&outcome);
+        self.announce(&outcome);
+        outcome
+    }
+
+    fn final_state(outcome: &Outcome) -> (RunState, String) {
+        match outcome {
             Outcome::Stopped => (RunState::Stopped, "stopped on request".to_string()),
             Outcome::Finished(r) => (RunState::Stopped, r.clone()),
             Outcome::GaveUp(r) => (RunState::Failed, r.clone()),
-        };
-        self.event(&match outcome {
-            Outcome::Stopped => reason.clone(),
-            _ => format!("{}: {reason}", state.as_str()),
-        });
+        }
+    }
+
+    fn record_outcome(&mut self, outcome: &Outcome) {
+        let (state, reason) = Self::final_state(outcome);
         self.state.state = state;
         self.state.reason = Some(reason);
         self.state.next_restart_at = None;
         self.save();
-        outcome
     }
 
-    fn save(&mut self) {
+    fn announce(&self, outcome: &Outcome) {
+        let (state, reason) = Self::final_state(outcome);
+        self.event(&match outcome {
+            Outcome::Stopped => reason,
+            _ => format!("{}: {reason}", state.as_str()),
+        });
+    }
+
+    fn try_save(&mut self) -> std::io::Result<()> {
         self.state.updated_at = rfc3339(SystemTime::now());
-        if let Err(e) = self.state.write(&self.paths.state_file()) {
-            eprintln!(
-                "respawn[{}]: cannot write state file: {e}",
-                self.state.service
+        self.state.write(&self.paths.state_file())
+    }
+
+    /// Record the state, or stop everything: a supervisor whose state file is stale
+    /// makes `status` report a dead child as running and `stop` signal stale pids. So
+    /// the first failed write (full disk, read-only or removed state dir) kills the
+    /// child's tree and ends the supervisor at once, with the reason on stderr (the
+    /// journal, the terminal, or `start`'s startup log).
+    fn save(&mut self) {
+        if let Err(e) = self.try_save() {
+            let file = self.paths.state_file();
+            let _ = writeln!(
+                std::io::stderr(),
+                "respawn[{}]: cannot write state file {}: {e}; stopping the child and exiting (code {}), since status and stop could not tell the truth. Free space in, or make writable, {}",
+                self.state.service,
+                ExitStatus::StateUnwritable.code(),
+                file.display(),
+                self.paths.dir.display()
             );
+            if let Some(pid) = self.state.child_pid {
+                // Our own child, not reaped yet (`child_pid` is cleared as soon as tokio
+                // has reaped it, before any save): its group id can't name anybody else.
+                os::kill_child_group(pid);
+            }
+            self.reaper.kill_all_now();
+            let line = format!(
+                "[respawn {}] cannot write state file {}: {e}; child stopped, supervisor exiting\n",
+                rfc3339(SystemTime::now()),
+                file.display()
+            );
+            self.log.lock().expect("log lock").write(line.as_bytes());
+            std::process::exit(ExitStatus::StateUnwritable.code());
         }
     }
 
     /// A supervisor event, for the log file (so `respawn logs` tells the whole story)
     /// and for our own stderr (the journal, or the terminal in the foreground).
     fn event(&self, what: &str) {
-        eprintln!("respawn[{}]: {what}", self.state.service);
+        // Not eprintln!, which panics when stderr is a closed pipe.
+        let _ = writeln!(std::io::stderr(), "respawn[{}]: {what}", self.state.service);
         if let Some(sink) = EVENT_SINK.get() {
             sink(what);
         }

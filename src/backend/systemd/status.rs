@@ -103,23 +103,15 @@ mod tests {
 
     fn from_file(state: RunState, supervisor_pid: u32, lock_held: bool) -> StatusReport {
         let file = ServiceState {
-            service: "gw".into(),
-            mode: crate::state::ManagedBy::Systemd,
             state,
-            supervisor_pid,
             child_pid: Some(supervisor_pid + 1),
-            child_start_token: None,
-            main_pid: None,
-            main_start_token: None,
-            started_at: None,
             restarts: 2,
-            last_exit: None,
-            next_restart_at: None,
-            reason: None,
-            log_file: "/state/gw/output.log".into(),
-            log_error: None,
-            updated_at: "2025-01-01T00:00:00.000Z".into(),
-            health: Default::default(),
+            ..ServiceState::new(
+                "gw".into(),
+                crate::state::ManagedBy::Systemd,
+                supervisor_pid,
+                "/state/gw/output.log".into(),
+            )
         };
         StatusReport::from_state(&file, lock_held, Some(crate::backend::BackendKind::Systemd))
     }

@@ -1,0 +1,127 @@
+//! Linux: a sentinel process that outlives a SIGKILLed supervisor by a moment, to kill
+//! the child's process group then.
+//!
+//! A supervisor killed with SIGKILL runs no code; PDEATHSIG takes only its direct
+//! child, and the child's own children would live on until the next supervisor starts.
+//! So the supervisor forks, at start and while it still has one thread, a tiny
+//! process that holds the read end of a pipe (the supervisor holds the write end,
+//! close-on-exec, so no child inherits it) and learns through it which group is the
+//! current child's, with the child's start time. When the supervisor dies, however it
+//! dies, the kernel closes the write end: the sentinel reads EOF, kills the group it
+//! was told about (only members whose identity matches: see
+//! `kill_leftover_tree_checked`), and exits. On a normal exit the group is already
+//! gone and was cleared, so it just exits.
+//!
+//! Not covered: a descendant that had left the child's group (the supervisor kills
+//! those itself while it lives, as their subreaper); a sentinel killed together with
+//! the supervisor (`kill -9` of both, or a cgroup kill, which takes the tree anyway).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub struct Sentinel {
+    pid: u32,
+    tx: File,
+}
+
+impl Sentinel {
+    /// Fork the sentinel. Only while this process has a single thread (forking a
+    /// threaded process copies locks held by other threads); `None` otherwise, or
+    /// when the fork fails: the next supervisor's cleanup remains.
+    pub fn start() -> Option<Sentinel> {
+        if thread_count() != Some(1) {
+            return None;
+        }
+        let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+        // SAFETY: single-threaded (checked above), so the child may run any code.
+        match unsafe { nix::unistd::fork() }.ok()? {
+            nix::unistd::ForkResult::Child => {
+                drop(tx);
+                watch(rx)
+            }
+            nix::unistd::ForkResult::Parent { child } => Some(Sentinel {
+                pid: child.as_raw() as u32,
+                tx: File::from(tx),
+            }),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// On a normal exit: close the pipe and reap the sentinel (it exits at once), so it
+    /// is not left to an init that might not reap it.
+    pub fn finish(self) {
+        let Sentinel { pid, tx } = self;
+        drop(tx);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+    }
+
+    /// The current child's group and start time (`None`: no child now).
+    pub fn tell(&mut self, child: Option<(u32, u64)>) {
+        let (pgid, token) = child.unwrap_or((0, 0));
+        let _ = writeln!(self.tx, "{pgid} {token}");
+    }
+}
+
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+}
+
+/// The sentinel's whole life: detach, wait for EOF, clean up, exit.
+fn watch(rx: OwnedFd) -> ! {
+    detach(rx.as_raw_fd());
+    let mut current: Option<(u32, u64)> = None;
+    for line in BufReader::new(File::from(rx)).lines() {
+        let Ok(line) = line else { break };
+        let mut parts = line.split_whitespace().map(|p| p.parse::<u64>().ok());
+        current = match (parts.next().flatten(), parts.next().flatten()) {
+            (Some(pgid), Some(token)) if pgid > 0 => Some((pgid as u32, token)),
+            _ => None,
+        };
+    }
+    if let Some((pgid, token)) = current {
+        // Twice: a member may fork while the first round is under way.
+        for _ in 0..2 {
+            super::kill_leftover_tree_checked(pgid, Some(token), true);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    std::process::exit(0)
+}
+
+/// Hold nothing of the supervisor's: not its lock (a shared open file description
+/// would keep the lock held after the supervisor died), not its stdio (a `start`
+/// waiting for EOF on the supervisor's stderr would wait for us), not its terminal.
+fn detach(keep: i32) {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .ok();
+    let null_fd = null.as_ref().map(|f| f.as_raw_fd());
+    for fd in fds {
+        if fd == keep || Some(fd) == null_fd {
+            continue;
+        }
+        if fd <= 2 {
+            if let Some(n) = null_fd {
+                // SAFETY: plain dup2 onto our own stdio numbers.
+                unsafe { nix::libc::dup2(n, fd) };
+            }
+        } else {
+            // SAFETY: closing descriptors we own (copies made by fork) and never use.
+            unsafe { nix::libc::close(fd) };
+        }
+    }
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_name(c"respawn-sentry");
+}

@@ -1,0 +1,175 @@
+//! Descendants that leave the child's process group.
+//!
+//! A daemonizing child (fork, setsid, fork again) puts its survivor in a new session,
+//! out of reach of a signal to the child's group. On Linux the supervisor is a child
+//! subreaper, so every descendant orphaned while it lives becomes *its* child: when the
+//! child's tree goes (exit, restart, stop), whatever is left among our own children
+//! is part of that tree and is killed, by pid, and reaped. Our own unreaped children
+//! are the one kind of process whose identity needs no check: the kernel can't give
+//! their pids to anybody else before we reap them.
+//!
+//! A supervisor killed with SIGKILL runs no code. Its direct child dies with it
+//! (PDEATHSIG); the rest of the child's group is killed by the sentinel ([`Sentry`],
+//! `os::Sentinel`), or failing that by the next supervisor (`os::kill_leftover_tree`).
+//! What is not covered, and can't be without systemd's cgroup: a descendant that had
+//! escaped the group is reparented to init and lives on.
+//! Elsewhere (macOS) there is no subreaper: everything here is a no-op, and only the
+//! process group is killed. Windows needs none of it: the Job Object holds the tree.
+
+use std::sync::{Arc, Mutex};
+#[cfg(unix)]
+use std::time::Duration;
+
+/// Knows which of our children tokio waits for, so the reaper leaves them alone.
+#[derive(Clone, Default)]
+pub struct Reaper {
+    /// Our direct child and any stop command: reaped by tokio, not by us.
+    theirs: Arc<Mutex<Vec<u32>>>,
+    /// Children that are not part of any child's tree (the sentinel).
+    #[cfg(unix)]
+    keep: Arc<Mutex<Vec<u32>>>,
+}
+
+/// Linux: the sentinel that kills the child's group if the supervisor is SIGKILLed
+/// (see `os::Sentinel`). Elsewhere nothing.
+#[derive(Default)]
+pub struct Sentry {
+    #[cfg(target_os = "linux")]
+    sentinel: Option<crate::os::Sentinel>,
+}
+
+impl Sentry {
+    /// Start it while the process is still single-threaded (before the runtime).
+    pub fn start(reaper: &Reaper) -> Sentry {
+        #[cfg(target_os = "linux")]
+        {
+            let sentinel = crate::os::Sentinel::start();
+            if let Some(s) = &sentinel {
+                reaper.keep.lock().expect("reaper lock").push(s.pid());
+            }
+            Sentry { sentinel }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = reaper;
+            Sentry::default()
+        }
+    }
+
+    /// The supervisor ends normally: the sentinel is no longer needed.
+    pub fn finish(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.sentinel.take() {
+            s.finish();
+        }
+    }
+
+    /// The current child's group and start token, or `None` once its tree is gone.
+    pub fn tell(&mut self, child: Option<(u32, Option<u64>)>) {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.sentinel.as_mut() {
+            s.tell(child.and_then(|(pgid, token)| Some((pgid, token?))));
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = child;
+    }
+}
+
+#[cfg(unix)]
+/// How long a sweep may go on killing what keeps appearing (each kill can orphan
+/// more descendants, which reparent to us a moment later).
+const SWEEP_LIMIT: Duration = Duration::from_secs(1);
+
+impl Reaper {
+    /// Become the subreaper of our descendants and reap the orphans among them on every
+    /// SIGCHLD. Must run inside the runtime, before the first child starts.
+    pub fn listen(&self) {
+        #[cfg(unix)]
+        {
+            crate::os::become_subreaper();
+            use tokio::signal::unix::{signal, SignalKind};
+            if let Ok(mut sigchld) = signal(SignalKind::child()) {
+                let r = self.clone();
+                tokio::spawn(async move {
+                    while sigchld.recv().await.is_some() {
+                        r.reap();
+                    }
+                });
+            }
+        }
+    }
+
+    /// Run `spawn` (which starts a process tokio will wait for) so that the reaper
+    /// can't take that process between its start and `pid` being recorded.
+    pub fn spawn_tracked<T>(
+        &self,
+        spawn: impl FnOnce() -> std::io::Result<T>,
+        pid: impl Fn(&T) -> Option<u32>,
+        replace: bool,
+    ) -> std::io::Result<T> {
+        let mut theirs = self.theirs.lock().expect("reaper lock");
+        let spawned = spawn()?;
+        if replace {
+            theirs.clear();
+        }
+        theirs.extend(pid(&spawned));
+        Ok(spawned)
+    }
+
+    #[cfg(unix)]
+    fn theirs(&self) -> Vec<u32> {
+        let mut all = self.theirs.lock().expect("reaper lock").clone();
+        all.extend(self.keep.lock().expect("reaper lock").iter());
+        all
+    }
+
+    /// Reap orphans that have exited (they would stay zombies otherwise).
+    pub fn reap(&self) {
+        #[cfg(unix)]
+        {
+            crate::os::reap_own_children(&self.theirs());
+        }
+    }
+
+    /// Kill every descendant of the child's tree that is now our own child, after the
+    /// child's group was killed. Returns the pids that had left the group `pgid`.
+    #[cfg(unix)]
+    pub async fn sweep(&self, pgid: u32) -> Vec<u32> {
+        let mut escaped = Vec::new();
+        {
+            let end = tokio::time::Instant::now() + SWEEP_LIMIT;
+            loop {
+                self.reap();
+                let live: Vec<_> = crate::os::own_children(&self.theirs())
+                    .into_iter()
+                    .filter(|c| !c.zombie)
+                    .collect();
+                if live.is_empty() || tokio::time::Instant::now() >= end {
+                    break;
+                }
+                for c in &live {
+                    if c.pgid != pgid && !escaped.contains(&c.pid) {
+                        escaped.push(c.pid);
+                    }
+                    crate::os::kill_own_child(c);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        escaped
+    }
+
+    /// Windows: the Job Object holds the whole tree; nothing can escape it.
+    #[cfg(not(unix))]
+    pub async fn sweep(&self, _pgid: u32) -> Vec<u32> {
+        Vec::new()
+    }
+
+    /// Synchronous last resort (the supervisor is about to exit): kill what is ours now.
+    pub fn kill_all_now(&self) {
+        #[cfg(unix)]
+        for c in crate::os::own_children(&self.theirs()) {
+            crate::os::kill_own_child(&c);
+        }
+    }
+}

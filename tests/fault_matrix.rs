@@ -1,0 +1,646 @@
+//! The fault matrix of issue 13, portable supervisor on Linux: real processes, real
+//! signals, real file systems. Each test asserts an outcome (who is alive, what the
+//! state file says, the exit code), never a timing.
+//!
+//! The full-disk cases mount a tiny tmpfs in a private mount namespace (`unshare -m`,
+//! needs root or CAP_SYS_ADMIN; they say SKIP otherwise); the mount lives under the
+//! test's own temp folder and is invisible outside that namespace.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn sig(pid: u32, s: Signal) {
+    kill(Pid::from_raw(pid as i32), s).unwrap();
+}
+
+/// (state, ppid, pgid, start) of a process, from /proc.
+fn stat(pid: u32) -> Option<(char, u32, u32, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+    Some((
+        f[0].chars().next()?,
+        f[1].parse().ok()?,
+        f[2].parse().ok()?,
+        f[19].parse().ok()?,
+    ))
+}
+
+fn alive(pid: u32) -> bool {
+    stat(pid).is_some_and(|s| s.0 != 'Z')
+}
+
+/// Live processes whose command line is exactly `argv` (a marker no other test uses).
+fn running(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+        .filter(|p| alive(*p))
+        .collect()
+}
+
+/// Live children of `pid`, but for its sentinel (which is no child of the service).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| stat(*p).is_some_and(|s| s.1 == pid && s.0 != 'Z'))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() != "respawn-sentry")
+        })
+        .collect()
+}
+
+fn read_pid(path: &Path) -> u32 {
+    assert!(
+        wait_for("pid file", || std::fs::read_to_string(path)
+            .is_ok_and(|t| t.trim().parse::<u32>().is_ok())),
+        "no pid in {}",
+        path.display()
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn stop(sup: &mut Child) -> Option<i32> {
+    sig(sup.id(), Signal::SIGTERM);
+    wait_exit(sup).code()
+}
+
+/// Item 2: a state file whose child_pid names somebody else (after a reboot, or a
+/// reused pid) must not get that process or its group killed by the next supervisor.
+#[test]
+fn stale_pid_of_a_live_stranger_is_never_signalled() {
+    let h = Harness::new();
+    // A stranger leading its own group, alive. (Short sleeps: a failed run leaks nothing long.)
+    let mut leader = Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // A stranger group whose leader is gone but whose member lives on.
+    let orphan_file = h.path("orphan.pid");
+    let mut gone = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 30 & echo $! > {}", orphan_file.display()))
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    gone.wait().unwrap();
+    let gone_pgid = gone.id();
+    let orphan = read_pid(&orphan_file);
+    assert_eq!(stat(orphan).unwrap().2, gone_pgid);
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let cases = [
+        // (service, stale child_pid, recorded start token, recorded boot)
+        (
+            "s1",
+            leader.id(),
+            Some(stat(leader.id()).unwrap().3 + 1),
+            Some(boot.trim()),
+        ),
+        ("s2", leader.id(), None, Some(boot.trim())),
+        ("s3", gone_pgid, Some(1), Some("another-boot")),
+        ("s4", gone_pgid, Some(1), None),
+        // Same boot, but the member started before the recorded child: not its descendant.
+        (
+            "s5",
+            gone_pgid,
+            Some(stat(orphan).unwrap().3 + 1),
+            Some(boot.trim()),
+        ),
+    ];
+    for (svc, pid, token, boot_id) in cases {
+        let dir = h.service_dir(svc);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = serde_json::json!({
+            "service": svc, "mode": "foreground", "state": "running",
+            "supervisor_pid": 999_999, "child_pid": pid, "child_start_token": token,
+            "boot_id": boot_id, "started_at": null, "restarts": 0, "last_exit": null,
+            "next_restart_at": null, "reason": null, "log_file": dir.join("output.log"),
+            "log_error": null, "updated_at": "2026-01-01T00:00:00.000Z"
+        });
+        std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
+        let spec = h.spec(
+            &format!("{svc}.toml"),
+            &format!("name = \"{svc}\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n"),
+        );
+        let mut sup = h.run(&spec);
+        // (The fake file already says "running": wait for the new supervisor's own.)
+        h.wait_state(svc, "the new supervisor's child", |s| {
+            s["supervisor_pid"] == sup.id() && s["state"] == "running"
+        });
+        assert!(alive(leader.id()), "{svc}: the live stranger was killed");
+        assert!(
+            alive(orphan),
+            "{svc}: the stranger group's member was killed"
+        );
+        assert!(
+            !h.log(svc).contains("left by a previous supervisor"),
+            "{svc}"
+        );
+        assert_eq!(stop(&mut sup), Some(0));
+    }
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    sig(orphan, Signal::SIGKILL);
+}
+
+/// Item 2: the supervisor records its own identity, so `stop` can check the pid.
+#[test]
+fn state_records_the_supervisors_identity() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"id\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running("id");
+    let s = h.state("id").unwrap();
+    assert_eq!(s["supervisor_pid"], sup.id());
+    assert_eq!(s["supervisor_start_token"], stat(sup.id()).unwrap().3);
+    assert!(s["boot_id"].is_string(), "{s}");
+    assert_eq!(s["planned_restarts"], 0);
+    assert_eq!(stop(&mut sup), Some(0));
+}
+
+/// Item 7: a signal without a meaning never ends the supervisor or touches its child;
+/// only SIGTERM, SIGINT, SIGQUIT (stop) and SIGHUP (restart the child) act.
+#[test]
+fn every_signal_without_a_meaning_leaves_supervisor_and_child_alone() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"sg\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    let child = h.wait_running("sg");
+    // Meaningful, uncatchable, or a fault signal (which must stay fatal).
+    let skip = [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGTRAP,
+        Signal::SIGABRT,
+        Signal::SIGSYS,
+    ]
+    .map(|s| s as i32);
+    let rtmin = nix::libc::SIGRTMIN();
+    let sent: Vec<i32> = (1..=nix::libc::SIGRTMAX())
+        // 32 and 33 are the C library's own (below SIGRTMIN).
+        .filter(|n| !skip.contains(n) && !(32..rtmin).contains(n))
+        .collect();
+    for n in &sent {
+        let r = unsafe_free_kill(sup.id(), *n);
+        assert!(r, "could not send signal {n}");
+        // Each one is handled before the next: a SIGCONT after a SIGTSTP would hide it.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            sup.try_wait().unwrap().is_none(),
+            "signal {n} ended the supervisor"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(sup.try_wait().unwrap().is_none(), "the supervisor died");
+    assert_eq!(
+        stat(sup.id()).unwrap().0,
+        'S',
+        "the supervisor is not asleep"
+    );
+    assert!(alive(child), "the child died");
+    let s = h.state("sg").unwrap();
+    assert_eq!(
+        (s["child_pid"].as_u64(), &s["restarts"]),
+        (Some(child as u64), &serde_json::json!(0))
+    );
+    // SIGHUP: a planned restart; SIGQUIT: a stop.
+    sig(sup.id(), Signal::SIGHUP);
+    let s = h.wait_new_child("sg", child);
+    assert_eq!(s["planned_restarts"], 1, "{s}");
+    sig(sup.id(), Signal::SIGQUIT);
+    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+}
+
+/// kill(2) with a raw number (nix's `Signal` has no real-time signals).
+fn unsafe_free_kill(pid: u32, n: i32) -> bool {
+    Command::new("kill")
+        .arg(format!("-{n}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Item 8: a child that daemonizes (fork, setsid, parent exits) leaves a process in
+/// another session. Stop kills it too, and the state names it.
+#[test]
+fn a_daemonizing_child_leaves_nothing_behind_on_stop() {
+    let h = Harness::new();
+    let pid_file = h.path("daemon.pid");
+    let script = format!(
+        "(setsid sleep 99131 & echo $! > {p}); exec sleep 1000",
+        p = pid_file.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"dm\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n"),
+    );
+    let mut sup = h.run(&spec);
+    let child = h.wait_running("dm");
+    let daemon = read_pid(&pid_file);
+    assert!(wait_for("daemon in its own session", || stat(daemon)
+        .is_some_and(|s| s.2 == daemon)));
+    assert_ne!(stat(daemon).unwrap().2, child, "the daemon left the group");
+    assert_eq!(stop(&mut sup), Some(0));
+    assert!(
+        wait_for("daemon gone", || !alive(daemon)),
+        "the daemon survived stop"
+    );
+    let s = h.state("dm").unwrap();
+    assert_eq!(s["escaped"], serde_json::json!([daemon]), "{s}");
+    let status = h.cmd(&["status", "dm"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!("ESCAPED        killed [{daemon}]")),
+        "{text}"
+    );
+    assert!(
+        h.log("dm").contains("had left its process group"),
+        "{}",
+        h.log("dm")
+    );
+}
+
+/// Item 8: a child that daemonizes and exits: the escaped process goes with it at
+/// every restart (none pile up), and the state says the child exited.
+#[test]
+fn a_daemonizing_child_that_exits_takes_its_daemon_along_at_every_restart() {
+    let h = Harness::new();
+    let pids = h.path("daemons");
+    let script = format!(
+        // The pause lets the daemon finish leaving (setsid, reparenting) before the
+        // child exits, so each round has exactly one escaped daemon to find.
+        "(setsid sleep 99132 & echo $! >> {p}); sleep 0.3; exit 1",
+        p = pids.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"dx\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[restart]\nbackoff = [\"100ms\", \"100ms\", \"1h\"]\n"),
+    );
+    let mut sup = h.run(&spec);
+    let s = h.wait_state("dx", "third exit, in the long backoff", |s| {
+        s["state"] == "backoff" && s["restarts"] == 2
+    });
+    // The exit is on record before the escaped daemon is dealt with...
+    assert_eq!(s["child_pid"], serde_json::Value::Null);
+    // ...which follows, and is on record too.
+    let s = h.wait_state("dx", "the third daemon killed", |s| {
+        s["restarts"] == 2 && s["escaped"].as_array().map(Vec::len) == Some(1)
+    });
+    assert_eq!(s["last_exit"]["code"], 1);
+    let daemons: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(daemons.len(), 3);
+    assert!(
+        wait_for("no daemon left", || running(&["sleep", "99132"]).is_empty()),
+        "daemons piled up: {:?}",
+        running(&["sleep", "99132"])
+    );
+    assert_eq!(s["escaped"].as_array().map(Vec::len), Some(1), "{s}");
+    assert_eq!(stop(&mut sup), Some(0));
+}
+
+/// Item 3: a state dir that stops taking writes: the supervisor kills its child and
+/// exits at once with 73 and says why, instead of running on with a state that lies.
+#[test]
+fn unwritable_state_stops_the_child_and_the_supervisor() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"us\"\ncommand = \"sleep\"\nargs = [\"99133\"]\n[restart]\nbackoff = [\"2s\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    let first = h.wait_running("us");
+    sig(first, Signal::SIGKILL);
+    h.wait_state("us", "backoff", |s| s["state"] == "backoff");
+    // Renaming a file over a directory fails even for root: the next write fails.
+    let state_file = h.service_dir("us").join("state.json");
+    std::fs::remove_file(&state_file).unwrap();
+    std::fs::create_dir(&state_file).unwrap();
+    let status = wait_exit(&mut sup);
+    assert_eq!(status.code(), Some(73));
+    let err = stderr_of(sup);
+    assert!(err.contains("cannot write state file"), "{err}");
+    assert!(err.contains("stopping the child"), "{err}");
+    assert!(
+        wait_for("no child", || running(&["sleep", "99133"]).is_empty()),
+        "a child runs on: {:?}",
+        running(&["sleep", "99133"])
+    );
+    // And a state dir that can't be written at start is a plain startup error.
+    let again = h.run(&spec);
+    let out = again.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot use state dir"));
+    assert!(running(&["sleep", "99133"]).is_empty());
+}
+
+/// Run `script` as root in a private mount namespace; None when that is not possible.
+fn in_private_mounts(
+    script: &str,
+    args: &[&Path],
+    setup: impl FnOnce(&mut Command),
+) -> Option<Child> {
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", "mount -t tmpfs -o size=4k tmpfs /mnt 2>/dev/null || mount -t tmpfs -o size=4k tmpfs /dev/shm"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: no private mount namespace (unshare -m needs root)");
+        return None;
+    }
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    setup(&mut cmd);
+    Some(cmd.spawn().unwrap())
+}
+
+/// Item 3, for real: the state dir's disk fills up while the service runs.
+#[test]
+fn full_state_disk_stops_the_child_and_the_supervisor() {
+    let h = Harness::new();
+    let root = h.state_root();
+    std::fs::create_dir_all(&root).unwrap();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"fd\"\ncommand = \"sleep\"\nargs = [\"99134\"]\n[restart]\nbackoff = [\"100ms\"]\n[logs]\ndir = \"logs\"\n",
+    );
+    // In the namespace: a 256 KB state disk; once running, fill it and kill the child.
+    let script = r#"mount -t tmpfs -o size=256k tmpfs "$1" || exit 90
+"$2" run --spec "$3" & sup=$!
+i=0; until grep -q '"state": "running"' "$1/fd/state.json" 2>/dev/null; do i=$((i+1)); [ $i -gt 2000 ] && exit 91; sleep 0.01; done
+child=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$1/fd/state.json")
+dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+kill -9 "$child"
+i=0; while kill -0 $sup 2>/dev/null && [ $i -lt 2000 ]; do i=$((i+1)); sleep 0.01; done
+if kill -0 $sup 2>/dev/null; then echo "still-running"; kill -9 $sup; fi
+wait $sup; echo "exit=$?""#;
+    let Some(child) = in_private_mounts(
+        script,
+        &[&root, Path::new(env!("CARGO_BIN_EXE_respawn")), &spec],
+        |c| {
+            c.env("RESPAWN_STATE_DIR", &root);
+        },
+    ) else {
+        return;
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("exit=73"), "{stdout}{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(running(&["sleep", "99134"]).is_empty());
+}
+
+/// The log's disk is full: output is dropped and reported, child and supervisor run on.
+#[test]
+fn full_log_disk_is_reported_and_everything_keeps_running() {
+    let h = Harness::new();
+    let logs = h.path("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"fl\"\ncommand = \"sh\"\nargs = [\"-c\", \"while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; sleep 0.001; done\"]\n[logs]\ndir = \"logs\"\nmax_size = \"1MB\"\n",
+    );
+    let script = r#"mount -t tmpfs -o size=64k tmpfs "$1" || exit 90; exec "$2" run --spec "$3""#;
+    let root = h.state_root();
+    let Some(mut sup) = in_private_mounts(
+        script,
+        &[&logs, Path::new(env!("CARGO_BIN_EXE_respawn")), &spec],
+        |c| {
+            c.env("RESPAWN_STATE_DIR", &root);
+        },
+    ) else {
+        return;
+    };
+    let s = h.wait_state("fl", "log error", |s| {
+        s["log_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No space left"))
+    });
+    let child = s["child_pid"].as_u64().unwrap() as u32;
+    assert!(alive(child) && sup.try_wait().unwrap().is_none());
+    assert_eq!(s["state"], "running");
+    let out = h.cmd(&["status", "fl"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stop(&mut sup), Some(0));
+    assert!(!alive(child));
+}
+
+/// Item 6: `backoff = ["0s"]` must not spin: a child that exits at once is started at
+/// most ~10 times a second. Before the floor: hundreds in the same time.
+#[test]
+fn zero_backoff_crash_loop_does_not_spin() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"zb\"\ncommand = \"sh\"\nargs = [\"-c\", \"exit 1\"]\n[restart]\nbackoff = [\"0s\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    h.wait_state("zb", "a few restarts", |s| {
+        s["restarts"].as_u64() >= Some(3)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let restarts = h.state("zb").unwrap()["restarts"].as_u64().unwrap();
+    assert!(restarts < 50, "{restarts} restarts in about 2 s: it spins");
+    assert_eq!(stop(&mut sup), Some(0));
+}
+
+/// Item 11: planned restarts (exit 75) are counted apart and don't reset the schedule.
+#[test]
+fn planned_restarts_are_counted_apart() {
+    let h = Harness::new();
+    let counter = h.path("count");
+    // Fails, asks for a planned restart, fails again: the second failure waits the
+    // second step (1 h), not the first (100 ms) again.
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; [ $n -eq 1 ] && exit 75; exit 1",
+        c = counter.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"pl\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[restart]\nbackoff = [\"100ms\", \"1h\"]\nforce_restart_exit_codes = [75]\n"),
+    );
+    let mut sup = h.run(&spec);
+    let s = h.wait_state("pl", "the second failure's backoff", |s| {
+        s["state"] == "backoff" && s["restarts"] == 2
+    });
+    assert_eq!(s["planned_restarts"], 1, "{s}");
+    assert!(
+        h.log("pl").contains("starting again in 1h"),
+        "{}",
+        h.log("pl")
+    );
+    let out = h.cmd(&["status", "pl", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["restarts"], &v["planned_restarts"]),
+        (&2.into(), &1.into()),
+        "{v}"
+    );
+    let out = h.cmd(&["status", "pl"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 (1 planned)"));
+    assert_eq!(stop(&mut sup), Some(0));
+}
+
+/// Kill the child 100 times: every time exactly one child runs, and it comes back.
+#[test]
+fn kill_child_a_hundred_times_exactly_one_child_at_any_time() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"k100\"\ncommand = \"sleep\"\nargs = [\"99135\"]\n[restart]\nbackoff = [\"0s\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    let mut child = h.wait_running("k100");
+    for i in 0..100 {
+        let kids = children(sup.id());
+        assert_eq!(kids, vec![child], "round {i}: the supervisor's children");
+        assert!(running(&["sleep", "99135"]).len() <= 1, "round {i}");
+        sig(child, Signal::SIGKILL);
+        child = h.wait_new_child("k100", child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32;
+    }
+    assert_eq!(h.state("k100").unwrap()["restarts"], 100);
+    assert_eq!(stop(&mut sup), Some(0));
+    assert!(running(&["sleep", "99135"]).is_empty());
+}
+
+/// Kill the supervisor 20 times and start it again: the next one cleans up what the
+/// killed one left (its child's group), so at the end nothing is left over.
+#[test]
+fn kill_supervisor_twenty_times_leaves_nothing_behind() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"ks\"\ncommand = \"sh\"\nargs = [\"-c\", \"sleep 99136 & exec sleep 99137\"]\n",
+    );
+    let mut old_child = 0;
+    for i in 0..20 {
+        let mut sup = h.run(&spec);
+        let child = h.wait_new_child("ks", old_child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32;
+        assert!(
+            wait_for("grandchild", || running(&["sleep", "99136"]).len() == 1),
+            "round {i}: {:?}",
+            running(&["sleep", "99136"])
+        );
+        // (sh forks the grandchild, then execs the sleep: wait for both.)
+        assert!(
+            wait_for("the child's exec", || running(&["sleep", "99137"])
+                == vec![child]),
+            "round {i}: {:?} ≠ [{child}]",
+            running(&["sleep", "99137"])
+        );
+        sig(sup.id(), Signal::SIGKILL);
+        wait_exit(&mut sup);
+        assert!(
+            wait_for("child gone with its supervisor", || !alive(child)),
+            "round {i}"
+        );
+        // And its grandchild, before any new supervisor runs (the sentinel's work).
+        assert!(
+            wait_for("grandchild gone with its supervisor", || running(&[
+                "sleep", "99136"
+            ])
+            .is_empty()),
+            "round {i}: {:?}",
+            running(&["sleep", "99136"])
+        );
+        old_child = child;
+    }
+    let mut last = h.run(&spec);
+    h.wait_new_child("ks", old_child);
+    assert_eq!(stop(&mut last), Some(0));
+    assert!(wait_for("nothing left", || running(&["sleep", "99136"])
+        .is_empty()
+        && running(&["sleep", "99137"]).is_empty()));
+}
+
+/// Item 12: `respawn logs -f` while the log rotates many times: every line exactly
+/// once, in order.
+#[test]
+fn logs_follow_is_lossless_across_rotation() {
+    let h = Harness::new();
+    let go = h.path("go");
+    let script = format!(
+        "while [ ! -f {g} ]; do sleep 0.01; done; i=0; while [ $i -lt 4000 ]; do echo line-$i; i=$((i+1)); done; echo all-written; exec sleep 1000",
+        g = go.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"lf\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[logs]\nmax_size = \"1KB\"\nkeep = 200\n"),
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running("lf");
+    let out_file = h.path("followed");
+    let mut follower = h
+        .respawn()
+        .args(["logs", "lf", "-f", "-n", "0"])
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .spawn()
+        .unwrap();
+    // Give the follower time to open the log before the burst starts.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&go, "").unwrap();
+    let followed = || std::fs::read_to_string(&out_file).unwrap_or_default();
+    let complete = wait_for("all lines followed", || followed().contains("all-written"));
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(complete, "the follower never saw the last line");
+    let got: Vec<String> = followed()
+        .lines()
+        .filter(|l| l.starts_with("line-"))
+        .map(str::to_owned)
+        .collect();
+    let want: Vec<String> = (0..4000).map(|i| format!("line-{i}")).collect();
+    if got != want {
+        let first = (0..want.len()).find(|i| got.get(*i) != want.get(*i));
+        panic!(
+            "{} lines followed of 4000; first difference at {first:?}",
+            got.len()
+        );
+    }
+    assert_eq!(stop(&mut sup), Some(0));
+}
