@@ -15,6 +15,7 @@ pub mod policy;
 pub mod preset;
 pub mod quote;
 pub mod render;
+pub mod run_as;
 #[cfg(windows)]
 pub mod service_host;
 pub mod signals;

@@ -30,6 +30,8 @@ pub struct Spec {
     pub stop: StopConfig,
     pub logs: LogConfig,
     pub names: NameOverrides,
+    /// `[service]`: who the program runs as when installed as a system service.
+    pub service: crate::run_as::ServiceSettings,
 }
 
 /// How a graceful stop is asked for before the child is killed.
@@ -146,6 +148,8 @@ struct RawSpec {
     logs: RawLogs,
     #[serde(default)]
     names: NameOverrides,
+    #[serde(default)]
+    service: crate::run_as::ServiceSettings,
 }
 
 #[derive(Deserialize, Default)]
@@ -262,6 +266,7 @@ impl Spec {
             stop,
             logs,
             names: raw.names,
+            service: raw.service,
         })
     }
 
