@@ -222,6 +222,64 @@ pub fn on_event(
     (after, plan(settings, after, running))
 }
 
+// ---- the child's environment and identity ----
+
+/// The child's environment: the user's own block (from CreateEnvironmentBlock, so
+/// HOME/APPDATA/PATH are the user's), with the spec's `env` on top. Windows names are
+/// case-insensitive (`Path` and `PATH` are one variable); the block is sorted the way
+/// CreateProcess wants it.
+pub fn merge_env(
+    user_block: &[(String, String)],
+    spec_env: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(user_block.len() + spec_env.len());
+    let pairs = user_block
+        .iter()
+        .map(|(k, v)| (k, v))
+        .chain(spec_env.iter());
+    for (k, v) in pairs {
+        match out
+            .iter_mut()
+            .find(|(have, _)| have.eq_ignore_ascii_case(k))
+        {
+            Some(slot) => slot.1 = v.clone(),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out.sort_by_key(|(k, _)| k.to_uppercase());
+    out
+}
+
+/// Split a `NAME=value\0...\0\0` environment block (UTF-16 already decoded per entry).
+/// Entries that start with `=` (the per-drive current directories) are kept whole.
+pub fn parse_env_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let split = e.char_indices().skip(1).find(|&(_, c)| c == '=')?.0;
+            Some((e[..split].to_string(), e[split + 1..].to_string()))
+        })
+        .collect()
+}
+
+/// How a token was logged on, from its user and group SIDs: what `status --json`
+/// shows as `logon`.
+pub fn logon_kind(user_sid: &str, group_sids: &[String]) -> &'static str {
+    let has = |sid: &str| group_sids.iter().any(|g| g == sid);
+    if user_sid == "S-1-5-18" {
+        "system"
+    } else if has("S-1-5-4") {
+        "interactive"
+    } else if has("S-1-5-2") || has("S-1-5-3") {
+        // Network or batch: how an S4U logon without SE_TCB looks
+        "s4u"
+    } else if has("S-1-5-6") {
+        "service"
+    } else {
+        "unknown"
+    }
+}
+
 // ---- admin-only files ----
 
 /// A SID string we are willing to put into SDDL: `S-1-` then numbers. Anything else
@@ -787,6 +845,37 @@ mod tests {
             ("/", Role::Ancestor),
         ];
         assert_eq!(got, want.map(|(p, r)| (PathBuf::from(p), r)).to_vec());
+    }
+
+    #[test]
+    fn the_spec_env_goes_over_the_users_block_case_insensitively() {
+        let user = parse_env_entries([
+            "Path=C:\\u\\bin",
+            "USERPROFILE=C:\\Users\\ann",
+            "=C:=C:\\",
+            "bad",
+        ]);
+        assert_eq!(user.len(), 3);
+        let mut spec = std::collections::BTreeMap::new();
+        spec.insert("PATH".to_string(), "C:\\x".to_string());
+        spec.insert("HERMES_HOME".to_string(), "h".to_string());
+        let got = merge_env(&user, &spec);
+        let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["=C:", "HERMES_HOME", "Path", "USERPROFILE"]);
+        assert_eq!(got[2].1, "C:\\x");
+    }
+
+    #[test]
+    fn logon_kinds() {
+        let g = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(logon_kind("S-1-5-18", &g(&["S-1-5-4"])), "system");
+        assert_eq!(
+            logon_kind("S-1-5-21-1", &g(&["S-1-1-0", "S-1-5-4"])),
+            "interactive"
+        );
+        assert_eq!(logon_kind("S-1-5-21-1", &g(&["S-1-5-2"])), "s4u");
+        assert_eq!(logon_kind("S-1-5-21-1", &g(&["S-1-5-6"])), "service");
+        assert_eq!(logon_kind("S-1-5-21-1", &g(&[])), "unknown");
     }
 
     #[test]

@@ -26,6 +26,10 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
+// Starting the child with a user's token (issue 15).
+mod token;
+pub use token::*;
+
 /// Exit code given to a tree that respawn kills (what `taskkill /F` uses too).
 const KILLED_EXIT_CODE: u32 = 1;
 
