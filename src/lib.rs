@@ -4,6 +4,7 @@
 //! on every OS. The supervisor engine is shared by `respawn run` and the Windows
 //! service host. Backends (one module each) only keep that supervisor alive.
 
+pub mod admin_files;
 pub mod backend;
 pub mod cli;
 pub mod cli_docs;
