@@ -115,6 +115,42 @@ pub fn choose_install_account(run_as: RunAs, who: &InstallCaller) -> InstallChoi
     }
 }
 
+/// Install time on Windows: the account a service's program will run as, to record in
+/// the install record. `flag` is `--run-as NAME` when given. `Ok(None)`: LocalSystem
+/// (`run_as = "system"`), said loudly here.
+#[cfg(windows)]
+pub fn install_account(
+    settings: &ServiceSettings,
+    flag: Option<&str>,
+) -> anyhow::Result<Option<Account>> {
+    use crate::os;
+    let run_as = settings.windows_service_run_as();
+    if run_as == RunAs::System {
+        eprintln!(
+            "respawn: warning: run_as = \"system\": the program and everything it starts will run as \
+             LocalSystem, with full control of this machine"
+        );
+        return Ok(None);
+    }
+    let caller = os::current_identity()
+        .map_err(|e| anyhow::anyhow!("cannot read who is installing: {e}"))?
+        .account;
+    let flag = flag.map(os::lookup_account).transpose()?;
+    let console = os::console_user();
+    match choose_install_account(
+        run_as,
+        &InstallCaller {
+            caller: &caller,
+            console_user: console.as_ref(),
+            flag: flag.as_ref(),
+        },
+    ) {
+        InstallChoice::User(account) => Ok(Some(account)),
+        InstallChoice::System => Ok(None),
+        InstallChoice::Refuse(message) => Err(anyhow::anyhow!(message)),
+    }
+}
+
 // ---- run time: which token, which session ----
 
 /// Where the child runs (or should run).

@@ -68,9 +68,16 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let me = respawn::os::current_identity().unwrap();
+    // Install recorded the installing user, and the running child's token says the same.
+    let record = respawn::backend::Installation::read(&respawn::state::ServicePaths::new(
+        &h.state_root(),
+        &name,
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(record.run_as_user.as_ref(), Some(&me.account));
     let (status, summary) = check(&report, "run-as");
-    // Until install records the user, the program runs as the host's account: said, not hidden.
-    assert_eq!(status, "warn", "{summary}");
+    assert_eq!(status, "ok", "{summary}");
     assert!(summary.contains(&me.account.name), "{summary}");
     assert!(
         summary.contains(&format!("session {}", me.session)),
@@ -82,4 +89,36 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
         assert_eq!(status, "warn", "{summary}");
         assert!(summary.contains("respawn.exe"), "{summary}");
     }
+}
+
+#[test]
+fn run_as_system_is_said_loudly_and_records_no_user() {
+    let h = Harness::new();
+    let name = format!("RespawnRunAsSys{}", std::process::id());
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {exe:?}\nargs = [\"sleeper\", \"--exact\"]\n[env]\nRESPAWN_SLEEPER = \"1\"\n[service]\nrun_as = \"system\"\n"
+        ),
+    );
+    let out = h
+        .respawn()
+        .args(["install", "--backend", "scm", "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    ok(&out);
+    let _guard = Installed(&h, name.clone());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LocalSystem"), "{stderr}");
+    let out = h
+        .respawn()
+        .args(["doctor", &name, "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (status, summary) = check(&report, "run-as");
+    assert_eq!(status, "warn", "{summary}");
+    assert!(summary.contains("LocalSystem"), "{summary}");
 }

@@ -193,7 +193,17 @@ impl Backend for Scm {
                 (s, true)
             }
         };
-        let inst = req.installation("scm", cfg.service_name.clone(), None);
+        let mut inst = req.installation("scm", cfg.service_name.clone(), None);
+        // Issue 15: whose account the program runs as, recorded for the host and doctor.
+        inst.run_as_user = match crate::run_as::install_account(&req.spec.service, None) {
+            Ok(account) => account,
+            Err(e) => {
+                if created {
+                    let _ = service.delete();
+                }
+                return Err(e);
+            }
+        };
         let finished = configure(&service, &cfg)
             .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
