@@ -195,6 +195,28 @@ pub enum SessionEvent {
     Logoff(u32),
 }
 
+/// WTS_SESSION_LOGON and WTS_SESSION_LOGOFF: the `dwEventType` of a
+/// SERVICE_CONTROL_SESSIONCHANGE. The other reasons (connect, disconnect, lock,
+/// unlock, remote control) leave the user's token and session as they are.
+pub const WTS_SESSION_LOGON: u32 = 5;
+pub const WTS_SESSION_LOGOFF: u32 = 6;
+
+/// A SERVICE_CONTROL_SESSIONCHANGE, reduced to what `on_event` needs. `session_user`
+/// is the SID of the user of that session (looked up by the host at a logon); a logon
+/// by someone else is no event for us.
+pub fn session_event(
+    reason: u32,
+    session: u32,
+    session_user: Option<&str>,
+    our_user: &str,
+) -> SessionEvent {
+    match reason {
+        WTS_SESSION_LOGON if session_user == Some(our_user) => SessionEvent::Logon(session),
+        WTS_SESSION_LOGOFF => SessionEvent::Logoff(session),
+        _ => SessionEvent::None,
+    }
+}
+
 /// The recorded user's session after an event, from the one known before it.
 pub fn user_session_after(before: Option<u32>, event: SessionEvent) -> Option<u32> {
     match event {
@@ -732,6 +754,45 @@ mod tests {
             assert_eq!(got.target, target, "{row}");
             assert_eq!(got.planned_restart, restart, "{row}");
         }
+    }
+
+    #[test]
+    fn session_change_controls_become_events() {
+        let ann = "S-1-5-21-1-2-3-1001";
+        let bob = "S-1-5-21-1-2-3-1002";
+        assert_eq!(
+            session_event(WTS_SESSION_LOGON, 2, Some(ann), ann),
+            SessionEvent::Logon(2)
+        );
+        assert_eq!(
+            session_event(WTS_SESSION_LOGON, 3, Some(bob), ann),
+            SessionEvent::None
+        );
+        assert_eq!(
+            session_event(WTS_SESSION_LOGON, 3, None, ann),
+            SessionEvent::None
+        );
+        assert_eq!(
+            session_event(WTS_SESSION_LOGOFF, 2, None, ann),
+            SessionEvent::Logoff(2)
+        );
+        for other in [1, 2, 3, 4, 7, 8, 9] {
+            assert_eq!(
+                session_event(other, 2, Some(ann), ann),
+                SessionEvent::None,
+                "{other}"
+            );
+        }
+        // Through the table: ann logs on while the child runs under S4U -> planned restart.
+        let (after, plan) = on_event(
+            ServiceSettings::default(),
+            None,
+            session_event(WTS_SESSION_LOGON, 2, Some(ann), ann),
+            Some(Context::S4u),
+        );
+        assert_eq!(after, Some(2));
+        assert_eq!(plan.target, Some(Context::Interactive(2)));
+        assert!(plan.planned_restart);
     }
 
     #[test]
