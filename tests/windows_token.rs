@@ -213,7 +213,32 @@ fn accounts_resolve_and_wine_stubs_are_reported() {
             err.to_string().contains("MSV1_0") || err.to_string().contains("no token"),
             "{err}"
         );
+        // WTSEnumerateSessionsW lists nothing; the console session is found anyway.
+        assert_eq!(
+            os::sessions_of(&me.account.sid),
+            vec![os::console_session().unwrap()]
+        );
+        assert_eq!(os::sessions_of("S-1-5-21-1-2-3-4242"), Vec::<u32>::new());
         // The console user is the one user there is.
         assert_eq!(os::console_user(), Some(me.account.clone()));
     }
+}
+
+#[test]
+fn files_are_written_while_impersonating_and_the_thread_reverts() {
+    let token = UserToken::own().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("stop.json");
+    let me = os::current_identity().unwrap();
+    let written = token
+        .impersonate(|| std::fs::write(&marker, b"{}"))
+        .unwrap();
+    written.unwrap();
+    assert_eq!(std::fs::read(&marker).unwrap(), b"{}");
+    // Nothing of it sticks to the process, and nested use works.
+    assert_eq!(os::current_identity().unwrap(), me);
+    let inner = token
+        .impersonate(|| token.impersonate(|| 7).unwrap())
+        .unwrap();
+    assert_eq!(inner, 7);
 }

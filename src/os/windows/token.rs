@@ -23,16 +23,18 @@ use windows_sys::Win32::Security::Authentication::Identity::{
 };
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
-    AllocateLocallyUniqueId, DuplicateTokenEx, GetTokenInformation, LookupAccountNameW,
-    LookupAccountSidW, SecurityImpersonation, TokenGroups, TokenPrimary, TokenSessionId, TokenUser,
-    PSID, QUOTA_LIMITS, SECURITY_ATTRIBUTES, SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_ACCESS_MASK,
-    TOKEN_ALL_ACCESS, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TOKEN_SOURCE, TOKEN_USER,
+    AllocateLocallyUniqueId, DuplicateTokenEx, GetTokenInformation, ImpersonateLoggedOnUser,
+    LookupAccountNameW, LookupAccountSidW, RevertToSelf, SecurityImpersonation, TokenGroups,
+    TokenPrimary, TokenSessionId, TokenUser, PSID, QUOTA_LIMITS, SECURITY_ATTRIBUTES,
+    SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_ACCESS_MASK, TOKEN_ALL_ACCESS, TOKEN_GROUPS,
+    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TOKEN_SOURCE, TOKEN_USER,
 };
 use windows_sys::Win32::System::Environment::{CreateEnvironmentBlock, DestroyEnvironmentBlock};
 use windows_sys::Win32::System::Pipes::CreatePipe;
 use windows_sys::Win32::System::RemoteDesktop::{
-    WTSDomainName, WTSFreeMemory, WTSGetActiveConsoleSessionId, WTSQuerySessionInformationW,
-    WTSQueryUserToken, WTSUserName, WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS,
+    WTSDomainName, WTSEnumerateSessionsW, WTSFreeMemory, WTSGetActiveConsoleSessionId,
+    WTSQuerySessionInformationW, WTSQueryUserToken, WTSUserName, WTS_CURRENT_SERVER_HANDLE,
+    WTS_INFO_CLASS, WTS_SESSION_INFOW,
 };
 use windows_sys::Win32::System::Threading::{
     CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
@@ -280,6 +282,57 @@ pub fn console_user() -> Option<Account> {
         None => user,
     };
     lookup_account(&name).ok()
+}
+
+/// The sessions where `sid` is logged on, found by asking each session for its user's
+/// token (needs LocalSystem). Wine's WTSEnumerateSessionsW lists no session at all
+/// (docs/wine.md), so the console session is always considered too.
+pub fn sessions_of(sid: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = console_session().into_iter().collect();
+    let mut info: *mut WTS_SESSION_INFOW = std::ptr::null_mut();
+    let mut count = 0u32;
+    // SAFETY: the array is allocated by the call and freed with WTSFreeMemory.
+    unsafe {
+        if WTSEnumerateSessionsW(WTS_CURRENT_SERVER_HANDLE, 0, 1, &mut info, &mut count) != 0 {
+            for i in 0..count as usize {
+                ids.push((*info.add(i)).SessionId);
+            }
+            if !info.is_null() {
+                WTSFreeMemory(info.cast());
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter(|&s| {
+            UserToken::of_session(s)
+                .and_then(|t| t.identity())
+                .is_ok_and(|id| id.account.sid == sid)
+        })
+        .collect()
+}
+
+impl UserToken {
+    /// Run `f` on this thread while impersonating the token's user: for the files of
+    /// the user's the host must touch (a log dir in the profile, a stop marker in the
+    /// program's home), so they are written with the user's rights, never SYSTEM's.
+    pub fn impersonate<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
+        // SAFETY: a valid token; the impersonation is undone before returning.
+        check(unsafe { ImpersonateLoggedOnUser(self.raw()) })?;
+        struct Revert;
+        impl Drop for Revert {
+            fn drop(&mut self) {
+                // SAFETY: undoes the impersonation above (also if `f` panics). If it
+                // failed the thread would keep the user's rights, so abort instead.
+                if unsafe { RevertToSelf() } == 0 {
+                    std::process::abort();
+                }
+            }
+        }
+        let _revert = Revert;
+        Ok(f())
+    }
 }
 
 /// Resolve `name` (`ann`, `PC\ann`, `DOMAIN\ann`) to an account, for `--run-as NAME`.
