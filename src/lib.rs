@@ -19,6 +19,8 @@ pub mod render;
 pub mod run_as;
 #[cfg(windows)]
 pub mod service_host;
+#[cfg(windows)]
+pub mod service_user;
 pub mod signals;
 pub mod spec;
 pub mod state;

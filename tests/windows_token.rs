@@ -242,3 +242,50 @@ fn files_are_written_while_impersonating_and_the_thread_reverts() {
         .unwrap();
     assert_eq!(inner, 7);
 }
+
+#[test]
+fn the_host_plans_the_users_session_and_starts_the_spec_there() {
+    use respawn::run_as::{Context, ServiceSettings};
+    use respawn::service_user;
+    let me = os::current_identity().unwrap().account;
+    let console = os::console_session().unwrap();
+    let plan = service_user::plan_now(ServiceSettings::default(), &me, None);
+    assert_eq!(plan.target, Some(Context::Interactive(console)));
+    assert!(!plan.planned_restart);
+    // Someone who is logged on nowhere: S4U (default) or wait.
+    let ghost = respawn::run_as::Account {
+        sid: "S-1-5-21-1-2-3-4242".into(),
+        name: "VM\\ghost".into(),
+    };
+    let plan = service_user::plan_now(ServiceSettings::default(), &ghost, None);
+    assert_eq!(plan.target, Some(Context::S4u));
+    // A token that is not the recorded user's is refused, and S4U cannot work under Wine.
+    let err = service_user::token_for(Context::Interactive(console), &ghost)
+        .err()
+        .expect("another user's token is refused");
+    assert!(err.to_string().contains("not starting"), "{err}");
+    assert!(service_user::token_for(Context::S4u, &me).is_err());
+
+    let exe = std::env::current_exe().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name = \"gw\"\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\nworking_dir = {:?}\n[env]\nRESPAWN_PROBE = \"from the spec\"\n",
+        exe.display().to_string(),
+        dir.path().display().to_string()
+    );
+    let spec = respawn::spec::Spec::parse(&text, None, dir.path()).unwrap();
+    runtime().block_on(async {
+        let mut child =
+            service_user::spawn(Context::Interactive(console), &me, &spec, &exe).unwrap();
+        let got = report(&mut child).await;
+        assert_eq!(got["sid"], me.sid);
+        assert_eq!(got["RESPAWN_PROBE"], "from the spec");
+        assert_eq!(child.identity().unwrap().logon, "interactive");
+        child.close_stdin();
+        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .expect("exits after stdin closes")
+            .unwrap();
+        assert_eq!(exit, respawn::policy::ExitKind::Code(0));
+    });
+}
