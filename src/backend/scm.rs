@@ -169,6 +169,8 @@ impl Backend for Scm {
             },
         );
         let info = service_info(&cfg);
+        // Issue 15: whose account the program runs as, decided before anything changes.
+        let run_as_user = crate::run_as::install_account(&req.spec.service, None)?;
         let (service, created) = match open(&cfg.service_name, ALL_ACCESS)? {
             Some(existing) => {
                 existing
@@ -194,16 +196,7 @@ impl Backend for Scm {
             }
         };
         let mut inst = req.installation("scm", cfg.service_name.clone(), None);
-        // Issue 15: whose account the program runs as, recorded for the host and doctor.
-        inst.run_as_user = match crate::run_as::install_account(&req.spec.service, None) {
-            Ok(account) => account,
-            Err(e) => {
-                if created {
-                    let _ = service.delete();
-                }
-                return Err(e);
-            }
-        };
+        inst.run_as_user = run_as_user;
         let finished = configure(&service, &cfg)
             .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
