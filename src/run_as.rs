@@ -493,7 +493,9 @@ pub fn untrusted_writers(sddl: &str, role: Role) -> Vec<String> {
         let [kind, flags, rights, _, _, sid, ..] = fields[..] else {
             continue;
         };
-        if kind != "A" || flags.contains("IO") || trusted(sid) {
+        // Flags are two-letter codes (OI, CI, NP, IO, ID): compare whole codes.
+        let inherit_only = flags.as_bytes().chunks(2).any(|c| c == b"IO");
+        if kind != "A" || inherit_only || trusted(sid) {
             continue;
         }
         if ace_rights(rights) & mask != 0 && !out.iter().any(|s| s == sid) {
@@ -903,6 +905,15 @@ mod tests {
         assert_eq!(
             untrusted_writers("D:NO_ACCESS_CONTROL", Role::File),
             vec!["WD".to_string()]
+        );
+        // inherit-only ACEs don't apply to the object; "CIOI" is not "IO"
+        assert_eq!(
+            untrusted_writers("D:(A;OICIIOID;FA;;;BU)", Role::File),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            untrusted_writers("D:(A;CIOI;FA;;;BU)", Role::File),
+            vec!["BU".to_string()]
         );
         // an unknown rights code counts as write
         assert_eq!(
