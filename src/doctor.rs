@@ -25,11 +25,14 @@
 //! - `spec`: the spec file still exists, parses, and still describes this service;
 //! - `command`: the spec's command resolves and its working_dir exists;
 //! - `respawn-exe`: the respawn binary the service manager starts still exists;
-//! - `permissions` (system services on Unix): the binary, the spec and every folder
-//!   above them are owned by root and not writable by group or others;
+//! - `permissions` (system services): the binary, the spec and every folder above them
+//!   can be changed only by root (Unix: owner and mode) or SYSTEM/Administrators
+//!   (Windows: their DACLs);
 //! - `linger` (systemd user units): lingering is on, so the service runs without a login;
 //! - `unit-file`, `unit-enabled` (systemd), `plist` (launchd): the service manager's
 //!   file exists and matches what the spec gives now; the unit is enabled;
+//! - `run-as` (Windows service): the program's token user is the recorded user (or
+//!   LocalSystem, stated loudly, for `run_as = "system"`), with its session and logon;
 //! - `image-path`, `recovery` (Windows service): the ImagePath is quoted (CWE-428) and
 //!   current; recovery actions are set;
 //! - `login-entry`, `user-mode` (Windows per-user mode): the HKCU Run value exists and is
@@ -44,6 +47,7 @@ mod env_file;
 mod logs;
 mod machine;
 mod probe;
+mod run_as;
 pub(crate) mod service;
 #[cfg(target_os = "linux")]
 mod systemd;

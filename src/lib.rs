@@ -32,6 +32,7 @@
 //! anything starts a service at boot; [`envfile`] a spec's `env_file`; [`error`] the
 //! error a user sees.
 
+pub mod admin_files;
 pub mod backend;
 pub mod boot;
 pub mod cli;
@@ -48,8 +49,11 @@ pub mod policy;
 pub mod preset;
 pub mod quote;
 pub mod render;
+pub mod run_as;
 #[cfg(windows)]
 pub mod service_host;
+#[cfg(windows)]
+pub mod service_user;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -45,6 +45,8 @@ pub struct Spec {
     pub health: HealthConfig,
     /// `[windows]`: how the Windows service is registered (ignored elsewhere).
     pub windows: WindowsOptions,
+    /// `[service]`: who the program runs as when installed as a system service.
+    pub service: crate::run_as::ServiceSettings,
 }
 
 /// `[windows]` in a spec: settings only the Windows service backend reads.
@@ -189,6 +191,8 @@ struct RawSpec {
     #[serde(default)]
     windows: WindowsOptions,
     health: Option<Spanned<health::RawHealth>>,
+    #[serde(default)]
+    service: crate::run_as::ServiceSettings,
 }
 
 #[derive(Deserialize, Default)]
@@ -331,6 +335,7 @@ impl Spec {
             names: raw.names,
             windows: raw.windows,
             health,
+            service: raw.service,
         })
     }
 

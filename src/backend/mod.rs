@@ -165,6 +165,10 @@ pub struct Installation {
     /// The service manager runs the program itself, without the supervisor (`--native`).
     #[serde(default)]
     pub native: bool,
+    /// Windows service: the account the program runs as, recorded at install
+    /// (`None`: LocalSystem, or another backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<crate::run_as::Account>,
 }
 
 impl Installation {
@@ -281,6 +285,7 @@ impl InstallRequest<'_> {
             artefact,
             scope: self.scope,
             native: self.native,
+            run_as_user: None,
         }
     }
 }

@@ -256,6 +256,8 @@ impl Backend for Scm {
             },
         );
         let info = service_info(&cfg);
+        // Issue 15: whose account the program runs as, decided before anything changes.
+        let run_as_user = crate::run_as::install_account(&req.spec.service, None)?;
         let existing = open(&cfg.service_name, ALL_ACCESS)?;
         let owner = match &existing {
             Some(s) => Some(ownership_of(s, &cfg.service_name, req.state_root)?),
@@ -289,7 +291,8 @@ impl Backend for Scm {
                 (s, true)
             }
         };
-        let inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
+        let mut inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
+        inst.run_as_user = run_as_user;
         let finished = write_marker(&cfg.service_name, req.state_root)
             .and_then(|()| configure(&service, &cfg))
             .and_then(|()| inst.write().context("cannot write the install record"));

@@ -332,12 +332,10 @@ fn permissions(inst: &Installation) -> Option<Check> {
     }
     #[cfg(unix)]
     return Some(super::unix::permissions(inst));
-    #[cfg(not(unix))]
-    Some(Check::skip(
-        "permissions",
-        "who may change the binary and the spec (their ACLs) is not checked on Windows; keep both \
-         in folders only administrators can change, such as C:\\Program Files and C:\\ProgramData",
-    ))
+    #[cfg(windows)]
+    return Some(super::run_as::permissions(inst));
+    #[cfg(not(any(unix, windows)))]
+    None
 }
 
 fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
@@ -359,6 +357,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
         BackendKind::Launchd => checks.push(super::unix::plist(ctx.inst)),
         #[cfg(windows)]
         BackendKind::Scm => {
+            checks.push(super::run_as::run_as(ctx));
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
             checks.push(super::windows::service_host(ctx.inst));

@@ -27,6 +27,13 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
+// Starting the child with a user's token (issue 15).
+mod token;
+pub use token::*;
+// Admin-only files for a LocalSystem host (issue 15).
+mod acl;
+pub use acl::*;
+
 /// Exit code given to a tree that respawn kills (what `taskkill /F` uses too).
 const KILLED_EXIT_CODE: u32 = 1;
 

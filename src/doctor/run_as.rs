@@ -1,0 +1,268 @@
+//! Doctor checks for who a Windows service's program runs as, and whether what its
+//! LocalSystem host reads is admin-only (issue 15). The verdicts are pure functions of
+//! the facts, so they are unit-tested everywhere; Windows gathers the facts.
+//!
+//! - `run-as`: the child's token user is the recorded user (or LocalSystem, loudly, for
+//!   `run_as = "system"`), with its session and logon kind;
+//! - `permissions` (Windows service): respawn.exe, the spec and the folders above them
+//!   can be changed only by SYSTEM and Administrators.
+// The verdicts are used by the Windows checks and unit-tested on every OS.
+#![cfg_attr(not(windows), allow(dead_code))]
+
+use super::Check;
+use crate::admin_files::{describe_writer, Finding};
+use crate::run_as::{Account, RunAs};
+
+/// Who the running child is, read from its token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildIdentity {
+    pub account: Account,
+    pub session: u32,
+    /// `interactive`, `s4u`, `system`...
+    pub logon: String,
+}
+
+const SYSTEM_SID: &str = "S-1-5-18";
+
+pub fn run_as_verdict(
+    setting: RunAs,
+    recorded: Option<&Account>,
+    child: Option<&ChildIdentity>,
+) -> Check {
+    const ID: &str = "run-as";
+    let seen = child.map(|c| {
+        format!(
+            "{} (session {}, {} logon)",
+            c.account.name, c.session, c.logon
+        )
+    });
+    match (setting, recorded, child) {
+        (RunAs::System, _, Some(c)) if c.account.sid == SYSTEM_SID => Check::warn(
+            ID,
+            format!(
+                "the program runs as LocalSystem, as the spec asks (run_as = \"system\"): {}",
+                seen.unwrap_or_default()
+            ),
+            "it and everything it starts have full control of this machine; unless it really needs that, \
+             remove run_as = \"system\" from [service] and reinstall, so it runs as your user",
+        ),
+        (RunAs::System, _, _) => Check::warn(
+            ID,
+            "the spec asks for LocalSystem (run_as = \"system\"): full control of this machine",
+            "unless the program really needs that, remove run_as = \"system\" from [service] and reinstall",
+        ),
+        (RunAs::User, None, _) => Check::warn(
+            ID,
+            format!(
+                "no user was recorded at install, so the program runs as the service's own account{}",
+                seen.map(|s| format!(": {s}")).unwrap_or_default()
+            ),
+            "reinstall with this version of respawn (`respawn install`) from your own elevated prompt, \
+             so the program runs as you and not as SYSTEM",
+        ),
+        (RunAs::User, Some(want), Some(c)) if c.account.sid != want.sid => Check::fail(
+            ID,
+            format!(
+                "the program runs as {} but was installed to run as {} ({})",
+                seen.unwrap_or_default(),
+                want.name,
+                want.sid
+            ),
+            "restart the service (`respawn restart`); if it persists, reinstall, and send `respawn logs` \
+             with a bug report",
+        ),
+        (RunAs::User, Some(want), Some(_)) => Check::ok(
+            ID,
+            format!(
+                "the program runs as {} as installed: {}",
+                want.name,
+                seen.unwrap_or_default()
+            ),
+        ),
+        (RunAs::User, Some(want), None) => Check::ok(
+            ID,
+            format!(
+                "the program is set to run as {} ({}); it is not running now",
+                want.name, want.sid
+            ),
+        ),
+    }
+}
+
+/// `findings`: what others can write among the host's files. `acls_kept`: false under
+/// Wine, which keeps no ACLs on files, so the finding can't mean what it says.
+pub fn permissions_verdict(findings: &[Finding], acls_kept: bool) -> Check {
+    const ID: &str = "permissions";
+    if findings.is_empty() {
+        return Check::ok(
+            ID,
+            "respawn.exe, the spec and the folders above them can be changed only by SYSTEM and Administrators",
+        );
+    }
+    let list: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            let who: Vec<String> = f.writers.iter().map(|w| describe_writer(w)).collect();
+            format!("{} ({})", f.path.display(), who.join(", "))
+        })
+        .collect();
+    let summary = format!(
+        "the LocalSystem host reads files others can change: {}",
+        list.join("; ")
+    );
+    let fix = "reinstall from an elevated prompt with this version of respawn: it copies respawn.exe into \
+               %ProgramFiles%\\respawn and the spec into %ProgramData%\\respawn with admin-only permissions";
+    if acls_kept {
+        Check::fail(ID, summary, fix)
+    } else {
+        Check::warn(
+            ID,
+            format!("{summary} (this system keeps no file ACLs, e.g. Wine: not a verdict)"),
+            fix,
+        )
+    }
+}
+
+#[cfg(windows)]
+pub use windows_facts::*;
+
+#[cfg(windows)]
+mod windows_facts {
+    use super::*;
+    use crate::backend::Installation;
+    use crate::doctor::service::Ctx;
+    use crate::state::ServiceState;
+
+    fn child_identity(inst: &Installation) -> Option<ChildIdentity> {
+        let state = ServiceState::read(&inst.paths().state_file()).ok()?;
+        let pid = state.child_pid?;
+        // Only a pid that is still the child we recorded (not a recycled one).
+        if state.child_start_token.is_none()
+            || crate::os::start_token(pid) != state.child_start_token
+        {
+            return None;
+        }
+        let id = crate::os::process_identity(pid).ok()?;
+        Some(ChildIdentity {
+            account: id.account,
+            session: id.session,
+            logon: id.logon.to_string(),
+        })
+    }
+
+    pub fn run_as(ctx: &Ctx) -> Check {
+        let setting = ctx
+            .spec
+            .map(|s| s.service.windows_service_run_as())
+            .unwrap_or(RunAs::User);
+        run_as_verdict(
+            setting,
+            ctx.inst.run_as_user.as_ref(),
+            child_identity(ctx.inst).as_ref(),
+        )
+    }
+
+    pub fn permissions(inst: &Installation) -> Check {
+        let mut findings = Vec::new();
+        for path in [&inst.respawn_exe, &inst.spec_path] {
+            match crate::admin_files::writable_by_others(path) {
+                Ok(f) => findings.extend(f),
+                Err(e) => {
+                    return Check::warn(
+                        "permissions",
+                        format!("cannot read the permissions of {}: {e:#}", path.display()),
+                        "run doctor from an elevated prompt",
+                    )
+                }
+            }
+        }
+        // The same folder is found once per file that lives in it.
+        findings.dedup_by(|a, b| a.path == b.path);
+        permissions_verdict(&findings, !crate::os::running_under_wine())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::Status;
+    use crate::run_as::Role;
+
+    fn acct(sid: &str, name: &str) -> Account {
+        Account {
+            sid: sid.into(),
+            name: name.into(),
+        }
+    }
+
+    fn child(sid: &str, name: &str, session: u32, logon: &str) -> ChildIdentity {
+        ChildIdentity {
+            account: acct(sid, name),
+            session,
+            logon: logon.into(),
+        }
+    }
+
+    #[test]
+    fn run_as_verdicts() {
+        let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
+        let as_ann = child(&ann.sid, &ann.name, 1, "interactive");
+        let as_system = child(SYSTEM_SID, "NT AUTHORITY\\SYSTEM", 0, "system");
+        let table = [
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_ann),
+                Status::Ok,
+                "session 1, interactive",
+            ),
+            (RunAs::User, Some(&ann), None, Status::Ok, "not running"),
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_system),
+                Status::Fail,
+                "installed to run as PC\\ann",
+            ),
+            (
+                RunAs::User,
+                None,
+                Some(&as_system),
+                Status::Warn,
+                "NT AUTHORITY\\SYSTEM",
+            ),
+            (
+                RunAs::System,
+                None,
+                Some(&as_system),
+                Status::Warn,
+                "LocalSystem",
+            ),
+            (RunAs::System, None, None, Status::Warn, "full control"),
+        ];
+        for (setting, recorded, running, status, text) in table {
+            let c = run_as_verdict(setting, recorded, running);
+            assert_eq!(
+                c.status, status,
+                "{setting:?} {recorded:?} {running:?}: {c:?}"
+            );
+            assert!(c.summary.contains(text), "{}", c.summary);
+            assert_eq!(c.id, "run-as");
+        }
+    }
+
+    #[test]
+    fn permissions_verdicts() {
+        assert_eq!(permissions_verdict(&[], true).status, Status::Ok);
+        let f = [Finding {
+            path: r"C:\Users\ann\respawn.exe".into(),
+            role: Role::File,
+            writers: vec!["BU".into()],
+        }];
+        let c = permissions_verdict(&f, true);
+        assert_eq!(c.status, Status::Fail);
+        assert!(c.summary.contains(r"respawn.exe (Users)"), "{}", c.summary);
+        assert!(c.fix.unwrap().contains("%ProgramFiles%"));
+        assert_eq!(permissions_verdict(&f, false).status, Status::Warn);
+    }
+}

@@ -1,0 +1,768 @@
+//! Starting the child with a user's token (issue 15): the one spawn that Rust's
+//! `Command` cannot do. The host runs as LocalSystem; the program it keeps up runs as
+//! the user who installed it, with that user's environment block and profile, in the
+//! same kind of Job Object as every other child (suspended → job → resume).
+//!
+//! Which token to use is decided by `crate::run_as::plan`; this file only acts.
+//! Under Wine (docs/wine.md, "Tokens, sessions and file security") the spawn path runs
+//! for real with the host's own token; WTSQueryUserToken ignores the session and
+//! LsaLogonUser is a stub that returns success without a token, which `s4u` reports.
+
+use super::{check, Handle, Job};
+use crate::policy::ExitKind;
+use crate::run_as::{self, Account};
+use std::collections::BTreeMap;
+use std::io;
+use std::os::windows::io::FromRawHandle;
+use std::path::Path;
+use windows_sys::Win32::Foundation::{LocalFree, HANDLE, HANDLE_FLAG_INHERIT, LUID, WAIT_OBJECT_0};
+use windows_sys::Win32::Security::Authentication::Identity::{
+    LsaConnectUntrusted, LsaDeregisterLogonProcess, LsaFreeReturnBuffer, LsaLogonUser,
+    LsaLookupAuthenticationPackage, LsaNtStatusToWinError, LsaRegisterLogonProcess, MsV1_0S4ULogon,
+    LSA_STRING, LSA_UNICODE_STRING, MSV1_0_PACKAGE_NAME, MSV1_0_S4U_LOGON, SECURITY_LOGON_TYPE,
+};
+use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
+use windows_sys::Win32::Security::{
+    AllocateLocallyUniqueId, DuplicateTokenEx, GetTokenInformation, ImpersonateLoggedOnUser,
+    LookupAccountNameW, LookupAccountSidW, RevertToSelf, SecurityImpersonation, TokenGroups,
+    TokenPrimary, TokenSessionId, TokenUser, PSID, QUOTA_LIMITS, SECURITY_ATTRIBUTES,
+    SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_ACCESS_MASK, TOKEN_ALL_ACCESS, TOKEN_GROUPS,
+    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TOKEN_SOURCE, TOKEN_USER,
+};
+use windows_sys::Win32::System::Environment::{CreateEnvironmentBlock, DestroyEnvironmentBlock};
+use windows_sys::Win32::System::Pipes::CreatePipe;
+use windows_sys::Win32::System::RemoteDesktop::{
+    WTSDomainName, WTSEnumerateSessionsW, WTSFreeMemory, WTSGetActiveConsoleSessionId,
+    WTSQuerySessionInformationW, WTSQueryUserToken, WTSUserName, WTS_CURRENT_SERVER_HANDLE,
+    WTS_INFO_CLASS, WTS_SESSION_INFOW,
+};
+use windows_sys::Win32::System::Threading::{
+    CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
+    InitializeProcThreadAttributeList, OpenProcess, OpenProcessToken, ResumeThread,
+    UpdateProcThreadAttribute, WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
+    CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
+    LPPROC_THREAD_ATTRIBUTE_LIST, PROCESS_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
+    PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW, STARTUPINFOW,
+};
+use windows_sys::Win32::UI::Shell::{LoadUserProfileW, UnloadUserProfile, PROFILEINFOW};
+
+/// The desktop of the user's interactive session: where GUI helpers can reach the screen.
+pub const INTERACTIVE_DESKTOP: &str = "winsta0\\default";
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+fn wide_path(p: &Path) -> Vec<u16> {
+    use std::os::windows::ffi::OsStrExt;
+    p.as_os_str()
+        .encode_wide()
+        .chain(std::iter::once(0))
+        .collect()
+}
+
+/// A NUL-terminated UTF-16 string at `p` (owned by someone else).
+///
+/// # Safety
+/// `p` must point to a NUL-terminated UTF-16 string.
+unsafe fn from_wide_ptr(p: *const u16) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    let len = (0..).take_while(|&i| *p.add(i) != 0).count();
+    String::from_utf16_lossy(std::slice::from_raw_parts(p, len))
+}
+
+/// Who a token belongs to: what `status --json` shows as `user`, `session`, `logon`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenIdentity {
+    pub account: Account,
+    pub session: u32,
+    /// `interactive`, `s4u`, `system`, `service` or `unknown` ([`run_as::logon_kind`]).
+    pub logon: &'static str,
+}
+
+/// A primary token, owned.
+pub struct UserToken(Handle);
+
+impl UserToken {
+    /// A primary copy of this process's own token. Under Wine this stands in for the
+    /// user's token; on Windows it is LocalSystem's (used for `run_as = "system"`).
+    pub fn own() -> io::Result<UserToken> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: pseudo-handle of our process; `raw` receives an owned handle.
+        check(unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_ALL_ACCESS, &mut raw) })?;
+        primary_copy(&Handle::new(raw)?)
+    }
+
+    /// The token of the user logged on in `session` (WTSQueryUserToken: needs the host
+    /// to be LocalSystem; fails with 1008 when nobody is logged on there).
+    pub fn of_session(session: u32) -> io::Result<UserToken> {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: `raw` receives an owned handle.
+        check(unsafe { WTSQueryUserToken(session, &mut raw) }).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot get the token of session {session}'s user: {e}"),
+            )
+        })?;
+        primary_copy(&Handle::new(raw)?)
+    }
+
+    /// A service-for-user logon: the user's token without their password. On Windows
+    /// this needs SE_TCB (LocalSystem has it) to give a token that can start processes.
+    pub fn s4u(account: &Account) -> io::Result<UserToken> {
+        let (domain, user) = account
+            .name
+            .split_once('\\')
+            .unwrap_or((".", account.name.as_str()));
+        s4u_logon(domain, user)
+    }
+
+    pub fn identity(&self) -> io::Result<TokenIdentity> {
+        token_identity(self.0 .0)
+    }
+
+    fn raw(&self) -> HANDLE {
+        self.0 .0
+    }
+}
+
+fn primary_copy(token: &Handle) -> io::Result<UserToken> {
+    let mut dup = std::ptr::null_mut();
+    // SAFETY: valid token handle; `dup` receives an owned handle.
+    check(unsafe {
+        DuplicateTokenEx(
+            token.0,
+            TOKEN_ALL_ACCESS as TOKEN_ACCESS_MASK,
+            std::ptr::null(),
+            SecurityImpersonation,
+            TokenPrimary,
+            &mut dup,
+        )
+    })?;
+    Ok(UserToken(Handle::new(dup)?))
+}
+
+/// GetTokenInformation into a pointer-aligned buffer.
+fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
+    let mut len = 0u32;
+    // SAFETY: size query with a null buffer.
+    unsafe { GetTokenInformation(token, class, std::ptr::null_mut(), 0, &mut len) };
+    if len == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u64; (len as usize).div_ceil(8)];
+    // SAFETY: `buf` holds at least `len` bytes, 8-byte aligned.
+    check(unsafe { GetTokenInformation(token, class, buf.as_mut_ptr().cast(), len, &mut len) })?;
+    Ok(buf)
+}
+
+fn sid_string(sid: PSID) -> io::Result<String> {
+    let mut out = std::ptr::null_mut();
+    // SAFETY: valid SID; `out` is LocalAlloc'ed by the call and freed below.
+    unsafe {
+        check(ConvertSidToStringSidW(sid, &mut out))?;
+        let s = from_wide_ptr(out);
+        LocalFree(out.cast());
+        Ok(s)
+    }
+}
+
+/// `DOMAIN\name` of a SID; the SID string itself when it has no name.
+fn sid_name(sid: PSID) -> String {
+    let (mut name, mut domain) = (vec![0u16; 256], vec![0u16; 256]);
+    let (mut nl, mut dl) = (256u32, 256u32);
+    let mut use_: SID_NAME_USE = 0;
+    // SAFETY: buffers sized as passed.
+    let ok = unsafe {
+        LookupAccountSidW(
+            std::ptr::null(),
+            sid,
+            name.as_mut_ptr(),
+            &mut nl,
+            domain.as_mut_ptr(),
+            &mut dl,
+            &mut use_,
+        )
+    };
+    if ok == 0 {
+        return sid_string(sid).unwrap_or_default();
+    }
+    let (name, domain) = (
+        String::from_utf16_lossy(&name[..nl as usize]),
+        String::from_utf16_lossy(&domain[..dl as usize]),
+    );
+    if domain.is_empty() {
+        name
+    } else {
+        format!("{domain}\\{name}")
+    }
+}
+
+fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
+    let user = token_info(token, TokenUser)?;
+    // SAFETY: the buffer starts with a TOKEN_USER whose SID points into the buffer.
+    let sid = unsafe { (*(user.as_ptr() as *const TOKEN_USER)).User.Sid };
+    let account = Account {
+        sid: sid_string(sid)?,
+        name: sid_name(sid),
+    };
+    let session_buf = token_info(token, TokenSessionId)?;
+    let session = session_buf[0] as u32;
+    let groups = token_info(token, TokenGroups)?;
+    // SAFETY: a TOKEN_GROUPS with GroupCount entries laid out from Groups[0].
+    let group_sids: Vec<String> = unsafe {
+        let g = groups.as_ptr() as *const TOKEN_GROUPS;
+        let first = std::ptr::addr_of!((*g).Groups) as *const SID_AND_ATTRIBUTES;
+        (0..(*g).GroupCount as usize)
+            .filter_map(|i| sid_string((*first.add(i)).Sid).ok())
+            .collect()
+    };
+    let logon = run_as::logon_kind(&account.sid, &group_sids);
+    Ok(TokenIdentity {
+        account,
+        session,
+        logon,
+    })
+}
+
+/// The identity of a running process, read from its token (for `status` and `doctor`).
+pub fn process_identity(pid: u32) -> io::Result<TokenIdentity> {
+    // SAFETY: plain calls; handles are owned by `Handle`.
+    unsafe {
+        let process = Handle::new(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid))?;
+        let mut raw = std::ptr::null_mut();
+        check(OpenProcessToken(process.0, TOKEN_QUERY, &mut raw))?;
+        let token = Handle::new(raw)?;
+        token_identity(token.0)
+    }
+}
+
+/// This process's identity: at install, the caller whose account gets recorded.
+pub fn current_identity() -> io::Result<TokenIdentity> {
+    process_identity(std::process::id())
+}
+
+/// The session attached to the physical console, if any.
+pub fn console_session() -> Option<u32> {
+    // SAFETY: no arguments.
+    let s = unsafe { WTSGetActiveConsoleSessionId() };
+    (s != u32::MAX).then_some(s)
+}
+
+fn session_string(session: u32, class: WTS_INFO_CLASS) -> Option<String> {
+    let mut buf = std::ptr::null_mut();
+    let mut len = 0u32;
+    // SAFETY: the buffer is allocated by the call and freed with WTSFreeMemory.
+    unsafe {
+        if WTSQuerySessionInformationW(
+            WTS_CURRENT_SERVER_HANDLE,
+            session,
+            class,
+            &mut buf,
+            &mut len,
+        ) == 0
+        {
+            return None;
+        }
+        let s = from_wide_ptr(buf);
+        WTSFreeMemory(buf.cast());
+        Some(s)
+    }
+}
+
+/// The account logged on at the console (no token needed, so it works from an
+/// elevated prompt that is not LocalSystem).
+pub fn console_user() -> Option<Account> {
+    let session = console_session()?;
+    let user = session_string(session, WTSUserName).filter(|u| !u.is_empty())?;
+    let name = match session_string(session, WTSDomainName).filter(|d| !d.is_empty()) {
+        Some(domain) => format!("{domain}\\{user}"),
+        None => user,
+    };
+    lookup_account(&name).ok()
+}
+
+/// The sessions where `sid` is logged on, found by asking each session for its user's
+/// token (needs LocalSystem). Wine's WTSEnumerateSessionsW lists no session at all
+/// (docs/wine.md), so the console session is always considered too.
+pub fn sessions_of(sid: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = console_session().into_iter().collect();
+    let mut info: *mut WTS_SESSION_INFOW = std::ptr::null_mut();
+    let mut count = 0u32;
+    // SAFETY: the array is allocated by the call and freed with WTSFreeMemory.
+    unsafe {
+        if WTSEnumerateSessionsW(WTS_CURRENT_SERVER_HANDLE, 0, 1, &mut info, &mut count) != 0 {
+            for i in 0..count as usize {
+                ids.push((*info.add(i)).SessionId);
+            }
+            if !info.is_null() {
+                WTSFreeMemory(info.cast());
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter(|&s| {
+            UserToken::of_session(s)
+                .and_then(|t| t.identity())
+                .is_ok_and(|id| id.account.sid == sid)
+        })
+        .collect()
+}
+
+impl UserToken {
+    /// Run `f` on this thread while impersonating the token's user: for the files of
+    /// the user's the host must touch (a log dir in the profile, a stop marker in the
+    /// program's home), so they are written with the user's rights, never SYSTEM's.
+    pub fn impersonate<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
+        // SAFETY: a valid token; the impersonation is undone before returning.
+        check(unsafe { ImpersonateLoggedOnUser(self.raw()) })?;
+        struct Revert;
+        impl Drop for Revert {
+            fn drop(&mut self) {
+                // SAFETY: undoes the impersonation above (also if `f` panics). If it
+                // failed the thread would keep the user's rights, so abort instead.
+                if unsafe { RevertToSelf() } == 0 {
+                    std::process::abort();
+                }
+            }
+        }
+        let _revert = Revert;
+        Ok(f())
+    }
+}
+
+/// Resolve `name` (`ann`, `PC\ann`, `DOMAIN\ann`) to an account, for `--run-as NAME`.
+pub fn lookup_account(name: &str) -> io::Result<Account> {
+    let wname = wide(name);
+    let mut sid = vec![0u64; 16]; // SECURITY_MAX_SID_SIZE is 68 bytes
+    let mut sid_len = (sid.len() * 8) as u32;
+    let mut domain = vec![0u16; 256];
+    let mut dl = 256u32;
+    let mut use_: SID_NAME_USE = 0;
+    // SAFETY: buffers sized as passed.
+    check(unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            wname.as_ptr(),
+            sid.as_mut_ptr().cast(),
+            &mut sid_len,
+            domain.as_mut_ptr(),
+            &mut dl,
+            &mut use_,
+        )
+    })
+    .map_err(|e| io::Error::new(e.kind(), format!("no account named `{name}`: {e}")))?;
+    let psid: PSID = sid.as_mut_ptr().cast();
+    Ok(Account {
+        sid: sid_string(psid)?,
+        name: sid_name(psid),
+    })
+}
+
+fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
+    let nt = |status: i32, what: &str| -> io::Result<()> {
+        if status == 0 {
+            return Ok(());
+        }
+        // SAFETY: plain conversion.
+        let code = unsafe { LsaNtStatusToWinError(status) };
+        Err(io::Error::new(
+            io::Error::from_raw_os_error(code as i32).kind(),
+            format!(
+                "{what}: NTSTATUS {status:#010x} ({})",
+                io::Error::from_raw_os_error(code as i32)
+            ),
+        ))
+    };
+    let mut name = *b"respawn\0";
+    let origin = LSA_STRING {
+        Length: 7,
+        MaximumLength: 8,
+        Buffer: name.as_mut_ptr(),
+    };
+    let mut lsa = std::ptr::null_mut();
+    let mut mode = 0u32;
+    // SAFETY: LSA calls with valid pointers to locals; buffers freed below.
+    unsafe {
+        // A registered logon process (needs SE_TCB) gets a token that can start
+        // processes; an untrusted connection only an identification token.
+        if LsaRegisterLogonProcess(&origin, &mut lsa, &mut mode) != 0 {
+            nt(LsaConnectUntrusted(&mut lsa), "cannot connect to the LSA")?;
+        }
+        let result = (|| {
+            let pkg_name = std::ffi::CStr::from_ptr(MSV1_0_PACKAGE_NAME.cast());
+            let pkg = LSA_STRING {
+                Length: pkg_name.to_bytes().len() as u16,
+                MaximumLength: pkg_name.to_bytes().len() as u16 + 1,
+                Buffer: MSV1_0_PACKAGE_NAME as *mut u8,
+            };
+            let mut pkg_id = 0u32;
+            nt(
+                LsaLookupAuthenticationPackage(lsa, &pkg, &mut pkg_id),
+                "cannot find the MSV1_0 authentication package",
+            )?;
+            // The strings live right after the struct, in one buffer, as the LSA wants.
+            let (u, d): (Vec<u16>, Vec<u16>) = (
+                user.encode_utf16().collect(),
+                domain.encode_utf16().collect(),
+            );
+            let head = std::mem::size_of::<MSV1_0_S4U_LOGON>();
+            let total = head + 2 * (u.len() + d.len());
+            let mut buf = vec![0u64; total.div_ceil(8)];
+            let base = buf.as_mut_ptr() as *mut u8;
+            let upn = base.add(head) as *mut u16;
+            let dom = upn.add(u.len());
+            std::ptr::copy_nonoverlapping(u.as_ptr(), upn, u.len());
+            std::ptr::copy_nonoverlapping(d.as_ptr(), dom, d.len());
+            let logon = base as *mut MSV1_0_S4U_LOGON;
+            (*logon).MessageType = MsV1_0S4ULogon;
+            (*logon).Flags = 0;
+            (*logon).UserPrincipalName = LSA_UNICODE_STRING {
+                Length: (u.len() * 2) as u16,
+                MaximumLength: (u.len() * 2) as u16,
+                Buffer: upn,
+            };
+            (*logon).DomainName = LSA_UNICODE_STRING {
+                Length: (d.len() * 2) as u16,
+                MaximumLength: (d.len() * 2) as u16,
+                Buffer: dom,
+            };
+            let mut source: TOKEN_SOURCE = std::mem::zeroed();
+            for (dst, src) in source.SourceName.iter_mut().zip(b"respawn\0") {
+                *dst = *src as _;
+            }
+            AllocateLocallyUniqueId(&mut source.SourceIdentifier);
+            let mut profile = std::ptr::null_mut();
+            let mut profile_len = 0u32;
+            let mut logon_id: LUID = std::mem::zeroed();
+            let mut token: HANDLE = std::ptr::null_mut();
+            let mut quotas: QUOTA_LIMITS = std::mem::zeroed();
+            let mut sub = 0i32;
+            let status = LsaLogonUser(
+                lsa,
+                &origin,
+                SECURITY_LOGON_TYPE::Network,
+                pkg_id,
+                buf.as_ptr().cast(),
+                total as u32,
+                std::ptr::null(),
+                &source,
+                &mut profile,
+                &mut profile_len,
+                &mut logon_id,
+                &mut token,
+                &mut quotas,
+                &mut sub,
+            );
+            if !profile.is_null() {
+                LsaFreeReturnBuffer(profile);
+            }
+            nt(
+                status,
+                &format!("the service-for-user logon of {domain}\\{user} failed"),
+            )?;
+            // Wine's LsaLogonUser is a stub that says success and returns no token.
+            let token = Handle::new(token).map_err(|_| {
+                io::Error::other("the service-for-user logon reported success but returned no token (Wine stubs LsaLogonUser)")
+            })?;
+            primary_copy(&token)
+        })();
+        LsaDeregisterLogonProcess(lsa);
+        result
+    }
+}
+
+// ---- the spawn ----
+
+/// What to start, and how.
+pub struct UserCommand<'a> {
+    /// An absolute path: no search happens here.
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// Goes over the user's own environment block.
+    pub env: &'a BTreeMap<String, String>,
+    pub working_dir: Option<&'a Path>,
+    /// `Some(INTERACTIVE_DESKTOP)` for a child in the user's session; `None` inherits
+    /// the host's (session 0).
+    pub desktop: Option<&'a str>,
+    /// Load the user's profile (HKCU) for the child's lifetime.
+    pub load_profile: bool,
+}
+
+/// The user's profile, loaded for as long as the child runs.
+struct LoadedProfile {
+    token: Handle,
+    profile: HANDLE,
+}
+
+impl Drop for LoadedProfile {
+    fn drop(&mut self) {
+        // SAFETY: the pair came from LoadUserProfileW. Its result is ignored: Wine's
+        // UnloadUserProfile always fails (docs/wine.md), and there is nothing to do.
+        unsafe { UnloadUserProfile(self.token.0, self.profile) };
+    }
+}
+
+// SAFETY: kernel and registry handles may be used from any thread.
+unsafe impl Send for LoadedProfile {}
+unsafe impl Sync for LoadedProfile {}
+
+/// A child started with a user's token, in its own kill-on-close Job Object.
+pub struct UserChild {
+    pid: u32,
+    job: Job,
+    stdin: Option<std::fs::File>,
+    stdout: Option<std::fs::File>,
+    stderr: Option<std::fs::File>,
+    exit: tokio::sync::oneshot::Receiver<u32>,
+    exit_code: Option<u32>,
+    // Unloaded after the child is gone (fields drop in order, the job first).
+    _profile: Option<LoadedProfile>,
+}
+
+/// An anonymous pipe: (our end, the child's inheritable end).
+fn pipe(child_reads: bool) -> io::Result<(std::fs::File, Handle)> {
+    let sa = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: std::ptr::null_mut(),
+        bInheritHandle: 1,
+    };
+    let (mut r, mut w) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: both ends become owned right below.
+    unsafe {
+        check(CreatePipe(&mut r, &mut w, &sa, 0))?;
+        let (ours, theirs) = if child_reads { (w, r) } else { (r, w) };
+        windows_sys::Win32::Foundation::SetHandleInformation(ours, HANDLE_FLAG_INHERIT, 0);
+        Ok((std::fs::File::from_raw_handle(ours), Handle(theirs)))
+    }
+}
+
+/// The user's environment block merged with the spec's, as a UTF-16 block.
+fn environment(token: &UserToken, extra: &BTreeMap<String, String>) -> io::Result<Vec<u16>> {
+    let mut block = std::ptr::null_mut();
+    // SAFETY: the block is allocated by the call, read, then destroyed.
+    let entries = unsafe {
+        check(CreateEnvironmentBlock(&mut block, token.raw(), 0))?;
+        let mut p = block as *const u16;
+        let mut entries = Vec::new();
+        while *p != 0 {
+            let s = from_wide_ptr(p);
+            p = p.add(s.encode_utf16().count() + 1);
+            entries.push(s);
+        }
+        DestroyEnvironmentBlock(block);
+        entries
+    };
+    let merged = run_as::merge_env(
+        &run_as::parse_env_entries(entries.iter().map(String::as_str)),
+        extra,
+    );
+    let mut out = Vec::new();
+    for (k, v) in merged {
+        out.extend(format!("{k}={v}").encode_utf16());
+        out.push(0);
+    }
+    out.push(0);
+    Ok(out)
+}
+
+fn load_profile(token: &UserToken) -> io::Result<LoadedProfile> {
+    let identity = token.identity()?;
+    let user = identity
+        .account
+        .name
+        .rsplit('\\')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut wuser = wide(&user);
+    let mut info = PROFILEINFOW::default();
+    info.dwSize = std::mem::size_of::<PROFILEINFOW>() as u32;
+    info.dwFlags = 1; // PI_NOUI: never show a message box from a service
+    info.lpUserName = wuser.as_mut_ptr();
+    // SAFETY: `info` is filled as the API requires; `wuser` outlives the call.
+    check(unsafe { LoadUserProfileW(token.raw(), &mut info) }).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot load {}'s profile: {e}", identity.account.name),
+        )
+    })?;
+    let dup = primary_copy(&token.0)?;
+    Ok(LoadedProfile {
+        token: dup.0,
+        profile: info.hProfile,
+    })
+}
+
+impl UserChild {
+    /// Start `cmd` with `token`: created suspended, put in its job, then resumed, so
+    /// nothing it runs escapes the job. Hidden (CREATE_NO_WINDOW), stdio on pipes.
+    pub fn spawn(token: &UserToken, cmd: &UserCommand) -> io::Result<UserChild> {
+        let profile = if cmd.load_profile {
+            Some(load_profile(token)?)
+        } else {
+            None
+        };
+        let env = environment(token, cmd.env)?;
+        let line = crate::quote::windows::command_line(&cmd.program.to_string_lossy(), cmd.args);
+        let mut wline = wide(&line);
+        let wprogram = wide_path(cmd.program);
+        let wdir = cmd.working_dir.map(wide_path);
+        let mut wdesktop = cmd.desktop.map(wide);
+        let (stdin, child_in) = pipe(true)?;
+        let (stdout, child_out) = pipe(false)?;
+        let (stderr, child_err) = pipe(false)?;
+        let job = Job::kill_on_close(0)?;
+
+        // Only these three handles are inherited, whatever else is inheritable in the host.
+        let inherit: [HANDLE; 3] = [child_in.0, child_out.0, child_err.0];
+        let mut attr_len = 0usize;
+        // SAFETY: size query, then a list in a buffer of that size, deleted below.
+        let mut attr_buf: Vec<u64>;
+        let attrs: LPPROC_THREAD_ATTRIBUTE_LIST = unsafe {
+            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut attr_len);
+            attr_buf = vec![0u64; attr_len.div_ceil(8)];
+            let list = attr_buf.as_mut_ptr().cast();
+            check(InitializeProcThreadAttributeList(list, 1, 0, &mut attr_len))?;
+            list
+        };
+        let spawned = (|| {
+            // SAFETY: `inherit` outlives CreateProcessAsUserW below.
+            check(unsafe {
+                UpdateProcThreadAttribute(
+                    attrs,
+                    0,
+                    PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
+                    inherit.as_ptr().cast(),
+                    std::mem::size_of_val(&inherit),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                )
+            })?;
+            let mut si = STARTUPINFOEXW::default();
+            si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
+            si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+            si.StartupInfo.hStdInput = child_in.0;
+            si.StartupInfo.hStdOutput = child_out.0;
+            si.StartupInfo.hStdError = child_err.0;
+            si.StartupInfo.lpDesktop = wdesktop
+                .as_mut()
+                .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
+            si.lpAttributeList = attrs;
+            let mut pi = PROCESS_INFORMATION::default();
+            // SAFETY: every pointer is to a live, NUL-terminated local; the command
+            // line buffer is writable as the API requires.
+            check(unsafe {
+                CreateProcessAsUserW(
+                    token.raw(),
+                    wprogram.as_ptr(),
+                    wline.as_mut_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    1,
+                    CREATE_SUSPENDED
+                        | CREATE_NO_WINDOW
+                        | CREATE_NEW_PROCESS_GROUP
+                        | CREATE_UNICODE_ENVIRONMENT
+                        | EXTENDED_STARTUPINFO_PRESENT,
+                    env.as_ptr().cast(),
+                    wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+                    &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
+                    &mut pi,
+                )
+            })
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot start {} as the user: {e}", cmd.program.display()),
+                )
+            })?;
+            Ok::<_, io::Error>(pi)
+        })();
+        // SAFETY: initialized above, deleted once.
+        unsafe { DeleteProcThreadAttributeList(attrs) };
+        let pi = spawned?;
+        let process = Handle(pi.hProcess);
+        let thread = Handle(pi.hThread);
+        // The child's ends are closed here, so its exit ends our reads.
+        drop((child_in, child_out, child_err));
+        let placed = job.assign(process.0).and_then(|()| {
+            // SAFETY: the primary thread of the suspended child.
+            if unsafe { ResumeThread(thread.0) } == u32::MAX {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = placed {
+            job.terminate();
+            return Err(e);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            // The whole `Handle` moves here (not just its raw pointer): closed at the end.
+            let process = process;
+            let mut code = u32::MAX;
+            // SAFETY: `process` is owned by this thread until it returns.
+            unsafe {
+                if WaitForSingleObject(process.0, INFINITE) == WAIT_OBJECT_0 {
+                    GetExitCodeProcess(process.0, &mut code);
+                }
+            }
+            let _ = tx.send(code);
+        });
+        Ok(UserChild {
+            pid: pi.dwProcessId,
+            job,
+            stdin: Some(stdin),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            exit: rx,
+            exit_code: None,
+            _profile: profile,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The child's output, readable with tokio (reads run on the blocking pool).
+    pub fn stdout(&mut self) -> Option<tokio::fs::File> {
+        self.stdout.take().map(tokio::fs::File::from_std)
+    }
+
+    pub fn stderr(&mut self) -> Option<tokio::fs::File> {
+        self.stderr.take().map(tokio::fs::File::from_std)
+    }
+
+    /// Close the child's stdin: the graceful stop of programs that exit at end of input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Wait for the child to exit (cancel-safe: use it in `select!`).
+    pub async fn wait(&mut self) -> io::Result<ExitKind> {
+        if self.exit_code.is_none() {
+            let code = (&mut self.exit)
+                .await
+                .map_err(|_| io::Error::other("lost the child's exit code"))?;
+            self.exit_code = Some(code);
+        }
+        Ok(ExitKind::Code(self.exit_code.unwrap_or(u32::MAX) as i32))
+    }
+
+    /// Kill the child and everything in its job. Idempotent.
+    pub fn kill_tree(&self) {
+        self.job.terminate();
+    }
+
+    /// Who the child runs as, read back from its token.
+    pub fn identity(&self) -> io::Result<TokenIdentity> {
+        process_identity(self.pid)
+    }
+}
