@@ -97,7 +97,14 @@ fn act(
 }
 
 fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError> {
-    OperationLock::acquire(paths, operation, OPERATION_WAIT).map_err(|e| match e {
+    // An update can take minutes and starts the service itself when it is done:
+    // say so at once instead of waiting for it.
+    let wait = if oplock::update_in_progress(paths).is_some() {
+        std::time::Duration::ZERO
+    } else {
+        OPERATION_WAIT
+    };
+    OperationLock::acquire(paths, operation, wait).map_err(|e| match e {
         oplock::OpLockError::Busy { .. } => CliError::failure(
             e.to_string(),
             "an update (or another command) is working on this service; it starts the service \
