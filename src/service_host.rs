@@ -13,6 +13,7 @@
 use crate::backend::scm::CONTROL_RESTART_CHILD;
 use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
 use crate::backend::{BackendKind, Installation};
+use crate::os::win_errors::win_error;
 use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
 use crate::spec::Spec;
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
@@ -379,12 +380,4 @@ fn find_by_service_name(state_root: &Path, name: &str) -> Option<ServicePaths> {
         })
         .find(|inst| inst.backend == BackendKind::Scm && inst.os_name.eq_ignore_ascii_case(name))
         .map(|inst| inst.paths())
-}
-
-/// A windows-service error with the OS error it wraps, which its Display leaves out.
-pub fn win_error(e: &windows_service::Error) -> String {
-    match e {
-        windows_service::Error::Winapi(io) => io.to_string(),
-        other => other.to_string(),
-    }
 }

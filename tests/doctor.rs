@@ -416,16 +416,33 @@ fn a_stale_or_missing_systemd_unit_fails() {
 mod windows {
     use super::*;
 
+    /// Wine's pids start small again in every prefix session, and a prefix outlives a
+    /// run: the time keeps names from colliding with a service a killed run left.
     fn unique(name: &str) -> String {
-        format!("RespawnDoctor{name}{}", std::process::id())
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("RespawnDoctor{name}{}x{nanos}", std::process::id())
     }
 
-    /// Uninstalls on drop, so a failing test leaves no service or login entry behind.
+    /// Uninstalls on drop, so a failing test leaves no service or login entry behind;
+    /// a service whose ImagePath a test rewrote (respawn then refuses it as not its
+    /// own) is deleted through the SCM directly.
     struct Installed<'a>(&'a Harness, String);
 
     impl Drop for Installed<'_> {
         fn drop(&mut self) {
+            use windows_service::service::ServiceAccess;
+            use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
             let _ = self.0.cmd(&["uninstall", &self.1]);
+            if let Ok(m) =
+                ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            {
+                if let Ok(s) = m.open_service(&self.1, ServiceAccess::DELETE) {
+                    let _ = s.delete();
+                }
+            }
         }
     }
 

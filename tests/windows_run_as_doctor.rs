@@ -42,7 +42,14 @@ fn check(report: &Value, id: &str) -> (String, String) {
 #[test]
 fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
     let h = Harness::new();
-    let name = format!("RespawnRunAs{}", std::process::id());
+    let name = format!(
+        "RespawnRunAs{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
     let exe = std::env::current_exe().unwrap().display().to_string();
     let spec = h.spec(
         "svc.toml",
@@ -94,7 +101,14 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
 #[test]
 fn run_as_system_is_said_loudly_and_records_no_user() {
     let h = Harness::new();
-    let name = format!("RespawnRunAsSys{}", std::process::id());
+    let name = format!(
+        "RespawnRunAsSys{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
     let exe = std::env::current_exe().unwrap().display().to_string();
     let spec = h.spec(
         "svc.toml",

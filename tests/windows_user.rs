@@ -29,7 +29,14 @@ fn run_value(name: &str) -> Option<String> {
 #[test]
 fn user_mode_install_start_crash_stop_uninstall() {
     let h = Harness::new();
-    let name = format!("RespawnUser{}", std::process::id());
+    let name = format!(
+        "RespawnUser{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
     let dir = h.path("100% user specs");
     std::fs::create_dir_all(&dir).unwrap();
     let probe_out = h.path("console.txt");

@@ -8,8 +8,11 @@ use super::scm_policy::{
     self, InstallAction, Ownership, ScmExit, StoppedVerdict, UninstallAction, OWNER_VALUE,
 };
 use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
+use crate::os::win_errors::{
+    os_code, win_error, ERROR_ACCESS_DENIED, ERROR_DUPLICATE_SERVICE_NAME, ERROR_INVALID_LEVEL,
+    ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_NOT_ACTIVE,
+};
 use crate::render::scm::{self, ScmConfig, ScmContext};
-use crate::service_host::win_error;
 use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::{client, lock};
@@ -26,13 +29,6 @@ use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 use winreg::enums::{HKEY_LOCAL_MACHINE, KEY_READ, KEY_SET_VALUE};
 use winreg::RegKey;
 
-const ERROR_ACCESS_DENIED: i32 = 5;
-const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
-const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
-const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
-const ERROR_INVALID_LEVEL: i32 = 124;
-const ERROR_DUPLICATE_SERVICE_NAME: i32 = 1078;
-
 pub struct Scm;
 
 /// Install failed because this process is not elevated: the caller may fall back to
@@ -40,13 +36,6 @@ pub struct Scm;
 #[derive(Debug, thiserror::Error)]
 #[error("the Windows service manager refused access (not running elevated)")]
 pub struct NotElevated;
-
-fn os_code(e: &windows_service::Error) -> Option<i32> {
-    match e {
-        windows_service::Error::Winapi(io) => io.raw_os_error(),
-        _ => None,
-    }
-}
 
 fn scm_error(what: &str, e: windows_service::Error) -> anyhow::Error {
     if os_code(&e) == Some(ERROR_ACCESS_DENIED) {

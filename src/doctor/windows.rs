@@ -5,21 +5,13 @@ use super::service::{reinstall, Ctx};
 use super::{unquoted_program_with_spaces, Check};
 use crate::backend::startup_fallback::read_login_entry;
 use crate::backend::Installation;
+use crate::os::win_errors::{
+    os_code, win_error, ERROR_ACCESS_DENIED, ERROR_SERVICE_DOES_NOT_EXIST,
+};
 use crate::quote::windows::split_command_line;
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
-use crate::service_host::win_error;
 use windows_service::service::{ServiceAccess, ServiceActionType};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
-
-const ERROR_ACCESS_DENIED: i32 = 5;
-const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
-
-fn os_code(e: &windows_service::Error) -> Option<i32> {
-    match e {
-        windows_service::Error::Winapi(io) => io.raw_os_error(),
-        _ => None,
-    }
-}
 
 /// Elevated exactly when the service manager lets us create services: the same test
 /// `install` makes before it falls back to the per-user login entry.

@@ -11,10 +11,20 @@ use std::os::unix::process::ExitStatusExt;
 
 /// A child that leads its own process group, so signals reach its whole tree.
 pub struct ChildTree {
-    child: tokio::process::Child,
-    pid: u32,
-    /// Held here, not in `child`: tokio's `Child::wait` closes the stdin it holds.
-    _stdin: Option<tokio::process::ChildStdin>,
+    process: super::Process,
+}
+
+impl std::ops::Deref for ChildTree {
+    type Target = super::Process;
+    fn deref(&self) -> &super::Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ChildTree {
+    fn deref_mut(&mut self) -> &mut super::Process {
+        &mut self.process
+    }
 }
 
 impl ChildTree {
@@ -38,42 +48,21 @@ impl ChildTree {
                 });
             }
         }
-        let mut child = cmd.spawn()?;
-        let pid = child
-            .id()
-            .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
-        let _stdin = child.stdin.take();
-        Ok(ChildTree { child, pid, _stdin })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    pub fn stdout(&mut self) -> Option<tokio::process::ChildStdout> {
-        self.child.stdout.take()
-    }
-
-    pub fn stderr(&mut self) -> Option<tokio::process::ChildStderr> {
-        self.child.stderr.take()
-    }
-
-    /// Wait for the child (not its descendants) to exit. Cancel-safe.
-    pub async fn wait(&mut self) -> io::Result<ExitKind> {
-        Ok(exit_kind(self.child.wait().await?))
+        let process = super::Process::new(cmd.spawn()?)?;
+        Ok(ChildTree { process })
     }
 
     /// Ask the whole group to stop. Returns whether a request was delivered. The
     /// child's stdin pipe stays open: on Unix the signal is the graceful step, and a
     /// child that reads stdin must not see end-of-file while it shuts down.
     pub fn send_stop_signal(&mut self, sig: StopSignal) -> io::Result<bool> {
-        signal_group(self.pid, to_nix(sig)).map(|()| true)
+        signal_group(self.pid(), to_nix(sig)).map(|()| true)
     }
 
     /// Whether `pid` is in the child's tree: a member of its process group.
     pub fn contains(&self, pid: u32) -> bool {
         nix::unistd::getpgid(Some(Pid::from_raw(pid as i32)))
-            .is_ok_and(|g| g.as_raw() == self.pid as i32)
+            .is_ok_and(|g| g.as_raw() == self.pid() as i32)
     }
 
     /// Start a helper for this child (the `[stop] command`). On Unix it is an ordinary
@@ -93,7 +82,7 @@ impl ChildTree {
     /// space in the microseconds between the reap and this call could make it name
     /// a stranger's new group.
     pub fn kill_tree(&self) {
-        let _ = signal_group(self.pid, Signal::SIGKILL);
+        let _ = signal_group(self.pid(), Signal::SIGKILL);
     }
 }
 

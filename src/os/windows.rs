@@ -108,12 +108,21 @@ impl Job {
 
 /// A hidden child and everything it starts, held in one Job Object.
 pub struct ChildTree {
-    child: tokio::process::Child,
-    pid: u32,
+    process: super::Process,
     job: Job,
-    /// The write end of the child's stdin pipe, held here rather than in `child`:
-    /// tokio's `Child::wait` closes the stdin it holds.
-    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl std::ops::Deref for ChildTree {
+    type Target = super::Process;
+    fn deref(&self) -> &super::Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ChildTree {
+    fn deref_mut(&mut self) -> &mut super::Process {
+        &mut self.process
+    }
 }
 
 impl ChildTree {
@@ -136,17 +145,8 @@ impl ChildTree {
             0
         };
         let job = Job::kill_on_close(extra)?;
-        let mut child = spawn_into(&job, cmd)?;
-        let pid = child
-            .id()
-            .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
-        let stdin = child.stdin.take();
-        Ok(ChildTree {
-            child,
-            pid,
-            job,
-            stdin,
-        })
+        let process = super::Process::new(spawn_into(&job, cmd)?)?;
+        Ok(ChildTree { process, job })
     }
 
     /// Start a helper for this child (the `[stop] command`) the way the child itself
@@ -177,28 +177,12 @@ impl ChildTree {
         ok != 0 && inside != 0
     }
 
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    pub fn stdout(&mut self) -> Option<tokio::process::ChildStdout> {
-        self.child.stdout.take()
-    }
-
-    pub fn stderr(&mut self) -> Option<tokio::process::ChildStderr> {
-        self.child.stderr.take()
-    }
-
-    pub async fn wait(&mut self) -> io::Result<ExitKind> {
-        Ok(exit_kind(self.child.wait().await?))
-    }
-
     /// Services have no console, so there is no signal to send. The graceful step is
     /// closing the child's stdin (a pipe the supervisor held open since the start):
     /// programs that stop on end-of-file (esbuild's serve mode, many CLIs) exit
     /// cleanly; the caller then waits the stop timeout and kills the job.
     pub fn send_stop_signal(&mut self, _sig: StopSignal) -> io::Result<bool> {
-        Ok(self.stdin.take().is_some())
+        Ok(self.close_stdin())
     }
 
     /// Kill the child and everything in its job. Idempotent.
