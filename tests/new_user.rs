@@ -13,13 +13,7 @@ fn install(h: &Harness, name: &str) {
         &format!("{name}.toml"),
         &format!("name = \"{name}\"\n{SLEEPER}"),
     );
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
 }
 
 #[test]
@@ -136,13 +130,7 @@ fn a_terminal_sees_colour_and_progress_a_pipe_sees_neither() {
         "slow.toml",
         "name = \"slow\"\ncommand = \"sh\"\nargs = [\"-c\", \"trap '' TERM; while :; do sleep 1; done\"]\n[stop]\ntimeout = \"2s\"\n",
     );
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "slow"]));
     h.wait_running("slow");
     let Some(shown) = on_terminal(&h, "stop slow", &[]) else {
@@ -222,7 +210,7 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
     let h = Harness::new();
     let spec = h.spec("ver.toml", &versioned("v1"));
     let spec_arg = spec.to_str().unwrap();
-    ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec_arg]));
+    h.install_portable(spec_arg);
     ok(&h.cmd(&["start", "ver"]));
     let first = h.wait_running("ver");
     assert!(common::wait_for("v1", || h
@@ -248,7 +236,7 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
 
     // Installing again over the running service applies the new spec at once.
     std::fs::write(&spec, versioned("v3")).unwrap();
-    let out = ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec_arg]));
+    let out = h.install_portable(spec_arg);
     assert!(out.contains("restart so the spec applies"), "{out}");
     h.wait_new_child("ver", child);
     assert!(common::wait_for("v3", || h
@@ -263,7 +251,7 @@ fn polish_seen_on_the_way() {
     let spec = h.spec("p.toml", &format!("name = \"p\"\n{SLEEPER}"));
     let spec = spec.to_str().unwrap();
     // The name is said once, not "portable backend (p)".
-    let out = ok(&h.cmd(&["install", "--backend", "portable", "--spec", spec]));
+    let out = h.install_portable(spec);
     assert!(
         out.contains("installed p with the portable backend;"),
         "{out}"
@@ -300,13 +288,7 @@ fn logs_kept_outside_the_state_dir_are_found_after_uninstall() {
             logs.display()
         ),
     );
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "o"]));
     h.wait_running("o");
     assert!(common::wait_for("logged", || std::fs::read_to_string(

@@ -25,13 +25,7 @@ fn started(h: &Harness, name: &str) -> (u32, u32) {
         &format!("{name}.toml"),
         &format!("name = \"{name}\"\n{SLEEPER}"),
     );
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", name]));
     let child = h.wait_running(name);
     let sup = h.state(name).unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
@@ -128,13 +122,7 @@ fn a_stale_pid_naming_a_stranger_is_never_signalled() {
 fn ten_parallel_starts_all_succeed_with_one_supervisor() {
     let h = Harness::new();
     let spec = h.spec("p.toml", &format!("name = \"p\"\n{SLEEPER}"));
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     let starts: Vec<_> = (0..10)
         .map(|_| {
             h.respawn()
@@ -189,13 +177,7 @@ fn parallel_install_and_uninstall_never_leave_half_an_install() {
 fn a_supervisor_that_dies_at_start_says_why_at_once() {
     let h = Harness::new();
     let spec = h.spec("d.toml", &format!("name = \"d\"\n{SLEEPER}"));
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     std::fs::remove_file(&spec).unwrap();
     let began = std::time::Instant::now();
     let out = h.cmd(&["start", "d"]);

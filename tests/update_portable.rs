@@ -48,13 +48,7 @@ fn running(h: &Harness) -> (String, u32) {
 fn start_waits_for_ready_and_update_runs_the_new_version() {
     let h = Harness::new();
     let spec = versioned(&h, "upd");
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     let out = ok(&h.cmd(&["start", "upd"]));
     assert!(out.contains("upd is ready in "), "{out}");
     let (v, old_pid) = running(&h);
@@ -83,13 +77,7 @@ fn start_waits_for_ready_and_update_runs_the_new_version() {
 fn failed_update_starts_the_old_version_again_and_exits_non_zero() {
     let h = Harness::new();
     let spec = versioned(&h, "updf");
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "updf"]));
     let (_, old_pid) = running(&h);
     let out = h.cmd(&[
@@ -118,13 +106,7 @@ fn failed_update_starts_the_old_version_again_and_exits_non_zero() {
 fn a_supervisor_started_during_an_update_steps_aside() {
     let h = Harness::new();
     let spec = versioned(&h, "upl");
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "upl"]));
     // What systemd's Restart= or a login entry would do mid-update: start the supervisor.
     let exe = env!("CARGO_BIN_EXE_respawn");
@@ -153,13 +135,7 @@ fn start_says_why_a_service_is_not_ready() {
         "name = \"never\"\ncommand = \"sleep\"\nargs = [\"1000\"]\n[restart]\nbackoff = [\"1h\"]\n\
          [health]\nready = \"notify\"\nready_timeout = \"1s\"\n",
     );
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     let out = h.cmd(&["start", "never"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
@@ -172,13 +148,7 @@ fn start_says_why_a_service_is_not_ready() {
 fn start_of_a_running_service_reports_it_ready_at_once() {
     let h = Harness::new();
     let spec = versioned(&h, "twice");
-    ok(&h.cmd(&[
-        "install",
-        "--backend",
-        "portable",
-        "--spec",
-        spec.to_str().unwrap(),
-    ]));
+    h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "twice"]));
     let (_, pid) = running(&h);
     let began = std::time::Instant::now();

@@ -333,13 +333,7 @@ fn respawn_start_breaks_away_from_the_callers_job() {
                 h.path("probe.json").display().to_string()
             ),
         );
-        ok(&h.cmd(&[
-            "install",
-            "--backend",
-            "portable",
-            "--spec",
-            spec.to_str().unwrap(),
-        ]));
+        h.install_portable(spec.to_str().unwrap());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -86,6 +86,11 @@ impl Harness {
         child
     }
 
+    /// `respawn install --backend portable --spec SPEC`, which must succeed; its output.
+    pub fn install_portable(&self, spec: &str) -> String {
+        ok(&self.cmd(&["install", "--backend", "portable", "--spec", spec]))
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Output {
         self.respawn().args(args).output().expect("run respawn")
     }
