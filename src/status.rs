@@ -21,6 +21,9 @@ pub enum ServiceStatus {
     /// Stayed down on purpose (prevent-restart exit code, too many restarts) or the
     /// service manager reports the unit failed.
     Failed,
+    /// The supervisor waits for the program's user to log on (Windows service,
+    /// `when_logged_off = "wait"`).
+    Waiting,
     NotInstalled,
 }
 
@@ -33,6 +36,7 @@ impl ServiceStatus {
             ServiceStatus::Stopping => "stopping",
             ServiceStatus::Stopped => "stopped",
             ServiceStatus::Failed => "failed",
+            ServiceStatus::Waiting => "waiting",
             ServiceStatus::NotInstalled => "not-installed",
         }
     }
@@ -45,6 +49,7 @@ impl ServiceStatus {
                 | ServiceStatus::Running
                 | ServiceStatus::Backoff
                 | ServiceStatus::Stopping
+                | ServiceStatus::Waiting
         )
     }
 
@@ -67,6 +72,7 @@ impl From<RunState> for ServiceStatus {
             RunState::Stopping => ServiceStatus::Stopping,
             RunState::Stopped => ServiceStatus::Stopped,
             RunState::Failed => ServiceStatus::Failed,
+            RunState::Waiting => ServiceStatus::Waiting,
         }
     }
 }
@@ -105,6 +111,10 @@ pub struct StatusReport {
     /// Descendants that had escaped the child's process group and were killed with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub escaped: Vec<u32>,
+    /// Who the child runs as: `user`, `user_sid`, `session`, `logon` (Windows), read
+    /// back from the child's token.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::run_as::ChildIdentity>,
 }
 
 impl StatusReport {
@@ -127,6 +137,7 @@ impl StatusReport {
             log_error: None,
             health: Default::default(),
             escaped: Vec::new(),
+            identity: None,
         }
     }
 
@@ -178,6 +189,7 @@ impl StatusReport {
                 Default::default()
             },
             escaped: state.escaped.clone(),
+            identity: child_pid.and(state.identity.clone()),
         }
     }
 

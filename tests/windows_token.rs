@@ -6,7 +6,7 @@
 //! and the pure `run_as` decisions choose the token on Windows.
 #![cfg(windows)]
 
-use respawn::os::{self, UserChild, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use respawn::os::{self, ChildTree, UserCommand, UserToken, INTERACTIVE_DESKTOP};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,8 +50,26 @@ fn probe_child() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
+/// The `[stop] command` of the engine tests: records who it runs as, whether it is in
+/// a job and whether it has a console, into the file RESPAWN_STOP_REPORT names.
+#[test]
+fn stop_helper_probe() {
+    let Ok(report) = std::env::var("RESPAWN_STOP_REPORT") else {
+        return;
+    };
+    let id = os::current_identity().unwrap();
+    let text = format!(
+        "sid={}\nin_job={}\nconsole={}\nhost_env={}\n",
+        id.account.sid,
+        os::in_a_job(),
+        os::has_console_window(),
+        std::env::var_os("CARGO_MANIFEST_DIR").is_some()
+    );
+    std::fs::write(report, text).unwrap();
+}
+
 /// `stay`: the probe ignores the end of its stdin and runs until killed.
-fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempfile::TempDir) {
+fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (ChildTree, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut env = BTreeMap::new();
     env.insert("RESPAWN_PROBE".to_string(), "from the spec".to_string());
@@ -60,7 +78,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempf
     }
     let program = std::env::current_exe().unwrap();
     let args = ["probe_child", "--exact", "--nocapture", "--test-threads=1"].map(String::from);
-    let child = UserChild::spawn(
+    let child = ChildTree::spawn_as_user(
         token,
         &UserCommand {
             program: &program,
@@ -77,7 +95,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempf
 
 /// Read the probe's report up to its "ready" line, then keep draining its output (a
 /// closed pipe would fail the probe's last write).
-async fn report(child: &mut UserChild) -> BTreeMap<String, String> {
+async fn report(child: &mut ChildTree) -> BTreeMap<String, String> {
     let mut lines = BufReader::new(child.stdout().unwrap()).lines();
     let mut out = BTreeMap::new();
     let read = async {
@@ -177,7 +195,7 @@ fn dropping_the_child_kills_it() {
 fn a_missing_program_is_an_error_that_names_it() {
     let token = UserToken::own().unwrap();
     let program = PathBuf::from(r"C:\no\such\program.exe");
-    let err = UserChild::spawn(
+    let err = ChildTree::spawn_as_user(
         &token,
         &UserCommand {
             program: &program,
@@ -266,17 +284,16 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
     assert!(err.to_string().contains("not starting"), "{err}");
     assert!(service_user::token_for(Context::S4u, &me).is_err());
 
+    // The command as the engine builds it: only the variables set on it go over the
+    // user's own environment block.
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "name = \"gw\"\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\nworking_dir = {:?}\n[env]\nRESPAWN_PROBE = \"from the spec\"\n",
-        exe.display().to_string(),
-        dir.path().display().to_string()
-    );
-    let spec = respawn::spec::Spec::parse(&text, None, dir.path()).unwrap();
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args(["probe_child", "--exact", "--nocapture"])
+        .env("RESPAWN_PROBE", "from the spec")
+        .current_dir(dir.path());
     runtime().block_on(async {
-        let mut child =
-            service_user::spawn(Context::Interactive(console), &me, &spec, &exe).unwrap();
+        let mut child = service_user::spawn(Context::Interactive(console), &me, &cmd).unwrap();
         let got = report(&mut child).await;
         assert_eq!(got["sid"], me.sid);
         assert_eq!(got["RESPAWN_PROBE"], "from the spec");
@@ -288,4 +305,244 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
             .unwrap();
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
     });
+}
+
+/// The engine with a [`service_user::UserLauncher`]: what the service host runs. The
+/// SCM never delivers SERVICE_CONTROL_SESSIONCHANGE under Wine (docs/wine.md), so the
+/// test calls the control handler's logic (`service_user::session_changed`) with the
+/// events Windows would send, and wakes the engine as the handler does.
+mod engine {
+    use super::*;
+    use respawn::run_as::{ServiceSettings, WhenLoggedOff, WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
+    use respawn::service_user::{self, UserLauncher};
+    use respawn::state::{ManagedBy, RunState, ServicePaths, ServiceState};
+    use respawn::supervisor::{Control, Outcome, Supervisor};
+
+    /// `tables`: more of the spec's tables; `env`: lines for its `[env]`.
+    fn spec(dir: &std::path::Path, name: &str, tables: &str, env: &str) -> respawn::spec::Spec {
+        let exe = std::env::current_exe().unwrap();
+        let text = format!(
+            "name = {name:?}\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\n\
+             [restart]\nbackoff = [\"1s\"]\n{tables}[env]\nRESPAWN_PROBE = \"engine\"\n{env}",
+            exe.display().to_string(),
+        );
+        respawn::spec::Spec::parse(&text, None, dir).unwrap()
+    }
+
+    /// Wait (up to a minute, without asserting on time) until the state file says `want`.
+    async fn state_where(
+        paths: &ServicePaths,
+        want: impl Fn(&ServiceState) -> bool,
+    ) -> ServiceState {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(s) = ServiceState::read(&paths.state_file()) {
+                if want(&s) {
+                    return s;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never reached: last state {s:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn unique(tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("{tag}-{}-{nanos}", std::process::id())
+    }
+
+    #[test]
+    fn the_child_runs_as_the_user_and_follows_their_logoff_and_logon() {
+        let me = os::current_identity().unwrap().account;
+        let console = os::console_session().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let name = unique("follow");
+        let spec = spec(
+            dir.path(),
+            &name,
+            "[service]\nwhen_logged_off = \"wait\"\n",
+            "",
+        );
+        let paths = ServicePaths::new(dir.path(), &spec.id());
+        let settings = ServiceSettings {
+            run_as: None,
+            when_logged_off: WhenLoggedOff::Wait,
+        };
+        let launcher = UserLauncher::new(settings, me.clone());
+        let sessions = launcher.sessions();
+        let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
+        sup.run_as_user(launcher);
+        runtime().block_on(async {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let engine = tokio::spawn(sup.run(rx));
+
+            // Started with the token of the user's session, identity read back.
+            let first = state_where(&paths, |s| s.state == RunState::Running).await;
+            let id = first
+                .identity
+                .clone()
+                .expect("the state names who the child runs as");
+            assert_eq!(id.user, me.name);
+            assert_eq!(id.user_sid, me.sid);
+            assert_eq!(id.session, console);
+            assert_eq!(id.logon, "interactive");
+            let first_pid = first.child_pid.unwrap();
+            assert_eq!(os::process_identity(first_pid).unwrap().account, me);
+
+            // Someone else's logoff of another session changes nothing.
+            assert!(!service_user::session_changed(
+                &sessions,
+                &me,
+                WTS_SESSION_LOGOFF,
+                console + 7
+            ));
+            // The user logs off: the child is stopped gracefully (planned), the
+            // supervisor waits for the next logon.
+            assert!(service_user::session_changed(
+                &sessions,
+                &me,
+                WTS_SESSION_LOGOFF,
+                console
+            ));
+            tx.send(Control::SessionChanged).unwrap();
+            let waiting = state_where(&paths, |s| s.state == RunState::Waiting).await;
+            assert!(
+                waiting.reason.as_deref().unwrap().contains(&me.name),
+                "{waiting:?}"
+            );
+            assert_eq!(waiting.child_pid, None);
+            assert_eq!(waiting.identity, None);
+            assert_eq!(waiting.planned_restarts, 1);
+            // Closing stdin was the graceful stop: the probe exited 0 by itself.
+            assert_eq!(waiting.last_exit.as_ref().unwrap().code, Some(0));
+            assert!(!os::is_alive(first_pid));
+
+            // The user logs on again: the child starts in their session.
+            assert!(service_user::session_changed(
+                &sessions,
+                &me,
+                WTS_SESSION_LOGON,
+                console
+            ));
+            tx.send(Control::SessionChanged).unwrap();
+            let back = state_where(&paths, |s| {
+                s.state == RunState::Running && s.child_pid.is_some_and(|p| p != first_pid)
+            })
+            .await;
+            assert_eq!(back.identity.as_ref().unwrap().session, console);
+            assert_eq!(back.restarts, 1, "{back:?}");
+
+            tx.send(Control::Stop).unwrap();
+            assert_eq!(engine.await.unwrap(), Outcome::Stopped);
+        });
+    }
+
+    #[test]
+    fn logged_off_with_run_the_child_moves_to_a_service_for_user_logon() {
+        let me = os::current_identity().unwrap().account;
+        let console = os::console_session().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = spec(dir.path(), &unique("s4u"), "", "");
+        let paths = ServicePaths::new(dir.path(), &spec.id());
+        let launcher = UserLauncher::new(ServiceSettings::default(), me.clone());
+        let sessions = launcher.sessions();
+        let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
+        sup.run_as_user(launcher);
+        runtime().block_on(async {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let engine = tokio::spawn(sup.run(rx));
+            let first = state_where(&paths, |s| s.state == RunState::Running).await;
+            assert!(service_user::session_changed(
+                &sessions,
+                &me,
+                WTS_SESSION_LOGOFF,
+                console
+            ));
+            tx.send(Control::SessionChanged).unwrap();
+            if os::running_under_wine() {
+                // Wine's LsaLogonUser gives no token: the start fails and says why,
+                // and the supervisor keeps trying (backoff), never as anyone else.
+                let failed = state_where(&paths, |s| {
+                    s.state == RunState::Backoff
+                        && s.last_exit.as_ref().and_then(|e| e.code) == Some(127)
+                })
+                .await;
+                assert_eq!(failed.child_pid, None);
+                assert_eq!(failed.planned_restarts, 1, "{failed:?}");
+                let log = std::fs::read_to_string(&failed.log_file).unwrap();
+                assert!(log.contains("service-for-user"), "{log}");
+            } else {
+                let moved = state_where(&paths, |s| {
+                    s.state == RunState::Running && s.child_pid != first.child_pid
+                })
+                .await;
+                assert_eq!(moved.identity.as_ref().unwrap().session, 0);
+            }
+            tx.send(Control::Stop).unwrap();
+            assert_eq!(engine.await.unwrap(), Outcome::Stopped);
+        });
+    }
+
+    #[test]
+    fn the_stop_command_and_stop_file_run_as_the_user_in_the_childs_job() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap().display().to_string();
+        let report = dir.path().join("stop-report.txt");
+        let marker = dir.path().join("stop-marker.json");
+        for (tag, stop, proof) in [
+            (
+                "cmd",
+                format!(
+                    "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, \"stop_helper_probe\", \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
+                ),
+                &report,
+            ),
+            (
+                "file",
+                format!(
+                    "[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = '{{\"pid\": {{pid}}}}'\ntimeout = \"2s\"\n",
+                    marker.display().to_string()
+                ),
+                &marker,
+            ),
+        ] {
+            let spec = spec(
+                dir.path(),
+                &unique(tag),
+                &stop,
+                &format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string()),
+            );
+            let paths = ServicePaths::new(dir.path(), &spec.id());
+            let launcher = UserLauncher::new(ServiceSettings::default(), me.clone());
+            let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
+            sup.run_as_user(launcher);
+            runtime().block_on(async {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let engine = tokio::spawn(sup.run(rx));
+                let running = state_where(&paths, |s| s.state == RunState::Running).await;
+                tx.send(Control::Stop).unwrap();
+                assert_eq!(engine.await.unwrap(), Outcome::Stopped);
+                let text = std::fs::read_to_string(proof).unwrap();
+                if tag == "cmd" {
+                    assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
+                    assert!(text.contains("in_job=true"), "{text}");
+                    assert!(text.contains("console=false"), "{text}");
+                    // Started with the user's environment block, not the host's
+                    // environment (which cargo gave CARGO_MANIFEST_DIR): the token path.
+                    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+                        assert!(text.contains("host_env=false"), "{text}");
+                    }
+                } else {
+                    assert_eq!(text, format!("{{\"pid\": {}}}", running.child_pid.unwrap()));
+                }
+            });
+        }
+    }
 }

@@ -110,6 +110,9 @@ impl Job {
 pub struct ChildTree {
     process: super::Process,
     job: Job,
+    // Fields drop in order: the process's pipes, then the job (killing the tree), then
+    // the user's profile, unloaded once nothing of the user's runs.
+    _profile: Option<token::LoadedProfile>,
 }
 
 impl std::ops::Deref for ChildTree {
@@ -146,7 +149,11 @@ impl ChildTree {
         };
         let job = Job::kill_on_close(extra)?;
         let process = super::Process::new(spawn_into(&job, cmd)?)?;
-        Ok(ChildTree { process, job })
+        Ok(ChildTree {
+            process,
+            job,
+            _profile: None,
+        })
     }
 
     /// Start a helper for this child (the `[stop] command`) the way the child itself
