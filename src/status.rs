@@ -223,6 +223,12 @@ impl StatusReport {
         if let Some(p) = self.main_pid {
             line("main pid", p.to_string());
         }
+        if let Some(id) = &self.identity {
+            line(
+                "runs as",
+                format!("{} (session {}, {} logon)", id.user, id.session, id.logon),
+            );
+        }
         if let Some(t) = &self.started_at {
             line("started at", t.clone());
         }
@@ -310,6 +316,7 @@ mod tests {
             (Stopping, "stopping", 3, true),
             (Stopped, "stopped", 3, false),
             (Failed, "failed", 3, false),
+            (Waiting, "waiting", 3, true),
             (NotInstalled, "not-installed", 4, false),
         ] {
             assert_eq!(s.as_str(), word);
@@ -317,5 +324,47 @@ mod tests {
             assert_eq!(s.exit_status().code(), code, "{word}");
             assert_eq!(s.is_live(), live, "{word}");
         }
+    }
+
+    #[test]
+    fn who_the_child_runs_as_is_shown_only_while_it_runs() {
+        use crate::run_as::{ChildIdentity, Logon};
+        use crate::state::{ManagedBy, RunState, ServiceState};
+        let mut state = ServiceState::new("gw".into(), ManagedBy::Scm, 10, "out.log".into());
+        state.state = RunState::Running;
+        state.child_pid = Some(11);
+        state.identity = Some(ChildIdentity {
+            user: "PC\\ann".into(),
+            user_sid: "S-1-5-21-1-2-3-1001".into(),
+            session: 1,
+            logon: Logon::Interactive,
+        });
+        // The state file keeps it, and reads it back.
+        let text = serde_json::to_string(&state).unwrap();
+        let back: ServiceState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.identity, state.identity);
+        let report = StatusReport::from_state(&state, true, Some(BackendKind::Scm));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["user"], "PC\\ann");
+        assert_eq!(json["user_sid"], "S-1-5-21-1-2-3-1001");
+        assert_eq!(json["session"], 1);
+        assert_eq!(json["logon"], "interactive");
+        assert!(
+            report
+                .render_text()
+                .contains("runs as        PC\\ann (session 1, interactive logon)"),
+            "{}",
+            report.render_text()
+        );
+        // A dead supervisor's child is not running: nobody to name.
+        let dead = StatusReport::from_state(&state, false, Some(BackendKind::Scm));
+        let json = serde_json::to_value(&dead).unwrap();
+        assert!(json.get("user").is_none(), "{json}");
+        // State files without it (Unix, older versions) read as before.
+        state.identity = None;
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(!text.contains("logon"), "{text}");
+        let back: ServiceState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.identity, None);
     }
 }
