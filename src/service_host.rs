@@ -299,18 +299,10 @@ fn supervise(
         }
     };
     let paths = ServicePaths::new(&args.state_root, &spec.id());
-    // Whose account the program runs as: never LocalSystem unless the spec says so.
-    let recorded = Installation::read(&paths)
-        .ok()
-        .flatten()
-        .and_then(|i| i.run_as_user);
-    let launcher = match run_as::host_account(spec.service.windows_service_run_as(), recorded) {
-        Ok(account) => account.map(|a| UserLauncher::new(spec.service, a)),
-        Err(why) => {
-            record_host_error(name, &args.state_root, Some(&spec), &why);
-            return Err((HostEnd::BadSpec, anyhow::anyhow!(why)));
-        }
-    };
+    let launcher = user_launcher(&spec, &paths).map_err(|why| {
+        record_host_error(name, &args.state_root, Some(&spec), &why);
+        (HostEnd::BadSpec, anyhow::anyhow!(why))
+    })?;
     if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
         // Started (by the SCM's recovery, say) in the middle of an update: the
         // updater starts the service itself when it is done.
@@ -366,6 +358,17 @@ fn supervise(
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
+}
+
+/// Whose account the program runs as, from the spec and the install record: never
+/// LocalSystem unless the spec says so. `Ok(None)`: LocalSystem.
+fn user_launcher(spec: &Spec, paths: &ServicePaths) -> Result<Option<UserLauncher>, String> {
+    let recorded = Installation::read(paths)
+        .ok()
+        .flatten()
+        .and_then(|i| i.run_as_user);
+    let account = run_as::host_account(spec.service.windows_service_run_as(), recorded)?;
+    Ok(account.map(|a| UserLauncher::new(spec.service, a)))
 }
 
 /// Take the supervisor lock, retrying for a while when a killed predecessor's lock

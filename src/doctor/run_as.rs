@@ -11,7 +11,7 @@
 
 use super::Check;
 use crate::admin_files::{describe_writer, Finding};
-use crate::run_as::{Account, ChildIdentity, RunAs};
+use crate::run_as::{Account, ChildIdentity, Logon, RunAs};
 
 const SYSTEM_SID: &str = "S-1-5-18";
 
@@ -57,12 +57,13 @@ pub fn run_as_verdict(
             "restart the service (`respawn restart`); if it persists, reinstall, and send `respawn logs` \
              with a bug report",
         ),
-        (RunAs::User, Some(want), Some(_)) => Check::ok(
+        (RunAs::User, Some(want), Some(c)) => Check::ok(
             ID,
             format!(
-                "the program runs as {} as installed: {}",
+                "the program runs as {} as installed: {}{}",
                 want.name,
-                seen.unwrap_or_default()
+                seen.unwrap_or_default(),
+                path_in_use(c.logon)
             ),
         ),
         (RunAs::User, Some(want), None) => Check::ok(
@@ -72,6 +73,21 @@ pub fn run_as_verdict(
                 want.name, want.sid
             ),
         ),
+    }
+}
+
+/// Which of the host's paths is in use, in words (issue 15: doctor says which).
+fn path_in_use(logon: Logon) -> &'static str {
+    match logon {
+        Logon::Interactive => {
+            "; in the user's own session (they are logged on): their desktop, \
+                               Credential Manager and DPAPI work"
+        }
+        Logon::S4u => {
+            "; through a service-for-user logon in session 0 (the user is logged off): \
+                       no network credentials and no DPAPI secrets until they log on"
+        }
+        _ => "",
     }
 }
 
@@ -167,7 +183,7 @@ mod windows_facts {
 mod tests {
     use super::*;
     use crate::doctor::Status;
-    use crate::run_as::{Logon, Role};
+    use crate::run_as::Role;
 
     fn acct(sid: &str, name: &str) -> Account {
         Account {
@@ -190,6 +206,7 @@ mod tests {
         let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
         let as_ann = child(&ann.sid, &ann.name, 1, Logon::Interactive);
         let as_system = child(SYSTEM_SID, "NT AUTHORITY\\SYSTEM", 0, Logon::System);
+        let as_ann_s4u = child(&ann.sid, &ann.name, 0, Logon::S4u);
         let table = [
             (
                 RunAs::User,
@@ -197,6 +214,20 @@ mod tests {
                 Some(&as_ann),
                 Status::Ok,
                 "session 1, interactive",
+            ),
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_ann),
+                Status::Ok,
+                "in the user's own session",
+            ),
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_ann_s4u),
+                Status::Ok,
+                "no network credentials and no DPAPI",
             ),
             (RunAs::User, Some(&ann), None, Status::Ok, "not running"),
             (

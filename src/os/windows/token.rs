@@ -666,6 +666,63 @@ impl ChildTree {
     }
 }
 
+/// A process-thread attribute list that names the only handles a child inherits
+/// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), deleted on drop.
+struct InheritOnly {
+    buf: Vec<u64>,
+    // Boxed, so the address given to the list stays put when `InheritOnly` moves.
+    handles: Box<[HANDLE; 3]>,
+}
+
+impl InheritOnly {
+    fn new(handles: [HANDLE; 3]) -> io::Result<InheritOnly> {
+        let mut len = 0usize;
+        // SAFETY: a size query (which fails by design), then a list in a buffer of
+        // that size.
+        let buf = unsafe {
+            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut len);
+            let mut buf = vec![0u64; len.div_ceil(8)];
+            check(InitializeProcThreadAttributeList(
+                buf.as_mut_ptr().cast(),
+                1,
+                0,
+                &mut len,
+            ))?;
+            buf
+        };
+        let mut out = InheritOnly {
+            buf,
+            handles: Box::new(handles),
+        };
+        let list = out.list();
+        // SAFETY: the handle array lives in a box owned by `out`, so it outlives every
+        // use of the list.
+        check(unsafe {
+            UpdateProcThreadAttribute(
+                list,
+                0,
+                PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
+                out.handles.as_ptr().cast(),
+                std::mem::size_of::<[HANDLE; 3]>(),
+                std::ptr::null_mut(),
+                std::ptr::null(),
+            )
+        })?;
+        Ok(out)
+    }
+
+    fn list(&mut self) -> LPPROC_THREAD_ATTRIBUTE_LIST {
+        self.buf.as_mut_ptr().cast()
+    }
+}
+
+impl Drop for InheritOnly {
+    fn drop(&mut self) {
+        // SAFETY: initialized in `new`, deleted once.
+        unsafe { DeleteProcThreadAttributeList(self.list()) };
+    }
+}
+
 /// CreateProcessAsUserW: suspended, hidden, with the token's environment block plus
 /// `cmd.env`, only `stdio` inherited; then put in `job` and resumed, so not even its
 /// first instruction runs outside the job. Returns the process handle and pid.
@@ -683,73 +740,46 @@ fn create_in_job(
     let mut wdesktop = cmd.desktop.map(wide);
 
     // Only these three handles are inherited, whatever else is inheritable in the host.
-    let inherit: [HANDLE; 3] = [stdio[0].0, stdio[1].0, stdio[2].0];
-    let mut attr_len = 0usize;
-    // SAFETY: size query, then a list in a buffer of that size, deleted below.
-    let mut attr_buf: Vec<u64>;
-    let attrs: LPPROC_THREAD_ATTRIBUTE_LIST = unsafe {
-        InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut attr_len);
-        attr_buf = vec![0u64; attr_len.div_ceil(8)];
-        let list = attr_buf.as_mut_ptr().cast();
-        check(InitializeProcThreadAttributeList(list, 1, 0, &mut attr_len))?;
-        list
-    };
-    let spawned = (|| {
-        // SAFETY: `inherit` outlives CreateProcessAsUserW below.
-        check(unsafe {
-            UpdateProcThreadAttribute(
-                attrs,
-                0,
-                PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
-                inherit.as_ptr().cast(),
-                std::mem::size_of_val(&inherit),
-                std::ptr::null_mut(),
-                std::ptr::null(),
-            )
-        })?;
-        let mut si = STARTUPINFOEXW::default();
-        si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
-        si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-        si.StartupInfo.hStdInput = stdio[0].0;
-        si.StartupInfo.hStdOutput = stdio[1].0;
-        si.StartupInfo.hStdError = stdio[2].0;
-        si.StartupInfo.lpDesktop = wdesktop
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
-        si.lpAttributeList = attrs;
-        let mut pi = PROCESS_INFORMATION::default();
-        // SAFETY: every pointer is to a live, NUL-terminated local; the command
-        // line buffer is writable as the API requires.
-        check(unsafe {
-            CreateProcessAsUserW(
-                token.raw(),
-                wprogram.as_ptr(),
-                wline.as_mut_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-                1,
-                CREATE_SUSPENDED
-                    | CREATE_NO_WINDOW
-                    | CREATE_NEW_PROCESS_GROUP
-                    | CREATE_UNICODE_ENVIRONMENT
-                    | EXTENDED_STARTUPINFO_PRESENT,
-                env.as_ptr().cast(),
-                wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-                &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
-                &mut pi,
-            )
-        })
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot start {} as the user: {e}", cmd.program.display()),
-            )
-        })?;
-        Ok::<_, io::Error>(pi)
-    })();
-    // SAFETY: initialized above, deleted once.
-    unsafe { DeleteProcThreadAttributeList(attrs) };
-    let pi = spawned?;
+    let mut inherit = InheritOnly::new([stdio[0].0, stdio[1].0, stdio[2].0])?;
+    let mut si = STARTUPINFOEXW::default();
+    si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = stdio[0].0;
+    si.StartupInfo.hStdOutput = stdio[1].0;
+    si.StartupInfo.hStdError = stdio[2].0;
+    si.StartupInfo.lpDesktop = wdesktop
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
+    si.lpAttributeList = inherit.list();
+    let mut pi = PROCESS_INFORMATION::default();
+    // SAFETY: every pointer is to a live, NUL-terminated local; the command
+    // line buffer is writable as the API requires.
+    check(unsafe {
+        CreateProcessAsUserW(
+            token.raw(),
+            wprogram.as_ptr(),
+            wline.as_mut_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            1,
+            CREATE_SUSPENDED
+                | CREATE_NO_WINDOW
+                | CREATE_NEW_PROCESS_GROUP
+                | CREATE_UNICODE_ENVIRONMENT
+                | EXTENDED_STARTUPINFO_PRESENT,
+            env.as_ptr().cast(),
+            wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
+            &mut pi,
+        )
+    })
+    .map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot start {} as the user: {e}", cmd.program.display()),
+        )
+    })?;
+    drop(inherit);
     let process = Handle(pi.hProcess);
     let thread = Handle(pi.hThread);
     let placed = job.assign(process.0).and_then(|()| {
