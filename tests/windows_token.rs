@@ -349,6 +349,54 @@ mod engine {
         }
     }
 
+    /// The engine as the service host runs it: a supervisor with a launcher for `me`.
+    struct Engine {
+        paths: ServicePaths,
+        sessions: service_user::Sessions,
+        tx: tokio::sync::mpsc::UnboundedSender<Control>,
+        run: tokio::task::JoinHandle<Outcome>,
+    }
+
+    impl Engine {
+        /// Start it (inside a runtime) and wait until its child runs.
+        async fn start(
+            dir: &std::path::Path,
+            spec: respawn::spec::Spec,
+            settings: ServiceSettings,
+            me: &respawn::run_as::Account,
+        ) -> (Engine, ServiceState) {
+            let paths = ServicePaths::new(dir, &spec.id());
+            let launcher = UserLauncher::new(settings, me.clone());
+            let sessions = launcher.sessions();
+            let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
+            sup.run_as_user(launcher);
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let run = tokio::spawn(sup.run(rx));
+            let running = state_where(&paths, |s| s.state == RunState::Running).await;
+            let engine = Engine {
+                paths,
+                sessions,
+                tx,
+                run,
+            };
+            (engine, running)
+        }
+
+        /// What the SCM control handler does on a session change.
+        fn session_change(&self, me: &respawn::run_as::Account, reason: u32, session: u32) -> bool {
+            let moved = service_user::session_changed(&self.sessions, me, reason, session);
+            if moved {
+                self.tx.send(Control::SessionChanged).unwrap();
+            }
+            moved
+        }
+
+        async fn stop(self) {
+            self.tx.send(Control::Stop).unwrap();
+            assert_eq!(self.run.await.unwrap(), Outcome::Stopped);
+        }
+    }
+
     fn unique(tag: &str) -> String {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -362,28 +410,15 @@ mod engine {
         let me = os::current_identity().unwrap().account;
         let console = os::console_session().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let name = unique("follow");
-        let spec = spec(
-            dir.path(),
-            &name,
-            "[service]\nwhen_logged_off = \"wait\"\n",
-            "",
-        );
-        let paths = ServicePaths::new(dir.path(), &spec.id());
+        let tables = "[service]\nwhen_logged_off = \"wait\"\n";
+        let spec = spec(dir.path(), &unique("follow"), tables, "");
         let settings = ServiceSettings {
             run_as: None,
             when_logged_off: WhenLoggedOff::Wait,
         };
-        let launcher = UserLauncher::new(settings, me.clone());
-        let sessions = launcher.sessions();
-        let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
-        sup.run_as_user(launcher);
         runtime().block_on(async {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let engine = tokio::spawn(sup.run(rx));
-
+            let (engine, first) = Engine::start(dir.path(), spec, settings, &me).await;
             // Started with the token of the user's session, identity read back.
-            let first = state_where(&paths, |s| s.state == RunState::Running).await;
             let id = first
                 .identity
                 .clone()
@@ -396,22 +431,11 @@ mod engine {
             assert_eq!(os::process_identity(first_pid).unwrap().account, me);
 
             // Someone else's logoff of another session changes nothing.
-            assert!(!service_user::session_changed(
-                &sessions,
-                &me,
-                WTS_SESSION_LOGOFF,
-                console + 7
-            ));
+            assert!(!engine.session_change(&me, WTS_SESSION_LOGOFF, console + 7));
             // The user logs off: the child is stopped gracefully (planned), the
             // supervisor waits for the next logon.
-            assert!(service_user::session_changed(
-                &sessions,
-                &me,
-                WTS_SESSION_LOGOFF,
-                console
-            ));
-            tx.send(Control::SessionChanged).unwrap();
-            let waiting = state_where(&paths, |s| s.state == RunState::Waiting).await;
+            assert!(engine.session_change(&me, WTS_SESSION_LOGOFF, console));
+            let waiting = state_where(&engine.paths, |s| s.state == RunState::Waiting).await;
             assert!(
                 waiting.reason.as_deref().unwrap().contains(&me.name),
                 "{waiting:?}"
@@ -424,22 +448,14 @@ mod engine {
             assert!(!os::is_alive(first_pid));
 
             // The user logs on again: the child starts in their session.
-            assert!(service_user::session_changed(
-                &sessions,
-                &me,
-                WTS_SESSION_LOGON,
-                console
-            ));
-            tx.send(Control::SessionChanged).unwrap();
-            let back = state_where(&paths, |s| {
+            assert!(engine.session_change(&me, WTS_SESSION_LOGON, console));
+            let back = state_where(&engine.paths, |s| {
                 s.state == RunState::Running && s.child_pid.is_some_and(|p| p != first_pid)
             })
             .await;
             assert_eq!(back.identity.as_ref().unwrap().session, console);
             assert_eq!(back.restarts, 1, "{back:?}");
-
-            tx.send(Control::Stop).unwrap();
-            assert_eq!(engine.await.unwrap(), Outcome::Stopped);
+            engine.stop().await;
         });
     }
 
@@ -449,26 +465,14 @@ mod engine {
         let console = os::console_session().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let spec = spec(dir.path(), &unique("s4u"), "", "");
-        let paths = ServicePaths::new(dir.path(), &spec.id());
-        let launcher = UserLauncher::new(ServiceSettings::default(), me.clone());
-        let sessions = launcher.sessions();
-        let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
-        sup.run_as_user(launcher);
         runtime().block_on(async {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let engine = tokio::spawn(sup.run(rx));
-            let first = state_where(&paths, |s| s.state == RunState::Running).await;
-            assert!(service_user::session_changed(
-                &sessions,
-                &me,
-                WTS_SESSION_LOGOFF,
-                console
-            ));
-            tx.send(Control::SessionChanged).unwrap();
+            let (engine, first) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            assert!(engine.session_change(&me, WTS_SESSION_LOGOFF, console));
             if os::running_under_wine() {
                 // Wine's LsaLogonUser gives no token: the start fails and says why,
                 // and the supervisor keeps trying (backoff), never as anyone else.
-                let failed = state_where(&paths, |s| {
+                let failed = state_where(&engine.paths, |s| {
                     s.state == RunState::Backoff
                         && s.last_exit.as_ref().and_then(|e| e.code) == Some(127)
                 })
@@ -478,14 +482,13 @@ mod engine {
                 let log = std::fs::read_to_string(&failed.log_file).unwrap();
                 assert!(log.contains("service-for-user"), "{log}");
             } else {
-                let moved = state_where(&paths, |s| {
+                let moved = state_where(&engine.paths, |s| {
                     s.state == RunState::Running && s.child_pid != first.child_pid
                 })
                 .await;
                 assert_eq!(moved.identity.as_ref().unwrap().session, 0);
             }
-            tx.send(Control::Stop).unwrap();
-            assert_eq!(engine.await.unwrap(), Outcome::Stopped);
+            engine.stop().await;
         });
     }
 
@@ -496,53 +499,35 @@ mod engine {
         let exe = std::env::current_exe().unwrap().display().to_string();
         let report = dir.path().join("stop-report.txt");
         let marker = dir.path().join("stop-marker.json");
-        for (tag, stop, proof) in [
-            (
-                "cmd",
-                format!(
-                    "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, \"stop_helper_probe\", \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
-                ),
-                &report,
-            ),
-            (
-                "file",
-                format!(
-                    "[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = '{{\"pid\": {{pid}}}}'\ntimeout = \"2s\"\n",
-                    marker.display().to_string()
-                ),
-                &marker,
-            ),
-        ] {
-            let spec = spec(
-                dir.path(),
-                &unique(tag),
-                &stop,
-                &format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string()),
-            );
-            let paths = ServicePaths::new(dir.path(), &spec.id());
-            let launcher = UserLauncher::new(ServiceSettings::default(), me.clone());
-            let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
-            sup.run_as_user(launcher);
-            runtime().block_on(async {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                let engine = tokio::spawn(sup.run(rx));
-                let running = state_where(&paths, |s| s.state == RunState::Running).await;
-                tx.send(Control::Stop).unwrap();
-                assert_eq!(engine.await.unwrap(), Outcome::Stopped);
-                let text = std::fs::read_to_string(proof).unwrap();
-                if tag == "cmd" {
-                    assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
-                    assert!(text.contains("in_job=true"), "{text}");
-                    assert!(text.contains("console=false"), "{text}");
-                    // Started with the user's environment block, not the host's
-                    // environment (which cargo gave CARGO_MANIFEST_DIR): the token path.
-                    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
-                        assert!(text.contains("host_env=false"), "{text}");
-                    }
-                } else {
-                    assert_eq!(text, format!("{{\"pid\": {}}}", running.child_pid.unwrap()));
-                }
-            });
-        }
+        let env = format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string());
+        let by_command = format!(
+            "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, \"stop_helper_probe\", \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
+        );
+        let by_file = format!(
+            "[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = '{{\"pid\": {{pid}}}}'\ntimeout = \"2s\"\n",
+            marker.display().to_string()
+        );
+        runtime().block_on(async {
+            let by_cmd = spec(dir.path(), &unique("cmd"), &by_command, &env);
+            let (engine, _) =
+                Engine::start(dir.path(), by_cmd, ServiceSettings::default(), &me).await;
+            engine.stop().await;
+            let text = std::fs::read_to_string(&report).unwrap();
+            assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
+            assert!(text.contains("in_job=true"), "{text}");
+            assert!(text.contains("console=false"), "{text}");
+            // Started with the user's environment block, not the host's environment
+            // (which cargo gave CARGO_MANIFEST_DIR): the token path.
+            if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+                assert!(text.contains("host_env=false"), "{text}");
+            }
+
+            let stopped_by_file = spec(dir.path(), &unique("file"), &by_file, &env);
+            let (engine, running) =
+                Engine::start(dir.path(), stopped_by_file, ServiceSettings::default(), &me).await;
+            engine.stop().await;
+            let text = std::fs::read_to_string(&marker).unwrap();
+            assert_eq!(text, format!("{{\"pid\": {}}}", running.child_pid.unwrap()));
+        });
     }
 }
