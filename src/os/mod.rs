@@ -33,6 +33,20 @@ pub mod windows_eventlog;
 use crate::policy::ExitKind;
 use std::io;
 
+// Every platform's ChildTree is a Process plus what holds its tree together.
+impl std::ops::Deref for ChildTree {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ChildTree {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
 /// A child's output stream, whichever way the child was started.
 pub type Output = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 

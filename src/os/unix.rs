@@ -11,20 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 
 /// A child that leads its own process group, so signals reach its whole tree.
 pub struct ChildTree {
-    process: super::Process,
-}
-
-impl std::ops::Deref for ChildTree {
-    type Target = super::Process;
-    fn deref(&self) -> &super::Process {
-        &self.process
-    }
-}
-
-impl std::ops::DerefMut for ChildTree {
-    fn deref_mut(&mut self) -> &mut super::Process {
-        &mut self.process
-    }
+    pub(super) process: super::Process,
 }
 
 impl ChildTree {

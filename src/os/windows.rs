@@ -108,25 +108,13 @@ impl Job {
 
 /// A hidden child and everything it starts, held in one Job Object.
 pub struct ChildTree {
-    process: super::Process,
+    pub(super) process: super::Process,
     job: Job,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<token::LoadedProfile>,
 }
 
-impl std::ops::Deref for ChildTree {
-    type Target = super::Process;
-    fn deref(&self) -> &super::Process {
-        &self.process
-    }
-}
-
-impl std::ops::DerefMut for ChildTree {
-    fn deref_mut(&mut self) -> &mut super::Process {
-        &mut self.process
-    }
-}
 
 impl ChildTree {
     /// Spawn suspended, put the process in its job, then let it run: so not even its
