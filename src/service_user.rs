@@ -148,8 +148,11 @@ pub struct UserLauncher {
     settings: ServiceSettings,
     account: Account,
     sessions: Sessions,
-    /// Where the current child runs, and its token; `None` while none runs.
-    running: Option<(Context, UserToken)>,
+    /// Where the current child runs; `None` while none runs.
+    running: Option<Context>,
+    /// The token of the last child started: what the host acts with for the user's
+    /// files (kept after the child ends, so a log line about its exit is written too).
+    token: Arc<Mutex<Option<Arc<UserToken>>>>,
 }
 
 impl UserLauncher {
@@ -162,7 +165,22 @@ impl UserLauncher {
             account,
             sessions,
             running: None,
+            token: Arc::default(),
         }
+    }
+
+    fn token(&self) -> Option<Arc<UserToken>> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What a log in a folder of the user's is opened and rotated with: the user's
+    /// rights (impersonation), never SYSTEM's; nothing before the first start.
+    pub fn actor(&self) -> crate::supervisor::logs::Actor {
+        let cell = self.token.clone();
+        Arc::new(move |step: &mut dyn FnMut()| {
+            let token = cell.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+            token.impersonate(step).ok()
+        })
     }
 
     /// The shared session record, for the SCM control handler.
@@ -181,8 +199,7 @@ impl UserLauncher {
 
     /// After a session change: where the running child should move to, if anywhere.
     pub fn moved(&self) -> Option<Option<Context>> {
-        let running = self.running.as_ref().map(|(c, _)| *c);
-        let plan = run_as::plan(self.settings, self.sessions.get(), running);
+        let plan = run_as::plan(self.settings, self.sessions.get(), self.running);
         plan.planned_restart.then_some(plan.target)
     }
 
@@ -200,7 +217,8 @@ impl UserLauncher {
         });
         match started {
             Ok((child, token)) => {
-                self.running = Some((context, token));
+                self.running = Some(context);
+                *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(token));
                 Ok(child)
             }
             Err(e) => {
@@ -221,10 +239,10 @@ impl UserLauncher {
     /// Run `f` with the running child's user's rights (impersonating its token): for
     /// files of the user's the host writes (the `[stop] file` marker), never as SYSTEM.
     pub fn as_user<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
-        match &self.running {
-            Some((_, token)) => token.impersonate(f),
+        match self.token() {
+            Some(token) => token.impersonate(f),
             None => Err(io::Error::other(
-                "no program runs, so there is no user to act as",
+                "no program was started yet, so there is no user to act as",
             )),
         }
     }
@@ -236,12 +254,12 @@ impl UserLauncher {
         child: &ChildTree,
         cmd: &tokio::process::Command,
     ) -> io::Result<u32> {
-        let Some((context, token)) = &self.running else {
+        let (Some(context), Some(token)) = (self.running, self.token()) else {
             return Err(io::Error::other(
                 "no program runs, so there is no user to act as",
             ));
         };
-        child.spawn_helper_as_user(token, &Parts::of(cmd).command(*context))
+        child.spawn_helper_as_user(&token, &Parts::of(cmd).command(context))
     }
 
     /// What `status` says while no child runs because the user is not logged on.

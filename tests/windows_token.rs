@@ -530,4 +530,34 @@ mod engine {
             assert_eq!(text, format!("{{\"pid\": {}}}", running.child_pid.unwrap()));
         });
     }
+
+    /// A `[logs] dir` of the user's is opened and rotated as the user (impersonation;
+    /// under Wine the rights are the same, so this shows the path runs end to end).
+    #[test]
+    fn a_log_folder_of_the_users_is_written_through_their_token() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("user-logs");
+        let tables = format!("[logs]\ndir = {:?}\n", logs.display().to_string());
+        let spec = spec(dir.path(), &unique("logs"), &tables, "");
+        runtime().block_on(async {
+            let (engine, running) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            assert_eq!(running.log_file, logs.join("output.log"));
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let text = loop {
+                let text = std::fs::read_to_string(logs.join("output.log")).unwrap_or_default();
+                if text.contains("RESPAWN_PROBE=engine") || std::time::Instant::now() > deadline {
+                    break text;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert!(text.contains("RESPAWN_PROBE=engine"), "{text}");
+            assert!(
+                text.contains("started `"),
+                "the engine's own lines too: {text}"
+            );
+            engine.stop().await;
+        });
+    }
 }

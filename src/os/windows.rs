@@ -115,7 +115,6 @@ pub struct ChildTree {
     _profile: Option<token::LoadedProfile>,
 }
 
-
 impl ChildTree {
     /// Spawn suspended, put the process in its job, then let it run: so not even its
     /// first instruction runs outside the job, and nothing it starts can escape.

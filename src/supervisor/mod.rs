@@ -212,6 +212,12 @@ impl Supervisor {
     /// host; issue 15). Without this the child runs as the supervisor itself.
     #[cfg(windows)]
     pub fn run_as_user(&mut self, launcher: crate::service_user::UserLauncher) {
+        // A log outside the service's own (admin-only) folder is the user's: opened
+        // and rotated with their rights from the first start on, never SYSTEM's.
+        if self.spec.logs.dir.is_some() {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.act_as(launcher.actor());
+        }
         self.launcher = Some(launcher);
     }
 
