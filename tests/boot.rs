@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Harness;
+use common::{doctor_check, Harness};
 use serde_json::Value;
 
 fn spec(h: &Harness) -> std::path::PathBuf {
@@ -48,12 +48,7 @@ fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
     // doctor warns, with what would as the fix.
     let out = h.cmd(&["doctor", "booty", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let c = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "boot")
-        .unwrap_or_else(|| panic!("no boot check: {report:#}"));
+    let c = doctor_check(&report, "boot");
     assert_eq!(c["status"], "warn", "{c:#}");
     assert!(
         c["fix"].as_str().unwrap().contains("respawn run --spec"),

@@ -59,18 +59,9 @@ fn doctor(h: &Harness, name: Option<&str>) -> (i32, Value) {
     doctor_at(h, &h.state_root(), name)
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
-}
-
 /// The check has this status; returns its summary and fix for further asserts.
 fn expect(report: &Value, id: &str, status: &str) -> (String, String) {
-    let c = check(report, id);
+    let c = doctor_check(report, id);
     assert_eq!(c["status"], status, "{id}: {report:#}");
     if status == "warn" || status == "fail" {
         assert!(c["fix"].is_string(), "{id} has no fix: {c:#}");
@@ -104,7 +95,7 @@ fn a_healthy_install_passes() {
         "log-write",
         "status",
     ] {
-        check(&report, id);
+        doctor_check(&report, id);
     }
     assert_eq!(report["installation"]["backend"], "portable");
     assert_eq!(report["installation"]["scope"], "system");
@@ -465,7 +456,7 @@ mod windows {
         let h = Harness::new();
         let (_, report) = doctor(&h, None);
         // Wine's token is always elevated; on Windows it depends on the prompt.
-        let c = check(&report, "elevation");
+        let c = doctor_check(&report, "elevation");
         assert!(c["status"] == "ok" || c["status"] == "warn", "{c:#}");
     }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Harness;
+use common::{doctor_check, Harness};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -138,13 +138,7 @@ fn doctor_warns_about_a_world_readable_env_file() {
     let env_check = || {
         let out = h.cmd(&["doctor", "envy", "--json"]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "env-file")
-            .cloned()
-            .unwrap_or_else(|| panic!("no env-file check: {report:#}"))
+        doctor_check(&report, "env-file").clone()
     };
     assert_eq!(env_check()["status"], "ok");
     chmod(&path, 0o644);

@@ -7,6 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::*;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
+
 /// Generous deadline for "eventually" checks: they wait for an event, they do not time it.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -36,6 +45,18 @@ impl Harness {
     pub fn new() -> Self {
         Harness {
             dir: tempfile::tempdir().expect("temp dir"),
+            started: Default::default(),
+        }
+    }
+
+    /// A harness whose folder is a new `<prefix>…` folder under `base` rather than
+    /// under the system temp dir (which a test may need to see from elsewhere).
+    pub fn new_in(base: &Path, prefix: &str) -> Self {
+        Harness {
+            dir: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(base)
+                .expect("temp dir"),
             started: Default::default(),
         }
     }
@@ -175,20 +196,74 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Stop a `respawn run` the way its service manager would (SIGTERM; on Windows a
+/// request on its control pipe) and wait for it to exit.
+pub fn stop_supervisor(sup: &mut Child) -> std::process::ExitStatus {
+    #[cfg(unix)]
+    signal(sup.id(), nix::sys::signal::Signal::SIGTERM);
+    #[cfg(windows)]
+    respawn::os::signal_supervisor(sup.id(), respawn::control::Control::Stop).unwrap();
+    wait_exit(sup)
+}
+
+/// Wait until `path` holds a pid (a program's pid file); that pid.
+pub fn read_pid(path: &Path) -> u32 {
+    assert!(
+        wait_for("pid file", || std::fs::read_to_string(path)
+            .is_ok_and(|t| t.trim().parse::<u32>().is_ok())),
+        "no pid in {}",
+        path.display()
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A time the state file holds (RFC 3339).
+pub fn rfc3339(v: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
+}
+
 /// Assert that a command succeeded; its stdout and stderr, for further checks (and
 /// the failure message).
 pub fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text(out);
     assert!(
         out.status.success(),
         "command failed ({}): {text}",
         out.status
     );
     text
+}
+
+/// The check `id` of a `doctor --json` report; fails the test when there is none.
+pub fn doctor_check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+/// A command's stdout then its stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a program to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn stderr_of(child: Child) -> String {
