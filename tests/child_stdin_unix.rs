@@ -3,9 +3,7 @@
 //! signal stays the graceful step.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_child_reading_stdin_sees_no_end_of_file_while_it_runs() {

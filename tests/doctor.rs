@@ -2,9 +2,7 @@
 //! found by its own check, with the documented exit code (0 ok or warnings only,
 //! 1 a failed check, 4 not installed).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +26,7 @@ fn install(h: &Harness, name: &str, extra: &str) -> PathBuf {
         .arg(h.state_root())
         .output()
         .unwrap();
-    common::ok(&out);
+    ok(&out);
     spec
 }
 
@@ -262,13 +260,7 @@ fn a_log_error_recorded_by_the_supervisor_fails() {
             "args = [\"30\"]\n[logs]\ndir = \"blocker/logs\"\n",
         ),
     );
-    let out = h
-        .respawn()
-        .args(["install", "--backend", "portable", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
-    common::ok(&out);
+    h.install_portable(spec.to_str().unwrap());
     // Kept until the end: dropping it would close the pipe the supervisor writes its
     // stderr to.
     let mut supervisor = h.run(&spec);
@@ -447,7 +439,7 @@ mod windows {
             .arg(&spec)
             .output()
             .unwrap();
-        common::ok(&out);
+        ok(&out);
         spec
     }
 
@@ -522,7 +514,7 @@ mod windows {
             .args(args)
             .output()
             .unwrap();
-        common::ok(&out);
+        ok(&out);
     }
 
     #[test]

@@ -7,9 +7,7 @@
 //! test's own temp folder and is invisible outside that namespace.
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 use std::os::unix::process::CommandExt;
 use std::path::Path;

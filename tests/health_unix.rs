@@ -3,9 +3,7 @@
 //! probe commands, a real HTTP server. Outcomes are asserted, not timings.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! for a stop marker naming its own pid.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 use std::path::Path;
 

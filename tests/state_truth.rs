@@ -4,9 +4,7 @@
 //! closed stdout is a quiet end.
 #![cfg(unix)]
 
-mod common;
-
-use common::{alive, ok, wait_for, Harness};
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 const SLEEPER: &str = "command = \"sleep\"\nargs = [\"300\"]\n[stop]\ntimeout = \"5s\"\n";

@@ -1,9 +1,7 @@
 //! The supervisor (`respawn run`) with real processes, real signals and real files.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use nix::sys::signal::Signal;
 use std::time::Duration;
 

@@ -9,9 +9,7 @@
 //! passes, unless RESPAWN_REQUIRE_SYSTEMD=1 (then it fails).
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::{ok, wait_until, Harness, DEADLINE};
+use crate::common::*;
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -6,9 +6,7 @@
 //! refused, and that a second session reaches the pipe. See docs/wine.md.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn probe_spec(h: &Harness, name: &str) -> std::path::PathBuf {
     let probe = example_exe("job_probe");
@@ -80,8 +78,7 @@ fn doctor_checks_the_control_pipe_of_a_running_per_user_supervisor() {
     let spec = probe_spec(&h, &name);
     ok(&h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]));
     let check = |h: &Harness| -> serde_json::Value {
-        let out = h.cmd(&["doctor", &name, "--json"]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = h.json(&["doctor", &name, "--json"]);
         doctor_check(&report, "control-pipe").clone()
     };
     assert_eq!(check(&h)["status"], "skip");

@@ -5,9 +5,7 @@
 //! RESPAWN_REQUIRE_WINDOWS_FIXTURES=1 makes that a failure.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn http_probe_against_esbuild_makes_ready_and_restarts_on_404() {
@@ -68,9 +66,8 @@ fn update_of_a_windows_service_success_and_failure() {
     let spec = h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            example_exe("console_probe").display().to_string(),
-            h.path("console.txt").display().to_string()
+            "{}[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(&name, &h.path("console.txt"))
         ),
     );
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -117,11 +114,7 @@ fn the_scm_host_steps_aside_while_an_operation_holds_the_service() {
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = h.spec(
         "svc.toml",
-        &format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n",
-            example_exe("console_probe").display().to_string(),
-            h.path("console.txt").display().to_string()
-        ),
+        &console_probe_spec(&name, &h.path("console.txt")),
     );
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     // What an update holds while it replaces the files.

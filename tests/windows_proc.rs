@@ -9,9 +9,7 @@
 //! RESPAWN_REQUIRE_WINDOWS_FIXTURES=1 makes that a failure.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::time::Duration;
 

@@ -3,20 +3,8 @@
 //! respawn.exe, the spec and the folders above them (issue 15).
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
-
-/// With RESPAWN_SLEEPER set, this test exe (started by the service) just stays up.
-#[test]
-fn sleeper() {
-    if std::env::var_os("RESPAWN_SLEEPER").is_some() {
-        loop {
-            std::thread::park();
-        }
-    }
-}
 
 struct Installed<'a>(&'a Harness, String);
 
@@ -35,7 +23,7 @@ fn check(report: &Value, id: &str) -> (String, String) {
 }
 
 /// Install (SCM) a service named `Respawn<tag>...` whose program is this test exe's
-/// `sleeper`; `extra` is appended TOML. Its name, the install's output, and a guard
+/// sleeper; `extra` is appended TOML. Its name, the install's output, and a guard
 /// that uninstalls it.
 fn install_sleeper<'a>(
     h: &'a Harness,
@@ -47,7 +35,7 @@ fn install_sleeper<'a>(
     let spec = h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ncommand = {exe:?}\nargs = [\"sleeper\", \"--exact\"]\n[env]\nRESPAWN_SLEEPER = \"1\"\n{extra}"
+            "name = \"{name}\"\ncommand = {exe:?}\nargs = {SLEEPER_ARGS:?}\n[env]\nRESPAWN_SLEEPER = \"1\"\n{extra}"
         ),
     );
     let out = h
@@ -68,12 +56,7 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
     ok(&h.cmd(&["start", &name]));
     h.wait_running(&name);
 
-    let out = h
-        .respawn()
-        .args(["doctor", &name, "--json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = h.json(&["doctor", &name, "--json"]);
     let me = respawn::os::current_identity().unwrap();
     // Install recorded the installing user, and the running child's token says the same.
     let record = respawn::backend::Installation::read(&respawn::state::ServicePaths::new(
@@ -104,12 +87,7 @@ fn run_as_system_is_said_loudly_and_records_no_user() {
     let (name, out, _guard) = install_sleeper(&h, "RunAsSys", "[service]\nrun_as = \"system\"\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LocalSystem"), "{stderr}");
-    let out = h
-        .respawn()
-        .args(["doctor", &name, "--json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = h.json(&["doctor", &name, "--json"]);
     let (status, summary) = check(&report, "run-as");
     assert_eq!(status, "warn", "{summary}");
     assert!(summary.contains("LocalSystem"), "{summary}");

@@ -3,9 +3,7 @@
 //! stop, uninstall. What Wine's SCM does not do is listed in docs/wine.md.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use respawn::quote::windows::split_command_line;
 use std::path::{Path, PathBuf};
 use windows_service::service::{
@@ -25,20 +23,14 @@ fn assert_same_exe(registered: &str, built: &str) {
 /// A spec in a folder whose name has spaces, running a child that reports whether it
 /// has a console window and then stays up.
 fn service_spec(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
-    let dir = h.path("my specs");
-    std::fs::create_dir_all(&dir).unwrap();
     let probe_out = h.path("console.txt");
-    let probe = example_exe("console_probe");
-    let spec = dir.join("svc.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name = \"{name}\"\ndescription = \"respawn test service {name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            probe.display().to_string(),
-            probe_out.display().to_string()
+    let spec = h.spec(
+        "my specs/svc.toml",
+        &format!(
+            "{}description = \"respawn test service {name}\"\n[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(name, &probe_out)
         ),
-    )
-    .unwrap();
+    );
     (spec, probe_out)
 }
 

@@ -4,9 +4,7 @@
 //! killed host. What Wine cannot show is table-tested in `backend::scm_policy`.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -51,21 +49,10 @@ fn spec(h: &Harness, name: &str, extra: &str) -> PathBuf {
     h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ndescription = \"respawn owner test {name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n{extra}",
-            example_exe("console_probe").display().to_string(),
-            h.path("console.txt").display().to_string()
+            "{}description = \"respawn owner test {name}\"\n[restart]\nbackoff = [\"1s\"]\n{extra}",
+            console_probe_spec(name, &h.path("console.txt"))
         ),
     )
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn err_of(out: &std::process::Output) -> String {
@@ -206,7 +193,7 @@ fn a_per_user_install_over_a_service_install_is_refused() {
         "{}",
         err_of(&out)
     );
-    let record = json(&h.cmd(&["status", &name, "--json"]));
+    let record = h.json(&["status", &name, "--json"]);
     assert_eq!(record["backend"], "scm");
     assert!(
         !query_run_value(&name).status.success(),
@@ -224,7 +211,7 @@ fn never_started_is_stopped_and_a_killed_host_is_a_problem_that_stop_cleans_up()
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     let st = scm_status(&name);
     assert_eq!(st.current_state, ServiceState::Stopped);
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "stopped", "never started is not failed: {s}");
 
     ok(&h.cmd(&["start", &name]));
@@ -234,14 +221,13 @@ fn never_started_is_stopped_and_a_killed_host_is_a_problem_that_stop_cleans_up()
     assert!(wait_for("child gone with the host", || {
         !respawn::os::is_alive(child)
     }));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "stopped");
     assert!(
         s["reason"].as_str().unwrap_or_default().contains("killed"),
         "{s}"
     );
-    let doctor = h.cmd(&["doctor", &name, "--json"]);
-    let d = json(&doctor);
+    let d = h.json(&["doctor", &name, "--json"]);
     let host_check = doctor_check(&d, "service-host");
     assert_eq!(host_check["status"], "fail", "{host_check}");
 
@@ -266,7 +252,7 @@ fn an_unreadable_spec_is_reported_to_the_scm_and_in_status() {
     assert!(wait_for("the SCM says stopped", || scm_status(&name)
         .current_state
         == ServiceState::Stopped));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "failed", "{s}");
     assert!(
         s["reason"]
@@ -533,7 +519,7 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert!(
         s["reason"]
             .as_str()
@@ -541,7 +527,7 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
             .contains("disabled in Task Manager"),
         "{s}"
     );
-    let d = json(&h.cmd(&["doctor", &name, "--json"]));
+    let d = h.json(&["doctor", &name, "--json"]);
     let check = doctor_check(&d, "login-entry-enabled");
     assert_eq!(check["status"], "fail", "{check}");
     let _ = Command::new("reg")
@@ -568,13 +554,13 @@ fn exit_78_stays_down_and_failed_in_service_mode() {
     assert!(wait_for("the SCM says stopped", || scm_status(&name)
         .current_state
         == ServiceState::Stopped));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "failed", "{s}");
     assert_eq!(s["last_exit"]["code"], 78, "{s}");
     // Stays down: nothing starts the child again (the host reported STOPPED, and with
     // the failure-actions flag off Windows' recovery does not apply; see scm_policy).
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(scm_status(&name).current_state, ServiceState::Stopped);
-    assert_eq!(json(&h.cmd(&["status", &name, "--json"]))["restarts"], 0);
+    assert_eq!(h.json(&["status", &name, "--json"])["restarts"], 0);
     ok(&h.cmd(&["uninstall", &name]));
 }

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// `probe_child`'s name for libtest: the child runs this test exe with it and `--exact`.
+const PROBE: &str = "windows_token::probe_child";
+
 /// The child: this test exe again, running only `probe_child`, which (with
 /// RESPAWN_PROBE set, as the spawn's environment does) prints who it runs as, whether it
 /// has a console window, its working dir and two variables, then waits for the end of
@@ -59,7 +62,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempf
         env.insert("RESPAWN_PROBE_STAY".to_string(), "1".to_string());
     }
     let program = std::env::current_exe().unwrap();
-    let args = ["probe_child", "--exact", "--nocapture", "--test-threads=1"].map(String::from);
+    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(String::from);
     let child = UserChild::spawn(
         token,
         &UserCommand {
@@ -98,6 +101,14 @@ async fn report(child: &mut UserChild) -> BTreeMap<String, String> {
     out
 }
 
+/// The child's exit, which must come within a minute; `what` says why it should.
+async fn exit_within_a_minute(child: &mut UserChild, what: &str) -> respawn::policy::ExitKind {
+    tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no exit within 60 s"))
+        .unwrap()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -129,10 +140,7 @@ fn a_child_started_with_a_token_runs_as_that_token_hidden_in_its_job() {
         assert_eq!(cwd, std::fs::canonicalize(dir.path()).unwrap());
         // Closing stdin is a graceful stop for it: exit 0.
         child.close_stdin();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("exits after stdin closes")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "exits after stdin closes").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
         // wait() again gives the same answer.
         assert_eq!(child.wait().await.unwrap(), exit);
@@ -148,10 +156,7 @@ fn killing_the_tree_ends_the_child_and_the_job_holds_it() {
         let pid = child.pid();
         assert!(os::is_alive(pid));
         child.kill_tree();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("the killed child is reaped")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "the killed child is reaped").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(1));
         assert!(!os::is_alive(pid));
     });
@@ -269,7 +274,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "name = \"gw\"\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\nworking_dir = {:?}\n[env]\nRESPAWN_PROBE = \"from the spec\"\n",
+        "name = \"gw\"\ncommand = {:?}\nargs = [{PROBE:?}, \"--exact\", \"--nocapture\"]\nworking_dir = {:?}\n[env]\nRESPAWN_PROBE = \"from the spec\"\n",
         exe.display().to_string(),
         dir.path().display().to_string()
     );
@@ -282,10 +287,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
         assert_eq!(got["RESPAWN_PROBE"], "from the spec");
         assert_eq!(child.identity().unwrap().logon, "interactive");
         child.close_stdin();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("exits after stdin closes")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "exits after stdin closes").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
     });
 }

@@ -2,29 +2,21 @@
 //! supervisor through the console-less respawnw.exe. Run under Wine in CI.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use respawn::quote::windows::split_command_line;
 
 #[test]
 fn user_mode_install_start_crash_stop_uninstall() {
     let h = Harness::new();
     let name = unique_service("User");
-    let dir = h.path("100% user specs");
-    std::fs::create_dir_all(&dir).unwrap();
     let probe_out = h.path("console.txt");
-    let probe = example_exe("console_probe");
-    let spec = dir.join("svc.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            probe.display().to_string(),
-            probe_out.display().to_string()
+    let spec = h.spec(
+        "100% user specs/svc.toml",
+        &format!(
+            "{}[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(&name, &probe_out)
         ),
-    )
-    .unwrap();
+    );
 
     let out = h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]);
     ok(&out);

@@ -61,8 +61,11 @@ impl Harness {
         }
     }
 
+    /// `name` in the harness folder; `a/b` is `b` in its folder `a`, with the OS's
+    /// separator.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        name.split('/')
+            .fold(self.dir.path().to_path_buf(), |p, part| p.join(part))
     }
 
     pub fn state_root(&self) -> PathBuf {
@@ -73,9 +76,10 @@ impl Harness {
         self.state_root().join(id)
     }
 
-    /// Write `spec.toml` (or another name) into the harness folder.
+    /// Write a spec file `name` (a path in the harness folder, see [`Harness::path`]).
     pub fn spec(&self, name: &str, toml: &str) -> PathBuf {
         let p = self.path(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, toml).unwrap();
         p
     }
@@ -112,8 +116,24 @@ impl Harness {
         ok(&self.cmd(&["install", "--backend", "portable", "--spec", spec]))
     }
 
+    /// `respawn check --spec SPEC`; its output, whatever it says.
+    pub fn check(&self, spec: &Path) -> Output {
+        self.respawn()
+            .args(["check", "--spec"])
+            .arg(spec)
+            .output()
+            .expect("run respawn")
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Output {
         self.respawn().args(args).output().expect("run respawn")
+    }
+
+    /// `respawn ARGS` of a `--json` command: what it printed, as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.cmd(args);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("respawn {args:?}: {e}: {}", text(&out)))
     }
 
     pub fn state(&self, id: &str) -> Option<Value> {

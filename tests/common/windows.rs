@@ -3,10 +3,24 @@
 //! next to the test exe, the real programs of scripts/windows-fixtures.sh, and the
 //! per-user login entry as `reg` reads it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use windows_service::service::{ServiceAccess, ServiceStatus};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+/// Not a test: with RESPAWN_SLEEPER set, this test exe run with [`SLEEPER_ARGS`] is a
+/// program that stays up until it is killed (the Windows tests' stand-in service).
+#[test]
+fn sleeper() {
+    if std::env::var_os("RESPAWN_SLEEPER").is_some() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// The arguments that make this test exe run only [`sleeper`].
+pub const SLEEPER_ARGS: [&str; 2] = ["common::windows::sleeper", "--exact"];
 
 /// A service name of this run alone, `Respawn<tag><pid>x<nanos>`: Wine's pids start
 /// small again with each wineserver and the prefix outlives a run, so the pid alone
@@ -65,6 +79,17 @@ pub fn example_exe(name: &str) -> PathBuf {
         .unwrap()
         .join("examples")
         .join(format!("{name}.exe"))
+}
+
+/// The top-level TOML of a service `name` whose program is examples/console_probe.exe,
+/// which writes to `probe_out` whether it has a console window ("no-console" in a
+/// service) and then stays up. Callers add tables (`[restart]`...) after it.
+pub fn console_probe_spec(name: &str, probe_out: &Path) -> String {
+    format!(
+        "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n",
+        example_exe("console_probe").display().to_string(),
+        probe_out.display().to_string()
+    )
 }
 
 /// A file from scripts/windows-fixtures.sh (real Windows programs nobody here wrote),
