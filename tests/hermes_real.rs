@@ -69,10 +69,6 @@ fn wait_gateway_running(profile_home: &Path, pid: u32) {
     );
 }
 
-fn signal(pid: u32, sig: Signal) {
-    kill(Pid::from_raw(pid as i32), sig).unwrap();
-}
-
 #[test]
 fn hermes_gateway_runs_restarts_and_stops_gracefully_under_the_preset() {
     let Some(venv) = hermes_venv() else { return };
