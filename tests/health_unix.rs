@@ -214,7 +214,7 @@ fn probe_count(h: &Harness) -> u64 {
 fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
     let h = Harness::new();
     // Runs 0..12: fail, fail, pass, … (never three in a row); from 12 on: fail.
-    let probe = counting_probe(h_ref(&h), "[ \"$n\" -lt 12 ] && [ $((n % 3)) -eq 2 ]");
+    let probe = counting_probe(&h, "[ \"$n\" -lt 12 ] && [ $((n % 3)) -eq 2 ]");
     let spec = h.spec(
         "s.toml",
         &format!(
@@ -241,10 +241,6 @@ fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
         "{log}"
     );
     assert!(stop_supervisor(&mut sup).success());
-}
-
-fn h_ref(h: &Harness) -> &Harness {
-    h
 }
 
 #[test]
