@@ -1,5 +1,11 @@
-//! Shared test harness: a temp folder with a spec, a state root, and helpers to run
-//! the real `respawn` binary and read what it writes.
+//! The one test harness: a temp folder with a spec, a state root, and helpers to run
+//! the real `respawn` binary and read what it writes, plus what more than one test
+//! file needs: waiting, stopping a supervisor, doctor's checks; `unix.rs` (signals,
+//! process state) and `windows.rs` (service names, the SCM, example and fixture
+//! programs) for one OS's tests. A helper a second file would copy belongs here.
+//! Every test file takes it as `use crate::common::*;` (tests/tests.rs says why the
+//! tests are one crate).
+// Each OS's tests use part of it.
 #![allow(dead_code)]
 
 use serde_json::Value;
