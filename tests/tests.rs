@@ -4,13 +4,14 @@
 //! Why one crate and not a binary per file: cargo links every test crate against the
 //! whole library and its dependencies, and runs test binaries one after another
 //! anyway, each with as many threads as cores. Measured on the project's machine (2
-//! cores shared with other sessions, load 7-12), `cargo test --no-run` after `cargo
-//! clean -p respawn-cli`: the 35 test crates took 76.6 s of compiling and linking in
-//! all (79 s wall for the whole build), the one crate 11.3 s (54 s wall); after an edit
-//! in src/, 33 s against 4 s. For the Windows lane (mingw's linker, load 6-8) the 35
-//! crates took 234.5 s (211 s wall), the one crate 23.4 s (98 s wall). The whole Linux run (systemd in its namespaces and the real Hermes gateway
-//! included) took 148 s as 35 binaries and 136 s as one: the same two tests at a time,
-//! without a wait at the end of each file for its slowest test.
+//! cores shared with other sessions, load 5-12), `cargo test --no-run` after `cargo
+//! clean -p respawn-cli`: the 38 test crates took 76.6 s of compiling and linking in
+//! all (79 s wall for the whole build), the one crate 11.3 s (54 s wall); after an
+//! edit in src/, 33 s against 4 s. On the Windows lane (mingw's linker) 234.5 s
+//! against 23.4 s (211 s against 98 s wall). The runs: all of Linux (systemd in its
+//! namespaces and the real Hermes gateway included) 148 s as 38 binaries, 136 s as
+//! one; the Windows tests under Wine 185 s as binaries, 152-163 s as one. The same
+//! two tests at a time, without a wait at the end of each file for its slowest test.
 //!
 //! What that asks of a test: tests of different files run at the same time, so each
 //! one looks only at what it started (its harness's folder, marker arguments no other
