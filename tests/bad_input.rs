@@ -1,8 +1,6 @@
 //! Bad input: a one-line error, a hint, exit code 2, and nothing created.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn assert_bad(h: &Harness, args: &[&str], needle: &str) {
     let out = h.cmd(args);

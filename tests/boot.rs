@@ -3,9 +3,7 @@
 //! and `--user`/`--system`, which mean nothing there, are refused. (Issue 16, item 2.)
 //! This machine's PID 1 is not systemd in CI, so the default choice is tested too.
 
-mod common;
-
-use common::Harness;
+use crate::common::*;
 use serde_json::Value;
 
 fn spec(h: &Harness) -> std::path::PathBuf {
@@ -30,7 +28,7 @@ fn install(h: &Harness, args: &[&str]) -> std::process::Output {
 fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
     let h = Harness::new();
     let out = install(&h, &["--backend", "portable", "--json"]);
-    let report: Value = serde_json::from_str(&common::ok(&out)).unwrap();
+    let report: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(report["starts_at_boot"], false, "{report:#}");
     assert!(report["fallback_reason"].is_null(), "asked for: {report:#}");
     let note = report["boot_note"].as_str().unwrap();
@@ -48,12 +46,7 @@ fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
     // doctor warns, with what would as the fix.
     let out = h.cmd(&["doctor", "booty", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let c = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "boot")
-        .unwrap_or_else(|| panic!("no boot check: {report:#}"));
+    let c = doctor_check(&report, "boot");
     assert_eq!(c["status"], "warn", "{c:#}");
     assert!(
         c["fix"].as_str().unwrap().contains("respawn run --spec"),
@@ -62,9 +55,9 @@ fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
     assert_eq!(out.status.code(), Some(0), "a warning, not a failure");
 
     // Text: a note line after the usual one.
-    common::ok(&h.cmd(&["uninstall", "booty"]));
+    ok(&h.cmd(&["uninstall", "booty"]));
     let out = install(&h, &["--backend", "portable"]);
-    let text = common::ok(&out);
+    let text = ok(&out);
     assert!(
         text.contains("installed booty with the portable backend"),
         "{text}"
@@ -73,7 +66,7 @@ fn a_portable_install_says_nothing_starts_it_at_boot_and_what_would() {
         text.contains("note: nothing starts it after a reboot"),
         "{text}"
     );
-    common::ok(&h.cmd(&["uninstall", "booty"]));
+    ok(&h.cmd(&["uninstall", "booty"]));
 }
 
 #[test]
@@ -111,7 +104,7 @@ fn without_systemd_the_default_install_is_portable_and_says_so_and_user_is_refus
     );
 
     let out = install(&h, &["--json"]);
-    let report: Value = serde_json::from_str(&common::ok(&out)).unwrap();
+    let report: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(report["backend"], "portable");
     assert_eq!(report["starts_at_boot"], false);
     // Chosen, not asked for: the report says why.
@@ -128,5 +121,5 @@ fn without_systemd_the_default_install_is_portable_and_says_so_and_user_is_refus
             || note.contains(&format!("PID 1 here is `{}`", pid1.trim())),
         "{note}"
     );
-    common::ok(&h.cmd(&["uninstall", "booty"]));
+    ok(&h.cmd(&["uninstall", "booty"]));
 }

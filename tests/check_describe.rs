@@ -1,24 +1,19 @@
 //! `respawn check` prints what the spec means (issue 16, item 11): the `ok` line
 //! scripts rely on first, then the schedule, stop, log, names and install choice.
 
-mod common;
+use crate::common::*;
 
 #[test]
 fn check_prints_what_the_spec_means_after_the_ok_line() {
-    let h = common::Harness::new();
+    let h = Harness::new();
     // A program that exists on every OS: this test's own executable.
     let program = std::env::current_exe().unwrap().display().to_string();
     let spec = h.spec(
         "echo.toml",
         &format!("name = \"echo\"\ncommand = {program:?}\n[stop]\ntimeout = \"10s\"\n"),
     );
-    let out = h
-        .respawn()
-        .args(["check", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
-    let text = common::ok(&out);
+    let out = h.check(&spec);
+    let text = ok(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("echo: ok (echo → "), "{text}");
     let log = h

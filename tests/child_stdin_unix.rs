@@ -3,11 +3,7 @@
 //! signal stays the graceful step.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use crate::common::*;
 
 #[test]
 fn a_child_reading_stdin_sees_no_end_of_file_while_it_runs() {
@@ -30,8 +26,7 @@ fn a_child_reading_stdin_sees_no_end_of_file_while_it_runs() {
         (s["child_pid"].as_u64(), s["restarts"].as_u64()),
         (Some(u64::from(child)), Some(0))
     );
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     // The signal, not end-of-file, stopped it.
     assert_eq!(h.state("in").unwrap()["last_exit"]["signal"], 15);
 }

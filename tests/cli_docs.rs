@@ -1,10 +1,8 @@
 //! Shell completions and the man page, checked the way a user meets them: the bash
 //! script sourced by a real bash and asked to complete, the man page rendered by man.
 
-mod common;
-
+use crate::common::*;
 use assert_cmd::Command;
-use common::Harness;
 
 /// The real `respawn` binary, with the harness's throwaway state dir.
 fn respawn(h: &Harness) -> Command {

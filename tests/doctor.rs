@@ -2,9 +2,7 @@
 //! found by its own check, with the documented exit code (0 ok or warnings only,
 //! 1 a failed check, 4 not installed).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +26,7 @@ fn install(h: &Harness, name: &str, extra: &str) -> PathBuf {
         .arg(h.state_root())
         .output()
         .unwrap();
-    common::ok(&out);
+    ok(&out);
     spec
 }
 
@@ -59,18 +57,9 @@ fn doctor(h: &Harness, name: Option<&str>) -> (i32, Value) {
     doctor_at(h, &h.state_root(), name)
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
-}
-
 /// The check has this status; returns its summary and fix for further asserts.
 fn expect(report: &Value, id: &str, status: &str) -> (String, String) {
-    let c = check(report, id);
+    let c = doctor_check(report, id);
     assert_eq!(c["status"], status, "{id}: {report:#}");
     if status == "warn" || status == "fail" {
         assert!(c["fix"].is_string(), "{id} has no fix: {c:#}");
@@ -104,7 +93,7 @@ fn a_healthy_install_passes() {
         "log-write",
         "status",
     ] {
-        check(&report, id);
+        doctor_check(&report, id);
     }
     assert_eq!(report["installation"]["backend"], "portable");
     assert_eq!(report["installation"]["scope"], "system");
@@ -271,13 +260,7 @@ fn a_log_error_recorded_by_the_supervisor_fails() {
             "args = [\"30\"]\n[logs]\ndir = \"blocker/logs\"\n",
         ),
     );
-    let out = h
-        .respawn()
-        .args(["install", "--backend", "portable", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
-    common::ok(&out);
+    h.install_portable(spec.to_str().unwrap());
     // Kept until the end: dropping it would close the pipe the supervisor writes its
     // stderr to.
     let mut supervisor = h.run(&spec);
@@ -456,7 +439,7 @@ mod windows {
             .arg(&spec)
             .output()
             .unwrap();
-        common::ok(&out);
+        ok(&out);
         spec
     }
 
@@ -465,7 +448,7 @@ mod windows {
         let h = Harness::new();
         let (_, report) = doctor(&h, None);
         // Wine's token is always elevated; on Windows it depends on the prompt.
-        let c = check(&report, "elevation");
+        let c = doctor_check(&report, "elevation");
         assert!(c["status"] == "ok" || c["status"] == "warn", "{c:#}");
     }
 
@@ -531,7 +514,7 @@ mod windows {
             .args(args)
             .output()
             .unwrap();
-        common::ok(&out);
+        ok(&out);
     }
 
     #[test]

@@ -3,9 +3,7 @@
 //! it, and its permissions checked like the spec's.
 #![cfg(unix)]
 
-mod common;
-
-use common::Harness;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -51,7 +49,7 @@ fn the_child_gets_the_file_under_the_specs_env_and_an_edit_applies_at_the_next_s
     let child = h.wait_running("envy");
     let line = "token=[first] shared=[from the spec] quoted=[a \"b\" # c]";
     assert!(
-        common::wait_for("first output", || h.log("envy").contains(line)),
+        wait_for("first output", || h.log("envy").contains(line)),
         "{}",
         h.log("envy")
     );
@@ -65,7 +63,7 @@ fn the_child_gets_the_file_under_the_specs_env_and_an_edit_applies_at_the_next_s
     .unwrap();
     h.wait_new_child("envy", child);
     assert!(
-        common::wait_for("second output", || h
+        wait_for("second output", || h
             .log("envy")
             .contains("token=[second] shared=[from the spec] quoted=[]")),
         "{}",
@@ -79,13 +77,7 @@ fn the_child_gets_the_file_under_the_specs_env_and_an_edit_applies_at_the_next_s
 fn check_refuses_a_missing_bad_or_writable_file_and_warns_when_anyone_can_read_it() {
     let h = Harness::new();
     let spec = spec(&h);
-    let check = || {
-        h.respawn()
-            .args(["check", "--spec"])
-            .arg(&spec)
-            .output()
-            .unwrap()
-    };
+    let check = || h.check(&spec);
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
 
     let out = check();
@@ -103,12 +95,12 @@ fn check_refuses_a_missing_bad_or_writable_file_and_warns_when_anyone_can_read_i
 
     secrets(&h, "TOKEN=1\n");
     let out = check();
-    common::ok(&out);
+    ok(&out);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
 
     chmod(&path, 0o644);
     let out = check();
-    common::ok(&out);
+    ok(&out);
     assert!(
         stderr(&out).contains("readable by everyone") && stderr(&out).contains("chmod 600"),
         "{}",
@@ -128,28 +120,15 @@ fn doctor_warns_about_a_world_readable_env_file() {
     let h = Harness::new();
     let spec = spec(&h);
     let path = secrets(&h, "TOKEN=1\n");
-    common::ok(
-        &h.respawn()
-            .args(["install", "--backend", "portable", "--spec"])
-            .arg(&spec)
-            .output()
-            .unwrap(),
-    );
+    h.install_portable(spec.to_str().unwrap());
     let env_check = || {
-        let out = h.cmd(&["doctor", "envy", "--json"]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "env-file")
-            .cloned()
-            .unwrap_or_else(|| panic!("no env-file check: {report:#}"))
+        let report = h.json(&["doctor", "envy", "--json"]);
+        doctor_check(&report, "env-file").clone()
     };
     assert_eq!(env_check()["status"], "ok");
     chmod(&path, 0o644);
     let c = env_check();
     assert_eq!(c["status"], "warn", "{c:#}");
     assert!(c["fix"].as_str().unwrap().contains("chmod 600"), "{c:#}");
-    common::ok(&h.cmd(&["uninstall", "envy"]));
+    ok(&h.cmd(&["uninstall", "envy"]));
 }

@@ -3,14 +3,9 @@
 //! probe commands, a real HTTP server. Outcomes are asserted, not timings.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use serde_json::Value;
+use crate::common::*;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// A python3 child with `notify(msg)`: one datagram to $NOTIFY_SOCKET.
 fn py_child(id: &str, body: &str, extra: &str) -> String {
@@ -22,16 +17,6 @@ fn py_child(id: &str, body: &str, extra: &str) -> String {
     format!(
         "name = \"{id}\"\ncommand = \"python3\"\nargs = [\"-c\", '''{script}''']\n[restart]\nbackoff = [\"100ms\"]\n{extra}"
     )
-}
-
-fn rfc3339(v: &Value) -> SystemTime {
-    humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
-}
-
-fn stop(h: &Harness, mut sup: std::process::Child) {
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut sup).success());
-    let _ = h;
 }
 
 #[test]
@@ -53,7 +38,7 @@ fn silent_watchdog_is_a_failure_restarted_with_the_reason() {
         "s.toml",
         &py_child("wd", &body, "[health]\nwatchdog = \"2s\"\n"),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let first = h.wait_running("wd");
     let s = h.wait_state("wd", "a child restarted after its watchdog", |s| {
         s["child_pid"].is_u64() && s["child_pid"] != first
@@ -77,7 +62,7 @@ fn silent_watchdog_is_a_failure_restarted_with_the_reason() {
         log.contains("child stopped (signal 15)"),
         "stopped gracefully first: {log}"
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -88,14 +73,14 @@ fn watchdog_trigger_restarts_at_once() {
         "s.toml",
         &py_child("trig", body, "[health]\nwatchdog = \"1h\"\n"),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let first = h.wait_running("trig");
     let s = h.wait_new_child("trig", first);
     assert_eq!(
         s["last_failure"], "watchdog triggered by the service (WATCHDOG=trigger)",
         "{s:#}"
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -113,7 +98,7 @@ fn mainpid_and_senders_outside_the_child_tree_are_refused() {
         "s.toml",
         &py_child("mp", body, "[health]\nready = \"notify\"\n"),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("mp", "a main pid", |s| s["notify_main_pid"].is_u64());
     let child = s["child_pid"].as_u64().unwrap();
     let main = s["notify_main_pid"].as_u64().unwrap();
@@ -146,7 +131,7 @@ fn mainpid_and_senders_outside_the_child_tree_are_refused() {
         )),
         "{log}"
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -164,7 +149,7 @@ fn notify_readiness_starts_as_starting_then_ready_with_status() {
         "s.toml",
         &py_child("rd", &body, "[health]\nready = \"notify\"\n"),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("rd", "child started, not ready", |s| {
         s["child_pid"].is_u64() && s["notify_status"] == "loading"
     });
@@ -178,7 +163,7 @@ fn notify_readiness_starts_as_starting_then_ready_with_status() {
     let s = h.wait_state("rd", "ready", |s| s["ready"] == true);
     assert_eq!(s["state"], "running", "{s:#}");
     assert_eq!(s["notify_status"], "serving", "{s:#}");
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -192,7 +177,7 @@ fn not_ready_within_the_timeout_is_a_failure() {
             "[health]\nready = \"notify\"\nready_timeout = \"500ms\"\n",
         ),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("nr", "restarted for not being ready", |s| {
         s["restarts"] == 1
     });
@@ -200,7 +185,7 @@ fn not_ready_within_the_timeout_is_a_failure() {
         s["last_failure"], "not ready within 0.5 s of its start",
         "{s:#}"
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 /// A probe command that answers from a script of results: the n-th run passes
@@ -229,7 +214,7 @@ fn probe_count(h: &Harness) -> u64 {
 fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
     let h = Harness::new();
     // Runs 0..12: fail, fail, pass, … (never three in a row); from 12 on: fail.
-    let probe = counting_probe(h_ref(&h), "[ \"$n\" -lt 12 ] && [ $((n % 3)) -eq 2 ]");
+    let probe = counting_probe(&h, "[ \"$n\" -lt 12 ] && [ $((n % 3)) -eq 2 ]");
     let spec = h.spec(
         "s.toml",
         &format!(
@@ -237,7 +222,7 @@ fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
              [health]\n{probe}\ninterval = \"500ms\"\ntimeout = \"500ms\"\nfailures = 3\nready = \"started\"\n"
         ),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("flap", "stopped as unhealthy", |s| s["state"] == "backoff");
     let runs = probe_count(&h);
     // Runs 12, 13, 14 are the first three failures in a row.
@@ -255,11 +240,7 @@ fn flapping_probe_restarts_only_after_three_failures_in_a_row() {
         5,
         "{log}"
     );
-    stop(&h, sup);
-}
-
-fn h_ref(h: &Harness) -> &Harness {
-    h
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -273,7 +254,7 @@ fn start_period_forgives_early_failures() {
              [health]\n{probe}\ninterval = \"200ms\"\ntimeout = \"200ms\"\nfailures = 1\nstart_period = \"1500ms\"\nready = \"started\"\n"
         ),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("sp", "stopped as unhealthy", |s| s["state"] == "backoff");
     let up = rfc3339(&s["last_exit"]["at"])
         .duration_since(rfc3339(&s["started_at"]))
@@ -283,18 +264,10 @@ fn start_period_forgives_early_failures() {
         "killed inside the start period after {up:?}: {s:#}"
     );
     assert!(probe_count(&h) >= 2, "failures in the period were forgiven");
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 /// A free loopback port (bound and released; the child binds it again).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn http_probe_makes_ready_and_restarts_on_5xx() {
     let h = Harness::new();
@@ -314,7 +287,7 @@ fn http_probe_makes_ready_and_restarts_on_5xx() {
              [health]\nhttp = \"http://127.0.0.1:{port}/health\"\ninterval = \"1s\"\ntimeout = \"1s\"\nfailures = 2\n"
         ),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("web", "ready", |s| s["ready"] == true);
     assert_eq!(s["state"], "running");
     assert_eq!(s["healthy"], true);
@@ -333,7 +306,7 @@ fn http_probe_makes_ready_and_restarts_on_5xx() {
         format!("health check failed: GET http://127.0.0.1:{port}/health: HTTP 503 (2 in a row)"),
         "{s:#}"
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -349,11 +322,11 @@ fn tcp_probe_readiness() {
             "name = \"tcp\"\ncommand = \"python3\"\nargs = [\"-c\", '''{server}''']\n[health]\ntcp = \"127.0.0.1:{port}\"\ninterval = \"10s\"\n"
         ),
     );
-    let sup = h.run(&spec);
+    let mut sup = h.run(&spec);
     let s = h.wait_state("tcp", "ready", |s| s["ready"] == true);
     assert_eq!(s["state"], "running");
     assert!(h.log("tcp").contains("ready (probe passed)"));
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 /// A child that writes its sd_notify environment to `env`, then says READY=1.
@@ -372,7 +345,7 @@ fn the_child_gets_our_socket_never_the_supervisors_own() {
     let h = Harness::new();
     // As under systemd with Type=notify: the supervisor's own NOTIFY_SOCKET.
     let spec = env_reporter(&h, "iso", "[health]\nready = \"notify\"\n");
-    let sup = h.run_with(&spec, |cmd| {
+    let mut sup = h.run_with(&spec, |cmd| {
         cmd.env("NOTIFY_SOCKET", "/run/systemd/notify")
             .env("WATCHDOG_USEC", "5")
             .env("WATCHDOG_PID", "1");
@@ -383,7 +356,7 @@ fn the_child_gets_our_socket_never_the_supervisors_own() {
         std::fs::read_to_string(h.path("env")).unwrap(),
         format!("['{}', None, None]", ours.display())
     );
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
 }
 
 #[test]
@@ -391,7 +364,7 @@ fn a_state_dir_too_long_for_a_socket_address_falls_back_to_a_private_folder() {
     let h = Harness::new();
     let deep = h.path(&"d".repeat(60)).join("e".repeat(60));
     let spec = env_reporter(&h, "long", "[health]\nready = \"notify\"\n");
-    let sup = h.run_with(&spec, |cmd| {
+    let mut sup = h.run_with(&spec, |cmd| {
         cmd.env("RESPAWN_STATE_DIR", &deep);
     });
     let ready = wait_for("ready", || {
@@ -411,7 +384,7 @@ fn a_state_dir_too_long_for_a_socket_address_falls_back_to_a_private_folder() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "only our user reaches the socket");
-    stop(&h, sup);
+    assert!(stop_supervisor(&mut sup).success());
     assert!(!dir.exists(), "the private folder goes with the supervisor");
 }
 
@@ -433,8 +406,7 @@ fn a_stop_during_a_watchdog_stop_is_kept_and_ends_the_supervisor() {
     assert!(wait_for("the watchdog stop", || h
         .log("wds")
         .contains("stopping the child")));
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
-    assert!(wait_exit(&mut sup).success());
+    assert!(stop_supervisor(&mut sup).success());
     let s = h.state("wds").unwrap();
     assert_eq!(s["state"], "stopped", "{s:#}");
     assert_eq!(s["restarts"], 0, "{s:#}");

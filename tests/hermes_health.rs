@@ -7,9 +7,7 @@
 //! says SKIP, unless RESPAWN_REQUIRE_HERMES=1 makes that a failure.
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::{ok, Harness};
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};

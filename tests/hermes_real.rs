@@ -7,9 +7,7 @@
 //! says SKIP, unless RESPAWN_REQUIRE_HERMES=1 makes that a failure.
 #![cfg(unix)]
 
-mod common;
-
-use common::{wait_exit, Harness};
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -60,7 +58,7 @@ fn gateway_state(profile_home: &Path) -> Option<Value> {
 
 /// Wait until Hermes says it runs, as process `pid` (it reads signals from then on).
 fn wait_gateway_running(profile_home: &Path, pid: u32) {
-    let up = common::wait_for("gateway_state.json running", || {
+    let up = wait_for("gateway_state.json running", || {
         gateway_state(profile_home)
             .is_some_and(|g| g["gateway_state"] == "running" && g["pid"] == pid)
     });
@@ -69,10 +67,6 @@ fn wait_gateway_running(profile_home: &Path, pid: u32) {
         "gateway {pid} never said running: {:?}",
         gateway_state(profile_home)
     );
-}
-
-fn signal(pid: u32, sig: Signal) {
-    kill(Pid::from_raw(pid as i32), sig).unwrap();
 }
 
 #[test]

@@ -1,15 +1,16 @@
 //! Install flags that only some backends understand are refused, never ignored.
 
-use std::process::Command;
+use crate::common::*;
 
 fn install(args: &[&str]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("s.toml");
+    let h = Harness::new();
     // Any program that exists on every OS will do: this test's own executable.
     let program = std::env::current_exe().unwrap().display().to_string();
-    std::fs::write(&spec, format!("name = \"flags\"\ncommand = {program:?}\n")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_respawn"))
-        .env("RESPAWN_STATE_DIR", dir.path().join("state"))
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"flags\"\ncommand = {program:?}\n"),
+    );
+    h.respawn()
         .arg("install")
         .args(args)
         .arg("--spec")

@@ -4,11 +4,8 @@
 //! for a stop marker naming its own pid.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use crate::common::*;
+use nix::sys::signal::Signal;
 use std::path::Path;
 
 const GATEWAY: &str = r#"home="$1"
@@ -86,8 +83,7 @@ fn stop_marker_names_the_pid_from_the_pid_file_and_the_program_exits_0() {
 
     // Graceful stop through the launcher: the marker names the gateway, which exits
     // 0, and so does the launcher: no wait for the 60 s timeout, no kill.
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     let s = h.state("mp").unwrap();
     assert_eq!(s["last_exit"]["code"], 0, "{s:#}");
     assert!(
@@ -130,12 +126,11 @@ fn a_pid_file_naming_a_process_outside_the_group_is_refused() {
     // The stop marker names the child (the launcher), not the refused pid: the
     // gateway ignores it, and the tree is killed after the timeout. Cut it short
     // with a second stop request.
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
+    signal(sup.id(), Signal::SIGTERM);
     assert!(wait_for("the launcher's marker to be seen", || h
         .log("mq")
         .contains(&format!("ignoring a marker for pid {child}"))));
-    kill(Pid::from_raw(sup.id() as i32), Signal::SIGTERM).unwrap();
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert!(!h
         .log("mq")
         .contains(&format!("marker for pid {}", std::process::id())));

@@ -2,9 +2,7 @@
 //! name, suggestions for a mistyped name, uptime, `logs -n`.
 #![cfg(unix)]
 
-mod common;
-
-use common::{ok, Harness};
+use crate::common::*;
 
 const SLEEPER: &str = "command = \"sleep\"\nargs = [\"300\"]\n[stop]\ntimeout = \"5s\"\n";
 
@@ -86,7 +84,7 @@ fn logs_n_zero_and_all() {
     );
     let mut sup = h.run(&spec);
     h.wait_running("l");
-    assert!(common::wait_for("output", || h.log("l").contains("line5")));
+    assert!(wait_for("output", || h.log("l").contains("line5")));
     let zero = h.cmd(&["logs", "l", "-n", "0"]);
     assert_eq!(zero.status.code(), Some(0), "{zero:?}");
     assert!(zero.stdout.is_empty());
@@ -103,7 +101,7 @@ fn logs_n_zero_and_all() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    common::wait_exit(&mut sup);
+    wait_exit(&mut sup);
 }
 
 /// Run `respawn ARGS` on a pseudo-terminal (util-linux `script`); what the terminal showed.
@@ -213,17 +211,13 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
     h.install_portable(spec_arg);
     ok(&h.cmd(&["start", "ver"]));
     let first = h.wait_running("ver");
-    assert!(common::wait_for("v1", || h
-        .log("ver")
-        .contains("running v1")));
+    assert!(wait_for("v1", || h.log("ver").contains("running v1")));
 
     // Edited spec + restart: the new command runs.
     std::fs::write(&spec, versioned("v2")).unwrap();
     ok(&h.cmd(&["restart", "ver"]));
     h.wait_new_child("ver", first);
-    assert!(common::wait_for("v2", || h
-        .log("ver")
-        .contains("running v2")));
+    assert!(wait_for("v2", || h.log("ver").contains("running v2")));
     assert!(h.log("ver").contains("applied the spec as it is now"));
 
     // A spec that no longer parses: restart refuses, the service runs on.
@@ -239,9 +233,7 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
     let out = h.install_portable(spec_arg);
     assert!(out.contains("restart so the spec applies"), "{out}");
     h.wait_new_child("ver", child);
-    assert!(common::wait_for("v3", || h
-        .log("ver")
-        .contains("running v3")));
+    assert!(wait_for("v3", || h.log("ver").contains("running v3")));
     ok(&h.cmd(&["uninstall", "ver"]));
 }
 
@@ -291,7 +283,7 @@ fn logs_kept_outside_the_state_dir_are_found_after_uninstall() {
     h.install_portable(spec.to_str().unwrap());
     ok(&h.cmd(&["start", "o"]));
     h.wait_running("o");
-    assert!(common::wait_for("logged", || std::fs::read_to_string(
+    assert!(wait_for("logged", || std::fs::read_to_string(
         logs.join("output.log")
     )
     .is_ok_and(|t| t.contains("outside"))));

@@ -4,12 +4,12 @@
 //! page and the wheel check must all say the same, or a user installs someone else's
 //! package.
 
-mod common;
+use crate::common::*;
 
 const PACKAGE: &str = "respawn-cli";
 
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(common::repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn toml_file(rel: &str) -> toml::Value {

@@ -2,9 +2,7 @@
 //! CLI (`respawn spec --preset`, `install --preset`) with a stand-in program found
 //! the ways a real one would be. The real Hermes gateway runs in tests/hermes_real.rs.
 
-mod common;
-
-use common::Harness;
+use crate::common::*;
 use respawn::naming;
 use respawn::preset::{self, Facts};
 use respawn::render::{launchd, scm, systemd};
@@ -12,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Compare with tests/golden/<name>; `UPDATE_GOLDEN=1` rewrites the file instead.
 fn golden(name: &str, actual: &str) {
-    let path = common::repo_root().join("tests/golden").join(name);
+    let path = repo_root().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
@@ -213,7 +211,7 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    common::ok(&out);
+    ok(&out);
     assert!(
         text.contains(&format!(
             "command = \"{}\"",
@@ -236,7 +234,7 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
         .arg(&spec)
         .output()
         .unwrap();
-    common::ok(&out);
+    ok(&out);
 }
 
 #[test]
@@ -294,7 +292,7 @@ fn install_preset_saves_the_spec_reports_json_and_uninstall_removes_it() {
         .args(["--backend", "portable", "--json"])
         .output()
         .unwrap();
-    common::ok(&out);
+    ok(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["service"], "hermes-work");
     assert_eq!(report["backend"], "portable");
@@ -316,6 +314,6 @@ fn install_preset_saves_the_spec_reports_json_and_uninstall_removes_it() {
         .args(["uninstall", "hermes-work"])
         .output()
         .unwrap();
-    common::ok(&out);
+    ok(&out);
     assert!(!spec_path.exists(), "the generated spec is removed");
 }

@@ -3,9 +3,7 @@
 //! beside respawn's own executable (pip-installed into the program's venv, not
 //! activated), the active venv. Issue 16, item 6.
 
-mod common;
-
-use common::Harness;
+use crate::common::*;
 use respawn::spec::Spec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +33,7 @@ fn fake_program(dir: &Path) -> PathBuf {
 }
 
 fn stdout(out: &std::process::Output) -> String {
-    common::ok(out);
+    ok(out);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

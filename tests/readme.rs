@@ -1,14 +1,13 @@
 //! The README's spec reference is a spec: every ```toml block in it parses, so the
 //! documentation can't drift from the format.
 
-mod common;
-
+use crate::common::*;
 use respawn::spec::Spec;
 use std::path::Path;
 
 #[test]
 fn every_toml_block_in_the_readme_is_a_valid_spec() {
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README.md");
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let mut blocks = 0;
     let mut rest = readme.as_str();
     while let Some(start) = rest.find("```toml\n") {
@@ -27,7 +26,7 @@ fn every_toml_block_in_the_readme_is_a_valid_spec() {
 /// (respawn, respawnw) that only works when the manifest names the default one.
 #[test]
 fn the_readmes_cargo_run_command_has_a_default_binary() {
-    let root = common::repo_root();
+    let root = repo_root();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let first_screen: String = readme.lines().take(20).collect::<Vec<_>>().join("\n");
     assert!(first_screen.contains("cargo run -- run --spec examples/echo.toml"));

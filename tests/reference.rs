@@ -3,9 +3,7 @@
 //! environment; it agrees with the README where they overlap; error hints point at
 //! it, not at a README an installed binary does not have.
 
-mod common;
-
-use common::Harness;
+use crate::common::*;
 use respawn::cli::docs::REFERENCE;
 use respawn::exit::ExitStatus;
 use respawn::spec::Spec;
@@ -36,7 +34,7 @@ fn settings(block: &str) -> Vec<String> {
 }
 
 fn readme() -> String {
-    std::fs::read_to_string(common::repo_root().join("README.md")).unwrap()
+    std::fs::read_to_string(repo_root().join("README.md")).unwrap()
 }
 
 #[test]
@@ -102,7 +100,7 @@ fn the_exit_codes_agree_with_the_readme_and_the_code() {
 #[test]
 fn help_spec_prints_the_reference_and_the_man_page_carries_it() {
     let h = Harness::new();
-    let text = common::ok(&h.cmd(&["help-spec"]));
+    let text = ok(&h.cmd(&["help-spec"]));
     for heading in ["THE SPEC", "EXIT CODES", "FILES", "ENVIRONMENT"] {
         assert!(text.contains(&format!("{heading}\n")), "{heading}: {text}");
     }
@@ -113,7 +111,7 @@ fn help_spec_prints_the_reference_and_the_man_page_carries_it() {
         "no Markdown fences in a terminal: {text}"
     );
 
-    let man = common::ok(&h.cmd(&["man"]));
+    let man = ok(&h.cmd(&["man"]));
     for heading in ["THE SPEC", "EXIT CODES", "FILES", "ENVIRONMENT"] {
         assert!(
             man.contains(&format!(".SH \"{heading}\""))
@@ -128,12 +126,7 @@ fn help_spec_prints_the_reference_and_the_man_page_carries_it() {
 fn a_bad_spec_points_at_help_spec_not_at_the_readme() {
     let h = Harness::new();
     let spec = h.spec("bad.toml", "name = \"x\"\ncomand = \"sh\"\n");
-    let out = h
-        .respawn()
-        .args(["check", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
+    let out = h.check(&spec);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("respawn help-spec"), "{stderr}");
@@ -144,7 +137,7 @@ fn a_bad_spec_points_at_help_spec_not_at_the_readme() {
 #[test]
 fn no_message_in_the_source_mentions_the_readme() {
     let mut offenders = Vec::new();
-    let mut stack = vec![common::repo_root().join("src")];
+    let mut stack = vec![repo_root().join("src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();

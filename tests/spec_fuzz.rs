@@ -2,9 +2,7 @@
 //! field names go through `Spec::parse`, and random specs through `respawn check`
 //! (exit 0 or 2 with a message, never 101). Bounded durations are refused at parse time.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use respawn::spec::Spec;
 use std::path::Path;

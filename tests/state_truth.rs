@@ -4,20 +4,10 @@
 //! closed stdout is a quiet end.
 #![cfg(unix)]
 
-mod common;
-
-use common::{ok, wait_for, Harness};
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
+use crate::common::*;
 use std::process::{Command, Stdio};
 
 const SLEEPER: &str = "command = \"sleep\"\nargs = [\"300\"]\n[stop]\ntimeout = \"5s\"\n";
-
-fn alive(pid: u32) -> bool {
-    kill(Pid::from_raw(pid as i32), None).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
-}
 
 /// Install a portable service `name` running `sleep 300`, and start it.
 fn started(h: &Harness, name: &str) -> (u32, u32) {

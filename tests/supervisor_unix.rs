@@ -1,28 +1,9 @@
 //! The supervisor (`respawn run`) with real processes, real signals and real files.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::time::{Duration, SystemTime};
-
-fn sig(pid: u32, s: Signal) {
-    kill(Pid::from_raw(pid as i32), s).unwrap();
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie still answers kill(0); look at /proc for its real state.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
-fn rfc3339(v: &serde_json::Value) -> SystemTime {
-    humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
-}
+use crate::common::*;
+use nix::sys::signal::Signal;
+use std::time::Duration;
 
 const SLEEPER: &str = r#"command = "sh"
 args = ["-c", "exec sleep 1000"]
@@ -39,7 +20,7 @@ fn sigkilled_child_restarts_twenty_times_following_the_schedule() {
     let mut pids = vec![h.wait_running("k")];
     for i in 0..20 {
         let old = *pids.last().unwrap();
-        sig(old, Signal::SIGKILL);
+        signal(old, Signal::SIGKILL);
         let s = h.wait_state("k", "a new child", |s| {
             s["state"] == "running" && s["child_pid"] != old && s["restarts"] == i + 1
         });
@@ -65,8 +46,7 @@ fn sigkilled_child_restarts_twenty_times_following_the_schedule() {
         .filter_map(|l| l.split("starting again in ").nth(1))
         .collect();
     assert_eq!(&delays[..4], ["100ms", "150ms", "200ms", "200ms"]);
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
 }
 
 #[test]
@@ -78,14 +58,14 @@ fn uptime_past_reset_after_starts_the_schedule_over() {
     );
     let mut sup = h.run(&spec);
     let first = h.wait_running("r");
-    sig(first, Signal::SIGKILL);
+    signal(first, Signal::SIGKILL);
     let s = h.wait_state("r", "restart 1", |s| {
         s["state"] == "running" && s["restarts"] == 1
     });
     let second = s["child_pid"].as_u64().unwrap() as u32;
     // Without the reset the next delay would be 30 s; after 300 ms of uptime it is 100 ms again.
     std::thread::sleep(Duration::from_millis(400));
-    sig(second, Signal::SIGKILL);
+    signal(second, Signal::SIGKILL);
     h.wait_state("r", "restart 2", |s| {
         s["state"] == "running" && s["restarts"] == 2
     });
@@ -98,8 +78,7 @@ fn uptime_past_reset_after_starts_the_schedule_over() {
         "{}",
         h.log("r")
     );
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
 }
 
 #[test]
@@ -145,8 +124,7 @@ fn force_restart_exit_code_restarts_at_once_without_backoff() {
         "{}",
         h.log("f")
     );
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
 }
 
 #[test]
@@ -195,8 +173,7 @@ fn stop_during_backoff_ends_at_once() {
     h.wait_state("b", "backoff", |s| {
         s["state"] == "backoff" && s["next_restart_at"].is_string()
     });
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert_eq!(h.state("b").unwrap()["state"], "stopped");
 }
 
@@ -209,8 +186,7 @@ fn child_that_ignores_sigterm_is_killed_after_the_timeout() {
     );
     let mut sup = h.run(&spec);
     let child = h.wait_running("t");
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert!(!alive(child));
     let s = h.state("t").unwrap();
     assert_eq!(s["last_exit"]["signal"], 9, "{s}");
@@ -226,8 +202,7 @@ fn graceful_stop_signal_is_the_configured_one() {
     );
     let mut sup = h.run(&spec);
     h.wait_running("g");
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert!(h.log("g").contains("got-int"), "{}", h.log("g"));
     assert_eq!(h.state("g").unwrap()["last_exit"]["code"], 0);
 }
@@ -246,8 +221,7 @@ fn stop_file_method_writes_the_marker_with_the_pid() {
     );
     let mut sup = h.run(&spec);
     let child = h.wait_running("sf");
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap(),
         format!("{{\"target_pid\": {child}}}")
@@ -262,16 +236,6 @@ fn grandchild_spec(h: &Harness, name: &str) -> (std::path::PathBuf, std::path::P
     (spec, gc)
 }
 
-fn read_pid(path: &std::path::Path) -> u32 {
-    assert!(wait_for("pid file", || std::fs::read_to_string(path)
-        .is_ok_and(|t| t.trim().parse::<u32>().is_ok())));
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn stop_leaves_no_grandchild_behind() {
     let h = Harness::new();
@@ -280,8 +244,7 @@ fn stop_leaves_no_grandchild_behind() {
     h.wait_running("gc");
     let gc = read_pid(&gc_file);
     assert!(alive(gc));
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
     assert!(wait_for("grandchild gone", || !alive(gc)));
 }
 
@@ -293,12 +256,11 @@ fn a_crashed_child_takes_its_grandchildren_with_it() {
     let child = h.wait_running("gc2");
     let gc = read_pid(&gc_file);
     std::fs::remove_file(&gc_file).unwrap();
-    sig(child, Signal::SIGKILL);
+    signal(child, Signal::SIGKILL);
     assert!(wait_for("old grandchild gone", || !alive(gc)));
     let new_gc = read_pid(&gc_file);
     assert_ne!(new_gc, gc);
-    sig(sup.id(), Signal::SIGTERM);
-    wait_exit(&mut sup);
+    stop_supervisor(&mut sup);
 }
 
 #[test]
@@ -308,7 +270,7 @@ fn sigkilled_supervisor_leaves_no_child_and_the_next_one_starts_exactly_one() {
     let mut sup = h.run(&spec);
     let child = h.wait_running("dead");
     let gc = read_pid(&gc_file);
-    sig(sup.id(), Signal::SIGKILL);
+    signal(sup.id(), Signal::SIGKILL);
     wait_exit(&mut sup);
     // PR_SET_PDEATHSIG: the child goes with the supervisor.
     assert!(wait_for("child gone", || !alive(child)));
@@ -339,8 +301,7 @@ fn sigkilled_supervisor_leaves_no_child_and_the_next_one_starts_exactly_one() {
         .filter(|p| alive(*p))
         .collect();
     assert_eq!(ours, vec![new_gc]);
-    sig(sup2.id(), Signal::SIGTERM);
-    wait_exit(&mut sup2);
+    stop_supervisor(&mut sup2);
 }
 
 #[test]
@@ -355,8 +316,7 @@ fn second_supervisor_for_the_same_service_is_refused() {
         err.contains(&format!("already supervised by respawn pid {}", sup.id())),
         "{err}"
     );
-    sig(sup.id(), Signal::SIGTERM);
-    wait_exit(&mut sup);
+    stop_supervisor(&mut sup);
 }
 
 #[test]
@@ -395,8 +355,7 @@ fn output_is_logged_and_rotated() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.contains("-199"), "{text}");
-    sig(sup.id(), Signal::SIGTERM);
-    wait_exit(&mut sup);
+    stop_supervisor(&mut sup);
 }
 
 #[test]
@@ -415,8 +374,7 @@ fn unwritable_log_is_reported_and_the_child_keeps_running() {
     let status = h.cmd(&["status", "ul"]);
     assert_eq!(status.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&status.stdout).contains("LOG ERROR"));
-    sig(sup.id(), Signal::SIGTERM);
-    assert_eq!(wait_exit(&mut sup).code(), Some(0));
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
 }
 
 #[test]
@@ -444,8 +402,7 @@ fn status_json_tells_the_truth_with_systemctl_exit_codes() {
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
-    sig(sup.id(), Signal::SIGTERM);
-    wait_exit(&mut sup);
+    stop_supervisor(&mut sup);
     let out = h.cmd(&["status", "st", "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

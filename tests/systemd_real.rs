@@ -9,9 +9,7 @@
 //! passes, unless RESPAWN_REQUIRE_SYSTEMD=1 (then it fails).
 #![cfg(target_os = "linux")]
 
-mod common;
-
-use common::{ok, wait_until, DEADLINE};
+use crate::common::*;
 use serde_json::Value;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -155,19 +153,17 @@ fn workspace_base() -> PathBuf {
 }
 
 /// A test's files (specs, state, and a copy of the respawn binary), where they are
-/// the same inside the namespace as outside.
+/// the same inside the namespace as outside: the harness's folder, with commands run
+/// inside the namespace.
 struct Workspace {
-    dir: tempfile::TempDir,
+    h: Harness,
 }
 
 impl Workspace {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("systemd-real-")
-            .tempdir_in(workspace_base())
-            .unwrap();
-        std::fs::copy(RESPAWN, dir.path().join("respawn")).unwrap();
-        Workspace { dir }
+        let h = Harness::new_in(&workspace_base(), "systemd-real-");
+        std::fs::copy(RESPAWN, h.path("respawn")).unwrap();
+        Workspace { h }
     }
 
     /// The respawn binary the namespace runs.
@@ -176,17 +172,15 @@ impl Workspace {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.h.path(name)
     }
 
     fn spec(&self, name: &str, toml: &str) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, toml).unwrap();
-        path.to_str().unwrap().to_string()
+        self.h.spec(name, toml).to_str().unwrap().to_string()
     }
 
     fn state_root(&self) -> String {
-        self.path("state").to_str().unwrap().to_string()
+        self.h.state_root().to_str().unwrap().to_string()
     }
 
     /// `respawn --state-dir … ARGS` inside the namespace.

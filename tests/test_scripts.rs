@@ -3,13 +3,12 @@
 //! `scripts/setup` before anything else and makes the systemd and Hermes lanes
 //! required unless they are skipped by name.
 
-mod common;
-
+use crate::common::*;
 #[cfg(unix)]
 use std::process::Command;
 
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(common::repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// The script's lines that run something (no comments, no blanks).
@@ -83,7 +82,7 @@ fn the_scripts_parse() {
     ] {
         let out = Command::new("bash")
             .arg("-n")
-            .arg(common::repo_root().join(script))
+            .arg(repo_root().join(script))
             .output()
             .expect("bash");
         assert!(
@@ -99,7 +98,7 @@ fn the_scripts_parse() {
 #[cfg(unix)]
 #[test]
 fn an_unknown_lane_to_skip_is_refused_before_anything_runs() {
-    let out = Command::new(common::repo_root().join("scripts/test"))
+    let out = Command::new(repo_root().join("scripts/test"))
         .env("RESPAWN_SKIP", "wheel,windoes")
         .output()
         .expect("scripts/test");

@@ -2,9 +2,7 @@
 //! and real processes: the service runs whatever version its files say.
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::Output;
 
 fn text(out: &Output) -> String {

@@ -6,21 +6,12 @@
 //! made from the Unix mode, so what "admin-only" means is tested purely in run_as.
 #![cfg(windows)]
 
+use crate::common::*;
 use respawn::admin_files::{install_copies, writable_by_others};
 use respawn::os::{self, read_security, replace_file, set_protected_dacl};
 use respawn::run_as::{Account, AdminPaths, Role};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// With RESPAWN_SLEEPER set, this test exe (started again) just stays up.
-#[test]
-fn sleeper() {
-    if std::env::var_os("RESPAWN_SLEEPER").is_some() {
-        loop {
-            std::thread::park();
-        }
-    }
-}
 
 fn layout(root: &std::path::Path) -> AdminPaths {
     let pf = root.join("Program Files");
@@ -102,7 +93,7 @@ fn a_running_exe_is_replaced_and_keeps_running() {
     let dst = root.path().join("respawn.exe");
     replace_file(&std::env::current_exe().unwrap(), &dst).unwrap();
     let mut running = Command::new(&dst)
-        .args(["sleeper", "--exact", "--test-threads=1"])
+        .args(SLEEPER_ARGS)
         .env("RESPAWN_SLEEPER", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -6,19 +6,10 @@
 //! refused, and that a second session reaches the pipe. See docs/wine.md.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn probe_spec(h: &Harness, name: &str) -> std::path::PathBuf {
-    let probe = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("job_probe.exe");
+    let probe = example_exe("job_probe");
     h.spec(
         "s.toml",
         &format!(
@@ -83,19 +74,12 @@ fn a_pipe_squatting_the_name_is_not_obeyed() {
 #[test]
 fn doctor_checks_the_control_pipe_of_a_running_per_user_supervisor() {
     let h = Harness::new();
-    let name = format!("ctldoc{}", std::process::id());
+    let name = unique_service("CtlDoc");
     let spec = probe_spec(&h, &name);
     ok(&h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]));
     let check = |h: &Harness| -> serde_json::Value {
-        let out = h.cmd(&["doctor", &name, "--json"]);
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == "control-pipe")
-            .cloned()
-            .unwrap_or_else(|| panic!("no control-pipe check: {report:#}"))
+        let report = h.json(&["doctor", &name, "--json"]);
+        doctor_check(&report, "control-pipe").clone()
     };
     assert_eq!(check(&h)["status"], "skip");
     ok(&h.cmd(&["start", &name]));

@@ -5,44 +5,13 @@
 //! RESPAWN_REQUIRE_WINDOWS_FIXTURES=1 makes that a failure.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
-use std::path::PathBuf;
-
-fn esbuild() -> Option<PathBuf> {
-    let dirs = [
-        std::env::var_os("RESPAWN_WIN_FIXTURES").map(PathBuf::from),
-        std::env::var_os("RESPAWN_WIN_CACHE").map(|c| PathBuf::from(c).join("win-fixtures")),
-        Some(PathBuf::from("/var/cache/respawn/win-fixtures")),
-    ];
-    let found = dirs
-        .into_iter()
-        .flatten()
-        .map(|d| d.join("esbuild.exe"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = "no esbuild.exe: run scripts/windows-fixtures.sh (or set RESPAWN_WIN_FIXTURES)";
-        assert!(
-            std::env::var_os("RESPAWN_REQUIRE_WINDOWS_FIXTURES").is_none(),
-            "{msg}"
-        );
-        eprintln!("SKIP: {msg}");
-    }
-    found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::*;
 
 #[test]
 fn http_probe_against_esbuild_makes_ready_and_restarts_on_404() {
-    let Some(esbuild) = esbuild() else { return };
+    let Some(esbuild) = fixture("esbuild.exe") else {
+        return;
+    };
     let h = Harness::new();
     // A copy on the harness's drive: a spec's `/var/...` path would mean C:\var\...
     let exe = h.path("esbuild.exe");
@@ -89,58 +58,16 @@ fn http_probe_against_esbuild_makes_ready_and_restarts_on_404() {
     let _ = wait_exit(&mut sup);
 }
 
-/// Deletes the test's service from the SCM when the test ends, also when it fails.
-struct DeleteOnDrop(String);
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        use windows_service::service::ServiceAccess;
-        use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
-        let Ok(mgr) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        else {
-            return;
-        };
-        if let Ok(svc) = mgr.open_service(&self.0, ServiceAccess::STOP | ServiceAccess::DELETE) {
-            let _ = svc.stop();
-            let _ = svc.delete();
-        }
-    }
-}
-
-fn console_probe() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("console_probe.exe")
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn update_of_a_windows_service_success_and_failure() {
     let h = Harness::new();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!("RespawnUpd{}x{nanos}", std::process::id());
+    let name = unique_service("Upd");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            console_probe().display().to_string(),
-            h.path("console.txt").display().to_string()
+            "{}[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(&name, &h.path("console.txt"))
         ),
     );
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -183,19 +110,11 @@ fn the_scm_host_steps_aside_while_an_operation_holds_the_service() {
     use respawn::state::ServicePaths;
     use respawn::supervisor::oplock::OperationLock;
     let h = Harness::new();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!("RespawnLock{}x{nanos}", std::process::id());
+    let name = unique_service("Lock");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = h.spec(
         "svc.toml",
-        &format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n",
-            console_probe().display().to_string(),
-            h.path("console.txt").display().to_string()
-        ),
+        &console_probe_spec(&name, &h.path("console.txt")),
     );
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     // What an update holds while it replaces the files.
@@ -211,9 +130,7 @@ fn the_scm_host_steps_aside_while_an_operation_holds_the_service() {
     // What the SCM's recovery or a boot start would do meanwhile: start the host.
     // It sees the lock and stops at once, with success, without starting the program.
     use windows_service::service::{ServiceAccess, ServiceExitCode, ServiceState};
-    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
-    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
-    let svc = mgr
+    let svc = scm()
         .open_service(&name, ServiceAccess::START | ServiceAccess::QUERY_STATUS)
         .unwrap();
     svc.start::<&str>(&[]).unwrap();

@@ -9,45 +9,9 @@
 //! RESPAWN_REQUIRE_WINDOWS_FIXTURES=1 makes that a failure.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
-use std::path::{Path, PathBuf};
+use crate::common::*;
+use std::path::Path;
 use std::time::Duration;
-
-fn examples_dir() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-}
-
-/// A fixture file from scripts/windows-fixtures.sh, or None (SKIP) / a failure.
-fn fixture(name: &str) -> Option<PathBuf> {
-    let dirs = [
-        std::env::var_os("RESPAWN_WIN_FIXTURES").map(PathBuf::from),
-        std::env::var_os("RESPAWN_WIN_CACHE").map(|c| PathBuf::from(c).join("win-fixtures")),
-        Some(PathBuf::from("/var/cache/respawn/win-fixtures")),
-    ];
-    let found = dirs
-        .into_iter()
-        .flatten()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        let msg =
-            format!("no {name}: run scripts/windows-fixtures.sh (or set RESPAWN_WIN_FIXTURES)");
-        assert!(
-            std::env::var("RESPAWN_REQUIRE_WINDOWS_FIXTURES").as_deref() != Ok("1"),
-            "{msg} (RESPAWN_REQUIRE_WINDOWS_FIXTURES=1)"
-        );
-        eprintln!("SKIP: {msg}");
-    }
-    found
-}
 
 /// Build a console-script launcher the way distlib's ScriptMaker._write_script does:
 /// the launcher exe, then `#!<program>\n` (quoted when it has spaces), then a zip
@@ -66,11 +30,6 @@ fn pip_launcher(at: &Path, program: &Path) -> Option<()> {
     Some(())
 }
 
-fn stop_supervisor(sup: &mut std::process::Child) -> std::process::ExitStatus {
-    respawn::os::signal_supervisor(sup.id(), respawn::control::Control::Stop).unwrap();
-    wait_exit(sup)
-}
-
 #[test]
 fn graceful_stop_through_pips_launcher_reaches_the_real_program() {
     let h = Harness::new();
@@ -83,7 +42,7 @@ fn graceful_stop_through_pips_launcher_reaches_the_real_program() {
     // As on a Windows install: hermes.exe (pip's launcher) starts the venv's
     // python.exe, a redirector that starts the base interpreter, which is the
     // gateway. Folders with spaces: the shebang must quote the path.
-    let gateway = examples_dir().join("pidfile_gateway.exe");
+    let gateway = example_exe("pidfile_gateway");
     let python = venv.join("Scripts").join("python.exe");
     std::fs::copy(&gateway, &python).unwrap();
     std::fs::copy(&gateway, base.join("python.exe")).unwrap();
@@ -165,7 +124,7 @@ fn a_pid_file_naming_a_process_outside_the_job_is_refused() {
         "s.toml",
         &format!(
             "name = \"pj\"\ncommand = {:?}\nargs = [{:?}, \"stay\"]\npid_file = {:?}\n[stop]\nmethod = \"kill\"\n",
-            examples_dir().join("job_probe.exe").display().to_string(),
+            example_exe("job_probe").display().to_string(),
             out.display().to_string(),
             pid_file.display().to_string()
         ),
@@ -181,14 +140,6 @@ fn a_pid_file_naming_a_process_outside_the_job_is_refused() {
     );
     assert!(h.state("pj").unwrap().get("main_pid").is_none());
     assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -255,7 +206,7 @@ fn esbuild_serve_runs_on_a_held_stdin_and_stops_on_its_end() {
 #[test]
 fn stop_command_runs_in_the_childs_job_without_a_console() {
     let h = Harness::new();
-    let probe = examples_dir().join("job_probe.exe").display().to_string();
+    let probe = example_exe("job_probe").display().to_string();
     let (child_out, stop_out) = (h.path("child.json"), h.path("stop.json"));
     let spec = h.spec(
         "s.toml",
@@ -302,7 +253,7 @@ fn the_childs_job_limits_read_back() {
         .unwrap();
     rt.block_on(async {
         let h = Harness::new();
-        let mut cmd = tokio::process::Command::new(examples_dir().join("job_probe.exe"));
+        let mut cmd = tokio::process::Command::new(example_exe("job_probe"));
         cmd.arg(h.path("p.json")).arg("stay");
         let tree = respawn::os::ChildTree::spawn(&mut cmd).unwrap();
         let limits = tree.job_limits().unwrap();
@@ -329,7 +280,7 @@ fn respawn_start_breaks_away_from_the_callers_job() {
             "s.toml",
             &format!(
                 "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}, \"stay\"]\n",
-                examples_dir().join("job_probe.exe").display().to_string(),
+                example_exe("job_probe").display().to_string(),
                 h.path("probe.json").display().to_string()
             ),
         );

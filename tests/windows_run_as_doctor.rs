@@ -3,20 +3,8 @@
 //! respawn.exe, the spec and the folders above them (issue 15).
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
-
-/// With RESPAWN_SLEEPER set, this test exe (started by the service) just stays up.
-#[test]
-fn sleeper() {
-    if std::env::var_os("RESPAWN_SLEEPER").is_some() {
-        loop {
-            std::thread::park();
-        }
-    }
-}
 
 struct Installed<'a>(&'a Harness, String);
 
@@ -27,34 +15,27 @@ impl Drop for Installed<'_> {
 }
 
 fn check(report: &Value, id: &str) -> (String, String) {
-    let c = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"));
+    let c = doctor_check(report, id);
     (
         c["status"].as_str().unwrap().to_string(),
         c["summary"].as_str().unwrap().to_string(),
     )
 }
 
-#[test]
-fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
-    let h = Harness::new();
-    let name = format!(
-        "RespawnRunAs{}x{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
+/// Install (SCM) a service named `Respawn<tag>...` whose program is this test exe's
+/// sleeper; `extra` is appended TOML. Its name, the install's output, and a guard
+/// that uninstalls it.
+fn install_sleeper<'a>(
+    h: &'a Harness,
+    tag: &str,
+    extra: &str,
+) -> (String, std::process::Output, Installed<'a>) {
+    let name = unique_service(tag);
     let exe = std::env::current_exe().unwrap().display().to_string();
     let spec = h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ncommand = {exe:?}\nargs = [\"sleeper\", \"--exact\"]\n[env]\nRESPAWN_SLEEPER = \"1\"\n"
+            "name = \"{name}\"\ncommand = {exe:?}\nargs = {SLEEPER_ARGS:?}\n[env]\nRESPAWN_SLEEPER = \"1\"\n{extra}"
         ),
     );
     let out = h
@@ -64,16 +45,18 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
         .output()
         .unwrap();
     ok(&out);
-    let _guard = Installed(&h, name.clone());
+    let guard = Installed(h, name.clone());
+    (name, out, guard)
+}
+
+#[test]
+fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
+    let h = Harness::new();
+    let (name, _, _guard) = install_sleeper(&h, "RunAs", "");
     ok(&h.cmd(&["start", &name]));
     h.wait_running(&name);
 
-    let out = h
-        .respawn()
-        .args(["doctor", &name, "--json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = h.json(&["doctor", &name, "--json"]);
     let me = respawn::os::current_identity().unwrap();
     // Install recorded the installing user, and the running child's token says the same.
     let record = respawn::backend::Installation::read(&respawn::state::ServicePaths::new(
@@ -101,37 +84,10 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
 #[test]
 fn run_as_system_is_said_loudly_and_records_no_user() {
     let h = Harness::new();
-    let name = format!(
-        "RespawnRunAsSys{}x{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let exe = std::env::current_exe().unwrap().display().to_string();
-    let spec = h.spec(
-        "svc.toml",
-        &format!(
-            "name = \"{name}\"\ncommand = {exe:?}\nargs = [\"sleeper\", \"--exact\"]\n[env]\nRESPAWN_SLEEPER = \"1\"\n[service]\nrun_as = \"system\"\n"
-        ),
-    );
-    let out = h
-        .respawn()
-        .args(["install", "--backend", "scm", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
-    ok(&out);
-    let _guard = Installed(&h, name.clone());
+    let (name, out, _guard) = install_sleeper(&h, "RunAsSys", "[service]\nrun_as = \"system\"\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LocalSystem"), "{stderr}");
-    let out = h
-        .respawn()
-        .args(["doctor", &name, "--json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = h.json(&["doctor", &name, "--json"]);
     let (status, summary) = check(&report, "run-as");
     assert_eq!(status, "warn", "{summary}");
     assert!(summary.contains("LocalSystem"), "{summary}");

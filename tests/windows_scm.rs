@@ -3,16 +3,12 @@
 //! stop, uninstall. What Wine's SCM does not do is listed in docs/wine.md.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use respawn::quote::windows::split_command_line;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use windows_service::service::{
     ServiceAccess, ServiceActionType, ServiceExitCode, ServiceFailureResetPeriod, ServiceState,
 };
-use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
 /// `built` is the path cargo knew at build time (a Linux path under Wine).
 fn assert_same_exe(registered: &str, built: &str) {
@@ -24,95 +20,29 @@ fn assert_same_exe(registered: &str, built: &str) {
     );
 }
 
-fn taskkill(pid: u32) {
-    let out = Command::new("taskkill")
-        .args(["/F", "/PID", &pid.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "taskkill {pid}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn examples_dir() -> PathBuf {
-    // target\<triple>\debug\deps\this-test.exe → target\<triple>\debug\examples
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-}
-
 /// A spec in a folder whose name has spaces, running a child that reports whether it
 /// has a console window and then stays up.
 fn service_spec(h: &Harness, name: &str) -> (PathBuf, PathBuf) {
-    let dir = h.path("my specs");
-    std::fs::create_dir_all(&dir).unwrap();
     let probe_out = h.path("console.txt");
-    let probe = examples_dir().join("console_probe.exe");
-    let spec = dir.join("svc.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name = \"{name}\"\ndescription = \"respawn test service {name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            probe.display().to_string(),
-            probe_out.display().to_string()
+    let spec = h.spec(
+        "my specs/svc.toml",
+        &format!(
+            "{}description = \"respawn test service {name}\"\n[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(name, &probe_out)
         ),
-    )
-    .unwrap();
+    );
     (spec, probe_out)
-}
-
-/// A service name of this run alone: Wine's pids start small again with each
-/// wineserver, so the pid alone could name a service a failed run left behind.
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("RespawnTest{name}{}x{nanos}", std::process::id())
-}
-
-/// Deletes the test's service from the SCM when the test ends, also when it fails
-/// half way; a no-op when the test already uninstalled it.
-struct DeleteOnDrop(String);
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        let Ok(mgr) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        else {
-            return;
-        };
-        let access = ServiceAccess::STOP | ServiceAccess::DELETE;
-        if let Ok(svc) = mgr.open_service(&self.0, access) {
-            let _ = svc.stop();
-            let _ = svc.delete();
-        }
-    }
-}
-
-fn scm_status(name: &str) -> windows_service::service::ServiceStatus {
-    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
-    mgr.open_service(name, ServiceAccess::QUERY_STATUS)
-        .unwrap()
-        .query_status()
-        .unwrap()
 }
 
 #[test]
 fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     let h = Harness::new();
-    let name = unique("Cfg");
+    let name = unique_service("Cfg");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
 
-    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
-    let svc = mgr
+    let svc = scm()
         .open_service(&name, ServiceAccess::QUERY_CONFIG)
         .unwrap();
     let config = svc.query_config().unwrap();
@@ -172,7 +102,7 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
 #[test]
 fn service_lifecycle_with_child_crash_stop_and_uninstall() {
     let h = Harness::new();
-    let name = unique("Life");
+    let name = unique_service("Life");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, probe_out) = service_spec(&h, &name);
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -225,7 +155,7 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
 #[test]
 fn killing_the_host_leaves_no_orphan_child() {
     let h = Harness::new();
-    let name = unique("Orphan");
+    let name = unique_service("Orphan");
     let _cleanup = DeleteOnDrop(name.clone());
     let (spec, _) = service_spec(&h, &name);
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -264,13 +194,13 @@ fn exe_subsystems_console_for_respawn_gui_for_respawnw() {
 #[test]
 fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
     let h = Harness::new();
-    let first = unique("Shown");
+    let first = unique_service("Shown");
     let _cleanup = DeleteOnDrop(first.clone());
     let (spec, _) = service_spec(&h, &first);
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
 
     // Another service whose description (so display name) is the same.
-    let second = unique("Twin");
+    let second = unique_service("Twin");
     let _cleanup2 = DeleteOnDrop(second.clone());
     let text = std::fs::read_to_string(&spec).unwrap().replacen(
         &format!("name = \"{first}\""),
@@ -283,8 +213,7 @@ fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("different `description`"), "{err}");
     assert_eq!(h.cmd(&["status", &second]).status.code(), Some(4));
-    let mgr = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT).unwrap();
-    assert!(mgr
+    assert!(scm()
         .open_service(&second, ServiceAccess::QUERY_STATUS)
         .is_err());
 

@@ -4,59 +4,16 @@
 //! killed host. What Wine cannot show is table-tested in `backend::scm_policy`.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use windows_service::service::{
     ServiceAccess, ServiceErrorControl, ServiceInfo, ServiceStartType, ServiceState, ServiceType,
 };
-use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("RespawnOwn{name}{}x{nanos}", std::process::id())
-}
-
-/// Deletes the test's service when the test ends, also when it fails half way.
-struct DeleteOnDrop(String);
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        let Ok(mgr) = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
-        else {
-            return;
-        };
-        if let Ok(svc) = mgr.open_service(&self.0, ServiceAccess::STOP | ServiceAccess::DELETE) {
-            let _ = svc.stop();
-            let _ = svc.delete();
-        }
-    }
-}
-
-fn manager() -> ServiceManager {
-    ServiceManager::local_computer(
-        None::<&str>,
-        ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
-    )
-    .unwrap()
-}
-
-fn scm_status(name: &str) -> windows_service::service::ServiceStatus {
-    manager()
-        .open_service(name, ServiceAccess::QUERY_STATUS)
-        .unwrap()
-        .query_status()
-        .unwrap()
-}
 
 fn image_path(name: &str) -> String {
-    manager()
+    scm()
         .open_service(name, ServiceAccess::QUERY_CONFIG)
         .unwrap()
         .query_config()
@@ -87,48 +44,15 @@ fn service_value(name: &str, value: &str) -> Option<String> {
     )
 }
 
-fn taskkill(pid: u32) {
-    let out = Command::new("taskkill")
-        .args(["/F", "/PID", &pid.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(out.success(), "taskkill {pid}");
-}
-
-fn probe_exe() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("console_probe.exe")
-}
-
 /// A spec running a child that stays up; `extra` is appended TOML.
 fn spec(h: &Harness, name: &str, extra: &str) -> PathBuf {
     h.spec(
         "svc.toml",
         &format!(
-            "name = \"{name}\"\ndescription = \"respawn owner test {name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n{extra}",
-            probe_exe().display().to_string(),
-            h.path("console.txt").display().to_string()
+            "{}description = \"respawn owner test {name}\"\n[restart]\nbackoff = [\"1s\"]\n{extra}",
+            console_probe_spec(name, &h.path("console.txt"))
         ),
     )
-}
-
-fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
 }
 
 fn err_of(out: &std::process::Output) -> String {
@@ -138,7 +62,7 @@ fn err_of(out: &std::process::Output) -> String {
 #[test]
 fn a_service_respawn_did_not_create_is_never_changed_or_deleted() {
     let h = Harness::new();
-    let foreign = unique("Foreign");
+    let foreign = unique_service("OwnForeign");
     let _cleanup = DeleteOnDrop(foreign.clone());
     let foreign_image = r"C:\windows\system32\cmd.exe /c exit 0";
     let info = ServiceInfo {
@@ -153,7 +77,7 @@ fn a_service_respawn_did_not_create_is_never_changed_or_deleted() {
         account_name: None,
         account_password: None,
     };
-    manager()
+    scm()
         .create_service(&info, ServiceAccess::QUERY_STATUS)
         .unwrap();
     assert_eq!(image_path(&foreign), foreign_image);
@@ -207,7 +131,7 @@ fn a_service_respawn_did_not_create_is_never_changed_or_deleted() {
 #[test]
 fn a_service_of_another_state_dir_needs_force_and_install_marks_ownership() {
     let h = Harness::new();
-    let name = unique("Dir");
+    let name = unique_service("OwnDir");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -250,7 +174,7 @@ fn a_service_of_another_state_dir_needs_force_and_install_marks_ownership() {
     assert_ne!(out.status.code(), Some(0));
     assert!(err_of(&out).contains("--state-dir"), "{}", err_of(&out));
     ok(&h.cmd(&["--state-dir", other_arg, "uninstall", &name]));
-    assert!(manager()
+    assert!(scm()
         .open_service(&name, ServiceAccess::QUERY_STATUS)
         .is_err());
 }
@@ -258,7 +182,7 @@ fn a_service_of_another_state_dir_needs_force_and_install_marks_ownership() {
 #[test]
 fn a_per_user_install_over_a_service_install_is_refused() {
     let h = Harness::new();
-    let name = unique("User");
+    let name = unique_service("OwnUser");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -269,31 +193,25 @@ fn a_per_user_install_over_a_service_install_is_refused() {
         "{}",
         err_of(&out)
     );
-    let record = json(&h.cmd(&["status", &name, "--json"]));
+    let record = h.json(&["status", &name, "--json"]);
     assert_eq!(record["backend"], "scm");
-    let run = Command::new("reg")
-        .args([
-            "query",
-            r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run",
-            "/v",
-            &format!("respawn-{name}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(!run.status.success(), "no login entry was written");
+    assert!(
+        !query_run_value(&name).status.success(),
+        "no login entry was written"
+    );
     ok(&h.cmd(&["uninstall", &name]));
 }
 
 #[test]
 fn never_started_is_stopped_and_a_killed_host_is_a_problem_that_stop_cleans_up() {
     let h = Harness::new();
-    let name = unique("Kill");
+    let name = unique_service("OwnKill");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     let st = scm_status(&name);
     assert_eq!(st.current_state, ServiceState::Stopped);
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "stopped", "never started is not failed: {s}");
 
     ok(&h.cmd(&["start", &name]));
@@ -303,20 +221,14 @@ fn never_started_is_stopped_and_a_killed_host_is_a_problem_that_stop_cleans_up()
     assert!(wait_for("child gone with the host", || {
         !respawn::os::is_alive(child)
     }));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "stopped");
     assert!(
         s["reason"].as_str().unwrap_or_default().contains("killed"),
         "{s}"
     );
-    let doctor = h.cmd(&["doctor", &name, "--json"]);
-    let d = json(&doctor);
-    let host_check = d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "service-host")
-        .unwrap_or_else(|| panic!("no service-host check: {d}"));
+    let d = h.json(&["doctor", &name, "--json"]);
+    let host_check = doctor_check(&d, "service-host");
     assert_eq!(host_check["status"], "fail", "{host_check}");
 
     // stop after the host was killed: succeeds and records the stop.
@@ -330,7 +242,7 @@ fn never_started_is_stopped_and_a_killed_host_is_a_problem_that_stop_cleans_up()
 #[test]
 fn an_unreadable_spec_is_reported_to_the_scm_and_in_status() {
     let h = Harness::new();
-    let name = unique("Bad");
+    let name = unique_service("OwnBad");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -340,7 +252,7 @@ fn an_unreadable_spec_is_reported_to_the_scm_and_in_status() {
     assert!(wait_for("the SCM says stopped", || scm_status(&name)
         .current_state
         == ServiceState::Stopped));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "failed", "{s}");
     assert!(
         s["reason"]
@@ -356,17 +268,14 @@ fn an_unreadable_spec_is_reported_to_the_scm_and_in_status() {
 #[test]
 fn restart_is_a_planned_restart_of_the_child_by_the_same_host() {
     let h = Harness::new();
-    let name = unique("Restart");
+    let name = unique_service("OwnRestart");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     ok(&h.cmd(&["start", &name]));
     let child = h.wait_running(&name);
     // One crash first, so there is a restart count and a last exit to keep.
-    Command::new("taskkill")
-        .args(["/F", "/PID", &child.to_string()])
-        .output()
-        .unwrap();
+    taskkill(child);
     let s = h.wait_new_child(&name, child);
     let host = s["supervisor_pid"].as_u64().unwrap();
     let restarts = s["restarts"].as_u64().unwrap();
@@ -387,7 +296,7 @@ fn restart_is_a_planned_restart_of_the_child_by_the_same_host() {
 #[test]
 fn a_slow_stop_advances_the_checkpoint_and_install_sets_start_and_shutdown_options() {
     let h = Harness::new();
-    let name = unique("Slow");
+    let name = unique_service("OwnSlow");
     let _cleanup = DeleteOnDrop(name.clone());
     // The child ignores the stop file: the host waits out the 8 s timeout, then kills.
     let marker = h.path("stop-marker");
@@ -410,7 +319,7 @@ fn a_slow_stop_advances_the_checkpoint_and_install_sets_start_and_shutdown_optio
     );
     ok(&h.cmd(&["start", &name]));
     h.wait_running(&name);
-    let svc = manager()
+    let svc = scm()
         .open_service(&name, ServiceAccess::STOP | ServiceAccess::QUERY_STATUS)
         .unwrap();
     svc.stop().unwrap();
@@ -438,7 +347,7 @@ fn a_slow_stop_advances_the_checkpoint_and_install_sets_start_and_shutdown_optio
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let fresh = manager()
+    let fresh = scm()
         .open_service(&name, ServiceAccess::QUERY_STATUS)
         .unwrap();
     assert_eq!(
@@ -455,7 +364,7 @@ fn a_slow_stop_advances_the_checkpoint_and_install_sets_start_and_shutdown_optio
 #[test]
 fn the_host_waits_for_a_lock_still_held_by_a_dying_predecessor() {
     let h = Harness::new();
-    let name = unique("Lock");
+    let name = unique_service("OwnLock");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -485,7 +394,7 @@ fn the_host_waits_for_a_lock_still_held_by_a_dying_predecessor() {
 fn the_event_log_source_is_registered_and_removed_and_gets_the_hosts_story() {
     use respawn::os::windows_eventlog as eventlog;
     let h = Harness::new();
-    let name = unique("Events");
+    let name = unique_service("OwnEvents");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
@@ -523,7 +432,7 @@ fn the_event_log_source_is_registered_and_removed_and_gets_the_hosts_story() {
 #[test]
 fn marked_for_delete_gets_a_hint_and_the_install_hint_names_the_state_dir() {
     let h = Harness::new();
-    let name = unique("Marked");
+    let name = unique_service("OwnMarked");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     // A --state-dir given on the command line is part of the next command's hint.
@@ -543,7 +452,7 @@ fn marked_for_delete_gets_a_hint_and_the_install_hint_names_the_state_dir() {
     ok(&h.cmd(&["--state-dir", given, "uninstall", &name]));
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
     // An open handle (services.msc has one) keeps a deleted service "marked for delete".
-    let held = manager()
+    let held = scm()
         .open_service(&name, ServiceAccess::QUERY_STATUS)
         .unwrap();
     ok(&h.cmd(&["uninstall", &name]));
@@ -563,7 +472,7 @@ fn marked_for_delete_gets_a_hint_and_the_install_hint_names_the_state_dir() {
 #[test]
 fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported() {
     let h = Harness::new();
-    let name = unique("Long");
+    let name = unique_service("OwnLong");
     let spec = spec(&h, &name, "");
     let deep = h.path(&"x".repeat(200));
     let out = h.cmd(&[
@@ -610,7 +519,7 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert!(
         s["reason"]
             .as_str()
@@ -618,14 +527,8 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
             .contains("disabled in Task Manager"),
         "{s}"
     );
-    let d = json(&h.cmd(&["doctor", &name, "--json"]));
-    let check = d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "login-entry-enabled")
-        .unwrap_or_else(|| panic!("{d}"))
-        .clone();
+    let d = h.json(&["doctor", &name, "--json"]);
+    let check = doctor_check(&d, "login-entry-enabled");
     assert_eq!(check["status"], "fail", "{check}");
     let _ = Command::new("reg")
         .args(["delete", approved, "/v", &value, "/f"])
@@ -637,7 +540,7 @@ fn a_login_entry_too_long_for_windows_is_refused_and_a_disabled_one_is_reported(
 #[test]
 fn exit_78_stays_down_and_failed_in_service_mode() {
     let h = Harness::new();
-    let name = unique("Gave");
+    let name = unique_service("OwnGave");
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = h.spec(
         "svc.toml",
@@ -651,13 +554,13 @@ fn exit_78_stays_down_and_failed_in_service_mode() {
     assert!(wait_for("the SCM says stopped", || scm_status(&name)
         .current_state
         == ServiceState::Stopped));
-    let s = json(&h.cmd(&["status", &name, "--json"]));
+    let s = h.json(&["status", &name, "--json"]);
     assert_eq!(s["state"], "failed", "{s}");
     assert_eq!(s["last_exit"]["code"], 78, "{s}");
     // Stays down: nothing starts the child again (the host reported STOPPED, and with
     // the failure-actions flag off Windows' recovery does not apply; see scm_policy).
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(scm_status(&name).current_state, ServiceState::Stopped);
-    assert_eq!(json(&h.cmd(&["status", &name, "--json"]))["restarts"], 0);
+    assert_eq!(h.json(&["status", &name, "--json"])["restarts"], 0);
     ok(&h.cmd(&["uninstall", &name]));
 }

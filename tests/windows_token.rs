@@ -12,6 +12,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// `probe_child`'s name for libtest: the child runs this test exe with it and `--exact`.
+const PROBE: &str = "windows_token::probe_child";
+/// `stop_helper_probe`'s name for libtest.
+const STOP_PROBE: &str = "windows_token::stop_helper_probe";
+
 /// The child: this test exe again, running only `probe_child`, which (with
 /// RESPAWN_PROBE set, as the spawn's environment does) prints who it runs as, whether it
 /// has a console window, its working dir and two variables, then waits for the end of
@@ -77,7 +82,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (ChildTree, tempf
         env.insert("RESPAWN_PROBE_STAY".to_string(), "1".to_string());
     }
     let program = std::env::current_exe().unwrap();
-    let args = ["probe_child", "--exact", "--nocapture", "--test-threads=1"].map(String::from);
+    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(String::from);
     let child = ChildTree::spawn_as_user(
         token,
         &UserCommand {
@@ -116,6 +121,14 @@ async fn report(child: &mut ChildTree) -> BTreeMap<String, String> {
     out
 }
 
+/// The child's exit, which must come within a minute; `what` says why it should.
+async fn exit_within_a_minute(child: &mut UserChild, what: &str) -> respawn::policy::ExitKind {
+    tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no exit within 60 s"))
+        .unwrap()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -147,10 +160,7 @@ fn a_child_started_with_a_token_runs_as_that_token_hidden_in_its_job() {
         assert_eq!(cwd, std::fs::canonicalize(dir.path()).unwrap());
         // Closing stdin is a graceful stop for it: exit 0.
         child.close_stdin();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("exits after stdin closes")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "exits after stdin closes").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
         // wait() again gives the same answer.
         assert_eq!(child.wait().await.unwrap(), exit);
@@ -166,10 +176,7 @@ fn killing_the_tree_ends_the_child_and_the_job_holds_it() {
         let pid = child.pid();
         assert!(os::is_alive(pid));
         child.kill_tree();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("the killed child is reaped")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "the killed child is reaped").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(1));
         assert!(!os::is_alive(pid));
     });
@@ -289,7 +296,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(&exe);
-    cmd.args(["probe_child", "--exact", "--nocapture"])
+    cmd.args([PROBE, "--exact", "--nocapture"])
         .env("RESPAWN_PROBE", "from the spec")
         .current_dir(dir.path());
     runtime().block_on(async {
@@ -299,10 +306,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
         assert_eq!(got["RESPAWN_PROBE"], "from the spec");
         assert_eq!(child.identity().unwrap().logon, "interactive");
         child.close_stdin();
-        let exit = tokio::time::timeout(Duration::from_secs(60), child.wait())
-            .await
-            .expect("exits after stdin closes")
-            .unwrap();
+        let exit = exit_within_a_minute(&mut child, "exits after stdin closes").await;
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
     });
 }
@@ -322,7 +326,7 @@ mod engine {
     fn spec(dir: &std::path::Path, name: &str, tables: &str, env: &str) -> respawn::spec::Spec {
         let exe = std::env::current_exe().unwrap();
         let text = format!(
-            "name = {name:?}\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\n\
+            "name = {name:?}\ncommand = {:?}\nargs = [{PROBE:?}, \"--exact\", \"--nocapture\"]\n\
              [restart]\nbackoff = [\"1s\"]\n{tables}[env]\nRESPAWN_PROBE = \"engine\"\n{env}",
             exe.display().to_string(),
         );
@@ -397,21 +401,18 @@ mod engine {
         }
     }
 
-    fn unique(tag: &str) -> String {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        format!("{tag}-{}-{nanos}", std::process::id())
-    }
-
     #[test]
     fn the_child_runs_as_the_user_and_follows_their_logoff_and_logon() {
         let me = os::current_identity().unwrap().account;
         let console = os::console_session().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tables = "[service]\nwhen_logged_off = \"wait\"\n";
-        let spec = spec(dir.path(), &unique("follow"), tables, "");
+        let spec = spec(
+            dir.path(),
+            &crate::common::unique_service("follow"),
+            tables,
+            "",
+        );
         let settings = ServiceSettings {
             run_as: None,
             when_logged_off: WhenLoggedOff::Wait,
@@ -464,7 +465,7 @@ mod engine {
         let me = os::current_identity().unwrap().account;
         let console = os::console_session().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let spec = spec(dir.path(), &unique("s4u"), "", "");
+        let spec = spec(dir.path(), &crate::common::unique_service("s4u"), "", "");
         runtime().block_on(async {
             let (engine, first) =
                 Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
@@ -501,14 +502,19 @@ mod engine {
         let marker = dir.path().join("stop-marker.json");
         let env = format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string());
         let by_command = format!(
-            "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, \"stop_helper_probe\", \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
+            "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, {STOP_PROBE:?}, \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
         );
         let by_file = format!(
             "[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = '{{\"pid\": {{pid}}}}'\ntimeout = \"2s\"\n",
             marker.display().to_string()
         );
         runtime().block_on(async {
-            let by_cmd = spec(dir.path(), &unique("cmd"), &by_command, &env);
+            let by_cmd = spec(
+                dir.path(),
+                &crate::common::unique_service("cmd"),
+                &by_command,
+                &env,
+            );
             let (engine, _) =
                 Engine::start(dir.path(), by_cmd, ServiceSettings::default(), &me).await;
             engine.stop().await;
@@ -522,7 +528,12 @@ mod engine {
                 assert!(text.contains("host_env=false"), "{text}");
             }
 
-            let stopped_by_file = spec(dir.path(), &unique("file"), &by_file, &env);
+            let stopped_by_file = spec(
+                dir.path(),
+                &crate::common::unique_service("file"),
+                &by_file,
+                &env,
+            );
             let (engine, running) =
                 Engine::start(dir.path(), stopped_by_file, ServiceSettings::default(), &me).await;
             engine.stop().await;
@@ -539,7 +550,12 @@ mod engine {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("user-logs");
         let tables = format!("[logs]\ndir = {:?}\n", logs.display().to_string());
-        let spec = spec(dir.path(), &unique("logs"), &tables, "");
+        let spec = spec(
+            dir.path(),
+            &crate::common::unique_service("logs"),
+            &tables,
+            "",
+        );
         runtime().block_on(async {
             let (engine, running) =
                 Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;

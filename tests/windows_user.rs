@@ -2,65 +2,24 @@
 //! supervisor through the console-less respawnw.exe. Run under Wine in CI.
 #![cfg(windows)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use respawn::quote::windows::split_command_line;
-use std::process::Command;
-
-fn run_value(name: &str) -> Option<String> {
-    let out = Command::new("reg")
-        .args([
-            "query",
-            r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run",
-            "/v",
-            &format!("respawn-{name}"),
-        ])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = text.lines().find(|l| l.contains("REG_SZ"))?;
-    Some(line.split("REG_SZ").nth(1)?.trim().to_string())
-}
 
 #[test]
 fn user_mode_install_start_crash_stop_uninstall() {
     let h = Harness::new();
-    let name = format!(
-        "RespawnUser{}x{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let dir = h.path("100% user specs");
-    std::fs::create_dir_all(&dir).unwrap();
+    let name = unique_service("User");
     let probe_out = h.path("console.txt");
-    let probe = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("console_probe.exe");
-    let spec = dir.join("svc.toml");
-    std::fs::write(
-        &spec,
-        format!(
-            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}]\n[restart]\nbackoff = [\"1s\"]\n",
-            probe.display().to_string(),
-            probe_out.display().to_string()
+    let spec = h.spec(
+        "100% user specs/svc.toml",
+        &format!(
+            "{}[restart]\nbackoff = [\"1s\"]\n",
+            console_probe_spec(&name, &probe_out)
         ),
-    )
-    .unwrap();
+    );
 
     let out = h.cmd(&["install", "--user", "--spec", spec.to_str().unwrap()]);
-    common::ok(&out);
+    ok(&out);
 
     // The login entry: respawnw.exe running the supervisor, every path quoted right.
     let value = run_value(&name).expect("the Run value exists");
@@ -83,7 +42,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     );
 
     let out = h.cmd(&["start", &name]);
-    common::ok(&out);
+    ok(&out);
     let child = h.wait_running(&name);
     let supervisor = h.state(&name).unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
     let status: serde_json::Value =
@@ -94,16 +53,12 @@ fn user_mode_install_start_crash_stop_uninstall() {
         .is_ok_and(|t| !t.is_empty())));
     assert_eq!(std::fs::read_to_string(&probe_out).unwrap(), "no-console");
 
-    let kill = Command::new("taskkill")
-        .args(["/F", "/PID", &child.to_string()])
-        .output()
-        .unwrap();
-    assert!(kill.status.success());
+    taskkill(child);
     let s = h.wait_new_child(&name, child);
     let new_child = s["child_pid"].as_u64().unwrap() as u32;
 
     let out = h.cmd(&["stop", &name]);
-    common::ok(&out);
+    ok(&out);
     assert!(wait_for("nothing of ours left", || !respawn::os::is_alive(
         supervisor
     )
@@ -111,7 +66,7 @@ fn user_mode_install_start_crash_stop_uninstall() {
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(3));
 
     let out = h.cmd(&["uninstall", &name]);
-    common::ok(&out);
+    ok(&out);
     assert_eq!(run_value(&name), None, "the Run value is gone");
     assert_eq!(h.cmd(&["status", &name]).status.code(), Some(4));
 }

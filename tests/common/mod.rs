@@ -1,11 +1,26 @@
-//! Shared test harness: a temp folder with a spec, a state root, and helpers to run
-//! the real `respawn` binary and read what it writes.
+//! The one test harness: a temp folder with a spec, a state root, and helpers to run
+//! the real `respawn` binary and read what it writes, plus what more than one test
+//! file needs: waiting, stopping a supervisor, doctor's checks; `unix.rs` (signals,
+//! process state) and `windows.rs` (service names, the SCM, example and fixture
+//! programs) for one OS's tests. A helper a second file would copy belongs here.
+//! Every test file takes it as `use crate::common::*;` (tests/tests.rs says why the
+//! tests are one crate).
+// Each OS's tests use part of it.
 #![allow(dead_code)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::*;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
 
 /// Generous deadline for "eventually" checks: they wait for an event, they do not time it.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -40,8 +55,23 @@ impl Harness {
         }
     }
 
+    /// A harness whose folder is a new `<prefix>…` folder under `base` rather than
+    /// under the system temp dir (which a test may need to see from elsewhere).
+    pub fn new_in(base: &Path, prefix: &str) -> Self {
+        Harness {
+            dir: tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in(base)
+                .expect("temp dir"),
+            started: Default::default(),
+        }
+    }
+
+    /// `name` in the harness folder; `a/b` is `b` in its folder `a`, with the OS's
+    /// separator.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        name.split('/')
+            .fold(self.dir.path().to_path_buf(), |p, part| p.join(part))
     }
 
     pub fn state_root(&self) -> PathBuf {
@@ -52,9 +82,10 @@ impl Harness {
         self.state_root().join(id)
     }
 
-    /// Write `spec.toml` (or another name) into the harness folder.
+    /// Write a spec file `name` (a path in the harness folder, see [`Harness::path`]).
     pub fn spec(&self, name: &str, toml: &str) -> PathBuf {
         let p = self.path(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, toml).unwrap();
         p
     }
@@ -91,8 +122,24 @@ impl Harness {
         ok(&self.cmd(&["install", "--backend", "portable", "--spec", spec]))
     }
 
+    /// `respawn check --spec SPEC`; its output, whatever it says.
+    pub fn check(&self, spec: &Path) -> Output {
+        self.respawn()
+            .args(["check", "--spec"])
+            .arg(spec)
+            .output()
+            .expect("run respawn")
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Output {
         self.respawn().args(args).output().expect("run respawn")
+    }
+
+    /// `respawn ARGS` of a `--json` command: what it printed, as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.cmd(args);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("respawn {args:?}: {e}: {}", text(&out)))
     }
 
     pub fn state(&self, id: &str) -> Option<Value> {
@@ -175,20 +222,74 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Stop a `respawn run` the way its service manager would (SIGTERM; on Windows a
+/// request on its control pipe) and wait for it to exit.
+pub fn stop_supervisor(sup: &mut Child) -> std::process::ExitStatus {
+    #[cfg(unix)]
+    signal(sup.id(), nix::sys::signal::Signal::SIGTERM);
+    #[cfg(windows)]
+    respawn::os::signal_supervisor(sup.id(), respawn::control::Control::Stop).unwrap();
+    wait_exit(sup)
+}
+
+/// Wait until `path` holds a pid (a program's pid file); that pid.
+pub fn read_pid(path: &Path) -> u32 {
+    assert!(
+        wait_for("pid file", || std::fs::read_to_string(path)
+            .is_ok_and(|t| t.trim().parse::<u32>().is_ok())),
+        "no pid in {}",
+        path.display()
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A time the state file holds (RFC 3339).
+pub fn rfc3339(v: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(v.as_str().unwrap()).unwrap()
+}
+
 /// Assert that a command succeeded; its stdout and stderr, for further checks (and
 /// the failure message).
 pub fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = text(out);
     assert!(
         out.status.success(),
         "command failed ({}): {text}",
         out.status
     );
     text
+}
+
+/// The check `id` of a `doctor --json` report; fails the test when there is none.
+pub fn doctor_check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+/// A command's stdout then its stderr, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a program to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn stderr_of(child: Child) -> String {
