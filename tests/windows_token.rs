@@ -122,7 +122,7 @@ async fn report(child: &mut ChildTree) -> BTreeMap<String, String> {
 }
 
 /// The child's exit, which must come within a minute; `what` says why it should.
-async fn exit_within_a_minute(child: &mut UserChild, what: &str) -> respawn::policy::ExitKind {
+async fn exit_within_a_minute(child: &mut ChildTree, what: &str) -> respawn::policy::ExitKind {
     tokio::time::timeout(Duration::from_secs(60), child.wait())
         .await
         .unwrap_or_else(|_| panic!("{what}: no exit within 60 s"))
