@@ -2,6 +2,9 @@
 //! the real `respawn` binary and read what it writes.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod hermes;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
