@@ -61,6 +61,11 @@ impl ChildTree {
         cmd.spawn()
     }
 
+    /// [`ChildTree::spawn_helper`] for a task that outlives this borrow (health probes).
+    pub fn helper_spawner(&self) -> HelperSpawner {
+        HelperSpawner
+    }
+
     /// Kill the whole group, including what the child started. Idempotent.
     ///
     /// Also called after tokio reaped the child: the group id stays reserved while
@@ -70,6 +75,17 @@ impl ChildTree {
     /// a stranger's new group.
     pub fn kill_tree(&self) {
         let _ = signal_group(self.pid(), Signal::SIGKILL);
+    }
+}
+
+/// Starts helpers for a child (see [`ChildTree::helper_spawner`]): on Unix, ordinary
+/// children of the supervisor.
+#[derive(Clone)]
+pub struct HelperSpawner;
+
+impl HelperSpawner {
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+        cmd.spawn()
     }
 }
 

@@ -7,6 +7,7 @@
 //! an idle service wakes only for its probes.
 
 use super::notify::{self, Notify};
+use crate::os::{ChildTree, HelperSpawner};
 use crate::spec::health::{HealthConfig, Probe, ProbeCheck, Readiness};
 use crate::state::{rfc3339, ServiceState};
 use serde::{Deserialize, Serialize};
@@ -318,13 +319,18 @@ pub struct ProbeEnv {
 
 /// Probe on a schedule until the receiver is dropped. Until the first pass the
 /// interval is at most [`STARTUP_PROBE_INTERVAL`]; after it, the spec's.
-async fn probe_loop(probe: Probe, env: ProbeEnv, tx: mpsc::Sender<ProbeAnswer>) {
+async fn probe_loop(
+    probe: Probe,
+    env: ProbeEnv,
+    spawner: HelperSpawner,
+    tx: mpsc::Sender<ProbeAnswer>,
+) {
     let mut passed = false;
     let mut next = Instant::now() + probe.interval.min(STARTUP_PROBE_INTERVAL);
     loop {
         tokio::time::sleep_until(next).await;
         let began = Instant::now();
-        let (ok, detail) = run_probe(&probe.check, probe.timeout, &env).await;
+        let (ok, detail) = run_probe(&probe.check, probe.timeout, &env, &spawner).await;
         passed |= ok;
         let answer = ProbeAnswer {
             ok,
@@ -343,8 +349,15 @@ async fn probe_loop(probe: Probe, env: ProbeEnv, tx: mpsc::Sender<ProbeAnswer>) 
     }
 }
 
-/// Run one probe, bounded by `timeout`: (healthy, what happened).
-pub async fn run_probe(check: &ProbeCheck, timeout: Duration, env: &ProbeEnv) -> (bool, String) {
+/// Run one probe, bounded by `timeout`: (healthy, what happened). A command probe is
+/// started by `spawner`: on Windows hidden and inside the child's Job Object, like the
+/// `[stop] command`, so it never flashes a window and dies with the child's tree.
+pub async fn run_probe(
+    check: &ProbeCheck,
+    timeout: Duration,
+    env: &ProbeEnv,
+    spawner: &HelperSpawner,
+) -> (bool, String) {
     let fut = async {
         match check {
             ProbeCheck::Http { host, port, path } => http_get(host, *port, path).await,
@@ -352,7 +365,7 @@ pub async fn run_probe(check: &ProbeCheck, timeout: Duration, env: &ProbeEnv) ->
                 .await
                 .map(|_| (true, format!("{addr} accepted a connection")))
                 .map_err(|e| format!("TCP connect {addr}: {e}")),
-            ProbeCheck::Command(argv) => run_command(argv, env).await,
+            ProbeCheck::Command(argv) => run_command(argv, env, spawner).await,
         }
     };
     match tokio::time::timeout(timeout, fut).await {
@@ -415,7 +428,11 @@ pub fn parse_status_line(line: &str) -> Option<u16> {
         .filter(|c| (100..600).contains(c))
 }
 
-async fn run_command(argv: &[String], env: &ProbeEnv) -> Result<(bool, String), String> {
+async fn run_command(
+    argv: &[String],
+    env: &ProbeEnv,
+    spawner: &HelperSpawner,
+) -> Result<(bool, String), String> {
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .envs(&env.env)
@@ -426,16 +443,13 @@ async fn run_command(argv: &[String], env: &ProbeEnv) -> Result<(bool, String), 
     if let Some(dir) = &env.working_dir {
         cmd.current_dir(dir);
     }
-    #[cfg(windows)]
-    {
-        // No console window flashes up for a probe.
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        cmd.creation_flags(CREATE_NO_WINDOW);
-    }
-    let status = cmd
-        .status()
+    let fail = |e: std::io::Error| format!("probe command {:?}: {e}", argv[0]);
+    let status = spawner
+        .spawn(&mut cmd)
+        .map_err(fail)?
+        .wait()
         .await
-        .map_err(|e| format!("probe command {:?}: {e}", argv[0]))?;
+        .map_err(fail)?;
     let ok = status.success();
     Ok((
         ok,
@@ -530,8 +544,10 @@ impl Monitor {
         }
     }
 
-    /// A new child runs: fresh readiness, probes from now. Returns log lines.
-    pub fn child_started(&mut self, pid: u32, state: &mut ServiceState) -> Vec<String> {
+    /// A new child runs: fresh readiness, probes from now (command probes started
+    /// like its other helpers, see [`run_probe`]). Returns log lines.
+    pub fn child_started(&mut self, child: &ChildTree, state: &mut ServiceState) -> Vec<String> {
+        let pid = child.pid();
         self.child_gone();
         #[cfg(unix)]
         if let Some(Err(e)) = self.socket.as_mut().map(notify::NotifySocket::activate) {
@@ -548,7 +564,12 @@ impl Monitor {
         self.last_probe = None;
         if let Some(probe) = &self.cfg.probe {
             let (tx, rx) = mpsc::channel(1);
-            let task = tokio::spawn(probe_loop(probe.clone(), self.probe_env.clone(), tx));
+            let task = tokio::spawn(probe_loop(
+                probe.clone(),
+                self.probe_env.clone(),
+                child.helper_spawner(),
+                tx,
+            ));
             self.probes = Some((task, rx));
         }
         self.apply(state);
