@@ -714,6 +714,13 @@ fn hermes_watchdog_under_systemd(test: &str, native: bool) {
                 .any(|v| v == format!("NOTIFY_SOCKET={}", sock.display())),
             "{environ:?}"
         );
+        // Named as the watchdog's process, as systemd would name its main process.
+        assert!(
+            environ
+                .split('\0')
+                .any(|v| v == format!("WATCHDOG_PID={gateway}")),
+            "{environ:?}"
+        );
         let systemd_watchdog = ns.show(unit, "WatchdogUSec");
         assert!(
             matches!(systemd_watchdog.as_str(), "infinity" | "0"),

@@ -16,7 +16,8 @@ pub struct ChildTree {
 
 impl ChildTree {
     /// Spawn `cmd` as the leader of a new process group. On Linux the child also gets
-    /// SIGKILL when the supervisor dies, so a SIGKILLed supervisor leaves no child behind.
+    /// SIGKILL when the supervisor dies, so a SIGKILLed supervisor leaves no child behind,
+    /// and a variable set to [`super::CHILD_PID`] holds the child's own pid.
     pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
         cmd.process_group(0);
         #[cfg(target_os = "linux")]
@@ -34,6 +35,8 @@ impl ChildTree {
                     Ok(())
                 });
             }
+            // Last: its hook execs.
+            super::own_pid::arrange(cmd)?;
         }
         let process = super::Process::new(cmd.spawn()?)?;
         Ok(ChildTree { process })

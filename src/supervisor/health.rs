@@ -530,7 +530,12 @@ impl Monitor {
     }
 
     /// Give the child respawn's notify socket, never one inherited from a service
-    /// manager above us (that one belongs to the supervisor's own unit).
+    /// manager above us (that one belongs to the supervisor's own unit). With a
+    /// watchdog, `WATCHDOG_USEC`, and on Linux `WATCHDOG_PID` = the child's own pid, as
+    /// systemd sets them: libsystemd's `sd_watchdog_enabled()` then tells only the
+    /// child that the watchdog is its to feed, not the programs it starts (they
+    /// inherit the variables; without `WATCHDOG_PID` each would take it for its own,
+    /// and one could feed the watchdog while the child itself hangs).
     pub fn prepare_command(&self, cmd: &mut tokio::process::Command) {
         for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             cmd.env_remove(var);
@@ -540,6 +545,9 @@ impl Monitor {
             cmd.env("NOTIFY_SOCKET", sock.path());
             if let Some(w) = self.cfg.watchdog {
                 cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
+                // Filled in by the spawn (the pid exists only after the fork).
+                #[cfg(target_os = "linux")]
+                cmd.env("WATCHDOG_PID", crate::os::CHILD_PID);
             }
         }
     }
