@@ -319,12 +319,7 @@ pub struct ProbeEnv {
 
 /// Probe on a schedule until the receiver is dropped. Until the first pass the
 /// interval is at most [`STARTUP_PROBE_INTERVAL`]; after it, the spec's.
-async fn probe_loop(
-    probe: Probe,
-    env: ProbeEnv,
-    spawner: HelperSpawner,
-    tx: mpsc::Sender<ProbeAnswer>,
-) {
+async fn probe_loop(probe: Probe, env: ProbeEnv, spawner: Spawner, tx: mpsc::Sender<ProbeAnswer>) {
     let mut passed = false;
     let mut next = Instant::now() + probe.interval.min(STARTUP_PROBE_INTERVAL);
     loop {
@@ -349,14 +344,22 @@ async fn probe_loop(
     }
 }
 
-/// Run one probe, bounded by `timeout`: (healthy, what happened). A command probe is
-/// started by `spawner`: on Windows hidden and inside the child's Job Object, like the
-/// `[stop] command`, so it never flashes a window and dies with the child's tree.
+/// How a command probe is started: like the child's other helpers (on Windows hidden
+/// and inside the child's Job Object, like the `[stop] command`, so it never flashes a
+/// window and dies with the child's tree), and known to the reaper, which must leave
+/// its exit to tokio.
+#[derive(Clone)]
+pub struct Spawner {
+    pub helper: HelperSpawner,
+    pub reaper: super::orphans::Reaper,
+}
+
+/// Run one probe, bounded by `timeout`: (healthy, what happened).
 pub async fn run_probe(
     check: &ProbeCheck,
     timeout: Duration,
     env: &ProbeEnv,
-    spawner: &HelperSpawner,
+    spawner: &Spawner,
 ) -> (bool, String) {
     let fut = async {
         match check {
@@ -431,7 +434,7 @@ pub fn parse_status_line(line: &str) -> Option<u16> {
 async fn run_command(
     argv: &[String],
     env: &ProbeEnv,
-    spawner: &HelperSpawner,
+    spawner: &Spawner,
 ) -> Result<(bool, String), String> {
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
@@ -444,12 +447,22 @@ async fn run_command(
         cmd.current_dir(dir);
     }
     let fail = |e: std::io::Error| format!("probe command {:?}: {e}", argv[0]);
-    let status = spawner
-        .spawn(&mut cmd)
-        .map_err(fail)?
-        .wait()
-        .await
+    let mut child = spawner
+        .reaper
+        .spawn_tracked(|| spawner.helper.spawn(&mut cmd), |c| c.id(), false)
         .map_err(fail)?;
+    /// Untracks the probe once tokio has it (also when a timeout drops the wait: then
+    /// kill_on_drop kills it and tokio reaps it in the background).
+    struct Tracked<'a>(&'a super::orphans::Reaper, Option<u32>);
+    impl Drop for Tracked<'_> {
+        fn drop(&mut self) {
+            if let Some(pid) = self.1 {
+                self.0.untrack(pid);
+            }
+        }
+    }
+    let _tracked = Tracked(&spawner.reaper, child.id());
+    let status = child.wait().await.map_err(fail)?;
     let ok = status.success();
     Ok((
         ok,
@@ -554,7 +567,12 @@ impl Monitor {
 
     /// A new child runs: fresh readiness, probes from now (command probes started
     /// like its other helpers, see [`run_probe`]). Returns log lines.
-    pub fn child_started(&mut self, child: &ChildTree, state: &mut ServiceState) -> Vec<String> {
+    pub fn child_started(
+        &mut self,
+        child: &ChildTree,
+        reaper: &super::orphans::Reaper,
+        state: &mut ServiceState,
+    ) -> Vec<String> {
         let pid = child.pid();
         self.child_gone();
         #[cfg(unix)]
@@ -575,7 +593,10 @@ impl Monitor {
             let task = tokio::spawn(probe_loop(
                 probe.clone(),
                 self.probe_env.clone(),
-                child.helper_spawner(),
+                Spawner {
+                    helper: child.helper_spawner(),
+                    reaper: reaper.clone(),
+                },
                 tx,
             ));
             self.probes = Some((task, rx));
