@@ -416,3 +416,69 @@ fn a_stop_during_a_watchdog_stop_is_kept_and_ends_the_supervisor() {
         "one interval, not the 1h stop timeout: {log}"
     );
 }
+
+/// Issue 17: with a watchdog, the child gets `WATCHDOG_PID` = its own pid, as under
+/// systemd. The real libsystemd (`sd_watchdog_enabled`) then says the watchdog is
+/// the child's to feed, and not a program it starts, which inherits the variables.
+/// The rest of the environment is what it would be without the watchdog.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_watchdog_names_the_child_by_pid_and_only_the_child_feeds_it() {
+    let h = Harness::new();
+    // sd_watchdog_enabled(): 1 and the interval when the watchdog is this process's.
+    let lib = "import ctypes, ctypes.util, json\n\
+        def wd():\n    name = ctypes.util.find_library('systemd')\n    if name is None:\n        return 'no libsystemd'\n    usec = ctypes.c_uint64(0)\n    r = ctypes.CDLL(name).sd_watchdog_enabled(0, ctypes.byref(usec))\n    return [r, usec.value]\n";
+    let body = format!(
+        "lib = {lib:?}\n\
+         exec(lib)\n\
+         sub = subprocess.run([sys.executable, '-c', lib + 'print(json.dumps(wd()))'], capture_output=True, text=True).stdout\n\
+         keys = ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'INHERITED', 'FROM_SPEC')\n\
+         out = dict((k, os.environ.get(k)) for k in keys)\n\
+         out['pid'] = os.getpid()\n\
+         out['mine'] = wd()\n\
+         out['sub'] = json.loads(sub)\n\
+         open('{env}.tmp', 'w').write(json.dumps(out))\n\
+         os.rename('{env}.tmp', '{env}')\n\
+         notify('READY=1')\n\
+         time.sleep(1000)",
+        env = h.path("env").display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &py_child(
+            "wdpid",
+            &body,
+            "[env]\nFROM_SPEC = \"spec\"\n[health]\nwatchdog = \"30s\"\nready = \"notify\"\n",
+        ),
+    );
+    let mut sup = h.run_with(&spec, |cmd| {
+        cmd.env("NOTIFY_SOCKET", "/run/systemd/notify")
+            .env("WATCHDOG_PID", "1")
+            .env("INHERITED", "yes");
+    });
+    let s = h.wait_state("wdpid", "ready", |s| s["ready"] == true);
+    let child = s["child_pid"].as_u64().unwrap();
+    let got: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.path("env")).unwrap()).unwrap();
+    assert_eq!(got["pid"], child, "{got:#}");
+    assert_eq!(got["WATCHDOG_PID"], child.to_string(), "{got:#}");
+    assert_eq!(got["WATCHDOG_USEC"], "30000000", "{got:#}");
+    let ours = h.service_dir("wdpid").join("notify.sock");
+    assert_eq!(got["NOTIFY_SOCKET"], ours.display().to_string(), "{got:#}");
+    assert_eq!(
+        (&got["INHERITED"], &got["FROM_SPEC"]),
+        (&"yes".into(), &"spec".into()),
+        "{got:#}"
+    );
+    if got["mine"] == "no libsystemd" {
+        eprintln!("SKIP the libsystemd part: no libsystemd here");
+    } else {
+        assert_eq!(got["mine"], serde_json::json!([1, 30_000_000]), "{got:#}");
+        assert_eq!(
+            got["sub"],
+            serde_json::json!([0, 0]),
+            "a program the child starts is not the watchdog's: {got:#}"
+        );
+    }
+    assert!(stop_supervisor(&mut sup).success());
+}

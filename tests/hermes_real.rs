@@ -7,48 +7,12 @@
 //! says SKIP, unless RESPAWN_REQUIRE_HERMES=1 makes that a failure.
 #![cfg(unix)]
 
+use crate::common::hermes::{self, Hermes};
 use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn hermes_venv() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("RESPAWN_HERMES_VENV").map(PathBuf::from),
-        Some(PathBuf::from("/var/cache/respawn/hermes-venv")),
-        dirs::cache_dir().map(|c| c.join("respawn/hermes-venv")),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|v| v.join("bin/hermes").is_file());
-    if found.is_none() {
-        let msg = "no Hermes venv: run scripts/hermes-venv.sh (or set RESPAWN_HERMES_VENV)";
-        assert!(
-            std::env::var_os("RESPAWN_REQUIRE_HERMES").is_none(),
-            "{msg}"
-        );
-        eprintln!("SKIP: {msg}");
-    }
-    found
-}
-
-/// The environment of a user who activated the venv: a private HOME, the venv first
-/// on PATH, and Hermes' download of its optional `tirith` scanner turned off.
-fn user_env(cmd: &mut Command, home: &Path, venv: &Path) {
-    let path = format!(
-        "{}:{}",
-        venv.join("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    cmd.env("HOME", home)
-        .env("VIRTUAL_ENV", venv)
-        .env("PATH", path)
-        .env("TIRITH_ENABLED", "0")
-        .env_remove("HERMES_HOME");
-}
+use std::path::Path;
 
 /// The gateway's own view of itself: `gateway_state.json` in the profile home.
 fn gateway_state(profile_home: &Path) -> Option<Value> {
@@ -71,34 +35,18 @@ fn wait_gateway_running(profile_home: &Path, pid: u32) {
 
 #[test]
 fn hermes_gateway_runs_restarts_and_stops_gracefully_under_the_preset() {
-    let Some(venv) = hermes_venv() else { return };
+    let Some(venv) = hermes::venv() else { return };
     let h = Harness::new();
-    let home = h.path("home");
-    std::fs::create_dir_all(&home).unwrap();
-
-    let mut create = Command::new(venv.join("bin/hermes"));
-    create.args(["profile", "create", "work"]);
-    user_env(&mut create, &home, &venv);
-    let out = create.output().unwrap();
-    assert!(out.status.success(), "hermes profile create: {out:?}");
-    let profile_home = home.join(".hermes/profiles/work");
-
-    let mut spec_cmd = h.respawn();
-    spec_cmd.args(["spec", "--preset", "hermes", "--profile", "work"]);
-    user_env(&mut spec_cmd, &home, &venv);
-    let out = spec_cmd.output().unwrap();
-    assert!(out.status.success(), "respawn spec: {out:?}");
-    let spec_text = String::from_utf8(out.stdout).unwrap();
+    let hermes = Hermes::with_profile(venv, h.path("home"), "work");
+    let profile_home = hermes.profile_home();
+    let spec_text = hermes.preset_spec(h.respawn());
     assert!(
-        spec_text.contains(&format!(
-            "command = \"{}\"",
-            venv.join("bin/hermes").display()
-        )),
+        hermes::command_is(&spec_text, &hermes.venv.join("bin/hermes")),
         "{spec_text}"
     );
     let spec = h.spec("hermes-work.toml", &spec_text);
 
-    let mut sup = h.run_with(&spec, |cmd| user_env(cmd, &home, &venv));
+    let mut sup = h.run_with(&spec, |cmd| hermes.user_env(cmd));
     let id = "hermes-work";
 
     // Hermes itself reports running, as the very process respawn started.

@@ -1,7 +1,7 @@
 //! respawn against a real systemd. systemd boots as PID 1 of a new PID + mount
 //! namespace (see shared/README.md, section 2), with private tmpfs mounts on /tmp,
-//! /var/tmp, /run, /etc/systemd/system and /var/lib/systemd, so nothing touches the
-//! host: systemd's boot-time cleanup only sees the empty /tmp, and our units and
+//! /var/tmp, /run, /etc/systemd/system, /var/lib/systemd and /var/log, so nothing
+//! touches the host: systemd's boot-time cleanup only sees the empty /tmp, and our units and
 //! systemd's state vanish with the namespace. Every command runs inside it with
 //! `nsenter`.
 //!
@@ -29,10 +29,11 @@ struct Namespace {
 /// The boot command. The tmpfs mounts come first and are chained with `&&`, so
 /// systemd never starts with the host's /tmp (its tmpfiles cleanup would empty it).
 /// /etc/systemd/system gets our units; /var/lib/systemd gets systemd's own state
-/// (lingering users, timers' stamps).
+/// (lingering users, timers' stamps); /var/log the journal (journald would otherwise
+/// keep the namespace's logs in the host's /var/log/journal).
 const BOOT: &str = "mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp && \
     mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /etc/systemd/system && \
-    mount -t tmpfs tmpfs /var/lib/systemd && \
+    mount -t tmpfs tmpfs /var/lib/systemd && mount -t tmpfs tmpfs /var/log && \
     exec env container=unshare /lib/systemd/systemd --system --log-target=null";
 
 impl Namespace {
@@ -631,4 +632,165 @@ fn parallel_install_and_uninstall_leave_whole_states_under_systemd() {
         );
     }
     let _ = ws.respawn(&ns, &["uninstall", "par"]);
+}
+
+/// The real Hermes gateway (issue 17), its sd_notify watchdog on, its spec from the
+/// preset. With `native` false the unit runs respawn's supervisor, which serves the
+/// gateway's NOTIFY_SOCKET itself; with `native` true systemd runs the gateway with
+/// Type=notify and WatchdogSec=. Either way: ready is reported, a frozen gateway
+/// (SIGSTOP) is restarted, and the reason says watchdog.
+fn hermes_watchdog_under_systemd(test: &str, native: bool) {
+    let Some(venv) = crate::common::hermes::venv() else {
+        return;
+    };
+    let Some(ns) = boot_or_skip(test) else {
+        return;
+    };
+    let ws = Workspace::new();
+    let hermes = crate::common::hermes::Hermes::with_profile(venv, ws.path("home"), "work");
+    hermes.enable_watchdog();
+    let mut respawn = Command::new(RESPAWN);
+    respawn.env("RESPAWN_STATE_DIR", ws.state_root());
+    // A system service has no login session: the spec carries the user's variables.
+    let mut spec_text =
+        crate::common::hermes::with_env(&hermes.watchdog_spec(respawn), &hermes.user_vars());
+    if native {
+        // A wide gap before systemd's restart, to read its verdict in status.
+        spec_text = spec_text.replacen("\n[restart]\n", "\n[restart]\nbackoff = [\"5s\"]\n", 1);
+        // systemd stops with a signal only (Hermes exits 1 on SIGTERM): the preset's
+        // stop marker is for the supervisor.
+        spec_text = spec_text
+            .lines()
+            .filter(|l| !l.starts_with("file = ") && !l.starts_with("contents = "))
+            .map(|l| {
+                if l == "method = \"file\"" {
+                    "method = \"signal\""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let spec = ws.spec("hermes-work.toml", &spec_text);
+    let (id, unit) = ("hermes-work", "respawn-hermes-gateway-work.service");
+
+    let mut install = vec!["install", "--backend", "systemd", "--spec", &spec];
+    if native {
+        install.push("--native");
+    }
+    let out = ok(&ws.respawn(&ns, &install));
+    let (code, s) = ws.status(&ns, id);
+    assert_eq!(
+        (code, s["state"].as_str()),
+        (0, Some("running")),
+        "{out}\n{s:#}"
+    );
+    assert_eq!(s["ready"], true, "{out}\n{s:#}");
+    let gateway = pid(&s, "child_pid");
+    assert_eq!(ns.show(unit, "LoadState"), "loaded");
+    if native {
+        // systemd's own watchdog and readiness: it is `active` only after READY=1.
+        assert_eq!(ns.show(unit, "Type"), "notify");
+        assert_eq!(ns.show(unit, "WatchdogUSec"), "2s");
+        assert_eq!(ns.show(unit, "StatusText"), "Hermes Gateway running");
+        assert_eq!(ns.show(unit, "MainPID"), gateway.to_string());
+    } else {
+        assert!(out.contains(&format!("{id} is ready in ")), "{out}");
+        assert_eq!(s["notify_status"], "Hermes Gateway running", "{s:#}");
+        // The gateway talks to respawn's socket, not to systemd (the unit is no
+        // Type=notify service and has no watchdog of its own).
+        let environ = ns.stdout(&["cat", &format!("/proc/{gateway}/environ")]);
+        let sock = ws.path("state/hermes-work/notify.sock");
+        assert!(
+            environ
+                .split('\0')
+                .any(|v| v == format!("NOTIFY_SOCKET={}", sock.display())),
+            "{environ:?}"
+        );
+        // Named as the watchdog's process, as systemd would name its main process.
+        assert!(
+            environ
+                .split('\0')
+                .any(|v| v == format!("WATCHDOG_PID={gateway}")),
+            "{environ:?}"
+        );
+        let systemd_watchdog = ns.show(unit, "WatchdogUSec");
+        assert!(
+            matches!(systemd_watchdog.as_str(), "infinity" | "0"),
+            "{systemd_watchdog}"
+        );
+    }
+
+    // Frozen: no more WATCHDOG=1.
+    ok(&ns.run(&["kill", "-STOP", &gateway.to_string()]));
+    if native {
+        // systemd kills it (SIGABRT, then SIGCONT) and waits out RestartSec.
+        let s = ws.wait_status(&ns, id, "systemd's backoff", |code, s| {
+            code == 3 && s["state"] == "backoff"
+        });
+        let reason = s["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("watchdog timeout: systemd's WatchdogSec= ran out"),
+            "{s:#}"
+        );
+        assert_eq!(s["ready"], false, "{s:#}");
+    }
+    let s = ws.wait_status(&ns, id, "a new, ready gateway", |code, s| {
+        code == 0 && s["ready"] == true && s["child_pid"].as_u64().is_some_and(|p| p != gateway)
+    });
+    let second = pid(&s, "child_pid");
+    if native {
+        assert_eq!(s["restarts"], 1, "{s:#}");
+        assert_eq!(ns.show(unit, "MainPID"), second.to_string());
+    } else {
+        assert_eq!(
+            s["last_failure"], "watchdog timeout: no WATCHDOG=1 within 2.0 s",
+            "{s:#}"
+        );
+        assert_eq!(s["last_exit"]["signal"], 9, "{s:#}");
+        assert_eq!(
+            ns.show(unit, "NRestarts"),
+            "0",
+            "respawn's restart, not systemd's"
+        );
+    }
+    assert!(
+        !ns.run(&["kill", "-0", &gateway.to_string()])
+            .status
+            .success(),
+        "the frozen gateway {gateway} is gone"
+    );
+
+    ok(&ws.respawn(&ns, &["stop", id]));
+    let (code, s) = ws.status(&ns, id);
+    if native {
+        // Hermes exits 1 on SIGTERM: its clean stop is the preset's stop marker, which
+        // only the supervisor writes. systemd calls that a failure.
+        assert_eq!((code, s["state"].as_str()), (3, Some("failed")), "{s:#}");
+        assert_eq!(s["last_exit"]["code"], 1, "{s:#}");
+    } else {
+        assert_eq!((code, s["state"].as_str()), (3, Some("stopped")), "{s:#}");
+        assert_eq!(s["last_exit"]["code"], 0, "the stop marker worked: {s:#}");
+    }
+    assert!(
+        !ns.run(&["kill", "-0", &second.to_string()])
+            .status
+            .success(),
+        "the gateway is gone"
+    );
+    ok(&ws.respawn(&ns, &["uninstall", id]));
+}
+
+#[test]
+fn hermes_watchdog_under_systemd_with_respawns_supervisor() {
+    hermes_watchdog_under_systemd(
+        "hermes_watchdog_under_systemd_with_respawns_supervisor",
+        false,
+    );
+}
+
+#[test]
+fn hermes_watchdog_under_systemd_native() {
+    hermes_watchdog_under_systemd("hermes_watchdog_under_systemd_native", true);
 }

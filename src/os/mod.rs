@@ -12,6 +12,10 @@
 mod sentinel;
 #[cfg(target_os = "linux")]
 pub use sentinel::Sentinel;
+#[cfg(target_os = "linux")]
+mod own_pid;
+#[cfg(target_os = "linux")]
+pub use own_pid::CHILD_PID;
 #[cfg(unix)]
 mod procs;
 #[cfg(unix)]

@@ -16,7 +16,8 @@ pub struct ChildTree {
 
 impl ChildTree {
     /// Spawn `cmd` as the leader of a new process group. On Linux the child also gets
-    /// SIGKILL when the supervisor dies, so a SIGKILLed supervisor leaves no child behind.
+    /// SIGKILL when the supervisor dies, so a SIGKILLed supervisor leaves no child behind,
+    /// and a variable set to [`super::CHILD_PID`] holds the child's own pid.
     pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
         cmd.process_group(0);
         #[cfg(target_os = "linux")]
@@ -34,6 +35,8 @@ impl ChildTree {
                     Ok(())
                 });
             }
+            // Last: its hook execs.
+            super::own_pid::arrange(cmd)?;
         }
         let process = super::Process::new(cmd.spawn()?)?;
         Ok(ChildTree { process })
@@ -61,6 +64,11 @@ impl ChildTree {
         cmd.spawn()
     }
 
+    /// [`ChildTree::spawn_helper`] for a task that outlives this borrow (health probes).
+    pub fn helper_spawner(&self) -> HelperSpawner {
+        HelperSpawner
+    }
+
     /// Kill the whole group, including what the child started. Idempotent.
     ///
     /// Also called after tokio reaped the child: the group id stays reserved while
@@ -70,6 +78,17 @@ impl ChildTree {
     /// a stranger's new group.
     pub fn kill_tree(&self) {
         let _ = signal_group(self.pid(), Signal::SIGKILL);
+    }
+}
+
+/// Starts helpers for a child (see [`ChildTree::helper_spawner`]): on Unix, ordinary
+/// children of the supervisor.
+#[derive(Clone)]
+pub struct HelperSpawner;
+
+impl HelperSpawner {
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+        cmd.spawn()
     }
 }
 

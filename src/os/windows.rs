@@ -109,7 +109,8 @@ impl Job {
 /// A hidden child and everything it starts, held in one Job Object.
 pub struct ChildTree {
     pub(super) process: super::Process,
-    job: Job,
+    /// Shared only weakly (with [`HelperSpawner`]s): this is the one owner.
+    job: std::sync::Arc<Job>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<token::LoadedProfile>,
@@ -134,7 +135,7 @@ impl ChildTree {
         } else {
             0
         };
-        let job = Job::kill_on_close(extra)?;
+        let job = std::sync::Arc::new(Job::kill_on_close(extra)?);
         let process = super::Process::new(spawn_into(&job, cmd)?)?;
         Ok(ChildTree {
             process,
@@ -150,8 +151,13 @@ impl ChildTree {
         &self,
         cmd: &mut tokio::process::Command,
     ) -> io::Result<tokio::process::Child> {
-        cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
-        spawn_into(&self.job, cmd)
+        self.helper_spawner().spawn(cmd)
+    }
+
+    /// [`ChildTree::spawn_helper`] for a task that outlives this borrow (health
+    /// probes). It does not keep the job alive: once the tree is gone, it refuses.
+    pub fn helper_spawner(&self) -> HelperSpawner {
+        HelperSpawner(std::sync::Arc::downgrade(&self.job))
     }
 
     /// The limit flags of the child's job, read back from the kernel.
@@ -182,6 +188,21 @@ impl ChildTree {
     /// Kill the child and everything in its job. Idempotent.
     pub fn kill_tree(&self) {
         self.job.terminate();
+    }
+}
+
+/// Starts helpers in a child's job, hidden (see [`ChildTree::helper_spawner`]).
+#[derive(Clone)]
+pub struct HelperSpawner(std::sync::Weak<Job>);
+
+impl HelperSpawner {
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+        let job = self
+            .0
+            .upgrade()
+            .ok_or_else(|| io::Error::other("the child's process tree is gone"))?;
+        cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
+        spawn_into(&job, cmd)
     }
 }
 

@@ -7,6 +7,7 @@
 //! an idle service wakes only for its probes.
 
 use super::notify::{self, Notify};
+use crate::os::{ChildTree, HelperSpawner};
 use crate::spec::health::{HealthConfig, Probe, ProbeCheck, Readiness};
 use crate::state::{rfc3339, ServiceState};
 use serde::{Deserialize, Serialize};
@@ -318,13 +319,13 @@ pub struct ProbeEnv {
 
 /// Probe on a schedule until the receiver is dropped. Until the first pass the
 /// interval is at most [`STARTUP_PROBE_INTERVAL`]; after it, the spec's.
-async fn probe_loop(probe: Probe, env: ProbeEnv, tx: mpsc::Sender<ProbeAnswer>) {
+async fn probe_loop(probe: Probe, env: ProbeEnv, spawner: Spawner, tx: mpsc::Sender<ProbeAnswer>) {
     let mut passed = false;
     let mut next = Instant::now() + probe.interval.min(STARTUP_PROBE_INTERVAL);
     loop {
         tokio::time::sleep_until(next).await;
         let began = Instant::now();
-        let (ok, detail) = run_probe(&probe.check, probe.timeout, &env).await;
+        let (ok, detail) = run_probe(&probe.check, probe.timeout, &env, &spawner).await;
         passed |= ok;
         let answer = ProbeAnswer {
             ok,
@@ -343,8 +344,23 @@ async fn probe_loop(probe: Probe, env: ProbeEnv, tx: mpsc::Sender<ProbeAnswer>) 
     }
 }
 
+/// How a command probe is started: like the child's other helpers (on Windows hidden
+/// and inside the child's Job Object, like the `[stop] command`, so it never flashes a
+/// window and dies with the child's tree), and known to the reaper, which must leave
+/// its exit to tokio.
+#[derive(Clone)]
+pub struct Spawner {
+    pub helper: HelperSpawner,
+    pub reaper: super::orphans::Reaper,
+}
+
 /// Run one probe, bounded by `timeout`: (healthy, what happened).
-pub async fn run_probe(check: &ProbeCheck, timeout: Duration, env: &ProbeEnv) -> (bool, String) {
+pub async fn run_probe(
+    check: &ProbeCheck,
+    timeout: Duration,
+    env: &ProbeEnv,
+    spawner: &Spawner,
+) -> (bool, String) {
     let fut = async {
         match check {
             ProbeCheck::Http { host, port, path } => http_get(host, *port, path).await,
@@ -352,7 +368,7 @@ pub async fn run_probe(check: &ProbeCheck, timeout: Duration, env: &ProbeEnv) ->
                 .await
                 .map(|_| (true, format!("{addr} accepted a connection")))
                 .map_err(|e| format!("TCP connect {addr}: {e}")),
-            ProbeCheck::Command(argv) => run_command(argv, env).await,
+            ProbeCheck::Command(argv) => run_command(argv, env, spawner).await,
         }
     };
     match tokio::time::timeout(timeout, fut).await {
@@ -415,7 +431,11 @@ pub fn parse_status_line(line: &str) -> Option<u16> {
         .filter(|c| (100..600).contains(c))
 }
 
-async fn run_command(argv: &[String], env: &ProbeEnv) -> Result<(bool, String), String> {
+async fn run_command(
+    argv: &[String],
+    env: &ProbeEnv,
+    spawner: &Spawner,
+) -> Result<(bool, String), String> {
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .envs(&env.env)
@@ -426,16 +446,23 @@ async fn run_command(argv: &[String], env: &ProbeEnv) -> Result<(bool, String), 
     if let Some(dir) = &env.working_dir {
         cmd.current_dir(dir);
     }
-    #[cfg(windows)]
-    {
-        // No console window flashes up for a probe.
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        cmd.creation_flags(CREATE_NO_WINDOW);
+    let fail = |e: std::io::Error| format!("probe command {:?}: {e}", argv[0]);
+    let mut child = spawner
+        .reaper
+        .spawn_tracked(|| spawner.helper.spawn(&mut cmd), |c| c.id(), false)
+        .map_err(fail)?;
+    /// Untracks the probe once tokio has it (also when a timeout drops the wait: then
+    /// kill_on_drop kills it and tokio reaps it in the background).
+    struct Tracked<'a>(&'a super::orphans::Reaper, Option<u32>);
+    impl Drop for Tracked<'_> {
+        fn drop(&mut self) {
+            if let Some(pid) = self.1 {
+                self.0.untrack(pid);
+            }
+        }
     }
-    let status = cmd
-        .status()
-        .await
-        .map_err(|e| format!("probe command {:?}: {e}", argv[0]))?;
+    let _tracked = Tracked(&spawner.reaper, child.id());
+    let status = child.wait().await.map_err(fail)?;
     let ok = status.success();
     Ok((
         ok,
@@ -516,7 +543,12 @@ impl Monitor {
     }
 
     /// Give the child respawn's notify socket, never one inherited from a service
-    /// manager above us (that one belongs to the supervisor's own unit).
+    /// manager above us (that one belongs to the supervisor's own unit). With a
+    /// watchdog, `WATCHDOG_USEC`, and on Linux `WATCHDOG_PID` = the child's own pid, as
+    /// systemd sets them: libsystemd's `sd_watchdog_enabled()` then tells only the
+    /// child that the watchdog is its to feed, not the programs it starts (they
+    /// inherit the variables; without `WATCHDOG_PID` each would take it for its own,
+    /// and one could feed the watchdog while the child itself hangs).
     pub fn prepare_command(&self, cmd: &mut tokio::process::Command) {
         for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             cmd.env_remove(var);
@@ -526,12 +558,22 @@ impl Monitor {
             cmd.env("NOTIFY_SOCKET", sock.path());
             if let Some(w) = self.cfg.watchdog {
                 cmd.env("WATCHDOG_USEC", w.as_micros().to_string());
+                // Filled in by the spawn (the pid exists only after the fork).
+                #[cfg(target_os = "linux")]
+                cmd.env("WATCHDOG_PID", crate::os::CHILD_PID);
             }
         }
     }
 
-    /// A new child runs: fresh readiness, probes from now. Returns log lines.
-    pub fn child_started(&mut self, pid: u32, state: &mut ServiceState) -> Vec<String> {
+    /// A new child runs: fresh readiness, probes from now (command probes started
+    /// like its other helpers, see [`run_probe`]). Returns log lines.
+    pub fn child_started(
+        &mut self,
+        child: &ChildTree,
+        reaper: &super::orphans::Reaper,
+        state: &mut ServiceState,
+    ) -> Vec<String> {
+        let pid = child.pid();
         self.child_gone();
         #[cfg(unix)]
         if let Some(Err(e)) = self.socket.as_mut().map(notify::NotifySocket::activate) {
@@ -548,7 +590,15 @@ impl Monitor {
         self.last_probe = None;
         if let Some(probe) = &self.cfg.probe {
             let (tx, rx) = mpsc::channel(1);
-            let task = tokio::spawn(probe_loop(probe.clone(), self.probe_env.clone(), tx));
+            let task = tokio::spawn(probe_loop(
+                probe.clone(),
+                self.probe_env.clone(),
+                Spawner {
+                    helper: child.helper_spawner(),
+                    reaper: reaper.clone(),
+                },
+                tx,
+            ));
             self.probes = Some((task, rx));
         }
         self.apply(state);

@@ -468,7 +468,9 @@ impl Supervisor {
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
         self.state.reason = None;
-        let notes = self.health.child_started(pid, &mut self.state);
+        let notes = self
+            .health
+            .child_started(&child, &self.reaper, &mut self.state);
         self.save();
         let whom = match &self.state.identity {
             Some(id) if cfg!(windows) => format!(

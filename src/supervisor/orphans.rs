@@ -116,6 +116,15 @@ impl Reaper {
         Ok(spawned)
     }
 
+    /// Tokio has reaped `pid` (or will, in the background): the reaper may take that
+    /// pid again should it ever name an orphan of ours.
+    pub fn untrack(&self, pid: u32) {
+        self.theirs
+            .lock()
+            .expect("reaper lock")
+            .retain(|p| *p != pid);
+    }
+
     #[cfg(unix)]
     fn theirs(&self) -> Vec<u32> {
         let mut all = self.theirs.lock().expect("reaper lock").clone();

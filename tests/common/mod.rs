@@ -8,6 +8,9 @@
 // Each OS's tests use part of it.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod hermes;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -66,7 +66,10 @@ fn down(report: &mut StatusReport, state: ServiceStatus, reason: String) {
     report.next_restart_at = None;
 }
 
-/// Native status: systemd runs the program itself, so systemd is all there is.
+/// Native status: systemd runs the program itself, so systemd is all there is. A
+/// running unit is ready by systemd's own rule: with `Type=notify` (spec `ready =
+/// "notify"`) systemd calls it active only after the program's READY=1. A watchdog
+/// timeout is systemd's to act on and to log, so the reason is in its journal.
 pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> StatusReport {
     let state = match (&unit.active_state, &unit.sub_state) {
         (ActiveState::Active | ActiveState::Reloading, _) => ServiceStatus::Running,
@@ -76,6 +79,11 @@ pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> Sta
         (ActiveState::Failed, _) => ServiceStatus::Failed,
         _ => ServiceStatus::Stopped,
     };
+    let mut health = base.health.clone();
+    health.ready = state == ServiceStatus::Running;
+    // systemd keeps the last STATUS= after the program is gone: only a live one speaks.
+    health.notify_status =
+        (health.ready && !unit.status_text.is_empty()).then(|| unit.status_text.clone());
     let last_exit = unit
         .last_exit()
         .map(|exit| LastExit::with_time(exit, unit.exec_main_exit_timestamp.clone()));
@@ -87,13 +95,28 @@ pub fn native_status(base: StatusReport, unit: &UnitProps, journal: &str) -> Sta
         restarts: unit.n_restarts,
         last_exit,
         next_restart_at: None,
-        reason: Some(format!(
-            "run by systemd directly (--native); output: {journal}"
-        )),
+        reason: Some(match why_down(state, &unit.result) {
+            Some(why) => format!("{why}; run by systemd directly (--native); output: {journal}"),
+            None => format!("run by systemd directly (--native); output: {journal}"),
+        }),
         log_file: None,
         log_error: None,
+        health,
         ..base
     }
+}
+
+/// Why systemd took a native unit down, while it waits to restart it or gave up.
+fn why_down(state: ServiceStatus, result: &str) -> Option<String> {
+    if !matches!(state, ServiceStatus::Backoff | ServiceStatus::Failed)
+        || matches!(result, "" | "success")
+    {
+        return None;
+    }
+    Some(match result {
+        "watchdog" => "watchdog timeout: systemd's WatchdogSec= ran out".to_string(),
+        other => format!("systemd's verdict on the last run: {other}"),
+    })
 }
 
 #[cfg(test)]
@@ -214,16 +237,31 @@ mod tests {
         u.exec_main_code = 1;
         u.exec_main_status = 1;
         u.exec_main_exit_timestamp = "Mon 2025-01-06 10:00:00 UTC".into();
+        u.status_text = "Gateway running".into();
         let base = from_file(RunState::Stopped, 1, false);
         let r = native_status(base.clone(), &u, "journalctl -u gw.service");
         assert_eq!(
             (r.state.as_str(), r.child_pid, r.restarts),
             ("running", Some(42), 3)
         );
+        assert!(r.health.ready, "active is ready, to systemd");
+        assert_eq!(r.health.notify_status.as_deref(), Some("Gateway running"));
         assert_eq!(r.last_exit.as_ref().map(|e| e.code), Some(Some(1)));
         assert!(r.reason.unwrap().contains("journalctl -u gw.service"));
-        let r = native_status(base.clone(), &unit("activating", "auto-restart", 0), "j");
+        let mut u = unit("activating", "auto-restart", 0);
+        u.result = "watchdog".into();
+        u.status_text = "Gateway running".into();
+        let r = native_status(base.clone(), &u, "j");
         assert_eq!((r.state.as_str(), r.child_pid), ("backoff", None));
+        assert!(!r.health.ready);
+        assert_eq!(r.health.notify_status, None, "said by a program now gone");
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("watchdog timeout: systemd's WatchdogSec= ran out; run by systemd directly (--native); output: j")
+        );
+        // Type=notify before READY=1: activating, not ready.
+        let r = native_status(base.clone(), &unit("activating", "start", 7), "j");
+        assert_eq!((r.state.as_str(), r.health.ready), ("starting", false));
         let r = native_status(base, &unit("inactive", "dead", 0), "j");
         assert_eq!((r.state.as_str(), r.exit_status().code()), ("stopped", 3));
     }

@@ -165,10 +165,15 @@ pub struct UnitProps {
     /// The exit code, or the signal number when killed.
     pub exec_main_status: i32,
     pub exec_main_exit_timestamp: String,
+    /// What the program last said over sd_notify `STATUS=` (native units); empty if nothing.
+    pub status_text: String,
+    /// systemd's verdict on the last run (`success`, `exit-code`, `signal`, `watchdog`,
+    /// …); reset when the unit starts again.
+    pub result: String,
 }
 
 impl UnitProps {
-    pub const NAMES: &'static str = "LoadState,ActiveState,SubState,MainPID,NRestarts,ExecMainCode,ExecMainStatus,ExecMainExitTimestamp";
+    pub const NAMES: &'static str = "LoadState,ActiveState,SubState,MainPID,NRestarts,ExecMainCode,ExecMainStatus,ExecMainExitTimestamp,StatusText,Result";
 
     pub fn parse(text: &str) -> UnitProps {
         let map: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
@@ -182,6 +187,8 @@ impl UnitProps {
             exec_main_code: number(&map, "ExecMainCode"),
             exec_main_status: number(&map, "ExecMainStatus"),
             exec_main_exit_timestamp: get("ExecMainExitTimestamp").to_string(),
+            status_text: get("StatusText").to_string(),
+            result: get("Result").to_string(),
         }
     }
 

@@ -631,7 +631,7 @@ impl ChildTree {
         });
         Ok(ChildTree {
             process: crate::os::Process::from_parts(pid, rx, stdin, stdout, stderr),
-            job,
+            job: std::sync::Arc::new(job),
             _profile: profile,
         })
     }
