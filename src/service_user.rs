@@ -8,11 +8,9 @@
 //! the child; the SCM's session-change controls update the shared [`Sessions`] and
 //! wake the engine, which re-plans.
 
-use crate::os::{self, ChildTree, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use crate::os::{self, ChildTree, OwnedCommand, UserCommand, UserToken, INTERACTIVE_DESKTOP};
 use crate::run_as::{self, Account, Context, Plan, ServiceSettings, SessionEvent};
-use std::collections::BTreeMap;
 use std::io;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// The plan at host start (or after a session change): where the recorded user is
@@ -46,50 +44,11 @@ pub fn token_for(context: Context, account: &Account) -> io::Result<UserToken> {
     Ok(token)
 }
 
-/// A command as the engine built it (program, args, the variables set on it, working
-/// dir), owned, for the token spawn.
-struct Parts {
-    program: PathBuf,
-    args: Vec<String>,
-    env: BTreeMap<String, String>,
-    working_dir: Option<PathBuf>,
-}
-
-impl Parts {
-    fn of(cmd: &tokio::process::Command) -> Parts {
-        let cmd = cmd.as_std();
-        Parts {
-            program: PathBuf::from(cmd.get_program()),
-            args: cmd
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-            // Only variables set on the command: the rest comes from the user's own
-            // block, not from the host's (LocalSystem's) environment. The engine never
-            // removes one.
-            env: cmd
-                .get_envs()
-                .filter_map(|(k, v)| {
-                    Some((
-                        k.to_string_lossy().into_owned(),
-                        v?.to_string_lossy().into_owned(),
-                    ))
-                })
-                .collect(),
-            working_dir: cmd.get_current_dir().map(PathBuf::from),
-        }
-    }
-
-    fn command(&self, context: Context) -> UserCommand<'_> {
-        UserCommand {
-            program: &self.program,
-            args: &self.args,
-            env: &self.env,
-            working_dir: self.working_dir.as_deref(),
-            desktop: matches!(context, Context::Interactive(_)).then_some(INTERACTIVE_DESKTOP),
-            load_profile: context != Context::System,
-        }
-    }
+/// The token command for `cmd` in `context`: on the user's desktop in their session,
+/// with their profile loaded unless it is LocalSystem's.
+fn command_in(owned: &OwnedCommand, context: Context) -> UserCommand<'_> {
+    let desktop = matches!(context, Context::Interactive(_)).then_some(INTERACTIVE_DESKTOP);
+    owned.command(desktop, context != Context::System)
 }
 
 /// Start `cmd` (built by the engine exactly as for any other child) in `context` as
@@ -101,7 +60,7 @@ pub fn spawn(
     cmd: &tokio::process::Command,
 ) -> io::Result<ChildTree> {
     let token = token_for(context, account)?;
-    ChildTree::spawn_as_user(&token, &Parts::of(cmd).command(context))
+    ChildTree::spawn_as_user(&token, &command_in(&OwnedCommand::of(cmd), context))
 }
 
 /// The recorded user's session as the host knows it: read from Windows at start, then
@@ -212,7 +171,8 @@ impl UserLauncher {
             )));
         };
         let started = token_for(context, &self.account).and_then(|token| {
-            let child = ChildTree::spawn_as_user(&token, &Parts::of(cmd).command(context))?;
+            let child =
+                ChildTree::spawn_as_user(&token, &command_in(&OwnedCommand::of(cmd), context))?;
             Ok((child, token))
         });
         match started {
@@ -245,21 +205,6 @@ impl UserLauncher {
                 "no program was started yet, so there is no user to act as",
             )),
         }
-    }
-
-    /// Start a helper of the running child (the `[stop] command`) as its user, in its
-    /// job, hidden. Returns the helper's pid.
-    pub fn spawn_helper(
-        &self,
-        child: &ChildTree,
-        cmd: &tokio::process::Command,
-    ) -> io::Result<u32> {
-        let (Some(context), Some(token)) = (self.running, self.token()) else {
-            return Err(io::Error::other(
-                "no program runs, so there is no user to act as",
-            ));
-        };
-        child.spawn_helper_as_user(&token, &Parts::of(cmd).command(context))
     }
 
     /// What `status` says while no child runs because the user is not logged on.

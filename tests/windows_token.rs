@@ -576,4 +576,40 @@ mod engine {
             engine.stop().await;
         });
     }
+
+    /// Health probe commands run as the child's user too, in its job (issue 15 + 17).
+    #[test]
+    fn a_probe_command_runs_as_the_user_in_the_childs_job() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap().display().to_string();
+        let report = dir.path().join("probe-report.txt");
+        let env = format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string());
+        let probe = format!(
+            "[health]\ncommand = [{exe:?}, {STOP_PROBE:?}, \"--exact\", \"--nocapture\"]\ninterval = \"1s\"\n"
+        );
+        let spec = spec(
+            dir.path(),
+            &crate::common::unique_service("probe"),
+            &probe,
+            &env,
+        );
+        runtime().block_on(async {
+            let (engine, _) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            let healthy = state_where(&engine.paths, |s| s.health.healthy == Some(true)).await;
+            assert!(
+                healthy.health.last_probe.as_ref().unwrap().ok,
+                "{healthy:?}"
+            );
+            let text = std::fs::read_to_string(&report).unwrap();
+            assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
+            assert!(text.contains("in_job=true"), "{text}");
+            assert!(text.contains("console=false"), "{text}");
+            if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+                assert!(text.contains("host_env=false"), "the token path: {text}");
+            }
+            engine.stop().await;
+        });
+    }
 }

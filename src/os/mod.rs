@@ -51,6 +51,43 @@ impl std::ops::DerefMut for ChildTree {
     }
 }
 
+/// A helper of a child (a `[stop] command`, a probe command), started in the child's
+/// tree the way the child was. Started by tokio it is killed on drop when its command
+/// said `kill_on_drop`; started with a user's token, when [`Helper::kill_on_drop`] says.
+pub enum Helper {
+    Tokio(tokio::process::Child),
+    #[cfg(windows)]
+    User(UserHelper),
+}
+
+impl Helper {
+    pub fn id(&self) -> Option<u32> {
+        match self {
+            Helper::Tokio(c) => c.id(),
+            #[cfg(windows)]
+            Helper::User(h) => Some(h.id()),
+        }
+    }
+
+    /// Kill it if it is dropped before it exits (a probe that timed out).
+    pub fn kill_on_drop(self) -> Helper {
+        match self {
+            #[cfg(windows)]
+            Helper::User(h) => Helper::User(h.kill_on_drop()),
+            other => other,
+        }
+    }
+
+    /// Wait for it to exit. Cancel-safe.
+    pub async fn wait(&mut self) -> io::Result<ExitKind> {
+        match self {
+            Helper::Tokio(c) => Ok(exit_kind(c.wait().await?)),
+            #[cfg(windows)]
+            Helper::User(h) => h.wait().await,
+        }
+    }
+}
+
 /// A child's output stream, whichever way the child was started.
 pub type Output = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
 

@@ -57,11 +57,8 @@ impl ChildTree {
 
     /// Start a helper for this child (the `[stop] command`). On Unix it is an ordinary
     /// child of the supervisor.
-    pub fn spawn_helper(
-        &self,
-        cmd: &mut tokio::process::Command,
-    ) -> io::Result<tokio::process::Child> {
-        cmd.spawn()
+    pub fn spawn_helper(&self, cmd: &mut tokio::process::Command) -> io::Result<super::Helper> {
+        self.helper_spawner().spawn(cmd)
     }
 
     /// [`ChildTree::spawn_helper`] for a task that outlives this borrow (health probes).
@@ -87,8 +84,8 @@ impl ChildTree {
 pub struct HelperSpawner;
 
 impl HelperSpawner {
-    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
-        cmd.spawn()
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<super::Helper> {
+        cmd.spawn().map(super::Helper::Tokio)
     }
 }
 

@@ -29,7 +29,11 @@ use windows_sys::Win32::System::Threading::{
 
 // Starting the child with a user's token (issue 15).
 mod token;
-pub use token::*;
+pub use token::{
+    child_identity, console_session, console_user, current_identity, lookup_account,
+    process_identity, sessions_of, OwnedCommand, TokenIdentity, UserCommand, UserHelper, UserToken,
+    INTERACTIVE_DESKTOP,
+};
 // Admin-only files for a LocalSystem host (issue 15).
 mod acl;
 pub use acl::*;
@@ -111,6 +115,8 @@ pub struct ChildTree {
     pub(super) process: super::Process,
     /// Shared only weakly (with [`HelperSpawner`]s): this is the one owner.
     job: std::sync::Arc<Job>,
+    /// The user whose token started the child (issue 15): its helpers run as them too.
+    user: Option<token::HelperUser>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<token::LoadedProfile>,
@@ -140,6 +146,7 @@ impl ChildTree {
         Ok(ChildTree {
             process,
             job,
+            user: None,
             _profile: None,
         })
     }
@@ -147,17 +154,18 @@ impl ChildTree {
     /// Start a helper for this child (the `[stop] command`) the way the child itself
     /// was started: no console window, and inside the child's job, so it never
     /// flashes a window and never outlives the tree.
-    pub fn spawn_helper(
-        &self,
-        cmd: &mut tokio::process::Command,
-    ) -> io::Result<tokio::process::Child> {
+    /// Started with a user's token, it runs as that user.
+    pub fn spawn_helper(&self, cmd: &mut tokio::process::Command) -> io::Result<super::Helper> {
         self.helper_spawner().spawn(cmd)
     }
 
     /// [`ChildTree::spawn_helper`] for a task that outlives this borrow (health
     /// probes). It does not keep the job alive: once the tree is gone, it refuses.
     pub fn helper_spawner(&self) -> HelperSpawner {
-        HelperSpawner(std::sync::Arc::downgrade(&self.job))
+        HelperSpawner {
+            job: std::sync::Arc::downgrade(&self.job),
+            user: self.user.clone(),
+        }
     }
 
     /// The limit flags of the child's job, read back from the kernel.
@@ -191,18 +199,25 @@ impl ChildTree {
     }
 }
 
-/// Starts helpers in a child's job, hidden (see [`ChildTree::helper_spawner`]).
+/// Starts helpers in a child's job, hidden, as the child's user when it was started
+/// with a user's token (see [`ChildTree::helper_spawner`]).
 #[derive(Clone)]
-pub struct HelperSpawner(std::sync::Weak<Job>);
+pub struct HelperSpawner {
+    job: std::sync::Weak<Job>,
+    user: Option<token::HelperUser>,
+}
 
 impl HelperSpawner {
-    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> io::Result<super::Helper> {
         let job = self
-            .0
+            .job
             .upgrade()
             .ok_or_else(|| io::Error::other("the child's process tree is gone"))?;
+        if let Some(user) = &self.user {
+            return user.spawn(cmd, &job).map(super::Helper::User);
+        }
         cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
-        spawn_into(&job, cmd)
+        spawn_into(&job, cmd).map(super::Helper::Tokio)
     }
 }
 

@@ -450,7 +450,8 @@ async fn run_command(
     let mut child = spawner
         .reaper
         .spawn_tracked(|| spawner.helper.spawn(&mut cmd), |c| c.id(), false)
-        .map_err(fail)?;
+        .map_err(fail)?
+        .kill_on_drop();
     /// Untracks the probe once tokio has it (also when a timeout drops the wait: then
     /// kill_on_drop kills it and tokio reaps it in the background).
     struct Tracked<'a>(&'a super::orphans::Reaper, Option<u32>);
@@ -462,15 +463,10 @@ async fn run_command(
         }
     }
     let _tracked = Tracked(&spawner.reaper, child.id());
-    let status = child.wait().await.map_err(fail)?;
-    let ok = status.success();
+    let exit = child.wait().await.map_err(fail)?;
     Ok((
-        ok,
-        format!(
-            "probe command {:?}: {}",
-            argv[0],
-            crate::os::exit_kind(status)
-        ),
+        exit == crate::policy::ExitKind::Code(0),
+        format!("probe command {:?}: {exit}", argv[0]),
     ))
 }
 

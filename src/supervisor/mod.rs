@@ -717,13 +717,9 @@ impl Supervisor {
                 cmd.args(&argv[1..])
                     .envs(&self.spec.env)
                     .stdin(Stdio::null());
-                // The Windows service host runs it as the child's user, never as SYSTEM.
-                #[cfg(windows)]
-                if let Some(launcher) = &self.launcher {
-                    return launcher.spawn_helper(child, &cmd).map(|_| true);
-                }
-                // In the child's job (Windows) and hidden; Tokio reaps it, so the sweep
-                // must not take it for an escaped descendant.
+                // In the child's job (Windows), hidden, as the child's user when it was
+                // started with a user's token; Tokio reaps it, so the sweep must not
+                // take it for an escaped descendant.
                 self.reaper
                     .spawn_tracked(|| child.spawn_helper(&mut cmd), |c| c.id(), false)
                     .map(|_| true)

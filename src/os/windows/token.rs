@@ -9,11 +9,12 @@
 //! LsaLogonUser is a stub that returns success without a token, which `s4u` reports.
 
 use super::{check, ChildTree, Handle, Job};
+use crate::policy::ExitKind;
 use crate::run_as::{self, Account};
 use std::collections::BTreeMap;
 use std::io;
 use std::os::windows::io::FromRawHandle;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use windows_sys::Win32::Foundation::{LocalFree, HANDLE, HANDLE_FLAG_INHERIT, LUID, WAIT_OBJECT_0};
 use windows_sys::Win32::Security::Authentication::Identity::{
     LsaConnectUntrusted, LsaDeregisterLogonProcess, LsaFreeReturnBuffer, LsaLogonUser,
@@ -492,6 +493,142 @@ fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
 
 // ---- the spawn ----
 
+/// A command as the engine built it with tokio (program, args, the variables set on
+/// it, working dir), owned: what a token spawn needs from it.
+pub struct OwnedCommand {
+    program: PathBuf,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    working_dir: Option<PathBuf>,
+}
+
+impl OwnedCommand {
+    pub fn of(cmd: &tokio::process::Command) -> OwnedCommand {
+        let cmd = cmd.as_std();
+        OwnedCommand {
+            program: PathBuf::from(cmd.get_program()),
+            args: cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            // Only variables set on the command: the rest comes from the user's own
+            // block, not from the host's (LocalSystem's) environment. respawn never
+            // removes one.
+            env: cmd
+                .get_envs()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.to_string_lossy().into_owned(),
+                        v?.to_string_lossy().into_owned(),
+                    ))
+                })
+                .collect(),
+            working_dir: cmd.get_current_dir().map(PathBuf::from),
+        }
+    }
+
+    pub fn command<'a>(&'a self, desktop: Option<&'a str>, load_profile: bool) -> UserCommand<'a> {
+        UserCommand {
+            program: &self.program,
+            args: &self.args,
+            env: &self.env,
+            working_dir: self.working_dir.as_deref(),
+            desktop,
+            load_profile,
+        }
+    }
+}
+
+/// Who a user-token child's helpers run as.
+#[derive(Clone)]
+pub(super) struct HelperUser {
+    token: std::sync::Arc<UserToken>,
+    desktop: Option<String>,
+}
+
+impl HelperUser {
+    /// Start `cmd` as this user in `job`, hidden, its output discarded.
+    pub(super) fn spawn(&self, cmd: &tokio::process::Command, job: &Job) -> io::Result<UserHelper> {
+        let nul = || -> io::Result<Handle> {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("NUL")?;
+            let h = Handle(std::os::windows::io::IntoRawHandle::into_raw_handle(f) as HANDLE);
+            // SAFETY: a handle we own; made inheritable for the helper only (the
+            // handle list names exactly these).
+            check(unsafe {
+                windows_sys::Win32::Foundation::SetHandleInformation(
+                    h.0,
+                    HANDLE_FLAG_INHERIT,
+                    HANDLE_FLAG_INHERIT,
+                )
+            })?;
+            Ok(h)
+        };
+        let (i, o, e) = (nul()?, nul()?, nul()?);
+        let owned = OwnedCommand::of(cmd);
+        let (process, pid) = create_in_job(
+            &self.token,
+            &owned.command(self.desktop.as_deref(), false),
+            [&i, &o, &e],
+            job,
+        )?;
+        Ok(UserHelper {
+            pid,
+            process: std::sync::Arc::new(process),
+            kill_on_drop: false,
+        })
+    }
+}
+
+/// A helper started with a user's token: waitable, killed on drop when asked.
+pub struct UserHelper {
+    pid: u32,
+    process: std::sync::Arc<Handle>,
+    kill_on_drop: bool,
+}
+
+impl UserHelper {
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn kill_on_drop(mut self) -> UserHelper {
+        self.kill_on_drop = true;
+        self
+    }
+
+    /// Wait for it to exit (on the blocking pool). Cancel-safe.
+    pub async fn wait(&mut self) -> io::Result<ExitKind> {
+        let process = self.process.clone();
+        let code = tokio::task::spawn_blocking(move || {
+            let mut code = u32::MAX;
+            // SAFETY: the handle stays open while this `Arc` lives.
+            unsafe {
+                if WaitForSingleObject(process.0, INFINITE) != WAIT_OBJECT_0 {
+                    return Err(io::Error::last_os_error());
+                }
+                check(GetExitCodeProcess(process.0, &mut code))?;
+            }
+            Ok(code)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(ExitKind::Code(code as i32))
+    }
+}
+
+impl Drop for UserHelper {
+    fn drop(&mut self) {
+        if self.kill_on_drop {
+            // SAFETY: our handle of the helper; ending one that already exited fails
+            // harmlessly.
+            unsafe { windows_sys::Win32::System::Threading::TerminateProcess(self.process.0, 1) };
+        }
+    }
+}
+
 /// What to start, and how.
 pub struct UserCommand<'a> {
     /// An absolute path: no search happens here.
@@ -614,6 +751,11 @@ impl ChildTree {
         let (stderr, child_err) = pipe(false)?;
         let job = Job::kill_on_close(0)?;
         let (process, pid) = create_in_job(token, cmd, [&child_in, &child_out, &child_err], &job)?;
+        // Its helpers (stop and probe commands) run as the same user, on the same desktop.
+        let user = HelperUser {
+            token: std::sync::Arc::new(primary_copy(&token.0)?),
+            desktop: cmd.desktop.map(str::to_owned),
+        };
         // The child's ends are closed here, so its exit ends our reads.
         drop((child_in, child_out, child_err));
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -632,32 +774,9 @@ impl ChildTree {
         Ok(ChildTree {
             process: crate::os::Process::from_parts(pid, rx, stdin, stdout, stderr),
             job: std::sync::Arc::new(job),
+            user: Some(user),
             _profile: profile,
         })
-    }
-
-    /// Start a helper for this child (the `[stop] command`) as the child's user: in the
-    /// child's job, hidden, its output discarded. Returns its pid.
-    pub fn spawn_helper_as_user(&self, token: &UserToken, cmd: &UserCommand) -> io::Result<u32> {
-        let nul = || -> io::Result<Handle> {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("NUL")?;
-            let h = Handle(std::os::windows::io::IntoRawHandle::into_raw_handle(f) as HANDLE);
-            // SAFETY: a handle we own; made inheritable for the helper only (the
-            // handle list below names exactly these).
-            check(unsafe {
-                windows_sys::Win32::Foundation::SetHandleInformation(
-                    h.0,
-                    HANDLE_FLAG_INHERIT,
-                    HANDLE_FLAG_INHERIT,
-                )
-            })?;
-            Ok(h)
-        };
-        let (i, o, e) = (nul()?, nul()?, nul()?);
-        create_in_job(token, cmd, [&i, &o, &e], &self.job).map(|(_process, pid)| pid)
     }
 
     /// Who the child runs as, read back from its token.
