@@ -4,7 +4,7 @@ use super::{logs, shell_path, Check, InstallSummary};
 use crate::backend::{self, BackendKind, Installation, Scope};
 use crate::spec::Spec;
 use crate::spec::{load as load_spec, preflight};
-use crate::state::{default_state_root, ServicePaths, ServiceState};
+use crate::state::{ServicePaths, ServiceState};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;
 
@@ -194,7 +194,8 @@ pub fn reinstall(inst: &Installation) -> String {
 
 /// ` --state-dir DIR` when the service lives outside the default state root.
 pub fn state_dir_arg(inst: &Installation) -> String {
-    if inst.state_root == default_state_root() {
+    // Found without the flag (the user's root, or the machine's on Windows): none needed.
+    if crate::state::StateRoots::from_env().root_of(&inst.service) == inst.state_root {
         String::new()
     } else {
         format!(" --state-dir {}", shell_path(&inst.state_root))
