@@ -439,6 +439,12 @@ pub fn admin_only_sddl(user_sid: Option<&str>) -> Result<String, String> {
     Ok(sddl)
 }
 
+/// The protected DACL of the machine's state root (`%ProgramData%\respawn`) itself:
+/// SYSTEM and Administrators full control (inherited), every user may list it (so
+/// `respawn list` finds the services) but not add, rename or delete anything in it.
+/// Each service's folder below gets [`admin_only_sddl`].
+pub const MACHINE_ROOT_SDDL: &str = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;BU)";
+
 /// Where the host's own files live on Windows: the binaries under
 /// `%ProgramFiles%\respawn\`, each service's spec and state under
 /// `%ProgramData%\respawn\<id>\`. Only administrators can write either.
@@ -1026,6 +1032,17 @@ mod tests {
         ] {
             assert!(admin_only_sddl(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_machine_root_lets_users_list_it_but_not_change_it() {
+        for role in [Role::File, Role::Folder, Role::Ancestor] {
+            assert_eq!(
+                untrusted_writers(&format!("O:BA{MACHINE_ROOT_SDDL}"), role),
+                Vec::<String>::new()
+            );
+        }
+        assert!(MACHINE_ROOT_SDDL.contains("(A;;0x1200a9;;;BU)"));
     }
 
     #[test]

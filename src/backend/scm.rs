@@ -343,6 +343,9 @@ impl Backend for Scm {
         }
         // The copies first: the service is never registered pointing at files that
         // are not there. A reinstall replaces them atomically (even a running exe).
+        if crate::state::machine_state_root().as_deref() == Some(req.state_root) {
+            admin_files::protect_machine_root(req.state_root)?;
+        }
         let exe_refs: Vec<&Path> = exes.iter().map(PathBuf::as_path).collect();
         let copies =
             admin_files::install_copies(&paths, &exe_refs, &copy_text, run_as_user.as_ref())?;
