@@ -265,8 +265,8 @@ fn refuse_run_as_flag(args: &InstallArgs, kind: BackendKind, scope: Scope) -> Re
                 "--run-as does not apply here ({kind} backend, {} scope): that runs as the user who starts it",
                 scope.as_str()
             ),
-            "--run-as names the account of a system service: a Windows service, or a systemd \
-             or launchd install with --system",
+            "--run-as names the account of a system service: a Windows service (installed \
+             from an elevated prompt), or a systemd or launchd install with --system",
         )),
         _ => Ok(()),
     }
