@@ -53,5 +53,8 @@ fn run_as_is_refused_where_the_service_runs_as_its_starter() {
         stderr.contains("--run-as does not apply here (portable backend"),
         "{stderr}"
     );
-    assert!(stderr.contains("--system"), "the hint says where it applies: {stderr}");
+    assert!(
+        stderr.contains("--system"),
+        "the hint says where it applies: {stderr}"
+    );
 }

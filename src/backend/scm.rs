@@ -346,9 +346,14 @@ impl Backend for Scm {
         if crate::state::machine_state_root().as_deref() == Some(req.state_root) {
             admin_files::protect_machine_root(req.state_root)?;
         }
+        // Read access for the account the program runs as; for a LocalSystem one, for
+        // the installing user, so `status` and `logs` work from their own shell.
+        let reader = match &run_as_user {
+            Some(user) => Some(user.clone()),
+            None => crate::os::current_identity().ok().map(|i| i.account),
+        };
         let exe_refs: Vec<&Path> = exes.iter().map(PathBuf::as_path).collect();
-        let copies =
-            admin_files::install_copies(&paths, &exe_refs, &copy_text, run_as_user.as_ref())?;
+        let copies = admin_files::install_copies(&paths, &exe_refs, &copy_text, reader.as_ref())?;
         let (service, created) = match (action, existing) {
             (InstallAction::Update, Some(existing)) => {
                 existing

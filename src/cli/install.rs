@@ -126,6 +126,12 @@ const NOT_ELEVATED: &str =
 
 pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliError> {
     let (kind, not_elevated) = choose_backend(&args);
+    // `--backend scm` unelevated: said before anything is created in the machine's
+    // state root (a folder a user creates there would stay theirs).
+    #[cfg(windows)]
+    if kind == BackendKind::Scm {
+        backend::scm::check_elevated()?;
+    }
     let state_root = install_root(roots, kind);
     let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
         (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
