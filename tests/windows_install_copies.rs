@@ -184,6 +184,16 @@ fn a_service_runs_admin_only_copies_and_keeps_its_state_in_program_data() {
         "{rows:#}"
     );
     ok(&from_users_shell(&h, &["logs", &name, "-n", "5"]));
+    // Name completion (clap's protocol, as the PowerShell script asks it) too.
+    let offered = h
+        .respawn()
+        .env_remove("RESPAWN_STATE_DIR")
+        .env("COMPLETE", "powershell")
+        .args(["--", "respawn", "status", &name[..name.len() - 3]])
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&offered.stdout);
+    assert!(offered.lines().any(|l| l == name), "{offered:?}");
     let doctor = from_users_shell(&h, &["doctor", &name, "--json"]);
     let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
     assert_eq!(report["installation"]["backend"], "scm", "{report:#}");
