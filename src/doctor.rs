@@ -23,6 +23,8 @@
 //! - `installed`: the install record, its backend and mode (system/user, supervised/native);
 //! - `backend`: that backend works on this machine;
 //! - `spec`: the spec file still exists, parses, and still describes this service;
+//! - `spec-copy` (Windows service): the spec it was installed from still means what its
+//!   admin-only copy does (else: edited since, install again to apply it);
 //! - `command`: the spec's command resolves and its working_dir exists;
 //! - `respawn-exe`: the respawn binary the service manager starts still exists;
 //! - `permissions` (system services): the binary, the spec and every folder above them

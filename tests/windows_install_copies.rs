@@ -233,6 +233,34 @@ fn a_state_dir_given_keeps_the_state_there_and_is_the_only_place_looked_in() {
         from_users_shell(&h, &["status", &name]).status.code(),
         Some(4)
     );
+    // doctor tells a copy that is current from one whose original was edited since.
+    let spec_copy = |h: &Harness| {
+        let out = h.cmd(&["doctor", &name, "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "spec-copy")
+            .cloned()
+            .unwrap_or_else(|| panic!("no spec-copy check: {report:#}"))
+    };
+    assert_eq!(spec_copy(&h)["status"], "ok");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        text.replace("backoff = [\"1s\"]", "backoff = [\"2s\"]"),
+    )
+    .unwrap();
+    let check = spec_copy(&h);
+    assert_eq!(check["status"], "warn", "{check:#}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("respawn install --spec {}", spec.display())),
+        "{check:#}"
+    );
     ok(&h.cmd(&["uninstall", &name]));
 }
 

@@ -173,9 +173,11 @@ fn installed(inst: &Installation) -> Check {
 
 /// `respawn install` as this service was installed, to put its registration right.
 pub fn reinstall(inst: &Installation) -> String {
+    // A Windows service's own spec is a copy: install again from the original.
+    let spec = inst.source_spec.as_ref().unwrap_or(&inst.spec_path);
     let mut cmd = format!(
         "respawn install --spec {} --backend {}",
-        shell_path(&inst.spec_path),
+        shell_path(spec),
         inst.backend
     );
     if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
@@ -274,7 +276,48 @@ fn spec_check(inst: &Installation, checks: &mut Vec<Check>) -> Option<Spec> {
         ID,
         format!("{} parses", inst.spec_path.display()),
     ));
+    if let Some(source) = &inst.source_spec {
+        checks.push(spec_copy(inst, source, &spec));
+    }
     Some(spec)
+}
+
+/// A Windows service runs an admin-only copy of the spec: say when the spec it was
+/// copied from now means something else (edited since the install).
+fn spec_copy(inst: &Installation, source: &Path, copy: &Spec) -> Check {
+    const ID: &str = "spec-copy";
+    let again = format!(
+        "from an elevated prompt, install it again to apply it: `{}`",
+        reinstall(inst)
+    );
+    match load_spec(source) {
+        Ok(original) if original == *copy => Check::ok(
+            ID,
+            format!(
+                "the service runs a copy of {}, and it is current",
+                source.display()
+            ),
+        ),
+        Ok(_) => Check::warn(
+            ID,
+            format!(
+                "{} was edited since the install; the service still runs its copy, {}",
+                source.display(),
+                inst.spec_path.display()
+            ),
+            again,
+        ),
+        Err(e) => Check::warn(
+            ID,
+            format!(
+                "the spec the service was installed from cannot be used ({}); the service \
+                 runs its copy, {}",
+                e.message,
+                inst.spec_path.display()
+            ),
+            "nothing to do while the copy serves; fix or restore the original before installing again",
+        ),
+    }
 }
 
 fn command(ctx: &Ctx) -> Check {
