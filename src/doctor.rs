@@ -16,7 +16,8 @@
 //! Check ids, machine-wide:
 //! - `state-dir`: the state root exists (or can be created) and is writable;
 //! - `backends`: which backends this machine offers, and the default;
-//! - `services` (without NAME): the services installed under this state root;
+//! - `services` (without NAME): the services installed under the state roots (the one
+//!   given, or the user's and, on Windows, the machine's);
 //! - `elevation` (Windows): elevated or not, so whether `install` falls back to per-user mode.
 //!
 //! Check ids for NAME:
@@ -257,8 +258,10 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Run every check that applies: the machine's, and NAME's when given.
-pub fn diagnose(state_root: &Path, name: Option<&str>) -> Report {
-    let mut checks = machine::checks(state_root, name.is_none());
+/// `roots`: where services are looked for (`services` without NAME); `state_root` is
+/// the first of them, or NAME's.
+pub fn diagnose(state_root: &Path, roots: &[std::path::PathBuf], name: Option<&str>) -> Report {
+    let mut checks = machine::checks(state_root, name.is_none().then_some(roots));
     let mut report = Report {
         service: name.map(str::to_owned),
         state_root: state_root.to_path_buf(),

@@ -197,6 +197,19 @@ fn a_service_runs_admin_only_copies_and_keeps_its_state_in_program_data() {
     let doctor = from_users_shell(&h, &["doctor", &name, "--json"]);
     let report: Value = serde_json::from_slice(&doctor.stdout).unwrap();
     assert_eq!(report["installation"]["backend"], "scm", "{report:#}");
+    // doctor without a name lists it among the services it finds.
+    let machine = from_users_shell(&h, &["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&machine.stdout).unwrap();
+    let services = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "services")
+        .unwrap_or_else(|| panic!("no services check: {report:#}"));
+    assert!(
+        services["summary"].as_str().unwrap().contains(&name),
+        "{services:#}"
+    );
     ok(&from_users_shell(&h, &["restart", &name]));
 
     // A reinstall while it runs replaces the copies in place (the running exe too).

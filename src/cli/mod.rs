@@ -214,7 +214,7 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
         } => logs::logs(&at(&name), &name, follow, lines),
         Command::Doctor { name, json } => {
             let root = name.as_deref().map_or(primary.to_path_buf(), at);
-            doctor::doctor(&root, name.as_deref(), json)
+            doctor::doctor(&root, &roots, name.as_deref(), json)
         }
         Command::Completions { shell } => docs::completions(&shell),
         Command::Man => docs::man(),
