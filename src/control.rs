@@ -7,4 +7,7 @@ pub enum Control {
     Stop,
     /// Stop the child gracefully and start it again at once (not counted as a failure).
     Restart,
+    /// The Windows service host heard that the recorded user logged on or off: the
+    /// engine plans again where the child runs (issue 15). Never sent by a client.
+    SessionChanged,
 }

@@ -224,6 +224,23 @@ pub fn first_unreachable(uid: u32, gid: u32, dirs: &[DirMode]) -> Option<&Path> 
         .map(|d| d.path.as_path())
 }
 
+/// The host's start: the account the program runs as, from the spec's setting and
+/// the install record. `Ok(None)`: LocalSystem, as the spec asks. A `"user"` service
+/// whose record names nobody (installed by an older respawn) is refused rather than run
+/// as LocalSystem.
+pub fn host_account(run_as: RunAs, recorded: Option<Account>) -> Result<Option<Account>, String> {
+    match (run_as, recorded) {
+        (RunAs::System, _) => Ok(None),
+        (RunAs::User, Some(account)) => Ok(Some(account)),
+        (RunAs::User, None) => Err(
+            "the install record names no user to run the program as, and it must not run as \
+             LocalSystem; reinstall from your own elevated prompt (`respawn install ...`), or set \
+             run_as = \"system\" in [service] if it really needs LocalSystem"
+                .to_string(),
+        ),
+    }
+}
+
 // ---- run time: which token, which session ----
 
 /// Where the child runs (or should run).
@@ -239,12 +256,12 @@ pub enum Context {
 }
 
 impl Context {
-    /// The `logon` field of `status --json`.
-    pub fn logon(self) -> &'static str {
+    /// The `logon` of `status --json` a child started in this context shows.
+    pub fn logon(self) -> Logon {
         match self {
-            Context::Interactive(_) => "interactive",
-            Context::S4u => "s4u",
-            Context::System => "system",
+            Context::Interactive(_) => Logon::Interactive,
+            Context::S4u => Logon::S4u,
+            Context::System => Logon::System,
         }
     }
 
@@ -393,22 +410,72 @@ pub fn parse_env_entries<'a>(entries: impl IntoIterator<Item = &'a str>) -> Vec<
         .collect()
 }
 
-/// How a token was logged on, from its user and group SIDs: what `status --json`
-/// shows as `logon`.
-pub fn logon_kind(user_sid: &str, group_sids: &[String]) -> &'static str {
+/// How a token was logged on: the `logon` of `status --json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Logon {
+    /// A user's interactive logon: their session, Credential Manager, DPAPI.
+    Interactive,
+    /// A service-for-user logon (looks like a network or batch logon).
+    S4u,
+    /// LocalSystem.
+    System,
+    /// A service logon of another account.
+    Service,
+    Unknown,
+}
+
+impl Logon {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Logon::Interactive => "interactive",
+            Logon::S4u => "s4u",
+            Logon::System => "system",
+            Logon::Service => "service",
+            Logon::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Logon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Logon {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// How a token was logged on, from its user and group SIDs.
+pub fn logon_kind(user_sid: &str, group_sids: &[String]) -> Logon {
     let has = |sid: &str| group_sids.iter().any(|g| g == sid);
     if user_sid == "S-1-5-18" {
-        "system"
+        Logon::System
     } else if has("S-1-5-4") {
-        "interactive"
+        Logon::Interactive
     } else if has("S-1-5-2") || has("S-1-5-3") {
         // Network or batch: how an S4U logon without SE_TCB looks
-        "s4u"
+        Logon::S4u
     } else if has("S-1-5-6") {
-        "service"
+        Logon::Service
     } else {
-        "unknown"
+        Logon::Unknown
     }
+}
+
+/// Who the child runs as, read back from its token (Windows): recorded by the
+/// supervisor at each start and shown by `status --json` as `user`, `user_sid`,
+/// `session` and `logon`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildIdentity {
+    /// `PC\ann`
+    pub user: String,
+    pub user_sid: String,
+    pub session: u32,
+    pub logon: Logon,
 }
 
 // ---- admin-only files ----
@@ -691,6 +758,24 @@ pub fn paths_to_check(file: &Path) -> Vec<(PathBuf, Role)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_host_never_falls_back_to_local_system() {
+        let ann = Account {
+            sid: "S-1-5-21-1-2-3-1001".into(),
+            name: "PC\\ann".into(),
+        };
+        assert_eq!(
+            host_account(RunAs::User, Some(ann.clone())),
+            Ok(Some(ann.clone()))
+        );
+        assert_eq!(host_account(RunAs::System, Some(ann)), Ok(None));
+        assert_eq!(host_account(RunAs::System, None), Ok(None));
+        let err = host_account(RunAs::User, None).unwrap_err();
+        assert!(err.contains("reinstall"), "{err}");
+        assert!(err.contains("run_as = \"system\""), "{err}");
+    }
+
     use super::*;
 
     fn acct(sid: &str, name: &str) -> Account {

@@ -5,6 +5,11 @@
 //! with the checkpoint advancing while it runs; user control 128 is a planned restart
 //! of the child.
 //!
+//! The host is LocalSystem; the program runs as the user recorded at install
+//! (`crate::service_user`), and session-change controls move it when that user logs
+//! on or off. A `run_as = "user"` spec without a recorded user never falls back to
+//! LocalSystem: the host stays down and says to reinstall.
+//!
 //! What the host reports when it ends is `backend::scm_policy::scm_exit`: a clean
 //! STOPPED (0) for a requested stop, ServiceSpecific(78) when the policy gave up,
 //! ServiceSpecific(2) for a bad spec. Since the SCM's recovery applies only to a host
@@ -15,6 +20,8 @@ use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
 use crate::backend::{BackendKind, Installation};
 use crate::os::win_errors::win_error;
 use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
+use crate::run_as::{self, Account};
+use crate::service_user::{self, Sessions, UserLauncher};
 use crate::spec::Spec;
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
@@ -194,10 +201,19 @@ fn spawn_ticker(reporter: Arc<Reporter>) {
     });
 }
 
+/// What the control handler needs to follow the recorded user's logons (issue 15),
+/// set once the spec and install record are read.
+struct SessionWatch {
+    sessions: Sessions,
+    account: Account,
+}
+
 fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter_cell: Arc<OnceLock<Arc<Reporter>>> = Default::default();
     let handler_cell = reporter_cell.clone();
+    let watch_cell: Arc<OnceLock<SessionWatch>> = Default::default();
+    let handler_watch = watch_cell.clone();
     let handle = service_control_handler::register(name, move |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
             if let Some(r) = handler_cell.get() {
@@ -209,6 +225,16 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
         }
         ServiceControl::UserEvent(code) if code.to_raw() == CONTROL_RESTART_CHILD => {
             let _ = tx.send(Control::Restart);
+            ServiceControlHandlerResult::NoError
+        }
+        ServiceControl::SessionChange(change) => {
+            if let Some(w) = handler_watch.get() {
+                let reason = change.reason.to_raw();
+                let session = change.notification.session_id;
+                if service_user::session_changed(&w.sessions, &w.account, reason, session) {
+                    let _ = tx.send(Control::SessionChanged);
+                }
+            }
             ServiceControlHandlerResult::NoError
         }
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
@@ -227,7 +253,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     reporter.set(ServiceState::StartPending, ServiceControlAccept::empty());
     spawn_ticker(reporter.clone());
 
-    let (end, error) = match supervise(name, args, &reporter, rx) {
+    let (end, error) = match supervise(name, args, &reporter, &watch_cell, rx) {
         Ok(end) => (end, None),
         Err((end, e)) => (end, Some(e)),
     };
@@ -261,6 +287,7 @@ fn supervise(
     name: &str,
     args: &HostArgs,
     reporter: &Reporter,
+    watch: &OnceLock<SessionWatch>,
     rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
 ) -> HostResult {
     let spec = match crate::spec::load(&args.spec_path) {
@@ -272,6 +299,10 @@ fn supervise(
         }
     };
     let paths = ServicePaths::new(&args.state_root, &spec.id());
+    let launcher = user_launcher(&spec, &paths).map_err(|why| {
+        record_host_error(name, &args.state_root, Some(&spec), &why);
+        (HostEnd::BadSpec, anyhow::anyhow!(why))
+    })?;
     if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
         // Started (by the SCM's recovery, say) in the middle of an update: the
         // updater starts the service itself when it is done.
@@ -296,6 +327,15 @@ fn supervise(
     };
     // A planned restart (`respawn restart`) applies the spec as it is then.
     supervisor.reload_from(&args.spec_path);
+    let mut accepted = ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN;
+    if let Some(launcher) = launcher {
+        let _ = watch.set(SessionWatch {
+            sessions: launcher.sessions(),
+            account: launcher.account().clone(),
+        });
+        accepted |= ServiceControlAccept::SESSION_CHANGE;
+        supervisor.run_as_user(launcher);
+    }
     log_event(
         Level::Info,
         EventId::HostStart,
@@ -308,10 +348,7 @@ fn supervise(
     );
     // PRESHUTDOWN instead of SHUTDOWN: Windows then waits for the preshutdown timeout
     // (set from the stop timeout at install) instead of a few seconds.
-    reporter.set(
-        ServiceState::Running,
-        ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN,
-    );
+    reporter.set(ServiceState::Running, accepted);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -321,6 +358,17 @@ fn supervise(
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
+}
+
+/// Whose account the program runs as, from the spec and the install record: never
+/// LocalSystem unless the spec says so. `Ok(None)`: LocalSystem.
+fn user_launcher(spec: &Spec, paths: &ServicePaths) -> Result<Option<UserLauncher>, String> {
+    let recorded = Installation::read(paths)
+        .ok()
+        .flatten()
+        .and_then(|i| i.run_as_user);
+    let account = run_as::host_account(spec.service.windows_service_run_as(), recorded)?;
+    Ok(account.map(|a| UserLauncher::new(spec.service, a)))
 }
 
 /// Take the supervisor lock, retrying for a while when a killed predecessor's lock

@@ -1,19 +1,30 @@
-//! The service host's side of issue 15: from the recorded account and the sessions
-//! logged on now, where the child runs and with which token, and the spawn itself.
-//! The decisions are `crate::run_as`'s; the calls are `crate::os`'s.
+//! The service host's side of issue 15: the program runs as the user recorded at
+//! install, in their session when they are logged on, through a service-for-user
+//! logon (or not at all, `when_logged_off = "wait"`) when they are not, and it follows
+//! them when they log on or off.
+//!
+//! The decisions are `crate::run_as`'s (table-tested everywhere); the calls are
+//! `crate::os`'s. The supervisor engine asks a [`UserLauncher`] where and how to start
+//! the child; the SCM's session-change controls update the shared [`Sessions`] and
+//! wake the engine, which re-plans.
 
-use crate::os::{self, UserChild, UserCommand, UserToken, INTERACTIVE_DESKTOP};
-use crate::run_as::{self, Account, Context, Plan, ServiceSettings};
-use crate::spec::Spec;
+use crate::os::{self, ChildTree, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use crate::run_as::{self, Account, Context, Plan, ServiceSettings, SessionEvent};
+use std::collections::BTreeMap;
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// The plan at host start (or after a session change): where the recorded user is
 /// logged on now, and so where the child should run.
 pub fn plan_now(settings: ServiceSettings, account: &Account, running: Option<Context>) -> Plan {
+    run_as::plan(settings, live_session(account), running)
+}
+
+/// The session the recorded user is logged on in now, as Windows lists it.
+fn live_session(account: &Account) -> Option<u32> {
     let sessions = os::sessions_of(&account.sid);
-    let session = run_as::pick_user_session(os::console_session(), &sessions);
-    run_as::plan(settings, session, running)
+    run_as::pick_user_session(os::console_session(), &sessions)
 }
 
 /// The token for a context: the session user's (WTSQueryUserToken), a service-for-user
@@ -35,26 +46,238 @@ pub fn token_for(context: Context, account: &Account) -> io::Result<UserToken> {
     Ok(token)
 }
 
-/// Start the spec's program in `context` as `account`: the user's environment block
-/// with the spec's `env` on top, the user's profile loaded, on the user's desktop when
-/// in their session.
+/// A command as the engine built it (program, args, the variables set on it, working
+/// dir), owned, for the token spawn.
+struct Parts {
+    program: PathBuf,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+    working_dir: Option<PathBuf>,
+}
+
+impl Parts {
+    fn of(cmd: &tokio::process::Command) -> Parts {
+        let cmd = cmd.as_std();
+        Parts {
+            program: PathBuf::from(cmd.get_program()),
+            args: cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            // Only variables set on the command: the rest comes from the user's own
+            // block, not from the host's (LocalSystem's) environment. The engine never
+            // removes one.
+            env: cmd
+                .get_envs()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.to_string_lossy().into_owned(),
+                        v?.to_string_lossy().into_owned(),
+                    ))
+                })
+                .collect(),
+            working_dir: cmd.get_current_dir().map(PathBuf::from),
+        }
+    }
+
+    fn command(&self, context: Context) -> UserCommand<'_> {
+        UserCommand {
+            program: &self.program,
+            args: &self.args,
+            env: &self.env,
+            working_dir: self.working_dir.as_deref(),
+            desktop: matches!(context, Context::Interactive(_)).then_some(INTERACTIVE_DESKTOP),
+            load_profile: context != Context::System,
+        }
+    }
+}
+
+/// Start `cmd` (built by the engine exactly as for any other child) in `context` as
+/// `account`: the user's environment block with the command's variables on top, the
+/// user's profile loaded, on the user's desktop when in their session.
 pub fn spawn(
     context: Context,
     account: &Account,
-    spec: &Spec,
-    program: &Path,
-) -> io::Result<UserChild> {
+    cmd: &tokio::process::Command,
+) -> io::Result<ChildTree> {
     let token = token_for(context, account)?;
-    let desktop = matches!(context, Context::Interactive(_)).then_some(INTERACTIVE_DESKTOP);
-    UserChild::spawn(
-        &token,
-        &UserCommand {
-            program,
-            args: &spec.args,
-            env: &spec.env,
-            working_dir: spec.working_dir.as_deref(),
-            desktop,
-            load_profile: context != Context::System,
-        },
-    )
+    ChildTree::spawn_as_user(&token, &Parts::of(cmd).command(context))
+}
+
+/// The recorded user's session as the host knows it: read from Windows at start, then
+/// moved by the SCM's session-change controls (at a logoff Windows may still list the
+/// session that is going away, so events are trusted over a fresh look).
+#[derive(Clone, Debug, Default)]
+pub struct Sessions(Arc<Mutex<Option<u32>>>);
+
+impl Sessions {
+    fn get(&self) -> Option<u32> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(&self, session: Option<u32>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = session;
+    }
+
+    /// Apply an event; whether it changed where the user is.
+    pub fn apply(&self, event: SessionEvent) -> bool {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let after = run_as::user_session_after(*s, event);
+        std::mem::replace(&mut *s, after) != after
+    }
+}
+
+/// A SERVICE_CONTROL_SESSIONCHANGE (`reason`, `session`) reduced to what matters for
+/// `account`: a logon is ours only if that session's user is the recorded one.
+pub fn session_event(reason: u32, session: u32, account: &Account) -> SessionEvent {
+    let session_user = (reason == run_as::WTS_SESSION_LOGON)
+        .then(|| UserToken::of_session(session).and_then(|t| t.identity()))
+        .and_then(Result::ok)
+        .map(|id| id.account.sid);
+    run_as::session_event(reason, session, session_user.as_deref(), &account.sid)
+}
+
+/// The SCM's session-change control: apply it to `sessions`; whether the engine must
+/// plan again (the recorded user's session moved).
+pub fn session_changed(sessions: &Sessions, account: &Account, reason: u32, session: u32) -> bool {
+    sessions.apply(session_event(reason, session, account))
+}
+
+/// How the service host starts its child: as the recorded user, where the plan says.
+pub struct UserLauncher {
+    settings: ServiceSettings,
+    account: Account,
+    sessions: Sessions,
+    /// Where the current child runs; `None` while none runs.
+    running: Option<Context>,
+    /// The token of the last child started: what the host acts with for the user's
+    /// files (kept after the child ends, so a log line about its exit is written too).
+    token: Arc<Mutex<Option<Arc<UserToken>>>>,
+}
+
+impl UserLauncher {
+    /// A launcher for `account`, with the user's session read from Windows now.
+    pub fn new(settings: ServiceSettings, account: Account) -> UserLauncher {
+        let sessions = Sessions::default();
+        sessions.set(live_session(&account));
+        UserLauncher {
+            settings,
+            account,
+            sessions,
+            running: None,
+            token: Arc::default(),
+        }
+    }
+
+    fn token(&self) -> Option<Arc<UserToken>> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What a log in a folder of the user's is opened and rotated with: the user's
+    /// rights (impersonation), never SYSTEM's; nothing before the first start.
+    pub fn actor(&self) -> crate::supervisor::logs::Actor {
+        let cell = self.token.clone();
+        Arc::new(move |step: &mut dyn FnMut()| {
+            let token = cell.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+            token.impersonate(step).ok()
+        })
+    }
+
+    /// The shared session record, for the SCM control handler.
+    pub fn sessions(&self) -> Sessions {
+        self.sessions.clone()
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// Where the child should start now; `None`: wait for the user to log on.
+    pub fn target(&self) -> Option<Context> {
+        run_as::plan(self.settings, self.sessions.get(), None).target
+    }
+
+    /// After a session change: where the running child should move to, if anywhere.
+    pub fn moved(&self) -> Option<Option<Context>> {
+        let plan = run_as::plan(self.settings, self.sessions.get(), self.running);
+        plan.planned_restart.then_some(plan.target)
+    }
+
+    /// Start the child where [`UserLauncher::target`] says.
+    pub fn spawn(&mut self, cmd: &tokio::process::Command) -> io::Result<ChildTree> {
+        let Some(context) = self.target() else {
+            return Err(io::Error::other(format!(
+                "{} is not logged on (when_logged_off = \"wait\")",
+                self.account.name
+            )));
+        };
+        let started = token_for(context, &self.account).and_then(|token| {
+            let child = ChildTree::spawn_as_user(&token, &Parts::of(cmd).command(context))?;
+            Ok((child, token))
+        });
+        match started {
+            Ok((child, token)) => {
+                self.running = Some(context);
+                *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(token));
+                Ok(child)
+            }
+            Err(e) => {
+                // A session that ended without our hearing of it: look again next time.
+                if matches!(context, Context::Interactive(_)) {
+                    self.sessions.set(live_session(&self.account));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The child is gone.
+    pub fn child_gone(&mut self) {
+        self.running = None;
+    }
+
+    /// Run `f` with the running child's user's rights (impersonating its token): for
+    /// files of the user's the host writes (the `[stop] file` marker), never as SYSTEM.
+    pub fn as_user<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
+        match self.token() {
+            Some(token) => token.impersonate(f),
+            None => Err(io::Error::other(
+                "no program was started yet, so there is no user to act as",
+            )),
+        }
+    }
+
+    /// Start a helper of the running child (the `[stop] command`) as its user, in its
+    /// job, hidden. Returns the helper's pid.
+    pub fn spawn_helper(
+        &self,
+        child: &ChildTree,
+        cmd: &tokio::process::Command,
+    ) -> io::Result<u32> {
+        let (Some(context), Some(token)) = (self.running, self.token()) else {
+            return Err(io::Error::other(
+                "no program runs, so there is no user to act as",
+            ));
+        };
+        child.spawn_helper_as_user(&token, &Parts::of(cmd).command(context))
+    }
+
+    /// What `status` says while no child runs because the user is not logged on.
+    pub fn waiting_reason(&self) -> String {
+        format!(
+            "waiting for {} to log on ([service] when_logged_off = \"wait\")",
+            self.account.name
+        )
+    }
+}
+
+/// Where a context runs, in words, for the log.
+pub fn describe(context: Context) -> String {
+    match context {
+        Context::Interactive(n) => format!("in the user's session {n}"),
+        Context::S4u => {
+            "in session 0 through a service-for-user logon (no network credentials)".into()
+        }
+        Context::System => "as LocalSystem".into(),
+    }
 }

@@ -257,6 +257,9 @@ pub enum RunState {
     Stopped,
     /// Stayed down because of a prevent-restart exit code or too many restarts.
     Failed,
+    /// The supervisor runs, the program does not yet: a Windows service whose user is
+    /// not logged on, with `when_logged_off = "wait"`.
+    Waiting,
 }
 
 impl RunState {
@@ -268,6 +271,7 @@ impl RunState {
             RunState::Stopping => "stopping",
             RunState::Stopped => "stopped",
             RunState::Failed => "failed",
+            RunState::Waiting => "waiting",
         }
     }
 }
@@ -343,6 +347,9 @@ pub struct ServiceState {
     /// Empty when nothing escaped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub escaped: Vec<u32>,
+    /// Who the child runs as, read back from its token at start (Windows).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::run_as::ChildIdentity>,
     pub updated_at: String,
     /// Readiness and health (`[health]`): ready, healthy, last_probe, …
     #[serde(flatten)]
@@ -372,6 +379,7 @@ impl ServiceState {
             log_file,
             log_error: None,
             escaped: Vec::new(),
+            identity: None,
             updated_at: rfc3339(SystemTime::now()),
             health: Default::default(),
         }
@@ -518,6 +526,7 @@ mod tests {
             log_file: paths.default_log_file(),
             log_error: None,
             escaped: vec![4],
+            identity: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             health: Default::default(),
         };

@@ -21,6 +21,9 @@ pub enum ServiceStatus {
     /// Stayed down on purpose (prevent-restart exit code, too many restarts) or the
     /// service manager reports the unit failed.
     Failed,
+    /// The supervisor waits for the program's user to log on (Windows service,
+    /// `when_logged_off = "wait"`).
+    Waiting,
     NotInstalled,
 }
 
@@ -33,6 +36,7 @@ impl ServiceStatus {
             ServiceStatus::Stopping => "stopping",
             ServiceStatus::Stopped => "stopped",
             ServiceStatus::Failed => "failed",
+            ServiceStatus::Waiting => "waiting",
             ServiceStatus::NotInstalled => "not-installed",
         }
     }
@@ -45,6 +49,7 @@ impl ServiceStatus {
                 | ServiceStatus::Running
                 | ServiceStatus::Backoff
                 | ServiceStatus::Stopping
+                | ServiceStatus::Waiting
         )
     }
 
@@ -67,6 +72,7 @@ impl From<RunState> for ServiceStatus {
             RunState::Stopping => ServiceStatus::Stopping,
             RunState::Stopped => ServiceStatus::Stopped,
             RunState::Failed => ServiceStatus::Failed,
+            RunState::Waiting => ServiceStatus::Waiting,
         }
     }
 }
@@ -105,6 +111,10 @@ pub struct StatusReport {
     /// Descendants that had escaped the child's process group and were killed with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub escaped: Vec<u32>,
+    /// Who the child runs as: `user`, `user_sid`, `session`, `logon` (Windows), read
+    /// back from the child's token.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::run_as::ChildIdentity>,
 }
 
 impl StatusReport {
@@ -127,6 +137,7 @@ impl StatusReport {
             log_error: None,
             health: Default::default(),
             escaped: Vec::new(),
+            identity: None,
         }
     }
 
@@ -178,6 +189,7 @@ impl StatusReport {
                 Default::default()
             },
             escaped: state.escaped.clone(),
+            identity: child_pid.and(state.identity.clone()),
         }
     }
 
@@ -210,6 +222,12 @@ impl StatusReport {
         }
         if let Some(p) = self.main_pid {
             line("main pid", p.to_string());
+        }
+        if let Some(id) = &self.identity {
+            line(
+                "runs as",
+                format!("{} (session {}, {} logon)", id.user, id.session, id.logon),
+            );
         }
         if let Some(t) = &self.started_at {
             line("started at", t.clone());
@@ -298,6 +316,7 @@ mod tests {
             (Stopping, "stopping", 3, true),
             (Stopped, "stopped", 3, false),
             (Failed, "failed", 3, false),
+            (Waiting, "waiting", 3, true),
             (NotInstalled, "not-installed", 4, false),
         ] {
             assert_eq!(s.as_str(), word);
@@ -305,5 +324,47 @@ mod tests {
             assert_eq!(s.exit_status().code(), code, "{word}");
             assert_eq!(s.is_live(), live, "{word}");
         }
+    }
+
+    #[test]
+    fn who_the_child_runs_as_is_shown_only_while_it_runs() {
+        use crate::run_as::{ChildIdentity, Logon};
+        use crate::state::{ManagedBy, RunState, ServiceState};
+        let mut state = ServiceState::new("gw".into(), ManagedBy::Scm, 10, "out.log".into());
+        state.state = RunState::Running;
+        state.child_pid = Some(11);
+        state.identity = Some(ChildIdentity {
+            user: "PC\\ann".into(),
+            user_sid: "S-1-5-21-1-2-3-1001".into(),
+            session: 1,
+            logon: Logon::Interactive,
+        });
+        // The state file keeps it, and reads it back.
+        let text = serde_json::to_string(&state).unwrap();
+        let back: ServiceState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.identity, state.identity);
+        let report = StatusReport::from_state(&state, true, Some(BackendKind::Scm));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["user"], "PC\\ann");
+        assert_eq!(json["user_sid"], "S-1-5-21-1-2-3-1001");
+        assert_eq!(json["session"], 1);
+        assert_eq!(json["logon"], "interactive");
+        assert!(
+            report
+                .render_text()
+                .contains("runs as        PC\\ann (session 1, interactive logon)"),
+            "{}",
+            report.render_text()
+        );
+        // A dead supervisor's child is not running: nobody to name.
+        let dead = StatusReport::from_state(&state, false, Some(BackendKind::Scm));
+        let json = serde_json::to_value(&dead).unwrap();
+        assert!(json.get("user").is_none(), "{json}");
+        // State files without it (Unix, older versions) read as before.
+        state.identity = None;
+        let text = serde_json::to_string(&state).unwrap();
+        assert!(!text.contains("logon"), "{text}");
+        let back: ServiceState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.identity, None);
     }
 }

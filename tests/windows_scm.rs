@@ -188,6 +188,18 @@ fn service_lifecycle_with_child_crash_stop_and_uninstall() {
     assert_eq!(v["backend"], "scm");
     assert_eq!(v["child_pid"], child);
     assert_eq!(scm_status(&name).current_state, ServiceState::Running);
+    // The host is the service; the program runs as the user who installed it, started
+    // with their session's token (issue 15), read back from the child's token.
+    let me = respawn::os::current_identity().unwrap().account;
+    assert_eq!(v["user"], me.name, "{v}");
+    assert_eq!(v["user_sid"], me.sid, "{v}");
+    assert_eq!(v["session"], respawn::os::console_session().unwrap(), "{v}");
+    assert_eq!(v["logon"], "interactive", "{v}");
+    let text = String::from_utf8_lossy(&h.cmd(&["status", &name]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("runs as        {}", me.name)),
+        "{text}"
+    );
 
     // Services run without a console: the child says so itself.
     assert!(wait_for("probe", || std::fs::read_to_string(&probe_out)

@@ -6,7 +6,7 @@
 //! and the pure `run_as` decisions choose the token on Windows.
 #![cfg(windows)]
 
-use respawn::os::{self, UserChild, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use respawn::os::{self, ChildTree, UserCommand, UserToken, INTERACTIVE_DESKTOP};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,8 +50,26 @@ fn probe_child() {
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
 }
 
+/// The `[stop] command` of the engine tests: records who it runs as, whether it is in
+/// a job and whether it has a console, into the file RESPAWN_STOP_REPORT names.
+#[test]
+fn stop_helper_probe() {
+    let Ok(report) = std::env::var("RESPAWN_STOP_REPORT") else {
+        return;
+    };
+    let id = os::current_identity().unwrap();
+    let text = format!(
+        "sid={}\nin_job={}\nconsole={}\nhost_env={}\n",
+        id.account.sid,
+        os::in_a_job(),
+        os::has_console_window(),
+        std::env::var_os("CARGO_MANIFEST_DIR").is_some()
+    );
+    std::fs::write(report, text).unwrap();
+}
+
 /// `stay`: the probe ignores the end of its stdin and runs until killed.
-fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempfile::TempDir) {
+fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (ChildTree, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut env = BTreeMap::new();
     env.insert("RESPAWN_PROBE".to_string(), "from the spec".to_string());
@@ -60,7 +78,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempf
     }
     let program = std::env::current_exe().unwrap();
     let args = ["probe_child", "--exact", "--nocapture", "--test-threads=1"].map(String::from);
-    let child = UserChild::spawn(
+    let child = ChildTree::spawn_as_user(
         token,
         &UserCommand {
             program: &program,
@@ -77,7 +95,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (UserChild, tempf
 
 /// Read the probe's report up to its "ready" line, then keep draining its output (a
 /// closed pipe would fail the probe's last write).
-async fn report(child: &mut UserChild) -> BTreeMap<String, String> {
+async fn report(child: &mut ChildTree) -> BTreeMap<String, String> {
     let mut lines = BufReader::new(child.stdout().unwrap()).lines();
     let mut out = BTreeMap::new();
     let read = async {
@@ -177,7 +195,7 @@ fn dropping_the_child_kills_it() {
 fn a_missing_program_is_an_error_that_names_it() {
     let token = UserToken::own().unwrap();
     let program = PathBuf::from(r"C:\no\such\program.exe");
-    let err = UserChild::spawn(
+    let err = ChildTree::spawn_as_user(
         &token,
         &UserCommand {
             program: &program,
@@ -266,17 +284,16 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
     assert!(err.to_string().contains("not starting"), "{err}");
     assert!(service_user::token_for(Context::S4u, &me).is_err());
 
+    // The command as the engine builds it: only the variables set on it go over the
+    // user's own environment block.
     let exe = std::env::current_exe().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "name = \"gw\"\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\nworking_dir = {:?}\n[env]\nRESPAWN_PROBE = \"from the spec\"\n",
-        exe.display().to_string(),
-        dir.path().display().to_string()
-    );
-    let spec = respawn::spec::Spec::parse(&text, None, dir.path()).unwrap();
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args(["probe_child", "--exact", "--nocapture"])
+        .env("RESPAWN_PROBE", "from the spec")
+        .current_dir(dir.path());
     runtime().block_on(async {
-        let mut child =
-            service_user::spawn(Context::Interactive(console), &me, &spec, &exe).unwrap();
+        let mut child = service_user::spawn(Context::Interactive(console), &me, &cmd).unwrap();
         let got = report(&mut child).await;
         assert_eq!(got["sid"], me.sid);
         assert_eq!(got["RESPAWN_PROBE"], "from the spec");
@@ -288,4 +305,259 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
             .unwrap();
         assert_eq!(exit, respawn::policy::ExitKind::Code(0));
     });
+}
+
+/// The engine with a [`service_user::UserLauncher`]: what the service host runs. The
+/// SCM never delivers SERVICE_CONTROL_SESSIONCHANGE under Wine (docs/wine.md), so the
+/// test calls the control handler's logic (`service_user::session_changed`) with the
+/// events Windows would send, and wakes the engine as the handler does.
+mod engine {
+    use super::*;
+    use respawn::run_as::{ServiceSettings, WhenLoggedOff, WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
+    use respawn::service_user::{self, UserLauncher};
+    use respawn::state::{ManagedBy, RunState, ServicePaths, ServiceState};
+    use respawn::supervisor::{Control, Outcome, Supervisor};
+
+    /// `tables`: more of the spec's tables; `env`: lines for its `[env]`.
+    fn spec(dir: &std::path::Path, name: &str, tables: &str, env: &str) -> respawn::spec::Spec {
+        let exe = std::env::current_exe().unwrap();
+        let text = format!(
+            "name = {name:?}\ncommand = {:?}\nargs = [\"probe_child\", \"--exact\", \"--nocapture\"]\n\
+             [restart]\nbackoff = [\"1s\"]\n{tables}[env]\nRESPAWN_PROBE = \"engine\"\n{env}",
+            exe.display().to_string(),
+        );
+        respawn::spec::Spec::parse(&text, None, dir).unwrap()
+    }
+
+    /// Wait (up to a minute, without asserting on time) until the state file says `want`.
+    async fn state_where(
+        paths: &ServicePaths,
+        want: impl Fn(&ServiceState) -> bool,
+    ) -> ServiceState {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(s) = ServiceState::read(&paths.state_file()) {
+                if want(&s) {
+                    return s;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never reached: last state {s:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The engine as the service host runs it: a supervisor with a launcher for `me`.
+    struct Engine {
+        paths: ServicePaths,
+        sessions: service_user::Sessions,
+        tx: tokio::sync::mpsc::UnboundedSender<Control>,
+        run: tokio::task::JoinHandle<Outcome>,
+    }
+
+    impl Engine {
+        /// Start it (inside a runtime) and wait until its child runs.
+        async fn start(
+            dir: &std::path::Path,
+            spec: respawn::spec::Spec,
+            settings: ServiceSettings,
+            me: &respawn::run_as::Account,
+        ) -> (Engine, ServiceState) {
+            let paths = ServicePaths::new(dir, &spec.id());
+            let launcher = UserLauncher::new(settings, me.clone());
+            let sessions = launcher.sessions();
+            let mut sup = Supervisor::prepare(spec, paths.clone(), ManagedBy::Scm).unwrap();
+            sup.run_as_user(launcher);
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let run = tokio::spawn(sup.run(rx));
+            let running = state_where(&paths, |s| s.state == RunState::Running).await;
+            let engine = Engine {
+                paths,
+                sessions,
+                tx,
+                run,
+            };
+            (engine, running)
+        }
+
+        /// What the SCM control handler does on a session change.
+        fn session_change(&self, me: &respawn::run_as::Account, reason: u32, session: u32) -> bool {
+            let moved = service_user::session_changed(&self.sessions, me, reason, session);
+            if moved {
+                self.tx.send(Control::SessionChanged).unwrap();
+            }
+            moved
+        }
+
+        async fn stop(self) {
+            self.tx.send(Control::Stop).unwrap();
+            assert_eq!(self.run.await.unwrap(), Outcome::Stopped);
+        }
+    }
+
+    fn unique(tag: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("{tag}-{}-{nanos}", std::process::id())
+    }
+
+    #[test]
+    fn the_child_runs_as_the_user_and_follows_their_logoff_and_logon() {
+        let me = os::current_identity().unwrap().account;
+        let console = os::console_session().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tables = "[service]\nwhen_logged_off = \"wait\"\n";
+        let spec = spec(dir.path(), &unique("follow"), tables, "");
+        let settings = ServiceSettings {
+            run_as: None,
+            when_logged_off: WhenLoggedOff::Wait,
+        };
+        runtime().block_on(async {
+            let (engine, first) = Engine::start(dir.path(), spec, settings, &me).await;
+            // Started with the token of the user's session, identity read back.
+            let id = first
+                .identity
+                .clone()
+                .expect("the state names who the child runs as");
+            assert_eq!(id.user, me.name);
+            assert_eq!(id.user_sid, me.sid);
+            assert_eq!(id.session, console);
+            assert_eq!(id.logon, "interactive");
+            let first_pid = first.child_pid.unwrap();
+            assert_eq!(os::process_identity(first_pid).unwrap().account, me);
+
+            // Someone else's logoff of another session changes nothing.
+            assert!(!engine.session_change(&me, WTS_SESSION_LOGOFF, console + 7));
+            // The user logs off: the child is stopped gracefully (planned), the
+            // supervisor waits for the next logon.
+            assert!(engine.session_change(&me, WTS_SESSION_LOGOFF, console));
+            let waiting = state_where(&engine.paths, |s| s.state == RunState::Waiting).await;
+            assert!(
+                waiting.reason.as_deref().unwrap().contains(&me.name),
+                "{waiting:?}"
+            );
+            assert_eq!(waiting.child_pid, None);
+            assert_eq!(waiting.identity, None);
+            assert_eq!(waiting.planned_restarts, 1);
+            // Closing stdin was the graceful stop: the probe exited 0 by itself.
+            assert_eq!(waiting.last_exit.as_ref().unwrap().code, Some(0));
+            assert!(!os::is_alive(first_pid));
+
+            // The user logs on again: the child starts in their session.
+            assert!(engine.session_change(&me, WTS_SESSION_LOGON, console));
+            let back = state_where(&engine.paths, |s| {
+                s.state == RunState::Running && s.child_pid.is_some_and(|p| p != first_pid)
+            })
+            .await;
+            assert_eq!(back.identity.as_ref().unwrap().session, console);
+            assert_eq!(back.restarts, 1, "{back:?}");
+            engine.stop().await;
+        });
+    }
+
+    #[test]
+    fn logged_off_with_run_the_child_moves_to_a_service_for_user_logon() {
+        let me = os::current_identity().unwrap().account;
+        let console = os::console_session().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let spec = spec(dir.path(), &unique("s4u"), "", "");
+        runtime().block_on(async {
+            let (engine, first) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            assert!(engine.session_change(&me, WTS_SESSION_LOGOFF, console));
+            if os::running_under_wine() {
+                // Wine's LsaLogonUser gives no token: the start fails and says why,
+                // and the supervisor keeps trying (backoff), never as anyone else.
+                let failed = state_where(&engine.paths, |s| {
+                    s.state == RunState::Backoff
+                        && s.last_exit.as_ref().and_then(|e| e.code) == Some(127)
+                })
+                .await;
+                assert_eq!(failed.child_pid, None);
+                assert_eq!(failed.planned_restarts, 1, "{failed:?}");
+                let log = std::fs::read_to_string(&failed.log_file).unwrap();
+                assert!(log.contains("service-for-user"), "{log}");
+            } else {
+                let moved = state_where(&engine.paths, |s| {
+                    s.state == RunState::Running && s.child_pid != first.child_pid
+                })
+                .await;
+                assert_eq!(moved.identity.as_ref().unwrap().session, 0);
+            }
+            engine.stop().await;
+        });
+    }
+
+    #[test]
+    fn the_stop_command_and_stop_file_run_as_the_user_in_the_childs_job() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap().display().to_string();
+        let report = dir.path().join("stop-report.txt");
+        let marker = dir.path().join("stop-marker.json");
+        let env = format!("RESPAWN_STOP_REPORT = {:?}\n", report.display().to_string());
+        let by_command = format!(
+            "[stop]\nmethod = \"command\"\ncommand = [{exe:?}, \"stop_helper_probe\", \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
+        );
+        let by_file = format!(
+            "[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = '{{\"pid\": {{pid}}}}'\ntimeout = \"2s\"\n",
+            marker.display().to_string()
+        );
+        runtime().block_on(async {
+            let by_cmd = spec(dir.path(), &unique("cmd"), &by_command, &env);
+            let (engine, _) =
+                Engine::start(dir.path(), by_cmd, ServiceSettings::default(), &me).await;
+            engine.stop().await;
+            let text = std::fs::read_to_string(&report).unwrap();
+            assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
+            assert!(text.contains("in_job=true"), "{text}");
+            assert!(text.contains("console=false"), "{text}");
+            // Started with the user's environment block, not the host's environment
+            // (which cargo gave CARGO_MANIFEST_DIR): the token path.
+            if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+                assert!(text.contains("host_env=false"), "{text}");
+            }
+
+            let stopped_by_file = spec(dir.path(), &unique("file"), &by_file, &env);
+            let (engine, running) =
+                Engine::start(dir.path(), stopped_by_file, ServiceSettings::default(), &me).await;
+            engine.stop().await;
+            let text = std::fs::read_to_string(&marker).unwrap();
+            assert_eq!(text, format!("{{\"pid\": {}}}", running.child_pid.unwrap()));
+        });
+    }
+
+    /// A `[logs] dir` of the user's is opened and rotated as the user (impersonation;
+    /// under Wine the rights are the same, so this shows the path runs end to end).
+    #[test]
+    fn a_log_folder_of_the_users_is_written_through_their_token() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("user-logs");
+        let tables = format!("[logs]\ndir = {:?}\n", logs.display().to_string());
+        let spec = spec(dir.path(), &unique("logs"), &tables, "");
+        runtime().block_on(async {
+            let (engine, running) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            assert_eq!(running.log_file, logs.join("output.log"));
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let text = loop {
+                let text = std::fs::read_to_string(logs.join("output.log")).unwrap_or_default();
+                if text.contains("RESPAWN_PROBE=engine") || std::time::Instant::now() > deadline {
+                    break text;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            assert!(text.contains("RESPAWN_PROBE=engine"), "{text}");
+            assert!(
+                text.contains("started `"),
+                "the engine's own lines too: {text}"
+            );
+            engine.stop().await;
+        });
+    }
 }

@@ -95,6 +95,11 @@ pub fn judge(
     if matches!(s.state, RunState::Failed) && started_since {
         return Some(Err(NotReady(describe(s))));
     }
+    // A live supervisor writes its state as it starts: this is now, and the program
+    // starts only when its user logs on (Windows, `when_logged_off = "wait"`).
+    if s.state == RunState::Waiting {
+        return Some(Err(NotReady(describe(s))));
+    }
     None
 }
 
@@ -300,5 +305,10 @@ mod tests {
             judge(&state(RunState::Stopping, old, None, false), since, false),
             None
         );
+        // The service runs but its program waits for a logon: say so at once.
+        assert!(matches!(
+            judge(&state(RunState::Waiting, old, None, false), since, true),
+            Some(Err(NotReady(w))) if w == "waiting (why)"
+        ));
     }
 }

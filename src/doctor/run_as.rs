@@ -11,16 +11,7 @@
 
 use super::Check;
 use crate::admin_files::{describe_writer, Finding};
-use crate::run_as::{Account, RunAs};
-
-/// Who the running child is, read from its token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChildIdentity {
-    pub account: Account,
-    pub session: u32,
-    /// `interactive`, `s4u`, `system`...
-    pub logon: String,
-}
+use crate::run_as::{Account, ChildIdentity, Logon, RunAs};
 
 const SYSTEM_SID: &str = "S-1-5-18";
 
@@ -30,14 +21,9 @@ pub fn run_as_verdict(
     child: Option<&ChildIdentity>,
 ) -> Check {
     const ID: &str = "run-as";
-    let seen = child.map(|c| {
-        format!(
-            "{} (session {}, {} logon)",
-            c.account.name, c.session, c.logon
-        )
-    });
+    let seen = child.map(|c| format!("{} (session {}, {} logon)", c.user, c.session, c.logon));
     match (setting, recorded, child) {
-        (RunAs::System, _, Some(c)) if c.account.sid == SYSTEM_SID => Check::warn(
+        (RunAs::System, _, Some(c)) if c.user_sid == SYSTEM_SID => Check::warn(
             ID,
             format!(
                 "the program runs as LocalSystem, as the spec asks (run_as = \"system\"): {}",
@@ -60,7 +46,7 @@ pub fn run_as_verdict(
             "reinstall with this version of respawn (`respawn install`) from your own elevated prompt, \
              so the program runs as you and not as SYSTEM",
         ),
-        (RunAs::User, Some(want), Some(c)) if c.account.sid != want.sid => Check::fail(
+        (RunAs::User, Some(want), Some(c)) if c.user_sid != want.sid => Check::fail(
             ID,
             format!(
                 "the program runs as {} but was installed to run as {} ({})",
@@ -71,12 +57,13 @@ pub fn run_as_verdict(
             "restart the service (`respawn restart`); if it persists, reinstall, and send `respawn logs` \
              with a bug report",
         ),
-        (RunAs::User, Some(want), Some(_)) => Check::ok(
+        (RunAs::User, Some(want), Some(c)) => Check::ok(
             ID,
             format!(
-                "the program runs as {} as installed: {}",
+                "the program runs as {} as installed: {}{}",
                 want.name,
-                seen.unwrap_or_default()
+                seen.unwrap_or_default(),
+                path_in_use(c.logon)
             ),
         ),
         (RunAs::User, Some(want), None) => Check::ok(
@@ -86,6 +73,21 @@ pub fn run_as_verdict(
                 want.name, want.sid
             ),
         ),
+    }
+}
+
+/// Which of the host's paths is in use, in words (issue 15: doctor says which).
+fn path_in_use(logon: Logon) -> &'static str {
+    match logon {
+        Logon::Interactive => {
+            "; in the user's own session (they are logged on): their desktop, \
+                               Credential Manager and DPAPI work"
+        }
+        Logon::S4u => {
+            "; through a service-for-user logon in session 0 (the user is logged off): \
+                       no network credentials and no DPAPI secrets until they log on"
+        }
+        _ => "",
     }
 }
 
@@ -142,12 +144,7 @@ mod windows_facts {
         {
             return None;
         }
-        let id = crate::os::process_identity(pid).ok()?;
-        Some(ChildIdentity {
-            account: id.account,
-            session: id.session,
-            logon: id.logon.to_string(),
-        })
+        crate::os::child_identity(pid)
     }
 
     pub fn run_as(ctx: &Ctx) -> Check {
@@ -195,19 +192,21 @@ mod tests {
         }
     }
 
-    fn child(sid: &str, name: &str, session: u32, logon: &str) -> ChildIdentity {
+    fn child(sid: &str, name: &str, session: u32, logon: Logon) -> ChildIdentity {
         ChildIdentity {
-            account: acct(sid, name),
+            user: name.into(),
+            user_sid: sid.into(),
             session,
-            logon: logon.into(),
+            logon,
         }
     }
 
     #[test]
     fn run_as_verdicts() {
         let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
-        let as_ann = child(&ann.sid, &ann.name, 1, "interactive");
-        let as_system = child(SYSTEM_SID, "NT AUTHORITY\\SYSTEM", 0, "system");
+        let as_ann = child(&ann.sid, &ann.name, 1, Logon::Interactive);
+        let as_system = child(SYSTEM_SID, "NT AUTHORITY\\SYSTEM", 0, Logon::System);
+        let as_ann_s4u = child(&ann.sid, &ann.name, 0, Logon::S4u);
         let table = [
             (
                 RunAs::User,
@@ -215,6 +214,20 @@ mod tests {
                 Some(&as_ann),
                 Status::Ok,
                 "session 1, interactive",
+            ),
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_ann),
+                Status::Ok,
+                "in the user's own session",
+            ),
+            (
+                RunAs::User,
+                Some(&ann),
+                Some(&as_ann_s4u),
+                Status::Ok,
+                "no network credentials and no DPAPI",
             ),
             (RunAs::User, Some(&ann), None, Status::Ok, "not running"),
             (

@@ -456,6 +456,10 @@ fn status(inst: &Installation, backend_ok: bool) -> Check {
             ID,
             format!("not running{reason}; `respawn start {name}` starts it"),
         ),
+        ServiceStatus::Waiting => Check::ok(
+            ID,
+            format!("the service runs, the program does not yet{reason}"),
+        ),
         ServiceStatus::Backoff => Check::warn(
             ID,
             format!(

@@ -33,12 +33,45 @@ pub mod windows_eventlog;
 use crate::policy::ExitKind;
 use std::io;
 
+// Every platform's ChildTree is a Process plus what holds its tree together.
+impl std::ops::Deref for ChildTree {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for ChildTree {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
+/// A child's output stream, whichever way the child was started.
+pub type Output = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+
+/// How a child's exit is awaited.
+enum Exit {
+    /// Started by tokio (every child but one).
+    Tokio(tokio::process::Child),
+    /// Started with a user's token (Windows service host, issue 15): a thread waits on
+    /// the process handle and sends the exit code.
+    #[cfg(windows)]
+    Handle {
+        code: tokio::sync::oneshot::Receiver<u32>,
+        got: Option<u32>,
+    },
+}
+
 /// A started child as every platform sees it. Its stdin (a pipe the supervisor holds
 /// open) is kept apart from the tokio child, whose `wait` would close it.
 pub struct Process {
-    child: tokio::process::Child,
     pid: u32,
-    stdin: Option<tokio::process::ChildStdin>,
+    exit: Exit,
+    /// Held, never written: dropping it closes the child's stdin.
+    stdin: Option<Box<dyn Send + Sync>>,
+    stdout: Option<Output>,
+    stderr: Option<Output>,
 }
 
 impl Process {
@@ -46,30 +79,73 @@ impl Process {
         let pid = child
             .id()
             .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
-        let stdin = child.stdin.take();
-        Ok(Process { child, pid, stdin })
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Send + Sync>);
+        let stdout = child.stdout.take().map(|s| Box::new(s) as Output);
+        let stderr = child.stderr.take().map(|s| Box::new(s) as Output);
+        Ok(Process {
+            pid,
+            exit: Exit::Tokio(child),
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// A child started by hand (with a user's token): its pid, a receiver of its exit
+    /// code and its pipe ends.
+    #[cfg(windows)]
+    pub(crate) fn from_parts(
+        pid: u32,
+        code: tokio::sync::oneshot::Receiver<u32>,
+        stdin: std::fs::File,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Process {
+        let output = |f| Box::new(tokio::fs::File::from_std(f)) as Output;
+        Process {
+            pid,
+            exit: Exit::Handle { code, got: None },
+            stdin: Some(Box::new(stdin)),
+            stdout: Some(output(stdout)),
+            stderr: Some(output(stderr)),
+        }
     }
 
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
-    pub fn stdout(&mut self) -> Option<tokio::process::ChildStdout> {
-        self.child.stdout.take()
+    pub fn stdout(&mut self) -> Option<Output> {
+        self.stdout.take()
     }
 
-    pub fn stderr(&mut self) -> Option<tokio::process::ChildStderr> {
-        self.child.stderr.take()
+    pub fn stderr(&mut self) -> Option<Output> {
+        self.stderr.take()
     }
 
     /// Wait for the child (not its descendants) to exit. Cancel-safe.
     pub async fn wait(&mut self) -> io::Result<ExitKind> {
-        Ok(exit_kind(self.child.wait().await?))
+        match &mut self.exit {
+            Exit::Tokio(child) => Ok(exit_kind(child.wait().await?)),
+            #[cfg(windows)]
+            Exit::Handle { code, got } => {
+                if got.is_none() {
+                    let c = code
+                        .await
+                        .map_err(|_| io::Error::other("lost the child's exit code"))?;
+                    *got = Some(c);
+                }
+                // Exit codes are u32 on Windows; ExitKind keeps them as i32 like std.
+                Ok(ExitKind::Code(got.unwrap_or(u32::MAX) as i32))
+            }
+        }
     }
 
     /// Close the child's stdin; whether it was still open.
-    #[cfg_attr(unix, allow(dead_code))] // Unix stops with a signal instead
-    pub(crate) fn close_stdin(&mut self) -> bool {
+    pub fn close_stdin(&mut self) -> bool {
         self.stdin.take().is_some()
     }
 }

@@ -11,20 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 
 /// A child that leads its own process group, so signals reach its whole tree.
 pub struct ChildTree {
-    process: super::Process,
-}
-
-impl std::ops::Deref for ChildTree {
-    type Target = super::Process;
-    fn deref(&self) -> &super::Process {
-        &self.process
-    }
-}
-
-impl std::ops::DerefMut for ChildTree {
-    fn deref_mut(&mut self) -> &mut super::Process {
-        &mut self.process
-    }
+    pub(super) process: super::Process,
 }
 
 impl ChildTree {
@@ -174,6 +161,12 @@ pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
     let sig = match control {
         Control::Restart => Signal::SIGHUP,
         Control::Stop => Signal::SIGTERM,
+        Control::SessionChanged => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a session change comes from the service manager, not from a client",
+            ))
+        }
     };
     kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
 }
@@ -199,3 +192,9 @@ pub fn quiet_crash_dialogs() {}
 
 /// Unix children get only the stdio we give them (std sets close-on-exec elsewhere).
 pub fn keep_std_handles_to_ourselves() {}
+
+/// Who a child runs as is only recorded on Windows, where the service host starts it
+/// with another account's token (issue 15); on Unix the unit or agent says.
+pub fn child_identity(_pid: u32) -> Option<crate::run_as::ChildIdentity> {
+    None
+}

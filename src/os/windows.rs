@@ -108,21 +108,11 @@ impl Job {
 
 /// A hidden child and everything it starts, held in one Job Object.
 pub struct ChildTree {
-    process: super::Process,
+    pub(super) process: super::Process,
     job: Job,
-}
-
-impl std::ops::Deref for ChildTree {
-    type Target = super::Process;
-    fn deref(&self) -> &super::Process {
-        &self.process
-    }
-}
-
-impl std::ops::DerefMut for ChildTree {
-    fn deref_mut(&mut self) -> &mut super::Process {
-        &mut self.process
-    }
+    // Fields drop in order: the process's pipes, then the job (killing the tree), then
+    // the user's profile, unloaded once nothing of the user's runs.
+    _profile: Option<token::LoadedProfile>,
 }
 
 impl ChildTree {
@@ -146,7 +136,11 @@ impl ChildTree {
         };
         let job = Job::kill_on_close(extra)?;
         let process = super::Process::new(spawn_into(&job, cmd)?)?;
-        Ok(ChildTree { process, job })
+        Ok(ChildTree {
+            process,
+            job,
+            _profile: None,
+        })
     }
 
     /// Start a helper for this child (the `[stop] command`) the way the child itself

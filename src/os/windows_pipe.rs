@@ -278,6 +278,12 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
     let request = match control {
         crate::control::Control::Restart => "restart",
         crate::control::Control::Stop => "stop",
+        crate::control::Control::SessionChanged => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a session change comes from the service manager, not from a client",
+            ))
+        }
     };
     let reply = control_request(pid, request)?;
     if reply == "ok" {

@@ -44,7 +44,19 @@ pub fn status(paths: &ServicePaths, service: &str, backend: Option<BackendKind>)
             report.reason = None;
             report
         }
-        Ok(state) => StatusReport::from_state(&state, held, backend),
+        Ok(state) => {
+            let mut report = StatusReport::from_state(&state, held, backend);
+            // Who the child runs as, from its token now when we may read it (the
+            // state file's copy was read back at its start).
+            if let Some(pid) = report.child_pid {
+                if os::same_process(pid, state.child_start_token) {
+                    if let Some(live) = os::child_identity(pid) {
+                        report.identity = Some(live);
+                    }
+                }
+            }
+            report
+        }
         Err(e) if held => {
             // The lock says a supervisor runs; an unreadable file can't say otherwise.
             let mut report = StatusReport::not_installed(service);

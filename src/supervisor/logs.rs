@@ -10,6 +10,10 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Runs a file-system step with someone else's rights (the Windows service host acting
+/// as the program's user); `None` when that is impossible now.
+pub type Actor = std::sync::Arc<dyn Fn(&mut dyn FnMut()) -> Option<()> + Send + Sync>;
+
 pub struct RotatingLog {
     path: PathBuf,
     max_size: u64,
@@ -17,6 +21,9 @@ pub struct RotatingLog {
     file: Option<File>,
     size: u64,
     error: Option<String>,
+    /// Who opens, creates and renames the files (writes go through the open handle,
+    /// which Windows checked at open): `None` = this process.
+    actor: Option<Actor>,
 }
 
 impl RotatingLog {
@@ -29,9 +36,31 @@ impl RotatingLog {
             file: None,
             size: 0,
             error: None,
+            actor: None,
         };
-        log.ensure_open();
+        let _ = log.ensure_open();
         log
+    }
+
+    /// From now on, open and rotate the files as `actor` says (the program's user, for
+    /// a log folder of theirs: a LocalSystem host must not create or rename files
+    /// where a user can plant links). The file open now is closed and opened again.
+    pub fn act_as(&mut self, actor: Actor) {
+        self.actor = Some(actor);
+        self.file = None;
+        let _ = self.ensure_open();
+    }
+
+    /// Run a file-system step as the actor, if there is one.
+    fn acting<T>(&self, step: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let Some(actor) = &self.actor else {
+            return step();
+        };
+        let mut step = Some(step);
+        let mut out = None;
+        actor(&mut || out = step.take().map(|f| f()))
+            .and(out)
+            .unwrap_or_else(|| Err(io::Error::other("no user to write the log as yet")))
     }
 
     pub fn path(&self) -> &Path {
@@ -62,9 +91,7 @@ impl RotatingLog {
                 self.rotate()?;
                 continue;
             }
-            let file = self
-                .ensure_open()
-                .ok_or_else(|| io::Error::other("log file is not open"))?;
+            let file = self.ensure_open()?;
             file.write_all(&bytes[..room])?;
             self.size += room as u64;
             bytes = &bytes[room..];
@@ -83,13 +110,13 @@ impl RotatingLog {
         }
     }
 
-    fn ensure_open(&mut self) -> Option<&mut File> {
+    /// The open log file, opening it first when needed. A failure is also kept for
+    /// `status` (a log that cannot open is retried at the next write).
+    fn ensure_open(&mut self) -> io::Result<&mut File> {
         if self.file.is_none() {
             let opened = self
-                .path
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| {
+                .acting(|| {
+                    self.path.parent().map_or(Ok(()), std::fs::create_dir_all)?;
                     OpenOptions::new()
                         .create(true)
                         .append(true)
@@ -101,10 +128,15 @@ impl RotatingLog {
                     self.size = len;
                     self.file = Some(f);
                 }
-                Err(e) => self.error = Some(format!("cannot open {}: {e}", self.path.display())),
+                Err(e) => {
+                    self.error = Some(format!("cannot open {}: {e}", self.path.display()));
+                    return Err(e);
+                }
             }
         }
-        self.file.as_mut()
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("log file is not open"))
     }
 
     /// output.log → output.log.1 → … → output.log.<keep>; the oldest falls off.
@@ -114,10 +146,12 @@ impl RotatingLog {
     fn rotate(&mut self) -> io::Result<()> {
         self.file = None;
         let steps = rotation_steps(self.keep);
-        if self.slot(Slot::Parked).exists() {
-            self.run_steps(&steps[1..])?;
-        }
-        self.run_steps(&steps)?;
+        self.acting(|| {
+            if self.slot(Slot::Parked).exists() {
+                self.run_steps(&steps[1..])?;
+            }
+            self.run_steps(&steps)
+        })?;
         self.size = 0;
         Ok(())
     }
@@ -432,6 +466,51 @@ mod tests {
         assert_eq!(
             old_files(&path, 2),
             [Some("current\n".into()), Some("one\n".into())]
+        );
+    }
+
+    /// The Windows service host opens and rotates a user's log as that user; before it
+    /// can act as them, nothing is written (never as itself).
+    #[test]
+    fn an_actor_opens_and_rotates_the_files_and_without_one_nothing_is_written() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("user").join("out.log");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let able = Arc::new(AtomicBool::new(false));
+        let (c, a) = (calls.clone(), able.clone());
+        let mut log = RotatingLog::open(dir.path().join("first.log"), 10, 2);
+        log.path = path.clone();
+        log.act_as(Arc::new(move |step: &mut dyn FnMut()| {
+            c.fetch_add(1, Ordering::SeqCst);
+            a.load(Ordering::SeqCst).then(step)
+        }));
+        log.write(b"lost\n");
+        assert!(log
+            .error()
+            .unwrap()
+            .contains("no user to write the log as yet"));
+        assert!(!path.exists(), "nothing was created without the actor");
+        able.store(true, Ordering::SeqCst);
+        let before = calls.load(Ordering::SeqCst);
+        log.write(b"line0...\n");
+        assert!(log.error().is_none(), "{:?}", log.error());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "line0...\n");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before + 1,
+            "the open went through it"
+        );
+        log.write(b"line1...\n");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            before + 3,
+            "rotate, then open again"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rotated_path(&path, 1)).unwrap(),
+            "line0...\n"
         );
     }
 

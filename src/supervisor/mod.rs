@@ -26,7 +26,7 @@ use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
 pub use crate::control::Control;
@@ -95,6 +95,9 @@ pub struct Supervisor {
     sentry: orphans::Sentry,
     /// The next start is a planned restart (exit 75, `respawn restart`), not a failure.
     planned: bool,
+    /// The Windows service host starts the child as the recorded user (issue 15).
+    #[cfg(windows)]
+    launcher: Option<crate::service_user::UserLauncher>,
     _lock: SupervisorLock,
 }
 
@@ -166,6 +169,8 @@ impl Supervisor {
             reaper: orphans::Reaper::default(),
             sentry: orphans::Sentry::default(),
             planned: false,
+            #[cfg(windows)]
+            launcher: None,
             _lock: lock,
         };
         // Now, before the runtime starts threads.
@@ -201,6 +206,19 @@ impl Supervisor {
     /// SIGHUP), so that an edited spec reaches the running service.
     pub fn reload_from(&mut self, path: &std::path::Path) {
         self.spec_path = Some(path.to_path_buf());
+    }
+
+    /// Start the child as the recorded user, where `launcher` says (the Windows service
+    /// host; issue 15). Without this the child runs as the supervisor itself.
+    #[cfg(windows)]
+    pub fn run_as_user(&mut self, launcher: crate::service_user::UserLauncher) {
+        // A log outside the service's own (admin-only) folder is the user's: opened
+        // and rotated with their rights from the first start on, never SYSTEM's.
+        if self.spec.logs.dir.is_some() {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.act_as(launcher.actor());
+        }
+        self.launcher = Some(launcher);
     }
 
     /// Before a planned restart: take the spec as it is now. A spec that no longer
@@ -258,6 +276,10 @@ impl Supervisor {
                 }
             }
             first_start = false;
+            if let Some(Next::Done(outcome)) = self.wait_for_user(&mut controls).await {
+                self.sentry.finish();
+                return outcome;
+            }
             let next = match self.start_child() {
                 Ok(child) => self.supervise(child, &mut controls).await,
                 Err(e) => {
@@ -312,16 +334,22 @@ impl Supervisor {
                     return self.after_exit(exit, uptime, Some(child.pid()), controls).await;
                 }
                 control = controls.recv() => {
-                    self.stop_child(&mut child, controls).await;
-                    return match control {
-                        Some(Control::Restart) => {
-                            self.event("restarting on request");
-                            self.planned = true;
-                            self.reload_spec();
-                            Next::StartAgain
+                    let why = match control {
+                        Some(Control::SessionChanged) => match self.session_move() {
+                            Some(why) => why,
+                            None => continue,
+                        },
+                        Some(Control::Restart) => "restarting on request".to_string(),
+                        Some(Control::Stop) | None => {
+                            self.stop_child(&mut child, controls).await;
+                            return Next::Done(self.finish(Outcome::Stopped));
                         }
-                        Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
                     };
+                    self.stop_child(&mut child, controls).await;
+                    self.event(&why);
+                    self.planned = true;
+                    self.reload_spec();
+                    return Next::StartAgain;
                 }
                 event = self.health.next() => match event {
                     health::HealthEvent::Changed(lines) => {
@@ -350,15 +378,78 @@ impl Supervisor {
         }
     }
 
+    /// Before a start: a Windows service whose user is not logged on, with
+    /// `when_logged_off = "wait"`, waits (state `waiting`) until they log on or it is
+    /// stopped. `None`: go on and start.
+    #[cfg(windows)]
+    async fn wait_for_user(
+        &mut self,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Option<Next> {
+        let why = match &self.launcher {
+            Some(l) if l.target().is_none() => l.waiting_reason(),
+            _ => return None,
+        };
+        self.state.state = RunState::Waiting;
+        self.state.reason = Some(why.clone());
+        self.state.next_restart_at = None;
+        self.save();
+        self.event(&why);
+        loop {
+            match controls.recv().await {
+                Some(Control::Stop) | None => {
+                    return Some(Next::Done(self.finish(Outcome::Stopped)))
+                }
+                Some(Control::Restart) => self.reload_spec(),
+                Some(Control::SessionChanged) => {}
+            }
+            if self.launcher.as_ref().is_some_and(|l| l.target().is_some()) {
+                self.event("the user logged on; starting the program");
+                return None;
+            }
+        }
+    }
+
+    #[cfg(not(windows))]
+    async fn wait_for_user(
+        &mut self,
+        _controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Option<Next> {
+        None
+    }
+
+    /// After a session change: why the running child must move (the user logged on or
+    /// off), or `None` to leave it where it is.
+    fn session_move(&self) -> Option<String> {
+        #[cfg(windows)]
+        if let Some(to) = self.launcher.as_ref().and_then(|l| l.moved()) {
+            return Some(match to {
+                Some(context) => format!(
+                    "the user's logon changed; restarting the program {} (planned)",
+                    crate::service_user::describe(context)
+                ),
+                None => {
+                    "the user logged off; stopping the program until they log on again (planned)"
+                        .to_string()
+                }
+            });
+        }
+        None
+    }
+
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
         let mut cmd = self.command()?;
-        let mut child =
-            self.reaper
-                .spawn_tracked(|| ChildTree::spawn(&mut cmd), |c| Some(c.pid()), true)?;
-        for stream in [child.stdout().map(boxed), child.stderr().map(boxed)]
-            .into_iter()
-            .flatten()
-        {
+        #[cfg(windows)]
+        let launcher = &mut self.launcher;
+        let spawn = || {
+            #[cfg(windows)]
+            if let Some(launcher) = launcher {
+                return launcher.spawn(&cmd);
+            }
+            ChildTree::spawn(&mut cmd)
+        };
+        let mut child = self.reaper.spawn_tracked(spawn, |c| Some(c.pid()), true)?;
+        for stream in [child.stdout(), child.stderr()].into_iter().flatten() {
             self.pumps.push(spawn_log_pump(
                 stream,
                 self.log.clone(),
@@ -370,6 +461,7 @@ impl Supervisor {
         self.state.state = RunState::Running;
         self.state.child_pid = Some(pid);
         self.state.child_start_token = os::start_token(pid);
+        self.state.identity = os::child_identity(pid);
         self.set_main_pid(None);
         self.pid_file_refusal = None;
         self.sentry.tell(Some((pid, self.state.child_start_token)));
@@ -378,7 +470,17 @@ impl Supervisor {
         self.state.reason = None;
         let notes = self.health.child_started(pid, &mut self.state);
         self.save();
-        self.event(&format!("started `{}` as pid {pid}", self.spec.command));
+        let whom = match &self.state.identity {
+            Some(id) if cfg!(windows) => format!(
+                " as {} (session {}, {} logon)",
+                id.user, id.session, id.logon
+            ),
+            _ => String::new(),
+        };
+        self.event(&format!(
+            "started `{}` as pid {pid}{whom}",
+            self.spec.command
+        ));
         notes.iter().for_each(|n| self.event(n));
         Ok(child)
     }
@@ -434,16 +536,22 @@ impl Supervisor {
                     humantime::format_duration(Duration::from_secs(uptime.as_secs())),
                     humantime::format_duration(delay)
                 ));
-                tokio::select! {
-                    () = tokio::time::sleep_until(exited + delay) => Next::StartAgain,
-                    control = controls.recv() => match control {
-                        Some(Control::Restart) => {
-                            self.planned = true;
-                            self.reload_spec();
-                            Next::StartAgain
-                        }
-                        Some(Control::Stop) | None => Next::Done(self.finish(Outcome::Stopped)),
-                    },
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(exited + delay) => return Next::StartAgain,
+                        control = controls.recv() => match control {
+                            Some(Control::Restart) => {
+                                self.planned = true;
+                                self.reload_spec();
+                                return Next::StartAgain;
+                            }
+                            // The next start plans where to run anyway.
+                            Some(Control::SessionChanged) => {}
+                            Some(Control::Stop) | None => {
+                                return Next::Done(self.finish(Outcome::Stopped))
+                            }
+                        },
+                    }
                 }
             }
             Decision::StayDown { failed, reason } => {
@@ -507,8 +615,13 @@ impl Supervisor {
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;
+        self.state.identity = None;
         self.set_main_pid(None);
         self.health.child_gone();
+        #[cfg(windows)]
+        if let Some(launcher) = &mut self.launcher {
+            launcher.child_gone();
+        }
         self.health.apply(&mut self.state);
     }
 
@@ -602,6 +715,11 @@ impl Supervisor {
                 cmd.args(&argv[1..])
                     .envs(&self.spec.env)
                     .stdin(Stdio::null());
+                // The Windows service host runs it as the child's user, never as SYSTEM.
+                #[cfg(windows)]
+                if let Some(launcher) = &self.launcher {
+                    return launcher.spawn_helper(child, &cmd).map(|_| true);
+                }
                 // In the child's job (Windows) and hidden; Tokio reaps it, so the sweep
                 // must not take it for an escaped descendant.
                 self.reaper
@@ -609,7 +727,14 @@ impl Supervisor {
                     .map(|_| true)
             }
             StopMethod::File { path, contents } => {
-                write_atomic(path, fill(contents).as_bytes()).map(|()| true)
+                let write = || write_atomic(path, fill(contents).as_bytes()).map(|()| true);
+                // A file of the user's (Hermes' planned-stop marker in HERMES_HOME) is
+                // written with the user's rights, never SYSTEM's.
+                #[cfg(windows)]
+                if let Some(launcher) = &self.launcher {
+                    return launcher.as_user(write)?;
+                }
+                write()
             }
             StopMethod::Kill => Ok(false),
         }
@@ -705,8 +830,6 @@ pub fn fill_placeholders(text: &str, pid: &str) -> String {
         )
 }
 
-type BoxedReader = Box<dyn AsyncRead + Unpin + Send>;
-
 /// The child's output on our stdout, a prefix before every line.
 struct Echo {
     prefix: Arc<str>,
@@ -729,14 +852,10 @@ impl Echo {
     }
 }
 
-fn boxed(r: impl AsyncRead + Unpin + Send + 'static) -> BoxedReader {
-    Box::new(r)
-}
-
 /// Copy one of the child's output streams into the log until it closes. Runs on its
 /// own so a grandchild that keeps the pipe open never holds up the engine.
 fn spawn_log_pump(
-    mut stream: BoxedReader,
+    mut stream: os::Output,
     log: Arc<Mutex<RotatingLog>>,
     health: watch::Sender<Option<String>>,
     echo: Option<Arc<str>>,

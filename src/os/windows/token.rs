@@ -8,8 +8,7 @@
 //! for real with the host's own token; WTSQueryUserToken ignores the session and
 //! LsaLogonUser is a stub that returns success without a token, which `s4u` reports.
 
-use super::{check, Handle, Job};
-use crate::policy::ExitKind;
+use super::{check, ChildTree, Handle, Job};
 use crate::run_as::{self, Account};
 use std::collections::BTreeMap;
 use std::io;
@@ -78,8 +77,23 @@ unsafe fn from_wide_ptr(p: *const u16) -> String {
 pub struct TokenIdentity {
     pub account: Account,
     pub session: u32,
-    /// `interactive`, `s4u`, `system`, `service` or `unknown` ([`run_as::logon_kind`]).
-    pub logon: &'static str,
+    pub logon: run_as::Logon,
+}
+
+impl TokenIdentity {
+    pub fn child_identity(&self) -> run_as::ChildIdentity {
+        run_as::ChildIdentity {
+            user: self.account.name.clone(),
+            user_sid: self.account.sid.clone(),
+            session: self.session,
+            logon: self.logon,
+        }
+    }
+}
+
+/// Who the process `pid` runs as, for the state file and `status`.
+pub fn child_identity(pid: u32) -> Option<run_as::ChildIdentity> {
+    process_identity(pid).ok().map(|id| id.child_identity())
 }
 
 /// A primary token, owned.
@@ -494,7 +508,7 @@ pub struct UserCommand<'a> {
 }
 
 /// The user's profile, loaded for as long as the child runs.
-struct LoadedProfile {
+pub(super) struct LoadedProfile {
     token: Handle,
     profile: HANDLE,
 }
@@ -510,19 +524,6 @@ impl Drop for LoadedProfile {
 // SAFETY: kernel and registry handles may be used from any thread.
 unsafe impl Send for LoadedProfile {}
 unsafe impl Sync for LoadedProfile {}
-
-/// A child started with a user's token, in its own kill-on-close Job Object.
-pub struct UserChild {
-    pid: u32,
-    job: Job,
-    stdin: Option<std::fs::File>,
-    stdout: Option<std::fs::File>,
-    stderr: Option<std::fs::File>,
-    exit: tokio::sync::oneshot::Receiver<u32>,
-    exit_code: Option<u32>,
-    // Unloaded after the child is gone (fields drop in order, the job first).
-    _profile: Option<LoadedProfile>,
-}
 
 /// An anonymous pipe: (our end, the child's inheritable end).
 fn pipe(child_reads: bool) -> io::Result<(std::fs::File, Handle)> {
@@ -598,110 +599,23 @@ fn load_profile(token: &UserToken) -> io::Result<LoadedProfile> {
     })
 }
 
-impl UserChild {
+impl ChildTree {
     /// Start `cmd` with `token`: created suspended, put in its job, then resumed, so
     /// nothing it runs escapes the job. Hidden (CREATE_NO_WINDOW), stdio on pipes.
-    pub fn spawn(token: &UserToken, cmd: &UserCommand) -> io::Result<UserChild> {
+    /// Everything else about the child is as for [`ChildTree::spawn`].
+    pub fn spawn_as_user(token: &UserToken, cmd: &UserCommand) -> io::Result<ChildTree> {
         let profile = if cmd.load_profile {
             Some(load_profile(token)?)
         } else {
             None
         };
-        let env = environment(token, cmd.env)?;
-        let line = crate::quote::windows::command_line(&cmd.program.to_string_lossy(), cmd.args);
-        let mut wline = wide(&line);
-        let wprogram = wide_path(cmd.program);
-        let wdir = cmd.working_dir.map(wide_path);
-        let mut wdesktop = cmd.desktop.map(wide);
         let (stdin, child_in) = pipe(true)?;
         let (stdout, child_out) = pipe(false)?;
         let (stderr, child_err) = pipe(false)?;
         let job = Job::kill_on_close(0)?;
-
-        // Only these three handles are inherited, whatever else is inheritable in the host.
-        let inherit: [HANDLE; 3] = [child_in.0, child_out.0, child_err.0];
-        let mut attr_len = 0usize;
-        // SAFETY: size query, then a list in a buffer of that size, deleted below.
-        let mut attr_buf: Vec<u64>;
-        let attrs: LPPROC_THREAD_ATTRIBUTE_LIST = unsafe {
-            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut attr_len);
-            attr_buf = vec![0u64; attr_len.div_ceil(8)];
-            let list = attr_buf.as_mut_ptr().cast();
-            check(InitializeProcThreadAttributeList(list, 1, 0, &mut attr_len))?;
-            list
-        };
-        let spawned = (|| {
-            // SAFETY: `inherit` outlives CreateProcessAsUserW below.
-            check(unsafe {
-                UpdateProcThreadAttribute(
-                    attrs,
-                    0,
-                    PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
-                    inherit.as_ptr().cast(),
-                    std::mem::size_of_val(&inherit),
-                    std::ptr::null_mut(),
-                    std::ptr::null(),
-                )
-            })?;
-            let mut si = STARTUPINFOEXW::default();
-            si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
-            si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-            si.StartupInfo.hStdInput = child_in.0;
-            si.StartupInfo.hStdOutput = child_out.0;
-            si.StartupInfo.hStdError = child_err.0;
-            si.StartupInfo.lpDesktop = wdesktop
-                .as_mut()
-                .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
-            si.lpAttributeList = attrs;
-            let mut pi = PROCESS_INFORMATION::default();
-            // SAFETY: every pointer is to a live, NUL-terminated local; the command
-            // line buffer is writable as the API requires.
-            check(unsafe {
-                CreateProcessAsUserW(
-                    token.raw(),
-                    wprogram.as_ptr(),
-                    wline.as_mut_ptr(),
-                    std::ptr::null(),
-                    std::ptr::null(),
-                    1,
-                    CREATE_SUSPENDED
-                        | CREATE_NO_WINDOW
-                        | CREATE_NEW_PROCESS_GROUP
-                        | CREATE_UNICODE_ENVIRONMENT
-                        | EXTENDED_STARTUPINFO_PRESENT,
-                    env.as_ptr().cast(),
-                    wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-                    &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
-                    &mut pi,
-                )
-            })
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot start {} as the user: {e}", cmd.program.display()),
-                )
-            })?;
-            Ok::<_, io::Error>(pi)
-        })();
-        // SAFETY: initialized above, deleted once.
-        unsafe { DeleteProcThreadAttributeList(attrs) };
-        let pi = spawned?;
-        let process = Handle(pi.hProcess);
-        let thread = Handle(pi.hThread);
+        let (process, pid) = create_in_job(token, cmd, [&child_in, &child_out, &child_err], &job)?;
         // The child's ends are closed here, so its exit ends our reads.
         drop((child_in, child_out, child_err));
-        let placed = job.assign(process.0).and_then(|()| {
-            // SAFETY: the primary thread of the suspended child.
-            if unsafe { ResumeThread(thread.0) } == u32::MAX {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = placed {
-            job.terminate();
-            return Err(e);
-        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             // The whole `Handle` moves here (not just its raw pointer): closed at the end.
@@ -715,54 +629,172 @@ impl UserChild {
             }
             let _ = tx.send(code);
         });
-        Ok(UserChild {
-            pid: pi.dwProcessId,
+        Ok(ChildTree {
+            process: crate::os::Process::from_parts(pid, rx, stdin, stdout, stderr),
             job,
-            stdin: Some(stdin),
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-            exit: rx,
-            exit_code: None,
             _profile: profile,
         })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The child's output, readable with tokio (reads run on the blocking pool).
-    pub fn stdout(&mut self) -> Option<tokio::fs::File> {
-        self.stdout.take().map(tokio::fs::File::from_std)
-    }
-
-    pub fn stderr(&mut self) -> Option<tokio::fs::File> {
-        self.stderr.take().map(tokio::fs::File::from_std)
-    }
-
-    /// Close the child's stdin: the graceful stop of programs that exit at end of input.
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Wait for the child to exit (cancel-safe: use it in `select!`).
-    pub async fn wait(&mut self) -> io::Result<ExitKind> {
-        if self.exit_code.is_none() {
-            let code = (&mut self.exit)
-                .await
-                .map_err(|_| io::Error::other("lost the child's exit code"))?;
-            self.exit_code = Some(code);
-        }
-        Ok(ExitKind::Code(self.exit_code.unwrap_or(u32::MAX) as i32))
-    }
-
-    /// Kill the child and everything in its job. Idempotent.
-    pub fn kill_tree(&self) {
-        self.job.terminate();
+    /// Start a helper for this child (the `[stop] command`) as the child's user: in the
+    /// child's job, hidden, its output discarded. Returns its pid.
+    pub fn spawn_helper_as_user(&self, token: &UserToken, cmd: &UserCommand) -> io::Result<u32> {
+        let nul = || -> io::Result<Handle> {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("NUL")?;
+            let h = Handle(std::os::windows::io::IntoRawHandle::into_raw_handle(f) as HANDLE);
+            // SAFETY: a handle we own; made inheritable for the helper only (the
+            // handle list below names exactly these).
+            check(unsafe {
+                windows_sys::Win32::Foundation::SetHandleInformation(
+                    h.0,
+                    HANDLE_FLAG_INHERIT,
+                    HANDLE_FLAG_INHERIT,
+                )
+            })?;
+            Ok(h)
+        };
+        let (i, o, e) = (nul()?, nul()?, nul()?);
+        create_in_job(token, cmd, [&i, &o, &e], &self.job).map(|(_process, pid)| pid)
     }
 
     /// Who the child runs as, read back from its token.
     pub fn identity(&self) -> io::Result<TokenIdentity> {
-        process_identity(self.pid)
+        process_identity(self.pid())
     }
+}
+
+/// A process-thread attribute list that names the only handles a child inherits
+/// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), deleted on drop.
+struct InheritOnly {
+    buf: Vec<u64>,
+    // Boxed, so the address given to the list stays put when `InheritOnly` moves.
+    handles: Box<[HANDLE; 3]>,
+}
+
+impl InheritOnly {
+    fn new(handles: [HANDLE; 3]) -> io::Result<InheritOnly> {
+        let mut len = 0usize;
+        // SAFETY: a size query (which fails by design), then a list in a buffer of
+        // that size.
+        let buf = unsafe {
+            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut len);
+            let mut buf = vec![0u64; len.div_ceil(8)];
+            check(InitializeProcThreadAttributeList(
+                buf.as_mut_ptr().cast(),
+                1,
+                0,
+                &mut len,
+            ))?;
+            buf
+        };
+        let mut out = InheritOnly {
+            buf,
+            handles: Box::new(handles),
+        };
+        let list = out.list();
+        // SAFETY: the handle array lives in a box owned by `out`, so it outlives every
+        // use of the list.
+        check(unsafe {
+            UpdateProcThreadAttribute(
+                list,
+                0,
+                PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
+                out.handles.as_ptr().cast(),
+                std::mem::size_of::<[HANDLE; 3]>(),
+                std::ptr::null_mut(),
+                std::ptr::null(),
+            )
+        })?;
+        Ok(out)
+    }
+
+    fn list(&mut self) -> LPPROC_THREAD_ATTRIBUTE_LIST {
+        self.buf.as_mut_ptr().cast()
+    }
+}
+
+impl Drop for InheritOnly {
+    fn drop(&mut self) {
+        // SAFETY: initialized in `new`, deleted once.
+        unsafe { DeleteProcThreadAttributeList(self.list()) };
+    }
+}
+
+/// CreateProcessAsUserW: suspended, hidden, with the token's environment block plus
+/// `cmd.env`, only `stdio` inherited; then put in `job` and resumed, so not even its
+/// first instruction runs outside the job. Returns the process handle and pid.
+fn create_in_job(
+    token: &UserToken,
+    cmd: &UserCommand,
+    stdio: [&Handle; 3],
+    job: &Job,
+) -> io::Result<(Handle, u32)> {
+    let env = environment(token, cmd.env)?;
+    let line = crate::quote::windows::command_line(&cmd.program.to_string_lossy(), cmd.args);
+    let mut wline = wide(&line);
+    let wprogram = wide_path(cmd.program);
+    let wdir = cmd.working_dir.map(wide_path);
+    let mut wdesktop = cmd.desktop.map(wide);
+
+    // Only these three handles are inherited, whatever else is inheritable in the host.
+    let mut inherit = InheritOnly::new([stdio[0].0, stdio[1].0, stdio[2].0])?;
+    let mut si = STARTUPINFOEXW::default();
+    si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
+    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = stdio[0].0;
+    si.StartupInfo.hStdOutput = stdio[1].0;
+    si.StartupInfo.hStdError = stdio[2].0;
+    si.StartupInfo.lpDesktop = wdesktop
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
+    si.lpAttributeList = inherit.list();
+    let mut pi = PROCESS_INFORMATION::default();
+    // SAFETY: every pointer is to a live, NUL-terminated local; the command
+    // line buffer is writable as the API requires.
+    check(unsafe {
+        CreateProcessAsUserW(
+            token.raw(),
+            wprogram.as_ptr(),
+            wline.as_mut_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            1,
+            CREATE_SUSPENDED
+                | CREATE_NO_WINDOW
+                | CREATE_NEW_PROCESS_GROUP
+                | CREATE_UNICODE_ENVIRONMENT
+                | EXTENDED_STARTUPINFO_PRESENT,
+            env.as_ptr().cast(),
+            wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+            &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
+            &mut pi,
+        )
+    })
+    .map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot start {} as the user: {e}", cmd.program.display()),
+        )
+    })?;
+    drop(inherit);
+    let process = Handle(pi.hProcess);
+    let thread = Handle(pi.hThread);
+    let placed = job.assign(process.0).and_then(|()| {
+        // SAFETY: the primary thread of the suspended child.
+        if unsafe { ResumeThread(thread.0) } == u32::MAX {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = placed {
+        // It never ran: end just it (for a helper, the job holds the running child).
+        // SAFETY: the handle of the process we created.
+        unsafe { windows_sys::Win32::System::Threading::TerminateProcess(process.0, 1) };
+        return Err(e);
+    }
+    Ok((process, pi.dwProcessId))
 }
