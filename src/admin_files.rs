@@ -120,6 +120,15 @@ mod windows_impl {
         Ok(AdminCopies { exes: copies, spec })
     }
 
+    /// Make the machine's state root (`%ProgramData%\respawn`) admin-only, listable by
+    /// every user ([`crate::run_as::MACHINE_ROOT_SDDL`]): under `%ProgramData%`, which
+    /// lets users create folders, it would otherwise let them add or rename entries.
+    pub fn protect_machine_root(root: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
+        protect(root, crate::run_as::MACHINE_ROOT_SDDL)
+    }
+
     /// Every path on the way to `path` (itself, its folder, the folders above) that
     /// someone other than SYSTEM/Administrators can change. Paths that don't exist are
     /// skipped (install checks the program exists elsewhere).

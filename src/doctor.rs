@@ -16,13 +16,16 @@
 //! Check ids, machine-wide:
 //! - `state-dir`: the state root exists (or can be created) and is writable;
 //! - `backends`: which backends this machine offers, and the default;
-//! - `services` (without NAME): the services installed under this state root;
+//! - `services` (without NAME): the services installed under the state roots (the one
+//!   given, or the user's and, on Windows, the machine's);
 //! - `elevation` (Windows): elevated or not, so whether `install` falls back to per-user mode.
 //!
 //! Check ids for NAME:
 //! - `installed`: the install record, its backend and mode (system/user, supervised/native);
 //! - `backend`: that backend works on this machine;
 //! - `spec`: the spec file still exists, parses, and still describes this service;
+//! - `spec-copy` (Windows service): the spec it was installed from still means what its
+//!   admin-only copy does (else: edited since, install again to apply it);
 //! - `command`: the spec's command resolves and its working_dir exists;
 //! - `respawn-exe`: the respawn binary the service manager starts still exists;
 //! - `permissions` (system services): the binary, the spec and every folder above them
@@ -255,8 +258,10 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Run every check that applies: the machine's, and NAME's when given.
-pub fn diagnose(state_root: &Path, name: Option<&str>) -> Report {
-    let mut checks = machine::checks(state_root, name.is_none());
+/// `roots`: where services are looked for (`services` without NAME); `state_root` is
+/// the first of them, or NAME's.
+pub fn diagnose(state_root: &Path, roots: &[std::path::PathBuf], name: Option<&str>) -> Report {
+    let mut checks = machine::checks(state_root, name.is_none().then_some(roots));
     let mut report = Report {
         service: name.map(str::to_owned),
         state_root: state_root.to_path_buf(),

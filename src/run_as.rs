@@ -151,6 +151,79 @@ pub fn install_account(
     }
 }
 
+// ---- system services on Linux and macOS ----
+
+/// The account a system unit (systemd `User=`/`Group=`) or LaunchDaemon
+/// (`UserName`/`GroupName`) runs the program as; `None` in a context means root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixAccount {
+    pub user: String,
+    /// The user's primary group.
+    pub group: String,
+}
+
+/// A user or group name that every service manager takes as it is: letters, digits,
+/// `_`, `.`, `-`, not starting with `-` or `.`, at most 32 bytes (a trailing `$`, as
+/// Samba machine accounts have, allowed). Anything else is refused, not quoted.
+pub fn is_unix_account_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    !body.is_empty()
+        && name.len() <= 32
+        && !body.starts_with(['-', '.'])
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whose account a system service runs as on Linux and macOS, by name (`None`: root).
+/// `sudo_user` is `SUDO_USER` (who ran sudo), `caller` the installing user's name
+/// when that is not root. The same `run_as` as on Windows: `"system"` is root, else
+/// `--run-as NAME`, else the user who asked for the install.
+pub fn unix_system_user(
+    run_as: Option<RunAs>,
+    flag: Option<&str>,
+    sudo_user: Option<&str>,
+    caller: Option<&str>,
+) -> Option<String> {
+    if run_as == Some(RunAs::System) {
+        return None;
+    }
+    let not_root = |n: &&str| !n.is_empty() && *n != "root";
+    flag.or(sudo_user.filter(not_root))
+        .or(caller.filter(not_root))
+        .map(str::to_string)
+}
+
+/// A folder on the way to a state dir, as `stat` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirMode {
+    pub path: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// The first folder that user `uid` (primary group `gid`) may not pass through (no
+/// search permission for them), if any. Root passes everywhere. Supplementary groups
+/// are not counted, so the answer errs towards "closed".
+pub fn first_unreachable(uid: u32, gid: u32, dirs: &[DirMode]) -> Option<&Path> {
+    if uid == 0 {
+        return None;
+    }
+    dirs.iter()
+        .find(|d| {
+            let bits = if d.uid == uid {
+                d.mode >> 6
+            } else if d.gid == gid {
+                d.mode >> 3
+            } else {
+                d.mode
+            };
+            bits & 1 == 0
+        })
+        .map(|d| d.path.as_path())
+}
+
 /// The host's start: the account the program runs as, from the spec's setting and
 /// the install record. `Ok(None)`: LocalSystem, as the spec asks. A `"user"` service
 /// whose record names nobody (installed by an older respawn) is refused rather than run
@@ -433,6 +506,12 @@ pub fn admin_only_sddl(user_sid: Option<&str>) -> Result<String, String> {
     Ok(sddl)
 }
 
+/// The protected DACL of the machine's state root (`%ProgramData%\respawn`) itself:
+/// SYSTEM and Administrators full control (inherited), every user may list it (so
+/// `respawn list` finds the services) but not add, rename or delete anything in it.
+/// Each service's folder below gets [`admin_only_sddl`].
+pub const MACHINE_ROOT_SDDL: &str = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;BU)";
+
 /// Where the host's own files live on Windows: the binaries under
 /// `%ProgramFiles%\respawn\`, each service's spec and state under
 /// `%ProgramData%\respawn\<id>\`. Only administrators can write either.
@@ -450,21 +529,26 @@ impl AdminPaths {
         program_data: Option<&str>,
         service_id: &str,
     ) -> Result<AdminPaths, String> {
-        let root = |value: Option<&str>, var: &str, default: &str| -> Result<PathBuf, String> {
-            let v = value.filter(|v| !v.trim().is_empty()).unwrap_or(default);
-            if !is_absolute_windows(v) {
-                return Err(format!(
-                    "%{var}% is `{v}`, not an absolute path; fix the variable or unset it"
-                ));
-            }
-            Ok(PathBuf::from(join_windows(v, "respawn")))
-        };
         crate::spec::check_name("service id", service_id)?;
-        let bin_dir = root(program_files, "ProgramFiles", r"C:\Program Files")?;
-        let data = root(program_data, "ProgramData", r"C:\ProgramData")?;
+        let bin_dir = respawn_dir(program_files, "ProgramFiles", r"C:\Program Files")?;
+        let data = machine_state_root(program_data)?;
         Ok(AdminPaths {
             bin_dir,
             service_dir: PathBuf::from(join_windows(&data.to_string_lossy(), service_id)),
+        })
+    }
+
+    /// The binaries under `%ProgramFiles%\respawn\`, and the service's files in
+    /// `state_root\<id>\` (a state root given to install, else the machine's).
+    pub fn in_state_root(
+        program_files: Option<&str>,
+        state_root: &Path,
+        service_id: &str,
+    ) -> Result<AdminPaths, String> {
+        crate::spec::check_name("service id", service_id)?;
+        Ok(AdminPaths {
+            bin_dir: respawn_dir(program_files, "ProgramFiles", r"C:\Program Files")?,
+            service_dir: state_root.join(service_id),
         })
     }
 
@@ -478,6 +562,23 @@ impl AdminPaths {
             "spec.toml",
         ))
     }
+}
+
+/// The state root of Windows services, `%ProgramData%\respawn`: `program_data` is the
+/// variable's value (absent or blank: the Windows default).
+pub fn machine_state_root(program_data: Option<&str>) -> Result<PathBuf, String> {
+    respawn_dir(program_data, "ProgramData", r"C:\ProgramData")
+}
+
+/// `<value of %var%>\respawn`, the value checked to be an absolute path.
+fn respawn_dir(value: Option<&str>, var: &str, default: &str) -> Result<PathBuf, String> {
+    let v = value.filter(|v| !v.trim().is_empty()).unwrap_or(default);
+    if !is_absolute_windows(v) {
+        return Err(format!(
+            "%{var}% is `{v}`, not an absolute path; fix the variable or unset it"
+        ));
+    }
+    Ok(PathBuf::from(join_windows(v, "respawn")))
 }
 
 fn is_absolute_windows(p: &str) -> bool {
@@ -722,6 +823,102 @@ mod tests {
     }
 
     #[test]
+    fn system_services_on_unix_run_as_the_user_who_asked() {
+        use RunAs::*;
+        // run_as, --run-as, SUDO_USER, caller (None = root) -> user (None = root)
+        type Row<'a> = (
+            Option<RunAs>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let table: [Row; 10] = [
+            (None, None, Some("ann"), None, Some("ann")),
+            (Some(User), None, Some("ann"), None, Some("ann")),
+            (None, None, None, Some("ann"), Some("ann")),
+            (None, None, None, None, None), // root, no sudo, no flag: root
+            (None, None, Some("root"), None, None), // sudo from root
+            (None, None, Some(""), None, None),
+            (None, Some("svc"), Some("ann"), None, Some("svc")),
+            (Some(System), None, Some("ann"), Some("ann"), None),
+            (Some(System), Some("svc"), None, None, None),
+            (Some(User), Some("root"), None, None, Some("root")), // asked for by name
+        ];
+        for (run_as, flag, sudo, caller, want) in table {
+            assert_eq!(
+                unix_system_user(run_as, flag, sudo, caller).as_deref(),
+                want,
+                "{run_as:?} flag={flag:?} sudo={sudo:?} caller={caller:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unix_account_names_are_checked_not_quoted() {
+        for good in ["ann", "_svc", "www-data", "a.b", "machine$", "A1"] {
+            assert!(is_unix_account_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "a b",
+            "a\nUser=root",
+            "a%n",
+            "ann;",
+            "é",
+            "$",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+        ] {
+            assert!(!is_unix_account_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_state_dir_under_a_closed_home_is_unreachable() {
+        let d = |path: &str, uid, gid, mode| DirMode {
+            path: PathBuf::from(path),
+            uid,
+            gid,
+            mode,
+        };
+        let root_home = [
+            d("/root/.local/state/respawn", 0, 0, 0o755),
+            d("/root", 0, 0, 0o700),
+            d("/", 0, 0, 0o755),
+        ];
+        assert_eq!(
+            first_unreachable(1000, 1000, &root_home),
+            Some(Path::new("/root"))
+        );
+        assert_eq!(first_unreachable(0, 0, &root_home), None);
+        let var_lib = [
+            d("/var/lib/respawn", 0, 0, 0o755),
+            d("/var/lib", 0, 0, 0o755),
+        ];
+        assert_eq!(first_unreachable(1000, 1000, &var_lib), None);
+        // the user's own closed home, and a group-only folder
+        assert_eq!(
+            first_unreachable(1000, 1000, &[d("/home/ann", 1000, 1000, 0o700)]),
+            None
+        );
+        assert_eq!(
+            first_unreachable(1000, 50, &[d("/srv/x", 0, 50, 0o750)]),
+            None
+        );
+        assert_eq!(
+            first_unreachable(1000, 51, &[d("/srv/x", 0, 50, 0o750)]),
+            Some(Path::new("/srv/x"))
+        );
+        // the owner's bits count for the owner even when others may pass
+        assert_eq!(
+            first_unreachable(1000, 1000, &[d("/odd", 1000, 0, 0o077)]),
+            Some(Path::new("/odd"))
+        );
+    }
+
+    #[test]
     fn runtime_decision_table() {
         use Context::*;
         use SessionEvent as E;
@@ -920,6 +1117,17 @@ mod tests {
         ] {
             assert!(admin_only_sddl(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_machine_root_lets_users_list_it_but_not_change_it() {
+        for role in [Role::File, Role::Folder, Role::Ancestor] {
+            assert_eq!(
+                untrusted_writers(&format!("O:BA{MACHINE_ROOT_SDDL}"), role),
+                Vec::<String>::new()
+            );
+        }
+        assert!(MACHINE_ROOT_SDDL.contains("(A;;0x1200a9;;;BU)"));
     }
 
     #[test]

@@ -534,6 +534,43 @@ pub fn load(path: &Path) -> Result<Spec, CliError> {
     })
 }
 
+/// The spec text to keep somewhere else (a Windows service's admin-only copy), meaning
+/// the same there: every relative path in it (`command` when it is a path,
+/// `working_dir`, `env_file`, `pid_file`, `logs.dir`, `stop.file`) made absolute
+/// against `base_dir`, the original's folder. Text with nothing relative comes back
+/// unchanged, comments and all.
+pub fn relocatable_text(text: &str, base_dir: &Path) -> Result<String, String> {
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut changed = false;
+    let mut fix = |table: &mut toml::Table, key: &str, only_paths: bool| {
+        if let Some(toml::Value::String(v)) = table.get_mut(key) {
+            let v_trim = v.trim();
+            if only_paths && !looks_like_path(v_trim) {
+                return;
+            }
+            let joined = base_dir.join(if only_paths { v_trim } else { v.as_str() });
+            let joined = joined.to_string_lossy().into_owned();
+            if joined != *v {
+                *v = joined;
+                changed = true;
+            }
+        }
+    };
+    fix(&mut doc, "command", true);
+    for key in ["working_dir", "env_file", "pid_file"] {
+        fix(&mut doc, key, false);
+    }
+    for (table, key) in [("logs", "dir"), ("stop", "file")] {
+        if let Some(toml::Value::Table(t)) = doc.get_mut(table) {
+            fix(t, key, false);
+        }
+    }
+    if !changed {
+        return Ok(text.to_string());
+    }
+    toml::to_string(&doc).map_err(|e| e.to_string())
+}
+
 /// Checks that need the file system: the program exists and is executable, the
 /// working directory exists. Run before anything is created.
 pub fn preflight(spec: &Spec) -> Result<(), CliError> {
@@ -597,6 +634,28 @@ mod tests {
 
     fn parse(text: &str) -> Result<Spec, SpecError> {
         Spec::parse(text, Some(Path::new("s.toml")), Path::new("/base"))
+    }
+
+    #[test]
+    fn a_relocated_spec_means_the_same_from_its_new_folder() {
+        let base = std::env::temp_dir().join("orig");
+        let elsewhere = std::env::temp_dir().join("copy");
+        let text = "# mine\nname = \"a\"\ncommand = \"bin/gw\"\nargs = [\"x/y\"]\nworking_dir = \"data\"\nenv_file = \".env\"\npid_file = \"gw.pid\"\n[logs]\ndir = \"logs\"\n[stop]\nfile = \"stop.json\"\ncontents = \"{pid}\"\n";
+        let copy = relocatable_text(text, &base).unwrap();
+        let original = Spec::parse(text, None, &base).unwrap();
+        let moved = Spec::parse(&copy, None, &elsewhere).unwrap();
+        assert_eq!(moved, original, "{copy}");
+        // args are the program's business, not paths to fix
+        assert_eq!(moved.args, ["x/y"]);
+        // nothing relative: the text as it was, comments kept
+        let plain = "# keep me\nname = \"a\"\ncommand = \"python3\"\n";
+        assert_eq!(relocatable_text(plain, &base).unwrap(), plain);
+        let absolute = format!(
+            "name = \"a\"\ncommand = {:?}\n",
+            base.join("gw").display().to_string()
+        );
+        assert_eq!(relocatable_text(&absolute, &base).unwrap(), absolute);
+        assert!(relocatable_text("name = ", &base).is_err());
     }
 
     #[test]

@@ -22,6 +22,117 @@ pub fn default_state_root() -> PathBuf {
         .join("respawn")
 }
 
+/// Where Windows services keep their state: `%ProgramData%\respawn` (only
+/// administrators can change what is in it), so that a LocalSystem host never writes
+/// into a folder its user can change. `None` on other OSes.
+pub fn machine_state_root() -> Option<PathBuf> {
+    #[cfg(windows)]
+    {
+        let program_data = std::env::var("ProgramData").ok();
+        crate::run_as::machine_state_root(program_data.as_deref()).ok()
+    }
+    #[cfg(not(windows))]
+    None
+}
+
+/// The state roots a command looks in for a service by name, in order: the one given
+/// (`--state-dir`, RESPAWN_STATE_DIR) alone, or else the user's own and then, on
+/// Windows, the machine's (where an elevated install put a Windows service). One
+/// lookup for every command, so `status`, `logs`, `stop`… find a service wherever
+/// `install` put it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateRoots {
+    /// Never empty; the first is where new things go (`run`, a per-user install).
+    roots: Vec<PathBuf>,
+    explicit: bool,
+}
+
+impl StateRoots {
+    /// `--state-dir DIR` or RESPAWN_STATE_DIR: only that root.
+    pub fn given(root: PathBuf) -> StateRoots {
+        StateRoots {
+            roots: vec![root],
+            explicit: true,
+        }
+    }
+
+    /// The defaults: the user's root, then the machine's when there is one (and it is
+    /// another folder).
+    pub fn defaults(user: PathBuf, machine: Option<PathBuf>) -> StateRoots {
+        let mut roots = vec![user];
+        roots.extend(machine.filter(|m| *m != roots[0]));
+        StateRoots {
+            roots,
+            explicit: false,
+        }
+    }
+
+    /// From the command line: `given` is `--state-dir` (clap also fills it from
+    /// RESPAWN_STATE_DIR). Relative paths are made absolute: installs record them.
+    pub fn from_cli(given: Option<PathBuf>) -> std::io::Result<StateRoots> {
+        match given.filter(|g| !g.as_os_str().is_empty()) {
+            Some(root) => Ok(StateRoots::given(std::path::absolute(root)?)),
+            None => Ok(StateRoots::defaults(
+                std::path::absolute(default_state_root())?,
+                machine_state_root(),
+            )),
+        }
+    }
+
+    /// From the environment alone (shell completion, hints): RESPAWN_STATE_DIR or the
+    /// defaults.
+    pub fn from_env() -> StateRoots {
+        let given = std::env::var_os(STATE_DIR_ENV).map(PathBuf::from);
+        StateRoots::from_cli(given).unwrap_or_else(|_| StateRoots::given(default_state_root()))
+    }
+
+    /// Where new things go: the root given, or the user's.
+    pub fn primary(&self) -> &Path {
+        &self.roots[0]
+    }
+
+    /// Whether the root was given (`--state-dir`, RESPAWN_STATE_DIR).
+    pub fn is_given(&self) -> bool {
+        self.explicit
+    }
+
+    /// The machine's root, when the defaults include one.
+    pub fn machine(&self) -> Option<&Path> {
+        self.roots.get(1).map(PathBuf::as_path)
+    }
+
+    pub fn all(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// The root that holds the service `name` (an install record or a state file):
+    /// the first that does, else the primary one (where "not installed" is said).
+    pub fn root_of(&self, name: &str) -> &Path {
+        self.roots
+            .iter()
+            .find(|root| {
+                let paths = ServicePaths::new(root, name);
+                paths.install_record().is_file() || paths.state_file().is_file()
+            })
+            .unwrap_or(&self.roots[0])
+    }
+
+    /// Every service in every root, each with the root it is found in (the first, for
+    /// a name in two), sorted by name.
+    pub fn known_services(&self) -> Vec<(String, PathBuf)> {
+        let mut out: Vec<(String, PathBuf)> = Vec::new();
+        for root in &self.roots {
+            for name in known_services(root) {
+                if !out.iter().any(|(n, _)| *n == name) {
+                    out.push((name, root.clone()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
 /// The files of one service, all in one folder named after the service id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServicePaths {
@@ -336,6 +447,59 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_looked_up_in_the_users_root_then_the_machines() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user");
+        let machine = dir.path().join("machine");
+        let record = |root: &Path, name: &str, file: &str| {
+            let paths = ServicePaths::new(root, name);
+            std::fs::create_dir_all(&paths.dir).unwrap();
+            std::fs::write(paths.dir.join(file), "{}").unwrap();
+        };
+        record(&user, "mine", "install.json");
+        record(&machine, "svc", "install.json");
+        record(&machine, "mine", "install.json");
+        record(&user, "ran", "state.json");
+        // a folder without a record is not a service
+        std::fs::create_dir_all(machine.join("empty")).unwrap();
+        let roots = StateRoots::defaults(user.clone(), Some(machine.clone()));
+        assert_eq!(roots.primary(), user);
+        assert!(!roots.is_given());
+        assert_eq!(roots.root_of("mine"), user, "the user's root first");
+        assert_eq!(roots.root_of("svc"), machine);
+        assert_eq!(roots.root_of("ran"), user);
+        assert_eq!(roots.root_of("nothing"), user, "not found: the primary");
+        assert_eq!(roots.root_of("empty"), user);
+        assert_eq!(
+            roots.known_services(),
+            [
+                ("mine".to_string(), user.clone()),
+                ("ran".to_string(), user.clone()),
+                ("svc".to_string(), machine.clone()),
+            ]
+        );
+        // A root given explicitly is the only one.
+        let given = StateRoots::given(user.clone());
+        assert!(given.is_given());
+        assert_eq!(given.root_of("svc"), user);
+        assert_eq!(given.known_services().len(), 2);
+        // The same folder twice is one root.
+        assert_eq!(
+            StateRoots::defaults(user.clone(), Some(user.clone())).all(),
+            [user]
+        );
+    }
+
+    #[test]
+    fn a_given_root_is_absolute_and_only_windows_has_a_machine_root() {
+        let roots = StateRoots::from_cli(Some(PathBuf::from("rel"))).unwrap();
+        assert!(roots.primary().is_absolute());
+        assert_eq!(roots.all().len(), 1);
+        let defaults = StateRoots::from_cli(None).unwrap();
+        assert_eq!(defaults.machine().is_some(), cfg!(windows));
+    }
 
     #[test]
     fn state_round_trips_through_json() {

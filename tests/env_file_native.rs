@@ -23,6 +23,7 @@ fn systemd(native: Option<&Path>) -> SystemdContext<'_> {
         native_program: native,
         systemd_version: 252,
         user_scope: false,
+        run_as: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn launchd(native: Option<&Path>) -> LaunchdContext<'_> {
         state_root: Path::new("/var/lib/respawn"),
         native_program: native,
         user_scope: false,
+        run_as: None,
     }
 }
 

@@ -41,3 +41,21 @@ fn user_and_system_exclude_each_other() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
+
+/// `--run-as` names a system service's account: a portable supervisor (and a user
+/// unit, agent or login entry) runs as whoever starts it, so it is refused there and
+/// nothing is installed.
+#[test]
+fn run_as_is_refused_where_the_service_runs_as_its_starter() {
+    let out = install(&["--backend", "portable", "--run-as", "someone"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--run-as does not apply here (portable backend"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--system"),
+        "the hint says where it applies: {stderr}"
+    );
+}

@@ -36,6 +36,7 @@ fn ctx(native: Option<&Path>, user: bool) -> LaunchdContext<'_> {
         state_root: Path::new("/Users/ann/Library/Application Support/respawn"),
         native_program: native,
         user_scope: user,
+        run_as: None,
     }
 }
 
@@ -373,4 +374,64 @@ fn native_mode_refuses_a_stop_launchd_cannot_do() {
     let err = render_plist(&s, &ctx(Some(Path::new("/bin/x")), true)).unwrap_err();
     assert!(err.to_string().contains("without --native"), "{err}");
     assert!(render_plist(&s, &ctx(None, true)).is_ok());
+}
+
+/// A LaunchDaemon that runs as a user (issue 15) names it, an agent never does, and
+/// a name launchd would misread is refused.
+#[test]
+fn a_daemon_runs_as_its_account() {
+    let ann = respawn::run_as::UnixAccount {
+        user: "ann".into(),
+        group: "staff".into(),
+    };
+    let gw = spec(GATEWAY);
+    let daemon = plist_value(
+        &gw,
+        &LaunchdContext {
+            run_as: Some(&ann),
+            ..ctx(None, false)
+        },
+    )
+    .unwrap();
+    let job = dict(&daemon);
+    assert_eq!(job["UserName"].as_string(), Some("ann"));
+    assert_eq!(job["GroupName"].as_string(), Some("staff"));
+    let root = plist_value(&gw, &ctx(None, false)).unwrap();
+    let mut without = job.clone();
+    without.remove("UserName");
+    without.remove("GroupName");
+    assert_eq!(&without, dict(&root), "nothing else changes");
+    let agent = plist_value(
+        &gw,
+        &LaunchdContext {
+            run_as: Some(&ann),
+            ..ctx(None, true)
+        },
+    )
+    .unwrap();
+    assert!(!dict(&agent).contains_key("UserName"));
+    let xml = render_plist(
+        &gw,
+        &LaunchdContext {
+            run_as: Some(&ann),
+            ..ctx(None, false)
+        },
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<key>UserName</key>\n\t<string>ann</string>"),
+        "{xml}"
+    );
+    let bad = respawn::run_as::UnixAccount {
+        user: "<ann>".into(),
+        group: "staff".into(),
+    };
+    assert!(plist_value(
+        &gw,
+        &LaunchdContext {
+            run_as: Some(&bad),
+            ..ctx(None, false)
+        }
+    )
+    .is_err());
 }

@@ -123,6 +123,7 @@ fn systemd_ctx() -> systemd::SystemdContext<'static> {
         native_program: None,
         systemd_version: 252,
         user_scope: true,
+        run_as: None,
     }
 }
 
@@ -153,6 +154,7 @@ fn hermes_artefacts_golden() {
             state_root: Path::new("/Users/ann/Library/Application Support/respawn"),
             native_program: None,
             user_scope: true,
+            run_as: None,
         };
         golden(
             "hermes-work.plist",

@@ -84,7 +84,10 @@ impl Namespace {
     fn command(&self, argv: &[&str]) -> Command {
         let mut cmd = Command::new("nsenter");
         cmd.args(["-t", &self.pid.to_string(), "-p", "-m", "--"])
-            .args(argv);
+            .args(argv)
+            // As root, not through sudo: a system unit runs as root unless a test
+            // says otherwise (issue 15).
+            .env_remove("SUDO_USER");
         cmd
     }
 
@@ -793,4 +796,101 @@ fn hermes_watchdog_under_systemd_with_respawns_supervisor() {
 #[test]
 fn hermes_watchdog_under_systemd_native() {
     hermes_watchdog_under_systemd("hermes_watchdog_under_systemd_native", true);
+}
+
+/// Issue 15 on Linux: a system unit installed through sudo runs the program as the
+/// user who ran sudo (`User=`/`Group=`), with the service's state folder given to
+/// that user; a state dir the user cannot reach is refused first. The user exists
+/// only in the namespace: /etc/passwd and /etc/group are private copies bind-mounted
+/// over the host's.
+#[test]
+fn a_system_unit_installed_through_sudo_runs_the_program_as_that_user() {
+    let Some(ns) =
+        boot_or_skip("a_system_unit_installed_through_sudo_runs_the_program_as_that_user")
+    else {
+        return;
+    };
+    let ws = Workspace::new();
+    let (uid, name) = (4242, "rsptest");
+    for (file, line) in [
+        (
+            "passwd",
+            format!("{name}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n"),
+        ),
+        ("group", format!("{name}:x:{uid}:\n")),
+    ] {
+        let copy = ws.path(file);
+        let mut text = std::fs::read_to_string(format!("/etc/{file}")).unwrap();
+        text.push_str(&line);
+        std::fs::write(&copy, text).unwrap();
+        ok(&ns.run(&[
+            "mount",
+            "--bind",
+            copy.to_str().unwrap(),
+            &format!("/etc/{file}"),
+        ]));
+    }
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "as-user.toml",
+        &format!("name = \"asuser\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n"),
+    );
+    let respawn = |args: &[&str]| {
+        let (exe, root) = (ws.exe(), ws.state_root());
+        let mut argv = vec![exe.as_str(), "--state-dir", &root];
+        argv.extend(args);
+        ns.command(&argv).env("SUDO_USER", name).output().unwrap()
+    };
+    let install = [
+        "install",
+        "--backend",
+        "systemd",
+        "--system",
+        "--spec",
+        &spec,
+    ];
+
+    // A workspace closed to others (as root's home is): the user cannot reach the state dir.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(ws.h.dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = respawn(&install);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("runs as {name}")) && stderr.contains("closed to them"),
+        "{stderr}"
+    );
+    assert!(!ns.exists("/etc/systemd/system/asuser.service"));
+
+    std::fs::set_permissions(ws.h.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let said = ok(&respawn(&install));
+    assert!(said.contains(&format!("runs as {name}")), "{said}");
+    let unit = ns.stdout(&["cat", "/etc/systemd/system/asuser.service"]);
+    assert!(
+        unit.contains(&format!("User={name}\nGroup={name}\n")),
+        "{unit}"
+    );
+    let (code, s) = ws.status(&ns, "asuser");
+    assert_eq!((code, s["state"].as_str()), (0, Some("running")), "{s:#}");
+    // Both the supervisor and the program run as the user, read from the namespace's
+    // /proc (status gives the pids as the namespace sees them).
+    let uid_of = |pid: u64| -> String {
+        let status = ns.stdout(&["cat", &format!("/proc/{pid}/status")]);
+        let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(uid_of(pid(&s, "child_pid")), uid.to_string());
+    assert_eq!(uid_of(pid(&s, "supervisor_pid")), uid.to_string());
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("state/asuser/install.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["unix_account"]["user"], name);
+
+    ok(&respawn(&["uninstall", "asuser"]));
+    assert_eq!(count_sleepers(&sleep), 0);
 }

@@ -42,6 +42,7 @@ fn ctx<'a>(native: Option<&'a Path>, version: u32, user: bool) -> SystemdContext
         native_program: native,
         systemd_version: version,
         user_scope: user,
+        run_as: None,
     }
 }
 
@@ -274,6 +275,17 @@ fn systemd_analyze_accepts_the_rendered_units() {
             "native-odd",
             render_unit(&odd, &ctx_with(respawn, Some(sh), false)).unwrap(),
         ),
+        (
+            "supervised-as-user",
+            render_unit(
+                &gw,
+                &SystemdContext {
+                    run_as: Some(&account("daemon", "daemon")),
+                    ..ctx_with(respawn, None, false)
+                },
+            )
+            .unwrap(),
+        ),
     ];
     for (name, unit) in cases {
         // WorkingDirectory must exist for verify to be happy about it.
@@ -298,5 +310,52 @@ fn ctx_with<'a>(respawn: &'a Path, native: Option<&'a Path>, user: bool) -> Syst
         respawn_exe: respawn,
         native_program: native,
         ..ctx(native, 252, user)
+    }
+}
+
+fn account(user: &str, group: &str) -> respawn::run_as::UnixAccount {
+    respawn::run_as::UnixAccount {
+        user: user.into(),
+        group: group.into(),
+    }
+}
+
+/// A system unit that runs as a user (issue 15) says so in [Service], in both modes;
+/// a user unit never does (it runs as its user), and a name systemd would read
+/// otherwise is refused.
+#[test]
+fn a_system_unit_runs_as_its_account() {
+    let ann = account("ann", "staff");
+    fn with<'a>(
+        native: Option<&'a Path>,
+        user: bool,
+        account: Option<&'a respawn::run_as::UnixAccount>,
+    ) -> SystemdContext<'a> {
+        SystemdContext {
+            run_as: account,
+            ..ctx(native, 252, user)
+        }
+    }
+    let gw = spec(GATEWAY);
+    let supervised = render_unit(&gw, &with(None, false, Some(&ann))).unwrap();
+    let root = render_unit(&gw, &with(None, false, None)).unwrap();
+    // Exactly two lines more, right after Type=, and nothing else changed.
+    assert_eq!(
+        supervised,
+        root.replace("Type=exec\n", "Type=exec\nUser=ann\nGroup=staff\n")
+    );
+    let native = render_unit(
+        &gw,
+        &with(Some(Path::new("/opt/gw/bin/gateway")), false, Some(&ann)),
+    )
+    .unwrap();
+    assert_eq!(value(&native, "User"), "ann");
+    assert_eq!(value(&native, "Group"), "staff");
+    let user_unit = render_unit(&gw, &with(None, true, Some(&ann))).unwrap();
+    assert!(!user_unit.contains("User="), "{user_unit}");
+    for bad in ["a\nExecStartPre=/bin/evil", "%n", "ann smith", ""] {
+        let bad = account(bad, "staff");
+        let err = render_unit(&gw, &with(None, false, Some(&bad))).unwrap_err();
+        assert!(err.to_string().contains("User"), "{err}");
     }
 }

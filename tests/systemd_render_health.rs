@@ -24,6 +24,7 @@ fn ctx(native: Option<&Path>) -> SystemdContext<'_> {
         native_program: native,
         systemd_version: 255,
         user_scope: false,
+        run_as: None,
     }
 }
 

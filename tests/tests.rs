@@ -59,6 +59,7 @@ mod update_portable;
 mod windows_admin_files;
 mod windows_control;
 mod windows_health;
+mod windows_install_copies;
 mod windows_proc;
 mod windows_run_as_doctor;
 mod windows_scm;

@@ -81,14 +81,34 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
     }
 }
 
+/// `run_as = "system"` is said loudly, and refused for a program others can change.
+/// Under Wine every file's owner is the (only) user, so every program is one others
+/// can change: the refusal is what runs here (tests/windows_install_copies.rs checks
+/// its wording); a LocalSystem service's doctor warning is table-tested in
+/// `doctor::run_as`.
 #[test]
-fn run_as_system_is_said_loudly_and_records_no_user() {
+fn run_as_system_is_said_loudly_and_refused_for_a_program_the_user_can_change() {
     let h = Harness::new();
-    let (name, out, _guard) = install_sleeper(&h, "RunAsSys", "[service]\nrun_as = \"system\"\n");
+    let name = unique_service("RunAsSys");
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {exe:?}\nargs = {SLEEPER_ARGS:?}\n[env]\nRESPAWN_SLEEPER = \"1\"\n[service]\nrun_as = \"system\"\n"
+        ),
+    );
+    let out = h
+        .respawn()
+        .args(["install", "--backend", "scm", "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let _guard = Installed(&h, name.clone());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LocalSystem"), "{stderr}");
-    let report = h.json(&["doctor", &name, "--json"]);
-    let (status, summary) = check(&report, "run-as");
-    assert_eq!(status, "warn", "{summary}");
-    assert!(summary.contains("LocalSystem"), "{summary}");
+    if respawn::os::running_under_wine() {
+        assert_ne!(out.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("can be changed by"), "{stderr}");
+        assert_eq!(h.cmd(&["status", &name]).status.code(), Some(4));
+    }
 }

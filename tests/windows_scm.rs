@@ -48,20 +48,24 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     let config = svc.query_config().unwrap();
     let image = config.executable_path.to_string_lossy().into_owned();
     let argv = split_command_line(&image);
+    // The SCM runs the admin-only copies (tests/windows_install_copies.rs has more).
+    let exe_copy = h.program_files().join("respawn").join("respawn.exe");
+    assert_eq!(argv[0], exe_copy.display().to_string());
     assert_same_exe(&argv[0], env!("CARGO_BIN_EXE_respawn"));
+    let spec_copy = h.state_root().join(&name).join("spec.toml");
     assert_eq!(
         &argv[1..],
         [
             "service-host",
             "--spec",
-            spec.to_str().unwrap(),
+            spec_copy.to_str().unwrap(),
             "--state-dir",
             h.state_root().to_str().unwrap()
         ]
     );
     assert!(
-        image.contains(&format!("\"{}\"", spec.display())),
-        "the spec path has spaces and must be quoted: {image}"
+        image.contains(&format!("\"{}\"", exe_copy.display())),
+        "the exe path has spaces and must be quoted: {image}"
     );
 
     match svc.get_failure_actions() {

@@ -246,7 +246,15 @@ fn an_unreadable_spec_is_reported_to_the_scm_and_in_status() {
     let _cleanup = DeleteOnDrop(name.clone());
     let spec = spec(&h, &name, "");
     ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    // The host runs the admin-only copy of the spec: an edit of the original does
+    // not reach it (until the next install).
     std::fs::write(&spec, "this is = = not toml").unwrap();
+    ok(&h.cmd(&["start", &name]));
+    ok(&h.cmd(&["stop", &name]));
+    // The copy itself unreadable (under Wine an administrator can write it; on
+    // Windows only one can).
+    let copy = h.state_root().join(&name).join("spec.toml");
+    std::fs::write(&copy, "this is = = not toml").unwrap();
     let out = h.cmd(&["start", &name]);
     assert_ne!(out.status.code(), Some(0));
     assert!(wait_for("the SCM says stopped", || scm_status(&name)

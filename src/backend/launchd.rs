@@ -26,23 +26,38 @@ impl Backend for Launchd {
         } else {
             None
         };
+        // A LaunchDaemon runs as the user who asked for it (issue 15), or as root.
+        let account = if user {
+            None
+        } else {
+            super::system_account(req)?
+        };
         let ctx = LaunchdContext {
             respawn_exe: req.respawn_exe,
             spec_path: req.spec_path,
             state_root: req.state_root,
             native_program: program.as_deref(),
             user_scope: user,
+            run_as: account.as_ref(),
         };
         let text = render::render_plist(req.spec, &ctx)?;
         let home =
             dirs::home_dir().ok_or_else(|| anyhow!("cannot find your home folder; set HOME"))?;
         let path = render::plist_path(&label, user, &home);
-        let inst = req.installation(BackendKind::Launchd, label.clone(), Some(path.clone()));
+        let mut inst = req.installation(BackendKind::Launchd, label.clone(), Some(path.clone()));
         let domain = domain_of(&inst);
         let previous = std::fs::read(&path).ok();
 
         // launchd opens the log file itself and does not create its folder.
         std::fs::create_dir_all(&inst.paths().dir).context("cannot create the state folder")?;
+        let mut notes = Vec::new();
+        if !user {
+            if let Some(account) = &account {
+                super::give_state_dir(req, &inst.paths(), account)?;
+            }
+            notes.push(super::account_note(account.as_ref()));
+        }
+        inst.unix_account = account;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| permission_hint(e, dir))?;
         }
@@ -64,7 +79,7 @@ impl Backend for Launchd {
             }
             return Err(e.context("install failed and was undone"));
         }
-        Ok(inst.into())
+        Ok(Installed { inst, notes })
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {

@@ -169,6 +169,14 @@ pub struct Installation {
     /// (`None`: LocalSystem, or another backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<crate::run_as::Account>,
+    /// Windows service: the spec `spec_path` is an admin-only copy of, as given to
+    /// install (edits to it apply at the next install).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_spec: Option<PathBuf>,
+    /// A system unit or LaunchDaemon: the account the program runs as (`None`: root,
+    /// or another backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unix_account: Option<crate::run_as::UnixAccount>,
 }
 
 impl Installation {
@@ -266,6 +274,8 @@ pub struct InstallRequest<'a> {
     pub fallback: bool,
     /// `--force`: take over a service respawn installed for another state dir (Windows).
     pub force: bool,
+    /// `--run-as NAME`: the account the program runs as (Windows service, system units).
+    pub run_as: Option<&'a str>,
 }
 
 impl InstallRequest<'_> {
@@ -286,6 +296,8 @@ impl InstallRequest<'_> {
             scope: self.scope,
             native: self.native,
             run_as_user: None,
+            source_spec: None,
+            unix_account: None,
         }
     }
 }
@@ -348,6 +360,131 @@ pub(crate) fn permission_hint(e: std::io::Error, path: &Path, if_denied: &str) -
         String::new()
     };
     anyhow::anyhow!("cannot write {}: {e}{hint}", path.display())
+}
+
+/// A system unit's or LaunchDaemon's account ([`crate::run_as::unix_system_user`]):
+/// `--run-as NAME`, else who ran sudo, else the caller when not root; `None`: root.
+/// The user must exist; its primary group goes with it.
+#[cfg(unix)]
+pub(crate) fn system_account(
+    req: &InstallRequest,
+) -> anyhow::Result<Option<crate::run_as::UnixAccount>> {
+    use nix::unistd::{geteuid, Group, User};
+    let sudo_user = std::env::var("SUDO_USER").ok();
+    let caller = match geteuid() {
+        uid if uid.is_root() => None,
+        uid => User::from_uid(uid).ok().flatten().map(|u| u.name),
+    };
+    let Some(name) = crate::run_as::unix_system_user(
+        req.spec.service.run_as,
+        req.run_as,
+        sudo_user.as_deref(),
+        caller.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    if !crate::run_as::is_unix_account_name(&name) {
+        anyhow::bail!("`{name}` is not a user name; pass --run-as with an existing user's name");
+    }
+    let user = User::from_name(&name)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "there is no user `{name}` on this machine; pass --run-as with an existing user, \
+             or set [service] run_as = \"system\" to run it as root"
+        )
+    })?;
+    let group = Group::from_gid(user.gid)
+        .ok()
+        .flatten()
+        .map_or_else(|| user.gid.to_string(), |g| g.name);
+    Ok(Some(crate::run_as::UnixAccount { user: name, group }))
+}
+
+/// What install says about a system service's account.
+#[cfg(unix)]
+pub(crate) fn account_note(account: Option<&crate::run_as::UnixAccount>) -> String {
+    match account {
+        Some(a) => format!(
+            "the program runs as {} (group {}); [service] run_as = \"system\" in the spec runs it as root",
+            a.user, a.group
+        ),
+        None => "the program runs as root, with full control of this machine; `--run-as NAME` \
+                 (or sudo from your own account) runs it as a user"
+            .to_string(),
+    }
+}
+
+/// Let a system service that runs as `account` keep its state: refused when the user
+/// cannot reach the state root, the spec or respawn (root's home is closed to
+/// others), else the service's folder and what is in it (a preset's spec) are given
+/// to the user.
+#[cfg(unix)]
+pub(crate) fn give_state_dir(
+    req: &InstallRequest,
+    paths: &ServicePaths,
+    account: &crate::run_as::UnixAccount,
+) -> anyhow::Result<()> {
+    let (state_root, spec_path, respawn_exe) = (req.state_root, req.spec_path, req.respawn_exe);
+    use nix::unistd::{chown, User};
+    use std::os::unix::fs::MetadataExt;
+    let user = User::from_name(&account.user)?
+        .ok_or_else(|| anyhow::anyhow!("there is no user `{}`", account.user))?;
+    let folders = |start: &Path| -> Vec<crate::run_as::DirMode> {
+        start
+            .ancestors()
+            .filter_map(|p| {
+                let m = std::fs::metadata(p).ok()?;
+                Some(crate::run_as::DirMode {
+                    path: p.to_path_buf(),
+                    uid: m.uid(),
+                    gid: m.gid(),
+                    mode: m.mode(),
+                })
+            })
+            .collect()
+    };
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    let parent = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (what, folder, fix) in [
+        (
+            "its state dir",
+            state_root.to_path_buf(),
+            "pass a state dir they can reach, e.g. `--state-dir /var/lib/respawn`, and the same \
+             --state-dir to later commands",
+        ),
+        (
+            "its spec",
+            parent(spec_path),
+            "keep the spec where they can read it",
+        ),
+        (
+            "respawn",
+            parent(respawn_exe),
+            "install respawn where every user can run it (e.g. /usr/local/bin)",
+        ),
+    ] {
+        if let Some(closed) = crate::run_as::first_unreachable(uid, gid, &folders(&folder)) {
+            anyhow::bail!(
+                "the service runs as {}, who cannot reach {what} in {} ({} is closed to them); {fix}",
+                account.user,
+                folder.display(),
+                closed.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&paths.dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", paths.dir.display()))?;
+    let mut give = vec![paths.dir.clone()];
+    give.extend(
+        std::fs::read_dir(&paths.dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != paths.operation_lock()),
+    );
+    for p in give {
+        chown(&p, Some(user.uid), Some(user.gid))
+            .map_err(|e| anyhow::anyhow!("cannot give {} to {}: {e}", p.display(), account.user))?;
+    }
+    Ok(())
 }
 
 /// The backend that owns an installation.

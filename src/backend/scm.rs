@@ -8,17 +8,19 @@ use super::scm_policy::{
     self, InstallAction, Ownership, ScmExit, StoppedVerdict, UninstallAction, OWNER_VALUE,
 };
 use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
+use crate::admin_files;
 use crate::os::win_errors::{
     os_code, win_error, ERROR_ACCESS_DENIED, ERROR_DUPLICATE_SERVICE_NAME, ERROR_INVALID_LEVEL,
     ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_NOT_ACTIVE,
 };
 use crate::render::scm::{self, ScmConfig, ScmContext};
+use crate::run_as::AdminPaths;
 use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::{client, lock};
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use windows_service::service::{
     Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceErrorControl, ServiceExitCode,
@@ -234,29 +236,125 @@ fn wait_for_state(service: &Service, want: ServiceState, timeout: Duration) -> a
     }
 }
 
+/// Whether this process may create services (an elevated Administrator); checked
+/// before install touches the machine's state root, so an unelevated attempt leaves
+/// nothing there.
+pub fn check_elevated() -> anyhow::Result<()> {
+    manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE).map(drop)
+}
+
+/// Where the host's admin-only files go: the exes under `%ProgramFiles%\respawn\`,
+/// the spec in the service's folder of the state root (the machine's,
+/// `%ProgramData%\respawn`, unless one was given). Environment variables are read
+/// here, once; tests point them at temp dirs.
+fn admin_paths(req: &InstallRequest) -> anyhow::Result<AdminPaths> {
+    let program_files = std::env::var("ProgramFiles").ok();
+    AdminPaths::in_state_root(program_files.as_deref(), req.state_root, &req.spec.id())
+        .map_err(anyhow::Error::msg)
+}
+
+/// The exes to copy: the running respawn.exe, and respawnw.exe beside it when there is one.
+fn exes_to_copy(respawn_exe: &Path) -> Vec<PathBuf> {
+    let mut exes = vec![respawn_exe.to_path_buf()];
+    let w = respawn_exe.with_file_name("respawnw.exe");
+    if w.is_file() && w != respawn_exe {
+        exes.push(w);
+    }
+    exes
+}
+
+/// `run_as = "system"`: refuse when anyone but SYSTEM and Administrators can change
+/// what the LocalSystem program is, reads, or runs from (the program, its working dir
+/// and env file, and where the host's own copies will go).
+fn refuse_writable_for_system(
+    req: &InstallRequest,
+    paths: &AdminPaths,
+    exes: &[PathBuf],
+) -> anyhow::Result<()> {
+    let program = req
+        .spec
+        .resolve_program()
+        .with_context(|| format!("cannot find the program `{}`", req.spec.command))?;
+    let mut checked: Vec<PathBuf> = vec![program];
+    checked.extend(req.spec.working_dir.clone());
+    checked.extend(req.spec.env_file.clone());
+    checked.push(paths.spec());
+    checked.extend(
+        exes.iter()
+            .filter_map(|e| Some(paths.exe(&e.file_name()?.to_string_lossy()))),
+    );
+    let mut findings: Vec<admin_files::Finding> = Vec::new();
+    for path in &checked {
+        for f in admin_files::writable_by_others(path)? {
+            if !findings.iter().any(|have| have.path == f.path) {
+                findings.push(f);
+            }
+        }
+    }
+    if findings.is_empty() {
+        return Ok(());
+    }
+    bail!(admin_files::refusal(&req.spec.command, &findings))
+}
+
 impl Backend for Scm {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
+        // Issue 15: whose account the program runs as, decided before anything changes.
+        let run_as_user = crate::run_as::install_account(&req.spec.service, req.run_as)?;
+        // The SYSTEM host runs only admin-only copies: of respawn's exes, and of the
+        // spec (its relative paths made absolute, so it means the same there).
+        let paths = admin_paths(req)?;
+        let exes = exes_to_copy(req.respawn_exe);
+        if run_as_user.is_none() {
+            refuse_writable_for_system(req, &paths, &exes)?;
+        }
+        let text = std::fs::read_to_string(req.spec_path)
+            .with_context(|| format!("cannot read {}", req.spec_path.display()))?;
+        let base = req.spec_path.parent().unwrap_or(Path::new(""));
+        let copy_text = crate::spec::relocatable_text(&text, base).map_err(anyhow::Error::msg)?;
+        let copy_dir = &paths.service_dir;
+        // What the host will read must be what was checked: a spec edited meanwhile is
+        // caught here rather than run.
+        match crate::spec::Spec::parse(&copy_text, Some(&paths.spec()), copy_dir) {
+            Ok(copied) if copied == *req.spec => {}
+            _ => bail!(
+                "{} changed while installing; run the install again",
+                req.spec_path.display()
+            ),
+        }
+        let host_exe = paths.exe("respawn.exe");
         let cfg = scm::render(
             req.spec,
             &ScmContext {
-                respawn_exe: req.respawn_exe,
-                spec_path: req.spec_path,
+                respawn_exe: &host_exe,
+                spec_path: &paths.spec(),
                 state_root: req.state_root,
             },
         );
         let info = service_info(&cfg);
-        // Issue 15: whose account the program runs as, decided before anything changes.
-        let run_as_user = crate::run_as::install_account(&req.spec.service, None)?;
         let existing = open(&cfg.service_name, ALL_ACCESS)?;
         let owner = match &existing {
             Some(s) => Some(ownership_of(s, &cfg.service_name, req.state_root)?),
             None => None,
         };
-        let (service, created) = match (
-            scm_policy::install_action(&cfg.service_name, owner.as_ref(), req.force),
-            existing,
-        ) {
-            (InstallAction::Refuse(why), _) => bail!(why),
+        let action = scm_policy::install_action(&cfg.service_name, owner.as_ref(), req.force);
+        if let InstallAction::Refuse(why) = &action {
+            bail!(why.clone());
+        }
+        // The copies first: the service is never registered pointing at files that
+        // are not there. A reinstall replaces them atomically (even a running exe).
+        if crate::state::machine_state_root().as_deref() == Some(req.state_root) {
+            admin_files::protect_machine_root(req.state_root)?;
+        }
+        // Read access for the account the program runs as; for a LocalSystem one, for
+        // the installing user, so `status` and `logs` work from their own shell.
+        let reader = match &run_as_user {
+            Some(user) => Some(user.clone()),
+            None => crate::os::current_identity().ok().map(|i| i.account),
+        };
+        let exe_refs: Vec<&Path> = exes.iter().map(PathBuf::as_path).collect();
+        let copies = admin_files::install_copies(&paths, &exe_refs, &copy_text, reader.as_ref())?;
+        let (service, created) = match (action, existing) {
             (InstallAction::Update, Some(existing)) => {
                 existing
                     .change_config(&info)
@@ -282,6 +380,11 @@ impl Backend for Scm {
         };
         let mut inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
         inst.run_as_user = run_as_user;
+        inst.respawn_exe = copies.exes[0].clone();
+        inst.spec_path = copies.spec;
+        if inst.spec_path != req.spec_path {
+            inst.source_spec = Some(req.spec_path.to_path_buf());
+        }
         let finished = write_marker(&cfg.service_name, req.state_root)
             .and_then(|()| configure(&service, &cfg))
             .and_then(|()| inst.write().context("cannot write the install record"));
@@ -299,7 +402,17 @@ impl Backend for Scm {
                 cfg.service_name
             );
         }
-        Ok(inst.into())
+        let notes = match &inst.source_spec {
+            Some(source) => vec![format!(
+                "the service runs an admin-only copy of the spec, {}; after editing {}, run \
+                 `respawn install --spec {}` again from an elevated prompt to apply it",
+                inst.spec_path.display(),
+                source.display(),
+                source.display()
+            )],
+            None => Vec::new(),
+        };
+        Ok(Installed { inst, notes })
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {

@@ -33,11 +33,13 @@ pub fn registration(shell: &str, completer: &str) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Installed services under the state root (RESPAWN_STATE_DIR or the default).
+/// Installed services under the state roots (RESPAWN_STATE_DIR, or the user's and on
+/// Windows the machine's): the same lookup every command uses.
 pub fn service_names() -> Vec<CompletionCandidate> {
-    crate::state::known_services(&crate::state::default_state_root())
+    crate::state::StateRoots::from_env()
+        .known_services()
         .into_iter()
-        .map(CompletionCandidate::new)
+        .map(|(name, _)| CompletionCandidate::new(name))
         .collect()
 }
 

@@ -110,6 +110,16 @@ fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError
             "an update (or another command) is working on this service; it starts the service \
              itself when it is done",
         ),
+        oplock::OpLockError::Io { ref source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied
+                && crate::state::machine_state_root().is_some_and(|m| paths.dir.starts_with(m)) =>
+        {
+            CliError::failure(
+                e.to_string(),
+                "a Windows service's files are admin-only: run this from an elevated \
+                 (Administrator) prompt",
+            )
+        }
         oplock::OpLockError::Io { .. } => CliError::failure(
             e.to_string(),
             "check that the state dir is writable, or pass --state-dir",

@@ -3,10 +3,16 @@
 use super::{print, say};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::state::StateRoots;
 use std::path::Path;
 
-pub fn doctor(state_root: &Path, name: Option<&str>, json: bool) -> Result<ExitStatus, CliError> {
-    let report = crate::doctor::diagnose(state_root, name);
+pub fn doctor(
+    state_root: &Path,
+    roots: &StateRoots,
+    name: Option<&str>,
+    json: bool,
+) -> Result<ExitStatus, CliError> {
+    let report = crate::doctor::diagnose(state_root, roots.all(), name);
     if json {
         say(report.to_json());
     } else {

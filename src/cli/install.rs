@@ -7,7 +7,7 @@ use crate::backend::{self, BackendKind, InstallRequest, Installed, Scope};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::spec;
-use crate::state::{write_atomic, ServicePaths};
+use crate::state::{write_atomic, ServicePaths, StateRoots};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;
 use crate::supervisor::oplock::OperationLock;
@@ -65,6 +65,12 @@ pub struct InstallArgs {
     /// Windows: take over a service respawn installed for another state dir.
     #[arg(long)]
     force: bool,
+    /// The account the program runs as: on Windows a service's (default: the user
+    /// installing it), with systemd and launchd a system service's (default: the
+    /// user who ran sudo, else root). `[service] run_as = "system"` in the spec
+    /// runs it as LocalSystem/root instead.
+    #[arg(long, value_name = "NAME")]
+    run_as: Option<String>,
 }
 
 impl InstallArgs {
@@ -87,7 +93,46 @@ impl InstallArgs {
     }
 }
 
-pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliError> {
+/// Where an install keeps the service's state: the root given (`--state-dir`,
+/// RESPAWN_STATE_DIR), else for a Windows service the machine's
+/// (`%ProgramData%\respawn`, admin-only: the SYSTEM host writes there), else the user's.
+fn install_root(roots: &StateRoots, kind: BackendKind) -> &Path {
+    match roots.machine() {
+        Some(machine) if kind == BackendKind::Scm && !roots.is_given() => machine,
+        _ => roots.primary(),
+    }
+}
+
+/// The backend, and why it is not the one asked for: on Windows an automatic choice
+/// of the service backend falls back to the per-user login entry when this process
+/// is not elevated, found out before anything is written.
+fn choose_backend(args: &InstallArgs) -> (BackendKind, Option<&'static str>) {
+    let kind = args.backend();
+    #[cfg(windows)]
+    if kind == BackendKind::Scm && args.backend.is_none() {
+        if let Err(e) = backend::scm::check_elevated() {
+            if e.downcast_ref::<backend::scm::NotElevated>().is_some() {
+                return (BackendKind::User, Some(NOT_ELEVATED));
+            }
+        }
+    }
+    (kind, None)
+}
+
+#[cfg(windows)]
+const NOT_ELEVATED: &str =
+    "not running elevated, so no Windows service was installed; installed a per-user \
+     login entry instead (it starts the same supervisor, hidden, at every login)";
+
+pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliError> {
+    let (kind, not_elevated) = choose_backend(&args);
+    // `--backend scm` unelevated: said before anything is created in the machine's
+    // state root (a folder a user creates there would stay theirs).
+    #[cfg(windows)]
+    if kind == BackendKind::Scm {
+        backend::scm::check_elevated()?;
+    }
+    let state_root = install_root(roots, kind);
     let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
         (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
         (None, Some(preset)) => {
@@ -99,7 +144,6 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         (None, None) => unreachable!("clap requires --spec or --preset"),
     };
     spec::preflight(&spec)?;
-    let kind = args.backend();
     refuse_unsupported_flags(&args, kind)?;
     refuse_absent_service_manager(kind)?;
     let backend = backend::for_kind(kind)
@@ -115,19 +159,25 @@ pub fn install(args: InstallArgs, state_root: &Path) -> Result<ExitStatus, CliEr
         None => None,
     };
     let exe = std::env::current_exe()?;
+    let scope = Scope::resolve(args.requested_scope(), kind, is_root());
+    refuse_run_as_flag(&args, kind, scope)?;
     let req = InstallRequest {
         spec: &spec,
         spec_path: &spec_path,
         state_root,
         respawn_exe: &exe,
-        scope: Scope::resolve(args.requested_scope(), kind, is_root()),
+        scope,
         native: args.native,
         linger: args.linger,
         force: args.force,
-        fallback: false,
+        fallback: not_elevated.is_some(),
+        run_as: args.run_as.as_deref(),
     };
     let since = std::time::SystemTime::now();
-    let (result, fallback_reason) = install_or_fall_back(backend.as_ref(), kind, &req, &args);
+    let (result, fallback_reason) = match not_elevated {
+        Some(reason) => (backend.install(&req), Some(reason)),
+        None => install_or_fall_back(backend.as_ref(), kind, &req, &args, roots.primary()),
+    };
     let installed = match result {
         Ok(installed) => installed,
         Err(e) => {
@@ -207,6 +257,27 @@ fn refuse_unsupported_flags(args: &InstallArgs, kind: BackendKind) -> Result<(),
     }
 }
 
+/// `--run-as` names the account of a system service: a Windows service, a system
+/// unit or a LaunchDaemon. A user unit, agent or login entry runs as its user.
+fn refuse_run_as_flag(args: &InstallArgs, kind: BackendKind, scope: Scope) -> Result<(), CliError> {
+    let applies = match kind {
+        BackendKind::Scm => true,
+        BackendKind::Systemd | BackendKind::Launchd => scope == Scope::System,
+        BackendKind::Portable | BackendKind::User => false,
+    };
+    match &args.run_as {
+        Some(_) if !applies => Err(CliError::bad_input(
+            format!(
+                "--run-as does not apply here ({kind} backend, {} scope): that runs as the user who starts it",
+                scope.as_str()
+            ),
+            "--run-as names the account of a system service: a Windows service (installed \
+             from an elevated prompt), or a systemd or launchd install with --system",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `--backend systemd` where systemd is not PID 1 would fail deep inside systemctl.
 fn refuse_absent_service_manager(kind: BackendKind) -> Result<(), CliError> {
     #[cfg(target_os = "linux")]
@@ -229,24 +300,25 @@ fn install_or_fall_back(
     kind: BackendKind,
     req: &InstallRequest,
     args: &InstallArgs,
+    user_root: &Path,
 ) -> (anyhow::Result<Installed>, Option<&'static str>) {
+    let _ = user_root;
     match backend.install(req) {
         #[cfg(windows)]
         Err(e)
             if args.backend.is_none()
                 && e.downcast_ref::<backend::scm::NotElevated>().is_some() =>
         {
+            // The user's own state root, not the machine's.
             let per_user = InstallRequest {
                 scope: Scope::User,
                 fallback: true,
+                state_root: user_root,
                 ..*req
             };
             (
                 backend::for_kind(BackendKind::User).and_then(|b| b.install(&per_user)),
-                Some(
-                    "not running elevated, so no Windows service was installed; installed a per-user \
-                     login entry instead (it starts the same supervisor, hidden, at every login)",
-                ),
+                Some(NOT_ELEVATED),
             )
         }
         other => (

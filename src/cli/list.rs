@@ -1,13 +1,12 @@
 //! `respawn list [--json]` (and `respawn status` without a name): every service under
-//! the state root, one line each.
+//! the state roots (the user's, and on Windows the machine's), one line each.
 
 use super::{print, say};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::state::known_services;
+use crate::state::StateRoots;
 use crate::status::{format_uptime, StatusReport};
 use serde::Serialize;
-use std::path::Path;
 use std::time::SystemTime;
 
 /// One row of `list --json`.
@@ -22,11 +21,12 @@ struct Row<'a> {
     restarts: u64,
 }
 
-pub fn list(state_root: &Path, json: bool) -> Result<ExitStatus, CliError> {
+pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
     let now = SystemTime::now();
-    let reports: Vec<StatusReport> = known_services(state_root)
+    let reports: Vec<StatusReport> = roots
+        .known_services()
         .iter()
-        .map(|name| super::status::report(state_root, name))
+        .map(|(name, root)| super::status::report(root, name))
         .collect::<Result<_, _>>()?;
     if json {
         let rows: Vec<Row> = reports
@@ -43,9 +43,14 @@ pub fn list(state_root: &Path, json: bool) -> Result<ExitStatus, CliError> {
             .collect();
         say(serde_json::to_string_pretty(&rows).expect("serializes"));
     } else if reports.is_empty() {
+        let places: Vec<String> = roots
+            .all()
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
         say(format!(
             "no services under {} (install one with `respawn install --spec FILE`)",
-            state_root.display()
+            places.join(" or ")
         ));
     } else {
         print(&table(&reports, now));

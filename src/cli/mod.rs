@@ -17,7 +17,7 @@ mod update;
 
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::state::{default_state_root, ManagedBy, STATE_DIR_ENV};
+use crate::state::{ManagedBy, StateRoots, STATE_DIR_ENV};
 use clap::{Parser, Subcommand};
 use clap_complete::engine::ArgValueCandidates;
 use std::io::Write as _;
@@ -186,30 +186,36 @@ pub fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     // Absolute, because installs record it and services start from another directory.
-    let state_root = std::path::absolute(cli.state_dir.unwrap_or_else(default_state_root))?;
-    let root = state_root.as_path();
+    let roots = StateRoots::from_cli(cli.state_dir)?;
+    // A command about one service acts where that service is (the user's root, or
+    // on Windows the machine's, where a service install put it).
+    let at = |name: &str| roots.root_of(name).to_path_buf();
+    let primary = roots.primary();
     match cli.command {
-        Command::Run { spec, managed_by } => supervise::run(&spec, root, managed_by),
-        Command::ServiceHost { spec } => supervise::service_host(&spec, root),
-        Command::Check { spec } => check::check(&spec, root),
+        Command::Run { spec, managed_by } => supervise::run(&spec, primary, managed_by),
+        Command::ServiceHost { spec } => supervise::service_host(&spec, primary),
+        Command::Check { spec } => check::check(&spec, primary),
         Command::Spec { preset } => check::print_preset(&preset),
-        Command::Install(args) => install::install(args, root),
-        Command::Uninstall { name, force } => control::uninstall(root, &name, force),
-        Command::Start { name } => control::start(root, &name),
-        Command::Stop { name } => control::stop(root, &name),
-        Command::Restart { name } => control::restart(root, &name),
-        Command::Update { name, cmd } => update::update(root, &name, &cmd),
+        Command::Install(args) => install::install(args, &roots),
+        Command::Uninstall { name, force } => control::uninstall(&at(&name), &name, force),
+        Command::Start { name } => control::start(&at(&name), &name),
+        Command::Stop { name } => control::stop(&at(&name), &name),
+        Command::Restart { name } => control::restart(&at(&name), &name),
+        Command::Update { name, cmd } => update::update(&at(&name), &name, &cmd),
         Command::Status {
             name: Some(name),
             json,
-        } => status::status(root, &name, json),
-        Command::Status { name: None, json } | Command::List { json } => list::list(root, json),
+        } => status::status(&at(&name), &name, json),
+        Command::Status { name: None, json } | Command::List { json } => list::list(&roots, json),
         Command::Logs {
             name,
             follow,
             lines,
-        } => logs::logs(root, &name, follow, lines),
-        Command::Doctor { name, json } => doctor::doctor(root, name.as_deref(), json),
+        } => logs::logs(&at(&name), &name, follow, lines),
+        Command::Doctor { name, json } => {
+            let root = name.as_deref().map_or(primary.to_path_buf(), at);
+            doctor::doctor(&root, &roots, name.as_deref(), json)
+        }
         Command::Completions { shell } => docs::completions(&shell),
         Command::Man => docs::man(),
         Command::HelpSpec => docs::reference(),

@@ -6,12 +6,14 @@ use crate::backend::{self, Installation};
 use crate::state::{ServicePaths, STATE_DIR_ENV};
 use std::path::Path;
 
-pub fn checks(state_root: &Path, list_services: bool) -> Vec<Check> {
+/// `list_services`: the state roots whose services the `services` check lists (the
+/// one given, or the user's and the machine's), or `None` for no such check.
+pub fn checks(state_root: &Path, list_services: Option<&[std::path::PathBuf]>) -> Vec<Check> {
     let mut checks = vec![state_dir(state_root), backends()];
     #[cfg(windows)]
     checks.push(super::windows::elevation());
-    if list_services {
-        checks.push(services(state_root));
+    if let Some(roots) = list_services {
+        checks.push(services(roots));
     }
     checks
 }
@@ -65,18 +67,23 @@ fn backends() -> Check {
 
 /// The services installed under this state root, so `doctor` without a NAME says which
 /// names it could check.
-fn services(root: &Path) -> Check {
-    let mut found: Vec<String> = std::fs::read_dir(root)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let inst = Installation::read(&ServicePaths::new(root, &name)).ok()??;
-            Some(format!("{name} ({})", inst.backend))
+fn services(roots: &[std::path::PathBuf]) -> Check {
+    let mut found: Vec<String> = roots
+        .iter()
+        .flat_map(|root| {
+            std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(move |entry| {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let inst = Installation::read(&ServicePaths::new(root, &name)).ok()??;
+                    Some(format!("{name} ({})", inst.backend))
+                })
         })
         .collect();
     found.sort();
+    found.dedup();
     if found.is_empty() {
         Check::ok("services", "no services installed under this state root")
     } else {

@@ -4,7 +4,7 @@ use super::{logs, shell_path, Check, InstallSummary};
 use crate::backend::{self, BackendKind, Installation, Scope};
 use crate::spec::Spec;
 use crate::spec::{load as load_spec, preflight};
-use crate::state::{default_state_root, ServicePaths, ServiceState};
+use crate::state::{ServicePaths, ServiceState};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;
 
@@ -173,9 +173,11 @@ fn installed(inst: &Installation) -> Check {
 
 /// `respawn install` as this service was installed, to put its registration right.
 pub fn reinstall(inst: &Installation) -> String {
+    // A Windows service's own spec is a copy: install again from the original.
+    let spec = inst.source_spec.as_ref().unwrap_or(&inst.spec_path);
     let mut cmd = format!(
         "respawn install --spec {} --backend {}",
-        shell_path(&inst.spec_path),
+        shell_path(spec),
         inst.backend
     );
     if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
@@ -194,7 +196,8 @@ pub fn reinstall(inst: &Installation) -> String {
 
 /// ` --state-dir DIR` when the service lives outside the default state root.
 pub fn state_dir_arg(inst: &Installation) -> String {
-    if inst.state_root == default_state_root() {
+    // Found without the flag (the user's root, or the machine's on Windows): none needed.
+    if crate::state::StateRoots::from_env().root_of(&inst.service) == inst.state_root {
         String::new()
     } else {
         format!(" --state-dir {}", shell_path(&inst.state_root))
@@ -273,7 +276,48 @@ fn spec_check(inst: &Installation, checks: &mut Vec<Check>) -> Option<Spec> {
         ID,
         format!("{} parses", inst.spec_path.display()),
     ));
+    if let Some(source) = &inst.source_spec {
+        checks.push(spec_copy(inst, source, &spec));
+    }
     Some(spec)
+}
+
+/// A Windows service runs an admin-only copy of the spec: say when the spec it was
+/// copied from now means something else (edited since the install).
+fn spec_copy(inst: &Installation, source: &Path, copy: &Spec) -> Check {
+    const ID: &str = "spec-copy";
+    let again = format!(
+        "from an elevated prompt, install it again to apply it: `{}`",
+        reinstall(inst)
+    );
+    match load_spec(source) {
+        Ok(original) if original == *copy => Check::ok(
+            ID,
+            format!(
+                "the service runs a copy of {}, and it is current",
+                source.display()
+            ),
+        ),
+        Ok(_) => Check::warn(
+            ID,
+            format!(
+                "{} was edited since the install; the service still runs its copy, {}",
+                source.display(),
+                inst.spec_path.display()
+            ),
+            again,
+        ),
+        Err(e) => Check::warn(
+            ID,
+            format!(
+                "the spec the service was installed from cannot be used ({}); the service \
+                 runs its copy, {}",
+                e.message,
+                inst.spec_path.display()
+            ),
+            "nothing to do while the copy serves; fix or restore the original before installing again",
+        ),
+    }
 }
 
 fn command(ctx: &Ctx) -> Check {

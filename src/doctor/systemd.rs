@@ -172,6 +172,7 @@ fn render_now(
             // not depend on the version.
             systemd_version: version.unwrap_or(u32::MAX),
             user_scope: inst.scope == crate::backend::Scope::User,
+            run_as: inst.unix_account.as_ref(),
         },
     )
     .map_err(|e| {

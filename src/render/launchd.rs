@@ -25,6 +25,9 @@ pub struct LaunchdContext<'a> {
     pub native_program: Option<&'a Path>,
     /// A LaunchAgent (the user's `gui/<uid>` domain) rather than a LaunchDaemon.
     pub user_scope: bool,
+    /// A LaunchDaemon's account (`UserName`/`GroupName`); `None`: root. Ignored for
+    /// agents, which run as their user anyway.
+    pub run_as: Option<&'a crate::run_as::UnixAccount>,
 }
 
 /// The job's label: `names.launchd_label`, else `ai.respawn.<name>` (plus `.<profile>`).
@@ -123,6 +126,16 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
         }
         if let Some(dir) = &spec.working_dir {
             job.insert("WorkingDirectory".into(), string(utf8(dir)?)?);
+        }
+    }
+    if let Some(account) = ctx.run_as.filter(|_| !ctx.user_scope) {
+        for (key, name) in [("UserName", &account.user), ("GroupName", &account.group)] {
+            if !crate::run_as::is_unix_account_name(name) {
+                return Err(RenderError::launchd(format!(
+                    "{key}: `{name}` is not a user or group name; use letters, digits, '_', '.' and '-'"
+                )));
+            }
+            job.insert(key.into(), string(name.clone())?);
         }
     }
     job.insert("RunAtLoad".into(), Value::Boolean(true));

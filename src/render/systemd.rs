@@ -38,6 +38,9 @@ pub struct SystemdContext<'a> {
     pub systemd_version: u32,
     /// A user unit (`systemctl --user`) rather than a system unit.
     pub user_scope: bool,
+    /// A system unit's account (`User=`/`Group=`); `None`: root. Ignored for user
+    /// units, which run as their user anyway.
+    pub run_as: Option<&'a crate::run_as::UnixAccount>,
 }
 
 impl From<QuoteError> for RenderError {
@@ -76,12 +79,29 @@ pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderEr
     Ok(unit.text)
 }
 
+/// `User=` and `Group=` of a system unit that runs as a user ([`crate::run_as`]).
+fn account(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> {
+    let Some(account) = ctx.run_as.filter(|_| !ctx.user_scope) else {
+        return Ok(());
+    };
+    for (key, name) in [("User", &account.user), ("Group", &account.group)] {
+        if !crate::run_as::is_unix_account_name(name) {
+            return Err(RenderError::systemd(format!(
+                "{key}: `{name}` is not a user or group name systemd takes; use letters, digits, '_', '.' and '-'"
+            )));
+        }
+        unit.set(key, &q::text_value(name));
+    }
+    Ok(())
+}
+
 fn supervised(unit: &mut Unit, spec: &Spec, ctx: &SystemdContext) -> Result<(), RenderError> {
     // The supervisor does its own backoff; systemd only has to bring a crashed
     // supervisor back, never giving up.
     unit.set("StartLimitIntervalSec", "0");
     unit.section("Service");
     unit.set("Type", service_type(ctx));
+    account(unit, ctx)?;
     let args = [
         "run",
         "--spec",
@@ -129,6 +149,7 @@ fn native(
         return Err(RenderError::systemd(why));
     }
     unit.section("Service");
+    account(unit, ctx)?;
     // sd_notify readiness and watchdog are systemd's own here. Unlike the
     // supervisor, systemd arms WatchdogSec= at start, not at the first message;
     // probes have no systemd equivalent (docs/backends.md).

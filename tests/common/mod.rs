@@ -96,7 +96,27 @@ impl Harness {
     pub fn respawn(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_respawn"));
         cmd.env("RESPAWN_STATE_DIR", self.state_root());
+        // A Windows service install copies respawn's exes into %ProgramFiles%\respawn
+        // and keeps its state in %ProgramData%\respawn: the test's own folders, never
+        // the prefix's.
+        // Wine resets a 64-bit process's ProgramFiles from ProgramW6432 as it starts
+        // (docs/wine.md), so both are set.
+        #[cfg(windows)]
+        cmd.env("ProgramFiles", self.program_files())
+            .env("ProgramW6432", self.program_files())
+            .env("ProgramData", self.program_data());
         cmd
+    }
+
+    /// `%ProgramFiles%` for the commands this harness runs (a name with a space, as
+    /// Windows' own).
+    pub fn program_files(&self) -> PathBuf {
+        self.path("Program Files")
+    }
+
+    /// `%ProgramData%` for the commands this harness runs.
+    pub fn program_data(&self) -> PathBuf {
+        self.path("ProgramData")
     }
 
     /// `respawn run --spec FILE` in the background.

@@ -49,6 +49,12 @@ impl Backend for Systemd {
         } else {
             None
         };
+        // A system unit runs as the user who asked for it (issue 15), or as root.
+        let account = if user {
+            None
+        } else {
+            super::system_account(req)?
+        };
         let ctx = SystemdContext {
             respawn_exe: req.respawn_exe,
             spec_path: req.spec_path,
@@ -56,6 +62,7 @@ impl Backend for Systemd {
             native_program: program.as_deref(),
             systemd_version: version,
             user_scope: user,
+            run_as: account.as_ref(),
         };
         let text = render_unit(req.spec, &ctx)?;
         let path = unit_dir(user)?.join(&unit);
@@ -66,7 +73,14 @@ impl Backend for Systemd {
         }
         let was_active = previous.is_some() && ctl.props(&unit)?.is_running();
 
-        let inst = req.installation(BackendKind::Systemd, unit.clone(), Some(path.clone()));
+        let mut inst = req.installation(BackendKind::Systemd, unit.clone(), Some(path.clone()));
+        if !user {
+            if let Some(account) = &account {
+                super::give_state_dir(req, &inst.paths(), account)?;
+            }
+            notes.push(super::account_note(account.as_ref()));
+        }
+        inst.unix_account = account;
         write_unit(&path, &text)?;
         let installed = (|| {
             ctl.run(&["daemon-reload"])?;
