@@ -15,8 +15,8 @@ use windows_sys::Win32::Security::Authorization::{
     SetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
-    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+    GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, ACL, DACL_SECURITY_INFORMATION,
+    OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     MoveFileExW, MOVEFILE_DELAY_UNTIL_REBOOT, MOVEFILE_REPLACE_EXISTING, MOVEFILE_WRITE_THROUGH,
@@ -42,9 +42,20 @@ fn win32(code: u32, what: &str, path: &Path) -> io::Result<()> {
 }
 
 /// Replace the DACL of `path` with the one in `sddl` (a `D:` string), protected from
-/// inheritance so the parent folder's grants no longer apply.
+/// inheritance so the parent folder's grants no longer apply, and make Administrators
+/// its owner (unless `sddl` names one).
 pub fn set_protected_dacl(path: &Path, sddl: &str) -> io::Result<()> {
-    let wsddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+    // Administrators own it too: an owner may rewrite the DACL, so a folder a user made
+    // before the first install must not stay theirs.
+    let with_owner = if sddl.starts_with("O:") {
+        sddl.to_string()
+    } else {
+        format!("O:BA{sddl}")
+    };
+    let wsddl: Vec<u16> = with_owner
+        .encode_utf16()
+        .chain(std::iter::once(0))
+        .collect();
     let wpath = wide_path(path);
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: the descriptor is LocalAlloc'ed by the call and freed below; the DACL
@@ -59,19 +70,23 @@ pub fn set_protected_dacl(path: &Path, sddl: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
         let (mut present, mut defaulted) = (0, 0);
         let mut dacl: *mut ACL = std::ptr::null_mut();
+        let mut owner: PSID = std::ptr::null_mut();
         let got = check(GetSecurityDescriptorDacl(
             sd,
             &mut present,
             &mut dacl,
             &mut defaulted,
-        ));
+        ))
+        .and_then(|()| check(GetSecurityDescriptorOwner(sd, &mut owner, &mut defaulted)));
         let set = got.and_then(|()| {
             win32(
                 SetNamedSecurityInfoW(
                     wpath.as_ptr(),
                     SE_FILE_OBJECT,
-                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                    std::ptr::null_mut(),
+                    OWNER_SECURITY_INFORMATION
+                        | DACL_SECURITY_INFORMATION
+                        | PROTECTED_DACL_SECURITY_INFORMATION,
+                    owner,
                     std::ptr::null_mut(),
                     dacl,
                     std::ptr::null(),
