@@ -413,3 +413,33 @@ fn status_json_tells_the_truth_with_systemctl_exit_codes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["state"], "not-installed");
 }
+
+/// systemd's per-service variables describe the supervisor's own unit: the child is
+/// not that service's main process, and its stderr goes to respawn, not to the journal.
+/// Hermes takes INVOCATION_ID to mean systemd runs it directly and restarts itself
+/// through systemctl; without it, it exits 75 and respawn restarts it as planned.
+#[test]
+fn the_child_does_not_inherit_systemds_service_variables() {
+    let h = Harness::new();
+    let out = h.path("env.txt");
+    let spec = h.spec(
+        "s.toml",
+        &format!(
+            "name = \"ev\"\ncommand = \"sh\"\nargs = [\"-c\", \"env > {}; exec sleep 1000\"]\n",
+            out.display()
+        ),
+    );
+    let mut sup = h.run_with(&spec, |cmd| {
+        cmd.env("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+            .env("JOURNAL_STREAM", "8:12345")
+            .env("KEPT_FROM_THE_CALLER", "yes");
+    });
+    h.wait_running("ev");
+    assert!(wait_for("the child's environment", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("KEPT_FROM_THE_CALLER=yes"))
+    }));
+    let env = std::fs::read_to_string(&out).unwrap();
+    assert!(!env.contains("INVOCATION_ID="), "{env}");
+    assert!(!env.contains("JOURNAL_STREAM="), "{env}");
+    assert!(stop_supervisor(&mut sup).success());
+}

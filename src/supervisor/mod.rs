@@ -101,6 +101,9 @@ pub struct Supervisor {
     _lock: SupervisorLock,
 }
 
+/// Variables systemd gives the supervisor's unit that must not reach the child.
+const SERVICE_ONLY_ENV: [&str; 2] = ["INVOCATION_ID", "JOURNAL_STREAM"];
+
 /// How long to wait for the child's last output after its tree is gone. The pipes close
 /// when the tree dies, so this bound only matters for a descendant that escaped the tree.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
@@ -490,8 +493,14 @@ impl Supervisor {
     fn command(&self) -> std::io::Result<tokio::process::Command> {
         let program = self.spec.resolve_program()?;
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(&self.spec.args)
-            .envs(crate::envfile::child_env(&self.spec)?)
+        cmd.args(&self.spec.args);
+        // systemd's per-service variables describe the supervisor's unit, not the
+        // child: it is not the unit's main process and its output goes to us, not to
+        // the journal (a program that sees INVOCATION_ID thinks systemd runs it).
+        for name in SERVICE_ONLY_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.envs(crate::envfile::child_env(&self.spec)?)
             // A pipe we hold open: a child that reads stdin sees no end-of-file while it
             // runs, and closing it is the graceful stop on Windows.
             .stdin(Stdio::piped())

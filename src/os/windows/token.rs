@@ -512,8 +512,8 @@ impl OwnedCommand {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             // Only variables set on the command: the rest comes from the user's own
-            // block, not from the host's (LocalSystem's) environment. respawn never
-            // removes one.
+            // block, not from the host's (LocalSystem's) environment, so a variable
+            // the command removes (one of the host's) is not there to remove.
             env: cmd
                 .get_envs()
                 .filter_map(|(k, v)| {
