@@ -96,6 +96,8 @@ impl StopSignal {
     ];
 
     pub fn parse(name: &str) -> Option<StopSignal> {
+        // Long on purpose: one flat pass over every field and its check, in the order the
+        // reference documents them; splitting it would scatter one table over files.
         let upper = name.trim().to_ascii_uppercase();
         let full = if upper.starts_with("SIG") {
             upper

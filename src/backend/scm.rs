@@ -14,7 +14,7 @@ use crate::os::win_errors::{
     ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_NOT_ACTIVE,
 };
 use crate::render::scm::{self, ScmConfig, ScmContext};
-use crate::run_as::AdminPaths;
+use crate::run_as::{Account, AdminPaths};
 use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::{client, lock};
@@ -297,41 +297,105 @@ fn refuse_writable_for_system(
     bail!(admin_files::refusal(&req.spec.command, &findings))
 }
 
+/// The spec's text as the admin-only copy holds it (relative paths made absolute, so
+/// it means the same there), checked to be the spec that was validated: a spec edited
+/// meanwhile is caught here rather than run.
+fn spec_copy_text(req: &InstallRequest, paths: &AdminPaths) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(req.spec_path)
+        .with_context(|| format!("cannot read {}", req.spec_path.display()))?;
+    let base = req.spec_path.parent().unwrap_or(Path::new(""));
+    let copy_text = crate::spec::relocatable_text(&text, base).map_err(anyhow::Error::msg)?;
+    match crate::spec::Spec::parse(&copy_text, Some(&paths.spec()), &paths.service_dir) {
+        Ok(copied) if copied == *req.spec => Ok(copy_text),
+        _ => bail!(
+            "{} changed while installing; run the install again",
+            req.spec_path.display()
+        ),
+    }
+}
+
+/// Write the admin-only copies: the service is never registered pointing at files that
+/// are not there, and a reinstall replaces them atomically (even a running exe). The
+/// account the program runs as may read them; for a LocalSystem one, the installing
+/// user, so `status` and `logs` work from their own shell.
+fn write_copies(
+    req: &InstallRequest,
+    paths: &AdminPaths,
+    exes: &[PathBuf],
+    copy_text: &str,
+    run_as_user: Option<&Account>,
+) -> anyhow::Result<admin_files::AdminCopies> {
+    if crate::state::machine_state_root().as_deref() == Some(req.state_root) {
+        admin_files::protect_machine_root(req.state_root)?;
+    }
+    let reader = match run_as_user {
+        Some(user) => Some(user.clone()),
+        None => crate::os::current_identity().ok().map(|i| i.account),
+    };
+    let exe_refs: Vec<&Path> = exes.iter().map(PathBuf::as_path).collect();
+    admin_files::install_copies(paths, &exe_refs, copy_text, reader.as_ref())
+}
+
+/// Create the service, or update the one respawn made before; whether it was created.
+fn create_or_update(
+    action: InstallAction,
+    existing: Option<Service>,
+    info: &ServiceInfo,
+    display_name: &str,
+) -> anyhow::Result<(Service, bool)> {
+    if let (InstallAction::Update, Some(existing)) = (action, existing) {
+        existing
+            .change_config(info)
+            .map_err(|e| scm_error("cannot update the service", e))?;
+        return Ok((existing, false));
+    }
+    let mgr = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    let s = mgr.create_service(info, ALL_ACCESS).map_err(|e| {
+        if os_code(&e) == Some(ERROR_DUPLICATE_SERVICE_NAME) {
+            // The SCM wants display names unique too, and ours comes from the spec's
+            // description.
+            return anyhow!(
+                "cannot create the service: another service is already displayed as {display_name:?}; give this spec a different `description` (or `profile`)"
+            );
+        }
+        scm_error("cannot create the service", e)
+    })?;
+    Ok((s, true))
+}
+
+/// What install says about the copy of the spec the service runs.
+fn copy_notes(inst: &Installation) -> Vec<String> {
+    match &inst.source_spec {
+        Some(source) => vec![format!(
+            "the service runs an admin-only copy of the spec, {}; after editing {}, run \
+             `respawn install --spec {}` again from an elevated prompt to apply it",
+            inst.spec_path.display(),
+            source.display(),
+            source.display()
+        )],
+        None => Vec::new(),
+    }
+}
+
 impl Backend for Scm {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
         // Issue 15: whose account the program runs as, decided before anything changes.
         let run_as_user = crate::run_as::install_account(&req.spec.service, req.run_as)?;
-        // The SYSTEM host runs only admin-only copies: of respawn's exes, and of the
-        // spec (its relative paths made absolute, so it means the same there).
+        // The SYSTEM host runs only admin-only copies: of respawn's exes and of the spec.
         let paths = admin_paths(req)?;
         let exes = exes_to_copy(req.respawn_exe);
         if run_as_user.is_none() {
             refuse_writable_for_system(req, &paths, &exes)?;
         }
-        let text = std::fs::read_to_string(req.spec_path)
-            .with_context(|| format!("cannot read {}", req.spec_path.display()))?;
-        let base = req.spec_path.parent().unwrap_or(Path::new(""));
-        let copy_text = crate::spec::relocatable_text(&text, base).map_err(anyhow::Error::msg)?;
-        let copy_dir = &paths.service_dir;
-        // What the host will read must be what was checked: a spec edited meanwhile is
-        // caught here rather than run.
-        match crate::spec::Spec::parse(&copy_text, Some(&paths.spec()), copy_dir) {
-            Ok(copied) if copied == *req.spec => {}
-            _ => bail!(
-                "{} changed while installing; run the install again",
-                req.spec_path.display()
-            ),
-        }
-        let host_exe = paths.exe("respawn.exe");
+        let copy_text = spec_copy_text(req, &paths)?;
         let cfg = scm::render(
             req.spec,
             &ScmContext {
-                respawn_exe: &host_exe,
+                respawn_exe: &paths.exe("respawn.exe"),
                 spec_path: &paths.spec(),
                 state_root: req.state_root,
             },
         );
-        let info = service_info(&cfg);
         let existing = open(&cfg.service_name, ALL_ACCESS)?;
         let owner = match &existing {
             Some(s) => Some(ownership_of(s, &cfg.service_name, req.state_root)?),
@@ -341,43 +405,9 @@ impl Backend for Scm {
         if let InstallAction::Refuse(why) = &action {
             bail!(why.clone());
         }
-        // The copies first: the service is never registered pointing at files that
-        // are not there. A reinstall replaces them atomically (even a running exe).
-        if crate::state::machine_state_root().as_deref() == Some(req.state_root) {
-            admin_files::protect_machine_root(req.state_root)?;
-        }
-        // Read access for the account the program runs as; for a LocalSystem one, for
-        // the installing user, so `status` and `logs` work from their own shell.
-        let reader = match &run_as_user {
-            Some(user) => Some(user.clone()),
-            None => crate::os::current_identity().ok().map(|i| i.account),
-        };
-        let exe_refs: Vec<&Path> = exes.iter().map(PathBuf::as_path).collect();
-        let copies = admin_files::install_copies(&paths, &exe_refs, &copy_text, reader.as_ref())?;
-        let (service, created) = match (action, existing) {
-            (InstallAction::Update, Some(existing)) => {
-                existing
-                    .change_config(&info)
-                    .map_err(|e| scm_error("cannot update the service", e))?;
-                (existing, false)
-            }
-            _ => {
-                let mgr =
-                    manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
-                let s = mgr.create_service(&info, ALL_ACCESS).map_err(|e| {
-                    if os_code(&e) == Some(ERROR_DUPLICATE_SERVICE_NAME) {
-                        // The SCM wants display names unique too, and ours comes from
-                        // the spec's description.
-                        return anyhow!(
-                            "cannot create the service: another service is already displayed as {:?}; give this spec a different `description` (or `profile`)",
-                            cfg.display_name
-                        );
-                    }
-                    scm_error("cannot create the service", e)
-                })?;
-                (s, true)
-            }
-        };
+        let copies = write_copies(req, &paths, &exes, &copy_text, run_as_user.as_ref())?;
+        let (service, created) =
+            create_or_update(action, existing, &service_info(&cfg), &cfg.display_name)?;
         let mut inst = req.installation(BackendKind::Scm, cfg.service_name.clone(), None);
         inst.run_as_user = run_as_user;
         inst.respawn_exe = copies.exes[0].clone();
@@ -402,16 +432,7 @@ impl Backend for Scm {
                 cfg.service_name
             );
         }
-        let notes = match &inst.source_spec {
-            Some(source) => vec![format!(
-                "the service runs an admin-only copy of the spec, {}; after editing {}, run \
-                 `respawn install --spec {}` again from an elevated prompt to apply it",
-                inst.spec_path.display(),
-                source.display(),
-                source.display()
-            )],
-            None => Vec::new(),
-        };
+        let notes = copy_notes(&inst);
         Ok(Installed { inst, notes })
     }
 

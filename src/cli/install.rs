@@ -125,6 +125,8 @@ const NOT_ELEVATED: &str =
      login entry instead (it starts the same supervisor, hidden, at every login)";
 
 pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliError> {
+    // Long on purpose: install's steps in order (spec, backend, flags, lock, install,
+    // fallback, rollback, report), each delegated.
     let (kind, not_elevated) = choose_backend(&args);
     // `--backend scm` unelevated: said before anything is created in the machine's
     // state root (a folder a user creates there would stay theirs).

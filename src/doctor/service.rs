@@ -25,6 +25,7 @@ pub struct Ctx<'a> {
 /// `state_ok`: the state root passed its check; without that, a missing record says
 /// nothing about whether NAME is installed.
 pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
+    // Long on purpose: the list of a service's checks, in the order doctor prints them.
     let paths = ServicePaths::new(state_root, name);
     let inst = match Installation::read(&paths) {
         Ok(Some(inst)) => inst,

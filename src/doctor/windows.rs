@@ -58,6 +58,7 @@ fn same_argv(a: &[String], b: &[String]) -> bool {
 }
 
 pub fn image_path(ctx: &Ctx) -> Check {
+    // Long on purpose: one check with a verdict per way an ImagePath can be wrong.
     const ID: &str = "image-path";
     let inst = ctx.inst;
     let again = format!(

@@ -68,6 +68,7 @@ pub fn render_plist(spec: &Spec, ctx: &LaunchdContext) -> Result<String, RenderE
 
 /// The plist as a value, for tests that compare it field by field.
 pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderError> {
+    // Long on purpose: one plist key per statement, as in the file.
     let paths = ServicePaths::new(ctx.state_root, &spec.id());
     let mut job = Dictionary::new();
     job.insert("Label".into(), string(label(spec))?);

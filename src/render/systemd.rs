@@ -136,6 +136,7 @@ fn native(
     ctx: &SystemdContext,
     program: &Path,
 ) -> Result<(), RenderError> {
+    // Long on purpose: one unit directive (or group) per statement, as in the file.
     let policy = &spec.restart;
     match policy.max_restarts {
         // systemd counts starts, the first one included.

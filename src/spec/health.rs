@@ -114,6 +114,7 @@ fn bounded(field: &str, d: Option<HumanDuration>, default: Duration) -> Result<D
 }
 
 pub(crate) fn health_config(raw: RawHealth) -> Result<HealthConfig, String> {
+    // Long on purpose: one validation per `[health]` key, in the reference's order.
     let watchdog = match raw.watchdog {
         Some(w) => Some(bounded("watchdog", Some(w), Duration::ZERO)?),
         None => None,

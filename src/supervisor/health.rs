@@ -111,6 +111,7 @@ impl Machine {
 
     /// Messages from the child's tree (already checked to come from it).
     pub fn on_notify(&mut self, msgs: &[Notify], now: Instant) -> Verdict {
+        // Long on purpose: one arm per sd_notify message, each a few lines.
         let mut logs = Vec::new();
         let mut changed = false;
         // The watchdog is armed by the child's first message: a program whose own

@@ -121,6 +121,8 @@ impl Supervisor {
         paths: ServicePaths,
         mode: ManagedBy,
     ) -> Result<Supervisor, PrepareError> {
+        // Long on purpose: steps that must happen in this order (lock, holder record,
+        // log, state, leftover tree, first save), each short.
         let state_dir_err = |source| PrepareError::StateDir {
             dir: paths.dir.display().to_string(),
             source,

@@ -379,6 +379,8 @@ pub fn lookup_account(name: &str) -> io::Result<Account> {
 }
 
 fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
+    // Long on purpose: one LSA call sequence whose handles and buffers must be freed
+    // on every path; split, the cleanup would be spread over functions.
     let nt = |status: i32, what: &str| -> io::Result<()> {
         if status == 0 {
             return Ok(());
