@@ -13,14 +13,18 @@
 //!   that ends up in one, each with a round-trip test.
 //! - [`exit`], [`control`], [`status`]: exit codes, the requests a supervisor takes,
 //!   and what status reports.
+//! - [`run_as`]: who the program runs as (Windows: the installing user, in their
+//!   session, through S4U, or waiting; the admin-only paths and DACLs), as decision
+//!   tables.
 //!
 //! **OS layer** — [`os`]: the thin typed front over OS calls (process trees in a group
 //! or Job Object, process identity, signals/events). All `unsafe` lives there.
 //!
 //! **Supervisor** — [`supervisor`]: the one event-driven engine behind `respawn run`
-//! and the Windows service host ([`service_host`]); [`supervisor::client`] is how
-//! every other process talks to a running one (lock, state, controls, launch);
-//! [`state`] holds the files a service keeps.
+//! and the Windows service host ([`service_host`], which starts the program as the
+//! recorded user through [`service_user`] and follows their logons);
+//! [`supervisor::client`] is how every other process talks to a running one (lock,
+//! state, controls, launch); [`state`] holds the files a service keeps.
 //!
 //! **Backends** — [`backend`]: one [`backend::Backend`] trait, one module per service
 //! manager (portable, systemd, launchd, scm, the Windows per-user login entry). They
@@ -29,8 +33,9 @@
 //! **Edges** — [`cli`]: clap definitions and one file per command, the only place that
 //! prints; [`doctor`] checks a machine and a service; [`preset`] ready-made specs
 //! (Hermes); [`describe`] what a spec means (`respawn check`); [`boot`] whether
-//! anything starts a service at boot; [`envfile`] a spec's `env_file`; [`error`] the
-//! error a user sees.
+//! anything starts a service at boot; [`envfile`] a spec's `env_file`;
+//! [`admin_files`] the admin-only copies a Windows service runs; [`error`] the error
+//! a user sees.
 
 pub mod admin_files;
 pub mod backend;
