@@ -217,9 +217,13 @@ impl Supervisor {
     /// host; issue 15). Without this the child runs as the supervisor itself.
     #[cfg(windows)]
     pub fn run_as_user(&mut self, launcher: crate::service_user::UserLauncher) {
-        // A log outside the service's own (admin-only) folder is the user's: opened
-        // and rotated with their rights from the first start on, never SYSTEM's.
-        if self.spec.logs.dir.is_some() {
+        // A log folder others can change is the user's: opened and rotated with their
+        // rights from the first start on, never SYSTEM's (a user could plant a link
+        // there). One only administrators can change, the host writes itself.
+        let users_folder = self.spec.logs.dir.as_deref().is_some_and(|dir| {
+            crate::admin_files::writable_by_others(dir).map_or(true, |found| !found.is_empty())
+        });
+        if users_folder {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             log.act_as(launcher.actor());
         }
