@@ -22,22 +22,35 @@ pub fn default_state_root() -> PathBuf {
         .join("respawn")
 }
 
-/// Where Windows services keep their state: `%ProgramData%\respawn` (only
-/// administrators can change what is in it), so that a LocalSystem host never writes
-/// into a folder its user can change. `None` on other OSes.
+/// Overrides where system-wide services keep their state on Linux (tests, packagers).
+pub const MACHINE_STATE_DIR_ENV: &str = "RESPAWN_MACHINE_STATE_DIR";
+
+/// Where system-wide services keep their state, so that any shell finds them:
+/// `%ProgramData%\respawn` for Windows services (only administrators can change what
+/// is in it, so a LocalSystem host never writes into a folder its user can change);
+/// `/var/lib/respawn` for system units on Linux (root's home is closed to the user a
+/// unit runs as). `None` elsewhere.
 pub fn machine_state_root() -> Option<PathBuf> {
     #[cfg(windows)]
     {
         let program_data = std::env::var("ProgramData").ok();
         crate::run_as::machine_state_root(program_data.as_deref()).ok()
     }
-    #[cfg(not(windows))]
+    #[cfg(target_os = "linux")]
+    {
+        Some(
+            std::env::var_os(MACHINE_STATE_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from("/var/lib/respawn"), PathBuf::from),
+        )
+    }
+    #[cfg(not(any(windows, target_os = "linux")))]
     None
 }
 
 /// The state roots a command looks in for a service by name, in order: the one given
-/// (`--state-dir`, RESPAWN_STATE_DIR) alone, or else the user's own and then, on
-/// Windows, the machine's (where an elevated install put a Windows service). One
+/// (`--state-dir`, RESPAWN_STATE_DIR) alone, or else the user's own and then the
+/// machine's (where an elevated install put a Windows service or a system unit). One
 /// lookup for every command, so `status`, `logs`, `stop`… find a service wherever
 /// `install` put it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -493,12 +506,15 @@ mod tests {
     }
 
     #[test]
-    fn a_given_root_is_absolute_and_only_windows_has_a_machine_root() {
+    fn a_given_root_is_absolute_and_windows_and_linux_have_a_machine_root() {
         let roots = StateRoots::from_cli(Some(PathBuf::from("rel"))).unwrap();
         assert!(roots.primary().is_absolute());
         assert_eq!(roots.all().len(), 1);
         let defaults = StateRoots::from_cli(None).unwrap();
-        assert_eq!(defaults.machine().is_some(), cfg!(windows));
+        assert_eq!(
+            defaults.machine().is_some(),
+            cfg!(any(windows, target_os = "linux"))
+        );
     }
 
     #[test]

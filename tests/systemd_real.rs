@@ -893,4 +893,46 @@ fn a_system_unit_installed_through_sudo_runs_the_program_as_that_user() {
 
     ok(&respawn(&["uninstall", "asuser"]));
     assert_eq!(count_sleepers(&sleep), 0);
+
+    // Without --state-dir: sudo keeps root's HOME (closed to the user), and the service
+    // goes to the machine's state root (/var/lib/respawn; here a folder of the test's,
+    // named by RESPAWN_MACHINE_STATE_DIR), which every later command finds by itself.
+    let root_home = ws.path("root-home");
+    std::fs::create_dir_all(&root_home).unwrap();
+    std::fs::set_permissions(&root_home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let machine = ws.path("machine");
+    let plain = |args: &[&str]| {
+        let mut argv = vec![ws.exe()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        ns.command(&argv)
+            .env_remove("RESPAWN_STATE_DIR")
+            .env_remove("XDG_STATE_HOME")
+            .env("HOME", &root_home)
+            .env("RESPAWN_MACHINE_STATE_DIR", &machine)
+            .env("SUDO_USER", name)
+            .output()
+            .unwrap()
+    };
+    let said = ok(&plain(&install));
+    assert!(said.contains(&format!("runs as {name}")), "{said}");
+    let unit = ns.stdout(&["cat", "/etc/systemd/system/asuser.service"]);
+    assert!(
+        unit.contains(&format!("\"--state-dir\" \"{}\"", machine.display())),
+        "{unit}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&machine).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(machine.join("asuser")).unwrap().uid(),
+        uid,
+        "the service's folder is the user's"
+    );
+    let out = plain(&["status", "asuser", "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{s:#}");
+    assert_eq!(s["state"], "running", "{s:#}");
+    ok(&plain(&["uninstall", "asuser"]));
+    assert_eq!(count_sleepers(&sleep), 0);
 }

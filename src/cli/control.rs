@@ -116,8 +116,12 @@ fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError
         {
             CliError::failure(
                 e.to_string(),
-                "a Windows service's files are admin-only: run this from an elevated \
-                 (Administrator) prompt",
+                if cfg!(windows) {
+                    "a Windows service's files are admin-only: run this from an elevated \
+                     (Administrator) prompt"
+                } else {
+                    "a system service's files: run this as root (sudo)"
+                },
             )
         }
         oplock::OpLockError::Io { .. } => CliError::failure(

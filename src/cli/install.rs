@@ -94,13 +94,28 @@ impl InstallArgs {
 }
 
 /// Where an install keeps the service's state: the root given (`--state-dir`,
-/// RESPAWN_STATE_DIR), else for a Windows service the machine's
-/// (`%ProgramData%\respawn`, admin-only: the SYSTEM host writes there), else the user's.
-fn install_root(roots: &StateRoots, kind: BackendKind) -> &Path {
+/// RESPAWN_STATE_DIR), else for a Windows service or a system unit the machine's
+/// (`%ProgramData%\respawn`, admin-only: the SYSTEM host writes there;
+/// `/var/lib/respawn`, which the user a system unit runs as can reach), else the user's.
+fn install_root(roots: &StateRoots, kind: BackendKind, scope: Scope) -> &Path {
+    let system_wide =
+        kind == BackendKind::Scm || (kind == BackendKind::Systemd && scope == Scope::System);
     match roots.machine() {
-        Some(machine) if kind == BackendKind::Scm && !roots.is_given() => machine,
+        Some(machine) if system_wide && !roots.is_given() => machine,
         _ => roots.primary(),
     }
+}
+
+/// A machine state root made here is open to every user for reading and listing, as
+/// `/var/lib/*` folders are (whatever the umask): a unit's user must reach its folder.
+#[cfg(unix)]
+fn open_machine_root(root: &Path, roots: &StateRoots) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if roots.machine() != Some(root) || root.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(root)?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755))
 }
 
 /// The backend, and why it is not the one asked for: on Windows an automatic choice
@@ -134,7 +149,15 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
     if kind == BackendKind::Scm {
         backend::scm::check_elevated()?;
     }
-    let state_root = install_root(roots, kind);
+    let scope = Scope::resolve(args.requested_scope(), kind, is_root());
+    let state_root = install_root(roots, kind, scope);
+    #[cfg(unix)]
+    open_machine_root(state_root, roots).map_err(|e| {
+        CliError::failure(
+            format!("cannot create {}: {e}", state_root.display()),
+            "run the install as root (sudo), or pass --state-dir",
+        )
+    })?;
     let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
         (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
         (None, Some(preset)) => {
@@ -161,7 +184,6 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         None => None,
     };
     let exe = std::env::current_exe()?;
-    let scope = Scope::resolve(args.requested_scope(), kind, is_root());
     refuse_run_as_flag(&args, kind, scope)?;
     let req = InstallRequest {
         spec: &spec,
@@ -421,5 +443,43 @@ fn report(
     ));
     if let crate::boot::BootStart::No { what_would } = crate::boot::for_installation(inst) {
         say(format!("note: {what_would}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn system_wide_services_go_to_the_machine_root_unless_a_root_is_given() {
+        let (user, machine) = (
+            PathBuf::from("/home/ann/st"),
+            PathBuf::from("/var/lib/respawn"),
+        );
+        let defaults = StateRoots::defaults(user.clone(), Some(machine.clone()));
+        let given = StateRoots::given(PathBuf::from("/srv/st"));
+        use BackendKind::*;
+        for (roots, kind, scope, want) in [
+            (&defaults, Scm, Scope::System, &machine),
+            (&defaults, Systemd, Scope::System, &machine),
+            (&defaults, Systemd, Scope::User, &user),
+            (&defaults, Portable, Scope::System, &user),
+            (&defaults, Launchd, Scope::System, &user),
+            (&given, Systemd, Scope::System, &PathBuf::from("/srv/st")),
+            (&given, Scm, Scope::System, &PathBuf::from("/srv/st")),
+        ] {
+            assert_eq!(
+                install_root(roots, kind, scope),
+                want.as_path(),
+                "{kind} {scope:?}"
+            );
+        }
+        // Where there is no machine root, the user's.
+        let no_machine = StateRoots::defaults(user.clone(), None);
+        assert_eq!(
+            install_root(&no_machine, Systemd, Scope::System),
+            user.as_path()
+        );
     }
 }
