@@ -126,7 +126,8 @@ fn mainpid_and_senders_outside_the_child_tree_are_refused() {
     );
     assert!(
         log.contains(&format!(
-            "refused sd_notify message from pid {}",
+            "refused sd_notify message from pid {}: not in the child's process tree \
+             (child {child}): \"READY=1 WATCHDOG=trigger\"",
             std::process::id()
         )),
         "{log}"

@@ -725,8 +725,15 @@ impl Monitor {
             if self.refused > MAX_REFUSALS_LOGGED {
                 return Verdict::Same;
             }
+            // The text, shortened and on one line: it tells whose message it was.
+            let shown: String = text
+                .chars()
+                .take(120)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             return Verdict::Changed(vec![format!(
-                "refused sd_notify message from pid {sender}: not in the child's process tree (child {child})"
+                "refused sd_notify message from pid {sender}: not in the child's process tree (child {child}): {:?}",
+                shown.trim()
             )]);
         }
         let mut logs = Vec::new();
