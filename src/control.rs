@@ -11,3 +11,14 @@ pub enum Control {
     /// engine plans again where the child runs (issue 15). Never sent by a client.
     SessionChanged,
 }
+
+impl Control {
+    /// The error for sending a control only the service manager gives (a session
+    /// change) to a supervisor, as a client would.
+    pub(crate) fn not_from_a_client() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a session change comes from the service manager, not from a client",
+        )
+    }
+}

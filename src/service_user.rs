@@ -59,8 +59,18 @@ pub fn spawn(
     account: &Account,
     cmd: &tokio::process::Command,
 ) -> io::Result<ChildTree> {
+    start(context, account, cmd).map(|(child, _)| child)
+}
+
+/// [`spawn`], also giving the token the child was started with.
+fn start(
+    context: Context,
+    account: &Account,
+    cmd: &tokio::process::Command,
+) -> io::Result<(ChildTree, UserToken)> {
     let token = token_for(context, account)?;
-    ChildTree::spawn_as_user(&token, &command_in(&OwnedCommand::of(cmd), context))
+    let child = ChildTree::spawn_as_user(&token, &command_in(&OwnedCommand::of(cmd), context))?;
+    Ok((child, token))
 }
 
 /// The recorded user's session as the host knows it: read from Windows at start, then
@@ -170,12 +180,7 @@ impl UserLauncher {
                 self.account.name
             )));
         };
-        let started = token_for(context, &self.account).and_then(|token| {
-            let child =
-                ChildTree::spawn_as_user(&token, &command_in(&OwnedCommand::of(cmd), context))?;
-            Ok((child, token))
-        });
-        match started {
+        match start(context, &self.account, cmd) {
             Ok((child, token)) => {
                 self.running = Some(context);
                 *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(token));

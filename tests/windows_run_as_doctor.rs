@@ -44,7 +44,6 @@ fn install_sleeper<'a>(
         .arg(&spec)
         .output()
         .unwrap();
-    ok(&out);
     let guard = Installed(h, name.clone());
     (name, out, guard)
 }
@@ -52,7 +51,8 @@ fn install_sleeper<'a>(
 #[test]
 fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
     let h = Harness::new();
-    let (name, _, _guard) = install_sleeper(&h, "RunAs", "");
+    let (name, out, _guard) = install_sleeper(&h, "RunAs", "");
+    ok(&out);
     ok(&h.cmd(&["start", &name]));
     h.wait_running(&name);
 
@@ -89,21 +89,7 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
 #[test]
 fn run_as_system_is_said_loudly_and_refused_for_a_program_the_user_can_change() {
     let h = Harness::new();
-    let name = unique_service("RunAsSys");
-    let exe = std::env::current_exe().unwrap().display().to_string();
-    let spec = h.spec(
-        "svc.toml",
-        &format!(
-            "name = \"{name}\"\ncommand = {exe:?}\nargs = {SLEEPER_ARGS:?}\n[env]\nRESPAWN_SLEEPER = \"1\"\n[service]\nrun_as = \"system\"\n"
-        ),
-    );
-    let out = h
-        .respawn()
-        .args(["install", "--backend", "scm", "--spec"])
-        .arg(&spec)
-        .output()
-        .unwrap();
-    let _guard = Installed(&h, name.clone());
+    let (name, out, _guard) = install_sleeper(&h, "RunAsSys", "[service]\nrun_as = \"system\"\n");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("LocalSystem"), "{stderr}");
     if respawn::os::running_under_wine() {

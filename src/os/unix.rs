@@ -177,12 +177,7 @@ pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
     let sig = match control {
         Control::Restart => Signal::SIGHUP,
         Control::Stop => Signal::SIGTERM,
-        Control::SessionChanged => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a session change comes from the service manager, not from a client",
-            ))
-        }
+        Control::SessionChanged => return Err(Control::not_from_a_client()),
     };
     kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
 }

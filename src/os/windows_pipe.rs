@@ -279,10 +279,7 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
         crate::control::Control::Restart => "restart",
         crate::control::Control::Stop => "stop",
         crate::control::Control::SessionChanged => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a session change comes from the service manager, not from a client",
-            ))
+            return Err(crate::control::Control::not_from_a_client())
         }
     };
     let reply = control_request(pid, request)?;
