@@ -6,7 +6,7 @@
 //! [`boot_start`] is pure (a table test covers every backend and environment);
 //! [`BootFacts::here`] reads this machine.
 
-use crate::backend::{BackendKind, Scope};
+use crate::state::install::{BackendKind, Scope};
 use std::path::Path;
 
 /// What the machine is, as far as starting services at boot goes.
@@ -86,7 +86,7 @@ pub fn boot_start(inst: Installed, facts: &BootFacts) -> BootStart {
 
 /// The portable backend: nothing starts it at boot. What would, on this kind of machine.
 fn portable_advice(inst: Installed, facts: &BootFacts) -> String {
-    let spec = crate::doctor::shell_path(inst.spec_path);
+    let spec = crate::text::shell_path(inst.spec_path);
     let name = inst.service;
     let head =
         "nothing starts it after a reboot (the portable backend has no init system behind it)";
@@ -124,7 +124,7 @@ pub fn portable_fallback_reason(explicit: bool, backend: BackendKind) -> Option<
 }
 
 /// Whether an installed service starts at boot on this machine.
-pub fn for_installation(inst: &crate::backend::Installation) -> BootStart {
+pub fn for_installation(inst: &crate::state::install::Installation) -> BootStart {
     boot_start(
         Installed {
             backend: inst.backend,

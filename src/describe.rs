@@ -3,11 +3,11 @@
 //! `install` would do on this machine. [`describe`] is pure; [`Here::now`] reads the
 //! machine.
 
-use crate::backend::{BackendKind, Scope};
 use crate::boot::{self, BootFacts, BootStart};
 use crate::duration::HumanDuration;
 use crate::policy::RestartMode;
 use crate::spec::{Spec, StopMethod};
+use crate::state::install::{BackendKind, Scope};
 use crate::state::ServicePaths;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,7 +83,7 @@ pub fn describe(spec: &Spec, here: &Here) -> String {
         format!(
             "{} (rotated at {}, {} old files kept)",
             log.display(),
-            crate::doctor::human_bytes(spec.logs.max_size),
+            crate::text::human_bytes(spec.logs.max_size),
             spec.logs.keep
         ),
     );

@@ -134,7 +134,7 @@ impl Check {
 /// How a service is installed, for the JSON view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InstallSummary {
-    pub backend: crate::backend::BackendKind,
+    pub backend: crate::state::install::BackendKind,
     /// "system" or "user".
     pub scope: &'static str,
     /// The service manager runs the program itself (`--native`).
@@ -241,19 +241,11 @@ impl Report {
         } else {
             format!(
                 "{fails} problem{} and {warns} warning{}.\n",
-                plural(fails),
-                plural(warns)
+                crate::text::plural(fails),
+                crate::text::plural(warns)
             )
         });
         out
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }
 
@@ -299,32 +291,6 @@ pub fn unquoted_program_with_spaces(command_line: &str) -> Option<String> {
     };
     let program = &line[..end];
     program.contains([' ', '\t']).then(|| program.to_string())
-}
-
-/// Sizes for people: `512 B`, `3.2 KiB`, `1.0 GiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut size = n as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
-}
-
-/// A path for a shell command line: quoted when it has spaces or quotes.
-pub(crate) fn shell_path(p: &Path) -> String {
-    let s = p.display().to_string();
-    if s.contains([' ', '\t', '"', '\'']) {
-        format!("\"{}\"", s.replace('"', "\\\""))
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]
@@ -410,8 +376,8 @@ mod tests {
 
     #[test]
     fn sizes_read_well() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(crate::text::human_bytes(512), "512 B");
+        assert_eq!(crate::text::human_bytes(1536), "1.5 KiB");
+        assert_eq!(crate::text::human_bytes(3 << 30), "3.0 GiB");
     }
 }

@@ -204,14 +204,14 @@ impl Exposure {
                     "env_file {} is writable by {by}: they could change what the service runs with",
                     path.display()
                 ),
-                format!("chmod go-w {}", crate::doctor::shell_path(path)),
+                format!("chmod go-w {}", crate::text::shell_path(path)),
             ),
             Exposure::WorldReadable => (
                 format!(
                     "env_file {} is readable by everyone on this machine, and it holds secrets",
                     path.display()
                 ),
-                format!("chmod 600 {}", crate::doctor::shell_path(path)),
+                format!("chmod 600 {}", crate::text::shell_path(path)),
             ),
         }
     }

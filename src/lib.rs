@@ -64,3 +64,4 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod text;

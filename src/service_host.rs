@@ -17,12 +17,12 @@
 
 use crate::backend::scm::CONTROL_RESTART_CHILD;
 use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
-use crate::backend::{BackendKind, Installation};
 use crate::os::win_errors::win_error;
 use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
 use crate::run_as::{self, Account};
 use crate::service_user::{self, Sessions, UserLauncher};
 use crate::spec::Spec;
+use crate::state::install::{BackendKind, Installation};
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
 use std::ffi::OsString;

@@ -1,7 +1,8 @@
 //! What `respawn status` says, and its exit codes (the same as `systemctl status`).
 
-use crate::backend::BackendKind;
 use crate::exit::ExitStatus;
+use crate::state::health::HealthState;
+use crate::state::install::BackendKind;
 use crate::state::{LastExit, RunState, ServiceState};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -107,7 +108,7 @@ pub struct StatusReport {
     pub log_error: Option<String>,
     /// ready, healthy, last_probe, … (`[health]`), flattened like the state file.
     #[serde(flatten)]
-    pub health: crate::supervisor::health::HealthState,
+    pub health: crate::state::health::HealthState,
     /// Descendants that had escaped the child's process group and were killed with it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub escaped: Vec<u32>,
@@ -256,7 +257,7 @@ impl StatusReport {
         if let Some(r) = &self.reason {
             line("reason", r.clone());
         }
-        crate::supervisor::health::render_status(&self.health, self.child_pid.is_some(), &mut line);
+        render_status(&self.health, self.child_pid.is_some(), &mut line);
         if let Some(f) = &self.log_file {
             line("log", f.display().to_string());
         }
@@ -366,5 +367,29 @@ mod tests {
         assert!(!text.contains("logon"), "{text}");
         let back: ServiceState = serde_json::from_str(&text).unwrap();
         assert_eq!(back.identity, None);
+    }
+}
+
+/// The health lines of `respawn status` (only what there is to say).
+pub fn render_status(h: &HealthState, child_runs: bool, line: &mut dyn FnMut(&str, String)) {
+    if child_runs {
+        line("ready", if h.ready { "yes" } else { "not yet" }.into());
+    }
+    if let Some(healthy) = h.healthy {
+        line("healthy", if healthy { "yes" } else { "no" }.into());
+    }
+    if let Some(p) = &h.last_probe {
+        let verdict = if p.ok { "passed" } else { "failed" };
+        line("last probe", format!("{verdict} at {}: {}", p.at, p.detail));
+    }
+    if let Some(s) = &h.notify_status {
+        line("says", s.clone());
+    }
+    if let Some(pid) = h.notify_main_pid {
+        line("notified pid", pid.to_string());
+    }
+    if let Some(f) = &h.last_failure {
+        let at = h.last_failure_at.as_deref().unwrap_or("?");
+        line("last failure", format!("{f} (at {at})"));
     }
 }

@@ -59,7 +59,7 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
     let report = h.json(&["doctor", &name, "--json"]);
     let me = respawn::os::current_identity().unwrap();
     // Install recorded the installing user, and the running child's token says the same.
-    let record = respawn::backend::Installation::read(&respawn::state::ServicePaths::new(
+    let record = respawn::state::install::Installation::read(&respawn::state::ServicePaths::new(
         &h.state_root(),
         &name,
     ))

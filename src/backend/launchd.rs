@@ -4,11 +4,13 @@
 //! is tested on every OS; this module only runs it. It is compiled on every Unix (so
 //! it is type-checked everywhere) but offered only on macOS.
 
-use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed, Scope};
+use super::{Backend, InstallRequest, Installed};
 use crate::render::launchd::{self as render, LaunchdContext};
+use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::write_atomic;
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client;
+use crate::supervisor::client::Done;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,9 +1,11 @@
 //! The portable backend: no service manager at all. `start` launches `respawn run`
 //! detached; `stop` asks that supervisor to stop. Nothing starts it at boot or login.
 
-use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
+use super::{Backend, InstallRequest, Installed};
+use crate::state::install::{BackendKind, Installation};
 use crate::status::StatusReport;
 use crate::supervisor::client;
+use crate::supervisor::client::Done;
 use anyhow::Context;
 
 pub struct Portable;

@@ -7,7 +7,7 @@
 use super::scm_policy::{
     self, InstallAction, Ownership, ScmExit, StoppedVerdict, UninstallAction, OWNER_VALUE,
 };
-use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
+use super::{Backend, InstallRequest, Installed};
 use crate::admin_files;
 use crate::os::win_errors::{
     os_code, win_error, ERROR_ACCESS_DENIED, ERROR_DUPLICATE_SERVICE_NAME, ERROR_INVALID_LEVEL,
@@ -15,8 +15,10 @@ use crate::os::win_errors::{
 };
 use crate::render::scm::{self, ScmConfig, ScmContext};
 use crate::run_as::{Account, AdminPaths};
+use crate::state::install::{BackendKind, Installation};
 use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
+use crate::supervisor::client::Done;
 use crate::supervisor::{client, lock};
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;

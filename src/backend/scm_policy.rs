@@ -3,8 +3,8 @@
 //! including the ones Wine cannot show (recovery actions, sessions, access rights).
 //! `backend::scm`, `service_host` and `startup_fallback` gather the facts and act.
 
-use crate::backend::BackendKind;
 use crate::quote::windows::split_command_line;
+use crate::state::install::BackendKind;
 
 /// The registry value respawn writes under `HKLM\SYSTEM\CurrentControlSet\Services\<name>`
 /// when it creates a service: the state dir that owns it. A service counts as

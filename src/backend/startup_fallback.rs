@@ -8,11 +8,13 @@
 
 use super::portable;
 use super::scm_policy::{self, UserTrigger};
-use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed};
+use super::{Backend, InstallRequest, Installed};
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
+use crate::state::install::{BackendKind, Installation};
 use crate::state::ServicePaths;
 use crate::status::StatusReport;
 use crate::supervisor::client;
+use crate::supervisor::client::Done;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use winreg::enums::{HKEY_CURRENT_USER, KEY_READ, KEY_SET_VALUE};

@@ -3,10 +3,12 @@
 
 use super::install::OPERATION_WAIT;
 use super::say;
-use crate::backend::{self, Backend, Done, Installation};
+use crate::backend::{self, Backend};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::state::install::Installation;
 use crate::state::ServicePaths;
+use crate::supervisor::client::Done;
 use crate::supervisor::oplock::{self, OperationLock};
 use std::path::Path;
 

@@ -3,10 +3,11 @@
 
 use super::check::preset_spec;
 use super::say;
-use crate::backend::{self, BackendKind, InstallRequest, Installed, Scope};
+use crate::backend::{self, InstallRequest, Installed};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::spec;
+use crate::state::install::{BackendKind, Scope};
 use crate::state::{write_atomic, ServicePaths, StateRoots};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;

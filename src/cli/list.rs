@@ -13,7 +13,7 @@ use std::time::SystemTime;
 #[derive(Serialize)]
 struct Row<'a> {
     service: &'a str,
-    backend: Option<crate::backend::BackendKind>,
+    backend: Option<crate::state::install::BackendKind>,
     state: crate::status::ServiceStatus,
     supervisor_pid: Option<u32>,
     pid: Option<u32>,

@@ -1,9 +1,10 @@
 //! `respawn status NAME [--json]`: exit 0 running, 3 not running, 4 not installed.
 
 use super::{print, say};
-use crate::backend::{self, Installation};
+use crate::backend;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::state::install::Installation;
 use crate::state::ServicePaths;
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client;

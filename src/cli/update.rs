@@ -5,11 +5,13 @@
 //! supervisor up.
 
 use super::say;
-use crate::backend::{self, Installation};
+use crate::backend;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
+use crate::state::install::Installation;
 use crate::state::{RunState, ServicePaths, ServiceState};
 use crate::supervisor::{lock, oplock, oplock::OperationLock};
+use crate::text::secs;
 use anyhow::{bail, Context};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -117,10 +119,6 @@ fn describe(s: &ServiceState) -> String {
         out.push_str(&format!("; last probe: {}", p.detail));
     }
     out
-}
-
-fn secs(d: Duration) -> String {
-    crate::supervisor::health::secs(d)
 }
 
 fn s_name(paths: &ServicePaths) -> String {
@@ -250,7 +248,7 @@ fn shell_words(argv: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::health::HealthState;
+    use crate::state::health::HealthState;
 
     fn state(st: RunState, started: SystemTime, child: Option<u32>, ready: bool) -> ServiceState {
         ServiceState {

@@ -1,8 +1,8 @@
 //! Does anything start the service after a reboot? (See [`crate::boot`].)
 
 use super::Check;
-use crate::backend::{BackendKind, Installation, Scope};
 use crate::boot::{self, BootStart};
+use crate::state::install::{BackendKind, Installation, Scope};
 
 /// A warning when nothing starts the service at boot. None for systemd user units
 /// and Windows login entries: the `linger` and `user-mode` checks cover them.

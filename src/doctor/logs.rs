@@ -2,8 +2,9 @@
 
 use super::probe::writable;
 use super::service::Ctx;
-use super::{human_bytes, shell_path, Check, LOG_SIZE_WARN};
+use super::{Check, LOG_SIZE_WARN};
 use crate::state::ServiceState;
+use crate::text::{human_bytes, shell_path};
 use std::path::{Path, PathBuf};
 
 /// `output.log` and its rotated files `output.log.N`: (path, size, N).

@@ -2,7 +2,8 @@
 
 use super::probe::{writable, Writable};
 use super::Check;
-use crate::backend::{self, Installation};
+use crate::backend;
+use crate::state::install::Installation;
 use crate::state::{ServicePaths, STATE_DIR_ENV};
 use std::path::Path;
 

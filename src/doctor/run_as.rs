@@ -131,8 +131,8 @@ pub use windows_facts::*;
 #[cfg(windows)]
 mod windows_facts {
     use super::*;
-    use crate::backend::Installation;
     use crate::doctor::service::Ctx;
+    use crate::state::install::Installation;
     use crate::state::ServiceState;
 
     fn child_identity(inst: &Installation) -> Option<ChildIdentity> {

@@ -1,12 +1,14 @@
 //! Checks of one installed service: its record, spec, command, files, logs, status.
 
-use super::{logs, shell_path, Check, InstallSummary};
-use crate::backend::{self, BackendKind, Installation, Scope};
+use super::{logs, Check, InstallSummary};
+use crate::backend;
 use crate::spec::Spec;
 use crate::spec::{load as load_spec, preflight};
+use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::{ServicePaths, ServiceState};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;
+use crate::text::shell_path;
 
 use std::path::Path;
 

@@ -1,11 +1,12 @@
 //! systemd checks: the unit file still matches the spec; the unit is enabled.
 
 use super::service::{reinstall, Ctx};
-use super::{shell_path, Check};
+use super::Check;
 use crate::backend::systemd::{is_running, parse_version, unit_path};
-use crate::backend::Installation;
 use crate::render::systemd::{render_unit, SystemdContext, MARKER};
 use crate::spec::Spec;
+use crate::state::install::Installation;
+use crate::text::shell_path;
 use std::path::Path;
 use std::process::Command;
 
@@ -171,7 +172,7 @@ fn render_now(
             // Only ExecStart is compared when the version is unknown, and it does
             // not depend on the version.
             systemd_version: version.unwrap_or(u32::MAX),
-            user_scope: inst.scope == crate::backend::Scope::User,
+            user_scope: inst.scope == crate::state::install::Scope::User,
             run_as: inst.unix_account.as_ref(),
         },
     )
@@ -189,7 +190,7 @@ fn render_now(
 
 pub fn unit_enabled(inst: &Installation) -> Check {
     const ID: &str = "unit-enabled";
-    let user = inst.scope == crate::backend::Scope::User;
+    let user = inst.scope == crate::state::install::Scope::User;
     let scope = if user { " --user" } else { "" };
     let out = match systemctl(user).args(["is-enabled", &inst.os_name]).output() {
         Ok(o) => o,

@@ -1,8 +1,9 @@
 //! Unix checks: who may change what a system service runs as root; lingering; plists.
 
 use super::service::reinstall;
-use super::{shell_path, Check};
-use crate::backend::Installation;
+use super::Check;
+use crate::state::install::Installation;
+use crate::text::shell_path;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -4,12 +4,12 @@
 use super::service::{reinstall, Ctx};
 use super::{unquoted_program_with_spaces, Check};
 use crate::backend::startup_fallback::read_login_entry;
-use crate::backend::Installation;
 use crate::os::win_errors::{
     os_code, win_error, ERROR_ACCESS_DENIED, ERROR_SERVICE_DOES_NOT_EXIST,
 };
 use crate::quote::windows::split_command_line;
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
+use crate::state::install::Installation;
 use windows_service::service::{ServiceAccess, ServiceActionType};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
@@ -243,7 +243,7 @@ pub fn user_mode(inst: &Installation) -> Check {
         format!(
             "for a Windows service with crash recovery, from an elevated prompt: `respawn{dir} uninstall {}`, then `respawn{dir} install --spec {}`",
             inst.service,
-            super::shell_path(&inst.spec_path),
+            crate::text::shell_path(&inst.spec_path),
             dir = super::service::state_dir_arg(inst),
         ),
     )

@@ -7,9 +7,9 @@
 //! signalled); the state file only adds detail and may be stale or unreadable.
 
 use super::lock::{self, Holder};
-use crate::backend::{BackendKind, Done, Installation};
 use crate::control::Control;
 use crate::os;
+use crate::state::install::{BackendKind, Installation};
 use crate::state::{ServicePaths, ServiceState};
 use crate::status::{ServiceStatus, StatusReport};
 use anyhow::{bail, Context};
@@ -210,4 +210,22 @@ fn wait_for_lock_release(lock_path: &Path, timeout: Duration) -> bool {
         let _ = tx.send(file.lock_shared().is_ok());
     });
     rx.recv_timeout(timeout).unwrap_or(false)
+}
+
+/// What a start, stop or restart did; the CLI says it in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Started; the supervisor's pid where there is one (not for `--native`).
+    Started {
+        supervisor_pid: Option<u32>,
+    },
+    /// `start` found the service running already.
+    AlreadyRunning {
+        supervisor_pid: Option<u32>,
+    },
+    Stopped,
+    /// `stop` found nothing running.
+    WasNotRunning,
+    /// The running supervisor was asked for a planned restart of its child.
+    RestartRequested,
 }

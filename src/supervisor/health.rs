@@ -9,40 +9,14 @@
 use super::notify::{self, Notify};
 use crate::os::{ChildTree, HelperSpawner};
 use crate::spec::health::{HealthConfig, Probe, ProbeCheck, Readiness};
+use crate::state::health::{HealthState, ProbeRecord};
 use crate::state::{rfc3339, ServiceState};
-use serde::{Deserialize, Serialize};
+use crate::text::secs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// The last probe, as the state file and `status` show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeRecord {
-    pub at: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-/// Health fields of the state file (flattened into it; absent in old files).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HealthState {
-    /// Whether the current child is ready (see `[health] ready`).
-    pub ready: bool,
-    /// `None` until a probe has answered (or with no probe).
-    pub healthy: Option<bool>,
-    pub last_probe: Option<ProbeRecord>,
-    /// The child's own words, from sd_notify `STATUS=`.
-    pub notify_status: Option<String>,
-    /// The child's main process as it said over sd_notify `MAINPID=` (checked to be in
-    /// its tree). The state's own `main_pid` comes from the spec's `pid_file`.
-    pub notify_main_pid: Option<u32>,
-    /// Why the supervisor last stopped a child as hung or unhealthy, and when.
-    pub last_failure: Option<String>,
-    pub last_failure_at: Option<String>,
-}
 
 /// What the machine says after an event.
 #[derive(Debug, PartialEq, Eq)]
@@ -266,35 +240,6 @@ impl Machine {
         h.healthy = self.healthy;
         h.notify_status = self.status.clone();
         h.notify_main_pid = self.main_pid;
-    }
-}
-
-/// "1.4 s", for people.
-pub fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
-/// The health lines of `respawn status` (only what there is to say).
-pub fn render_status(h: &HealthState, child_runs: bool, line: &mut dyn FnMut(&str, String)) {
-    if child_runs {
-        line("ready", if h.ready { "yes" } else { "not yet" }.into());
-    }
-    if let Some(healthy) = h.healthy {
-        line("healthy", if healthy { "yes" } else { "no" }.into());
-    }
-    if let Some(p) = &h.last_probe {
-        let verdict = if p.ok { "passed" } else { "failed" };
-        line("last probe", format!("{verdict} at {}: {}", p.at, p.detail));
-    }
-    if let Some(s) = &h.notify_status {
-        line("says", s.clone());
-    }
-    if let Some(pid) = h.notify_main_pid {
-        line("notified pid", pid.to_string());
-    }
-    if let Some(f) = &h.last_failure {
-        let at = h.last_failure_at.as_deref().unwrap_or("?");
-        line("last failure", format!("{f} (at {at})"));
     }
 }
 

@@ -10,11 +10,13 @@ mod systemctl;
 pub use status::{native_status, supervised_status};
 pub use systemctl::{parse_version, ActiveState, LoadState, SubState, Systemctl, UnitProps};
 
-use super::{Backend, BackendKind, Done, InstallRequest, Installation, Installed, Scope};
+use super::{Backend, InstallRequest, Installed};
 use crate::render::systemd::{render_unit, unit_name, SystemdContext, MARKER};
+use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::{write_atomic, ServiceState};
 use crate::status::StatusReport;
 use crate::supervisor::client;
+use crate::supervisor::client::Done;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;

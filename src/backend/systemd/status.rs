@@ -136,7 +136,11 @@ mod tests {
                 "/state/gw/output.log".into(),
             )
         };
-        StatusReport::from_state(&file, lock_held, Some(crate::backend::BackendKind::Systemd))
+        StatusReport::from_state(
+            &file,
+            lock_held,
+            Some(crate::state::install::BackendKind::Systemd),
+        )
     }
 
     fn unit(active: &str, sub: &str, main_pid: u32) -> UnitProps {

@@ -11,9 +11,9 @@ pub struct Systemctl {
 }
 
 impl Systemctl {
-    pub fn for_inst(inst: &crate::backend::Installation) -> Self {
+    pub fn for_inst(inst: &crate::state::install::Installation) -> Self {
         Systemctl {
-            user: inst.scope == crate::backend::Scope::User,
+            user: inst.scope == crate::state::install::Scope::User,
         }
     }
 

@@ -1,6 +1,9 @@
 //! Where a service keeps its files, and the state file the supervisor writes at every
 //! transition so that `status` (another process) can tell the truth.
 
+pub mod health;
+pub mod install;
+
 use crate::policy::ExitKind;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -245,9 +248,9 @@ pub enum ManagedBy {
     User,
 }
 
-impl From<crate::backend::BackendKind> for ManagedBy {
-    fn from(kind: crate::backend::BackendKind) -> Self {
-        use crate::backend::BackendKind;
+impl From<crate::state::install::BackendKind> for ManagedBy {
+    fn from(kind: crate::state::install::BackendKind) -> Self {
+        use crate::state::install::BackendKind;
         match kind {
             BackendKind::Portable => ManagedBy::Portable,
             BackendKind::Systemd => ManagedBy::Systemd,
@@ -366,7 +369,7 @@ pub struct ServiceState {
     pub updated_at: String,
     /// Readiness and health (`[health]`): ready, healthy, last_probe, …
     #[serde(flatten)]
-    pub health: crate::supervisor::health::HealthState,
+    pub health: crate::state::health::HealthState,
 }
 
 impl ServiceState {

@@ -1,0 +1,46 @@
+//! Words for people: the small formatting helpers every layer that explains
+//! something shares (sizes, durations, plurals, paths to paste into a shell). A leaf:
+//! it imports nothing of respawn.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// "1.4 s", for people.
+pub fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// The plural ending of a count: `""` for one, `"s"` otherwise.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Sizes for people: `512 B`, `3.2 KiB`, `1.0 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut size = n as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+/// A path for a shell command line: quoted when it has spaces or quotes.
+pub fn shell_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.contains([' ', '\t', '"', '\'']) {
+        format!("\"{}\"", s.replace('"', "\\\""))
+    } else {
+        s
+    }
+}
