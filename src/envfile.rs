@@ -245,60 +245,6 @@ pub fn check_permissions(path: &Path) -> std::io::Result<Option<Exposure>> {
     }
 }
 
-/// Before install, check and run: the file exists, parses, and only its owner can
-/// change it (refused: message, hint); readable by everyone is a warning (Ok(Some)).
-pub fn preflight(spec: &crate::spec::Spec) -> Result<Option<String>, (String, String)> {
-    let Some(path) = &spec.env_file else {
-        return Ok(None);
-    };
-    load(path).map_err(|m| {
-        (
-            m,
-            "the env_file format (KEY=VALUE lines) is in `respawn help-spec`".to_string(),
-        )
-    })?;
-    match check_permissions(path) {
-        Ok(Some(e @ Exposure::Writable { .. })) => {
-            let (what, fix) = e.describe(path);
-            Err((what, format!("`{fix}`")))
-        }
-        Ok(Some(e)) => {
-            let (what, fix) = e.describe(path);
-            Ok(Some(format!("{what}; `{fix}` keeps it to you")))
-        }
-        Ok(None) => Ok(None),
-        Err(e) => Err((
-            format!("env_file {}: {e}", path.display()),
-            "fix env_file in the spec".to_string(),
-        )),
-    }
-}
-
-/// `--native` has no supervisor to read env_file at each start: why it is refused.
-pub fn native_refusal(spec: &crate::spec::Spec) -> Option<String> {
-    spec.env_file.as_ref().map(|f| {
-        format!(
-            "native mode cannot use env_file ({}): respawn's supervisor reads it at each start, \
-             and with --native there is none; install without --native, or move the variables to [env]",
-            f.display()
-        )
-    })
-}
-
-/// The variables the child starts with from the spec's `env_file` and `[env]`:
-/// the file first, `[env]` over it. Read now, so an edit applies at the next start.
-pub fn child_env(spec: &crate::spec::Spec) -> std::io::Result<Vec<Entry>> {
-    let mut env: Vec<Entry> = match &spec.env_file {
-        Some(path) => {
-            load(path).map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, m))?
-        }
-        None => Vec::new(),
-    };
-    env.retain(|(k, _)| !spec.env.contains_key(k));
-    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(env)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

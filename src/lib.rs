@@ -55,11 +55,6 @@ pub mod preset;
 pub mod quote;
 pub mod render;
 pub mod run_as;
-#[cfg(windows)]
-pub mod service_host;
-#[cfg(windows)]
-pub mod service_user;
-pub mod signals;
 pub mod spec;
 pub mod state;
 pub mod status;

@@ -8,58 +8,9 @@
 //! `src/admin_files.rs`. What Wine can and cannot show is in docs/wine.md
 //! ("Tokens, sessions and file security").
 
+use crate::spec::service::{RunAs, ServiceSettings, WhenLoggedOff};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// The account the supervised program runs as (`[service] run_as`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunAs {
-    /// The user who installed the service (recorded at install as SID + name).
-    User,
-    /// LocalSystem (Windows) / root (system units): full control of the machine.
-    System,
-}
-
-impl RunAs {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunAs::User => "user",
-            RunAs::System => "system",
-        }
-    }
-}
-
-/// What a `run_as = "user"` service does while that user is not logged on
-/// (`[service] when_logged_off`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WhenLoggedOff {
-    /// Run anyway, through a service-for-user (S4U) logon: no password is stored, the
-    /// program runs in session 0 as the user, without network credentials or DPAPI secrets.
-    #[default]
-    Run,
-    /// Keep the program stopped until the user logs on.
-    Wait,
-}
-
-/// The spec's `[service]` table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSettings {
-    /// `None`: the backend's default ([`ServiceSettings::windows_service_run_as`]).
-    pub run_as: Option<RunAs>,
-    #[serde(default)]
-    pub when_logged_off: WhenLoggedOff,
-}
-
-impl ServiceSettings {
-    /// A Windows service runs the program as the installing user unless the spec says
-    /// `run_as = "system"`.
-    pub fn windows_service_run_as(&self) -> RunAs {
-        self.run_as.unwrap_or(RunAs::User)
-    }
-}
 
 /// An account as the install record keeps it: the SID is the identity, the name is for
 /// people (and may change when the account is renamed).
@@ -112,42 +63,6 @@ pub fn choose_install_account(run_as: RunAs, who: &InstallCaller) -> InstallChoi
             who.caller.name, console.name, console.name, who.caller.name
         )),
         _ => InstallChoice::User(who.caller.clone()),
-    }
-}
-
-/// Install time on Windows: the account a service's program will run as, to record in
-/// the install record. `flag` is `--run-as NAME` when given. `Ok(None)`: LocalSystem
-/// (`run_as = "system"`), said loudly here.
-#[cfg(windows)]
-pub fn install_account(
-    settings: &ServiceSettings,
-    flag: Option<&str>,
-) -> anyhow::Result<Option<Account>> {
-    use crate::os;
-    let run_as = settings.windows_service_run_as();
-    if run_as == RunAs::System {
-        eprintln!(
-            "respawn: warning: run_as = \"system\": the program and everything it starts will run as \
-             LocalSystem, with full control of this machine"
-        );
-        return Ok(None);
-    }
-    let caller = os::current_identity()
-        .map_err(|e| anyhow::anyhow!("cannot read who is installing: {e}"))?
-        .account;
-    let flag = flag.map(os::lookup_account).transpose()?;
-    let console = os::console_user();
-    match choose_install_account(
-        run_as,
-        &InstallCaller {
-            caller: &caller,
-            console_user: console.as_ref(),
-            flag: flag.as_ref(),
-        },
-    ) {
-        InstallChoice::User(account) => Ok(Some(account)),
-        InstallChoice::System => Ok(None),
-        InstallChoice::Refuse(message) => Err(anyhow::anyhow!(message)),
     }
 }
 

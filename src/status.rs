@@ -289,6 +289,30 @@ pub fn format_uptime(d: std::time::Duration) -> String {
     }
 }
 
+/// The health lines of `respawn status` (only what there is to say).
+pub fn render_status(h: &HealthState, child_runs: bool, line: &mut dyn FnMut(&str, String)) {
+    if child_runs {
+        line("ready", if h.ready { "yes" } else { "not yet" }.into());
+    }
+    if let Some(healthy) = h.healthy {
+        line("healthy", if healthy { "yes" } else { "no" }.into());
+    }
+    if let Some(p) = &h.last_probe {
+        let verdict = if p.ok { "passed" } else { "failed" };
+        line("last probe", format!("{verdict} at {}: {}", p.at, p.detail));
+    }
+    if let Some(s) = &h.notify_status {
+        line("says", s.clone());
+    }
+    if let Some(pid) = h.notify_main_pid {
+        line("notified pid", pid.to_string());
+    }
+    if let Some(f) = &h.last_failure {
+        let at = h.last_failure_at.as_deref().unwrap_or("?");
+        line("last failure", format!("{f} (at {at})"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,29 +391,5 @@ mod tests {
         assert!(!text.contains("logon"), "{text}");
         let back: ServiceState = serde_json::from_str(&text).unwrap();
         assert_eq!(back.identity, None);
-    }
-}
-
-/// The health lines of `respawn status` (only what there is to say).
-pub fn render_status(h: &HealthState, child_runs: bool, line: &mut dyn FnMut(&str, String)) {
-    if child_runs {
-        line("ready", if h.ready { "yes" } else { "not yet" }.into());
-    }
-    if let Some(healthy) = h.healthy {
-        line("healthy", if healthy { "yes" } else { "no" }.into());
-    }
-    if let Some(p) = &h.last_probe {
-        let verdict = if p.ok { "passed" } else { "failed" };
-        line("last probe", format!("{verdict} at {}: {}", p.at, p.detail));
-    }
-    if let Some(s) = &h.notify_status {
-        line("says", s.clone());
-    }
-    if let Some(pid) = h.notify_main_pid {
-        line("notified pid", pid.to_string());
-    }
-    if let Some(f) = &h.last_failure {
-        let at = h.last_failure_at.as_deref().unwrap_or("?");
-        line("last failure", format!("{f} (at {at})"));
     }
 }

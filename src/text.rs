@@ -44,3 +44,21 @@ pub fn shell_path(p: &Path) -> String {
         s
     }
 }
+
+/// A line a lower layer wants the user to read, beside its result. Only the command
+/// layer prints (to stderr, as `note: …` or `respawn: warning: …`); backends, the
+/// supervisor client and the spec loader return these instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Remark {
+    Note(String),
+    Warning(String),
+}
+
+impl std::fmt::Display for Remark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Remark::Note(text) => write!(f, "note: {text}"),
+            Remark::Warning(text) => write!(f, "respawn: warning: {text}"),
+        }
+    }
+}

@@ -106,7 +106,7 @@ fn a_service_runs_admin_only_copies_and_keeps_its_state_in_program_data() {
         "respawnw.exe beside respawn.exe is copied too"
     );
     // The copy's relative working dir was made absolute against the original's folder.
-    let copied = respawn::spec::load(&copy_spec).unwrap();
+    let copied = respawn::spec::file::load(&copy_spec).unwrap();
     assert_eq!(copied.working_dir, Some(h.path("work")));
     let rec = record(&machine_root, &name);
     assert_eq!(rec["spec_path"], copy_spec.display().to_string());

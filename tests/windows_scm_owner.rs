@@ -1,7 +1,7 @@
 //! The Windows service backend against things Wine's service manager can show: services
 //! respawn did not create, a per-user install over a service install, a killed host,
 //! a never-started service, a bad spec, a planned restart, a slow stop, the lock of a
-//! killed host. What Wine cannot show is table-tested in `backend::scm_policy`.
+//! killed host. What Wine cannot show is table-tested in `backend::scm::policy`.
 #![cfg(windows)]
 
 use crate::common::*;
@@ -400,7 +400,7 @@ fn the_host_waits_for_a_lock_still_held_by_a_dying_predecessor() {
 
 #[test]
 fn the_event_log_source_is_registered_and_removed_and_gets_the_hosts_story() {
-    use respawn::os::windows_eventlog as eventlog;
+    use respawn::os::windows::eventlog;
     let h = Harness::new();
     let name = unique_service("OwnEvents");
     let _cleanup = DeleteOnDrop(name.clone());
@@ -566,7 +566,7 @@ fn exit_78_stays_down_and_failed_in_service_mode() {
     assert_eq!(s["state"], "failed", "{s}");
     assert_eq!(s["last_exit"]["code"], 78, "{s}");
     // Stays down: nothing starts the child again (the host reported STOPPED, and with
-    // the failure-actions flag off Windows' recovery does not apply; see scm_policy).
+    // the failure-actions flag off Windows' recovery does not apply; see backend::scm::policy).
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(scm_status(&name).current_state, ServiceState::Stopped);
     assert_eq!(h.json(&["status", &name, "--json"])["restarts"], 0);

@@ -270,11 +270,12 @@ fn files_are_written_while_impersonating_and_the_thread_reverts() {
 
 #[test]
 fn the_host_plans_the_users_session_and_starts_the_spec_there() {
-    use respawn::run_as::{Context, ServiceSettings};
-    use respawn::service_user;
+    use respawn::run_as::Context;
+    use respawn::spec::service::ServiceSettings;
+    use respawn::supervisor::user_launch;
     let me = os::current_identity().unwrap().account;
     let console = os::console_session().unwrap();
-    let plan = service_user::plan_now(ServiceSettings::default(), &me, None);
+    let plan = user_launch::plan_now(ServiceSettings::default(), &me, None);
     assert_eq!(plan.target, Some(Context::Interactive(console)));
     assert!(!plan.planned_restart);
     // Someone who is logged on nowhere: S4U (default) or wait.
@@ -282,14 +283,14 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
         sid: "S-1-5-21-1-2-3-4242".into(),
         name: "VM\\ghost".into(),
     };
-    let plan = service_user::plan_now(ServiceSettings::default(), &ghost, None);
+    let plan = user_launch::plan_now(ServiceSettings::default(), &ghost, None);
     assert_eq!(plan.target, Some(Context::S4u));
     // A token that is not the recorded user's is refused, and S4U cannot work under Wine.
-    let err = service_user::token_for(Context::Interactive(console), &ghost)
+    let err = user_launch::token_for(Context::Interactive(console), &ghost)
         .err()
         .expect("another user's token is refused");
     assert!(err.to_string().contains("not starting"), "{err}");
-    assert!(service_user::token_for(Context::S4u, &me).is_err());
+    assert!(user_launch::token_for(Context::S4u, &me).is_err());
 
     // The command as the engine builds it: only the variables set on it go over the
     // user's own environment block.
@@ -300,7 +301,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
         .env("RESPAWN_PROBE", "from the spec")
         .current_dir(dir.path());
     runtime().block_on(async {
-        let mut child = service_user::spawn(Context::Interactive(console), &me, &cmd).unwrap();
+        let mut child = user_launch::spawn(Context::Interactive(console), &me, &cmd).unwrap();
         let got = report(&mut child).await;
         assert_eq!(got["sid"], me.sid);
         assert_eq!(got["RESPAWN_PROBE"], "from the spec");
@@ -311,15 +312,16 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
     });
 }
 
-/// The engine with a [`service_user::UserLauncher`]: what the service host runs. The
+/// The engine with a [`user_launch::UserLauncher`]: what the service host runs. The
 /// SCM never delivers SERVICE_CONTROL_SESSIONCHANGE under Wine (docs/wine.md), so the
-/// test calls the control handler's logic (`service_user::session_changed`) with the
+/// test calls the control handler's logic (`user_launch::session_changed`) with the
 /// events Windows would send, and wakes the engine as the handler does.
 mod engine {
     use super::*;
-    use respawn::run_as::{ServiceSettings, WhenLoggedOff, WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
-    use respawn::service_user::{self, UserLauncher};
+    use respawn::run_as::{WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
+    use respawn::spec::service::{ServiceSettings, WhenLoggedOff};
     use respawn::state::{ManagedBy, RunState, ServicePaths, ServiceState};
+    use respawn::supervisor::user_launch::{self, UserLauncher};
     use respawn::supervisor::{Control, Outcome, Supervisor};
 
     /// `tables`: more of the spec's tables; `env`: lines for its `[env]`.
@@ -356,7 +358,7 @@ mod engine {
     /// The engine as the service host runs it: a supervisor with a launcher for `me`.
     struct Engine {
         paths: ServicePaths,
-        sessions: service_user::Sessions,
+        sessions: user_launch::Sessions,
         tx: tokio::sync::mpsc::UnboundedSender<Control>,
         run: tokio::task::JoinHandle<Outcome>,
     }
@@ -388,7 +390,7 @@ mod engine {
 
         /// What the SCM control handler does on a session change.
         fn session_change(&self, me: &respawn::run_as::Account, reason: u32, session: u32) -> bool {
-            let moved = service_user::session_changed(&self.sessions, me, reason, session);
+            let moved = user_launch::session_changed(&self.sessions, me, reason, session);
             if moved {
                 self.tx.send(Control::SessionChanged).unwrap();
             }

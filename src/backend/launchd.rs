@@ -11,6 +11,7 @@ use crate::state::write_atomic;
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client;
 use crate::supervisor::client::Done;
+use crate::text::Remark;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,10 +82,14 @@ impl Backend for Launchd {
             }
             return Err(e.context("install failed and was undone"));
         }
-        Ok(Installed { inst, notes })
+        Ok(Installed {
+            inst,
+            notes,
+            remarks: Vec::new(),
+        })
     }
 
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         let domain = domain_of(inst);
         if is_loaded(&domain, &inst.os_name) {
             run_all(&render::uninstall_commands(&domain, &inst.os_name))?;
@@ -98,7 +103,7 @@ impl Backend for Launchd {
             }
         }
         inst.remove()?;
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
@@ -112,6 +117,7 @@ impl Backend for Launchd {
         ))?;
         Ok(Done::Started {
             supervisor_pid: None,
+            remark: None,
         })
     }
 

@@ -7,9 +7,7 @@
 #[cfg(unix)]
 pub mod launchd;
 pub mod portable;
-#[cfg(windows)]
 pub mod scm;
-pub mod scm_policy;
 #[cfg(windows)]
 pub mod startup_fallback;
 #[cfg(target_os = "linux")]
@@ -17,9 +15,10 @@ pub mod systemd;
 
 use crate::spec::Spec;
 use crate::state::install::{BackendKind, Installation, Scope};
-use crate::state::{write_atomic, ServicePaths};
+use crate::state::write_atomic;
 use crate::status::StatusReport;
 use crate::supervisor::client::Done;
+use crate::text::Remark;
 use std::path::{Path, PathBuf};
 
 // Removing an installation is a backend act (it must first know no supervisor runs),
@@ -121,6 +120,8 @@ impl InstallRequest<'_> {
 pub struct Installed {
     pub inst: Installation,
     pub notes: Vec<String>,
+    /// Warnings and side notes, for stderr.
+    pub remarks: Vec<Remark>,
 }
 
 impl From<Installation> for Installed {
@@ -128,6 +129,7 @@ impl From<Installation> for Installed {
         Installed {
             inst,
             notes: Vec::new(),
+            remarks: Vec::new(),
         }
     }
 }
@@ -136,9 +138,10 @@ impl From<Installation> for Installed {
 /// return what they did and never print; the CLI tells the user.
 pub trait Backend {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed>;
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()>;
+    /// Returns what the user should be told (a unit file already gone, …).
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>>;
     /// `uninstall --force`: also what belongs to respawn but not to this state dir.
-    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         self.uninstall(inst)
     }
     fn start(&self, inst: &Installation) -> anyhow::Result<Done>;
@@ -216,7 +219,7 @@ pub(crate) fn account_note(account: Option<&crate::run_as::UnixAccount>) -> Stri
 #[cfg(unix)]
 pub(crate) fn give_state_dir(
     req: &InstallRequest,
-    paths: &ServicePaths,
+    paths: &crate::state::ServicePaths,
     account: &crate::run_as::UnixAccount,
 ) -> anyhow::Result<()> {
     let (state_root, spec_path, respawn_exe) = (req.state_root, req.spec_path, req.respawn_exe);
@@ -296,7 +299,7 @@ pub fn for_kind(kind: BackendKind) -> anyhow::Result<Box<dyn Backend>> {
         #[cfg(target_os = "macos")]
         BackendKind::Launchd => Ok(Box::new(launchd::Launchd)),
         #[cfg(windows)]
-        BackendKind::Scm => Ok(Box::new(scm::Scm)),
+        BackendKind::Scm => Ok(Box::new(scm::install::Scm)),
         #[cfg(windows)]
         BackendKind::User => Ok(Box::new(startup_fallback::StartupEntry)),
         #[allow(unreachable_patterns)] // which arms remain depends on the OS

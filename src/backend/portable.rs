@@ -6,6 +6,7 @@ use crate::state::install::{BackendKind, Installation};
 use crate::status::StatusReport;
 use crate::supervisor::client;
 use crate::supervisor::client::Done;
+use crate::text::Remark;
 use anyhow::Context;
 
 pub struct Portable;
@@ -17,10 +18,10 @@ impl Backend for Portable {
         Ok(inst.into())
     }
 
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         stop(inst)?;
         inst.remove()?;
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {

@@ -7,7 +7,7 @@
 //! nothing restarts it until the next login (status shows this as backend "user").
 
 use super::portable;
-use super::scm_policy::{self, UserTrigger};
+use super::scm::policy::{self, UserTrigger};
 use super::{Backend, InstallRequest, Installed};
 use crate::render::startup::{login_entry_name, run_entry, RUN_KEY};
 use crate::state::install::{BackendKind, Installation};
@@ -15,6 +15,7 @@ use crate::state::ServicePaths;
 use crate::status::StatusReport;
 use crate::supervisor::client;
 use crate::supervisor::client::Done;
+use crate::text::Remark;
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use winreg::enums::{HKEY_CURRENT_USER, KEY_READ, KEY_SET_VALUE};
@@ -60,7 +61,7 @@ pub fn login_entry_disabled(service_id: &str) -> bool {
         .open_subkey_with_flags(STARTUP_APPROVED_KEY, KEY_READ)
         .and_then(|k| k.get_raw_value(login_entry_name(service_id)))
         .ok();
-    scm_policy::startup_disabled(value.as_ref().map(|v| &v.bytes[..]))
+    policy::startup_disabled(value.as_ref().map(|v| &v.bytes[..]))
 }
 
 /// Refuse a per-user install that would shadow a service install (issue 14, item 2).
@@ -69,14 +70,14 @@ fn refuse_over_a_service(req: &InstallRequest) -> anyhow::Result<()> {
         .ok()
         .flatten();
     let name = crate::naming::windows_service(req.spec);
-    let probe = super::scm::probe(&name, req.state_root);
+    let probe = super::scm::install::probe(&name, req.state_root);
     // --user (or --backend user) asked for it; otherwise the service install was refused.
     let trigger = if req.fallback {
         UserTrigger::NotElevated
     } else {
         UserTrigger::Asked
     };
-    scm_policy::user_install(
+    policy::user_install(
         &req.spec.id(),
         record.as_ref().map(|r| r.backend),
         &probe,
@@ -90,7 +91,7 @@ impl Backend for StartupEntry {
         refuse_over_a_service(req)?;
         let respawnw = respawnw_next_to(req.respawn_exe)?;
         let entry = run_entry(&req.spec.id(), &respawnw, req.spec_path, req.state_root);
-        scm_policy::check_run_value(&entry.command_line).map_err(|why| anyhow::anyhow!(why))?;
+        policy::check_run_value(&entry.command_line).map_err(|why| anyhow::anyhow!(why))?;
         let mut inst = req.installation(BackendKind::User, entry.value_name.clone(), None);
         inst.respawn_exe = respawnw;
         inst.write().context("cannot write the install record")?;
@@ -104,14 +105,14 @@ impl Backend for StartupEntry {
         Ok(inst.into())
     }
 
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         portable::stop(inst)?;
         match run_key(KEY_SET_VALUE)?.delete_value(login_entry_name(&inst.service)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
         inst.remove()?;
-        Ok(())
+        Ok(Vec::new())
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {

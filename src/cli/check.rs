@@ -8,8 +8,8 @@ use crate::spec::{self, Spec};
 use std::path::Path;
 
 pub fn check(path: &Path, state_root: &Path) -> Result<ExitStatus, CliError> {
-    let spec = spec::load(path)?;
-    spec::preflight(&spec)?;
+    let spec = spec::file::load(path)?;
+    spec::file::preflight(&spec)?.iter().for_each(super::remark);
     let here = crate::describe::Here::now(&spec, path, state_root);
     print(&crate::describe::describe(&spec, &here));
     Ok(ExitStatus::Success)

@@ -40,7 +40,7 @@ pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
 pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
     let since = std::time::SystemTime::now();
     let (inst, _) = act(state_root, name, "restart", |b, i| {
-        crate::spec::load(&i.spec_path).map_err(|e| {
+        crate::spec::file::load(&i.spec_path).map_err(|e| {
             anyhow::anyhow!(
                 "not restarted: {}; fix the spec, then `respawn restart {}`",
                 e.message,
@@ -68,12 +68,13 @@ pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatu
     let inst = installed(state_root, name)?;
     let shown = stopping(&inst);
     let backend = backend::for_installation(&inst)?;
-    if force {
-        backend.uninstall_forced(&inst)?;
+    let remarks = if force {
+        backend.uninstall_forced(&inst)?
     } else {
-        backend.uninstall(&inst)?;
-    }
+        backend.uninstall(&inst)?
+    };
     drop(shown);
+    remarks.iter().for_each(super::remark);
     say(format!("uninstalled {name}"));
     Ok(ExitStatus::Success)
 }
@@ -94,6 +95,12 @@ fn act(
     let inst = installed(state_root, name)?;
     let backend = backend::for_installation(&inst)?;
     let done = action(backend.as_ref(), &inst)?;
+    if let Done::Started {
+        remark: Some(r), ..
+    } = &done
+    {
+        super::remark(r);
+    }
     say(describe(&done, &inst.service));
     Ok((inst, done))
 }
@@ -138,9 +145,11 @@ fn describe(done: &Done, service: &str) -> String {
     match done {
         Done::Started {
             supervisor_pid: Some(pid),
+            ..
         } => format!("started {service} (respawn pid {pid})"),
         Done::Started {
             supervisor_pid: None,
+            ..
         } => format!("started {service}"),
         Done::AlreadyRunning {
             supervisor_pid: Some(pid),
@@ -210,9 +219,11 @@ mod tests {
         let all = [
             Done::Started {
                 supervisor_pid: Some(7),
+                remark: None,
             },
             Done::Started {
                 supervisor_pid: None,
+                remark: None,
             },
             Done::AlreadyRunning {
                 supervisor_pid: Some(7),

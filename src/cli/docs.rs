@@ -3,37 +3,14 @@
 //! Both are generated from the clap definition in [`crate::cli::Cli`], so they can't
 //! drift from the real flags; hidden subcommands and flags are left out by clap.
 
+use super::complete::{parse_shell, SHELLS};
 use super::Cli;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use clap::CommandFactory;
-use clap_complete::Shell;
 use clap_mangen::roff::{roman, Roff};
 use clap_mangen::Man;
 use std::io::Write;
-
-/// The shells `respawn completions` knows, in the order they are listed to the user.
-pub const SHELLS: [(&str, Shell); 5] = [
-    ("bash", Shell::Bash),
-    ("zsh", Shell::Zsh),
-    ("fish", Shell::Fish),
-    ("powershell", Shell::PowerShell),
-    ("elvish", Shell::Elvish),
-];
-
-fn parse_shell(name: &str) -> Option<Shell> {
-    let lower = name.trim().to_ascii_lowercase();
-    // Accept "pwsh" too: it's what PowerShell 7 calls itself.
-    let lower = if lower == "pwsh" {
-        "powershell".to_string()
-    } else {
-        lower
-    };
-    SHELLS
-        .iter()
-        .find(|(n, _)| *n == lower)
-        .map(|(_, shell)| *shell)
-}
 
 /// Print the completion script for `shell` to stdout.
 pub fn completions(shell: &str) -> Result<ExitStatus, CliError> {
@@ -48,48 +25,6 @@ pub fn completions(shell: &str) -> Result<ExitStatus, CliError> {
     let script = super::complete::registration(&shell.to_string(), &exe.to_string_lossy())?;
     write_stdout(&script)?;
     Ok(ExitStatus::Success)
-}
-
-/// A copy of `cmd` without its hidden subcommands and hidden arguments, recursively.
-///
-/// clap_complete's generators list hidden items (`service-host`, `run --managed-by`),
-/// and clap has no way to remove a subcommand, so the tree is rebuilt with what
-/// completion scripts use: names, help, aliases, arguments and the tree itself.
-/// Call it on an unbuilt command, so the built-in `--help`/`--version`/`help` are
-/// generated afresh for the copy.
-pub fn without_hidden(cmd: &clap::Command) -> clap::Command {
-    let mut out = clap::Command::new(cmd.get_name().to_owned())
-        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
-        .subcommands(
-            cmd.get_subcommands()
-                .filter(|s| !s.is_hide_set())
-                .map(without_hidden),
-        )
-        .visible_aliases(cmd.get_visible_aliases().map(str::to_owned))
-        .subcommand_required(cmd.is_subcommand_required_set())
-        .arg_required_else_help(cmd.is_arg_required_else_help_set());
-    if let Some(bin) = cmd.get_bin_name() {
-        out = out.bin_name(bin.to_owned());
-    }
-    if let Some(about) = cmd.get_about() {
-        out = out.about(about.clone());
-    }
-    if let Some(about) = cmd.get_long_about() {
-        out = out.long_about(about.clone());
-    }
-    if let Some(version) = cmd.get_version() {
-        out = out.version(version.to_owned());
-    }
-    if let Some(version) = cmd.get_long_version() {
-        out = out.long_version(version.to_owned());
-    }
-    if let Some(c) = cmd.get_short_flag() {
-        out = out.short_flag(c);
-    }
-    if let Some(l) = cmd.get_long_flag() {
-        out = out.long_flag(l.to_owned());
-    }
-    out
 }
 
 /// The reference beyond the flags: the spec format, exit codes, files, environment.
@@ -254,27 +189,6 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn completion_tree_is_valid_and_has_no_hidden_items() {
-        let cmd = without_hidden(&Cli::command());
-        cmd.clone().debug_assert();
-        assert!(cmd.find_subcommand("service-host").is_none());
-        assert!(cmd.find_subcommand("install").is_some());
-        let run = cmd.find_subcommand("run").unwrap();
-        assert!(run.get_arguments().all(|a| a.get_id() != "managed_by"));
-        assert!(run.get_arguments().any(|a| a.get_id() == "spec"));
-    }
-
-    #[test]
-    fn every_listed_shell_generates() {
-        for (name, shell) in SHELLS {
-            assert_eq!(parse_shell(name), Some(shell));
-            assert_eq!(parse_shell(&name.to_uppercase()), Some(shell));
-        }
-        assert_eq!(parse_shell("pwsh"), Some(Shell::PowerShell));
-        assert_eq!(parse_shell("tcsh"), None);
-    }
 
     #[test]
     fn man_page_has_every_visible_command_and_no_hidden_one() {

@@ -126,8 +126,10 @@ fn choose_backend(args: &InstallArgs) -> (BackendKind, Option<&'static str>) {
     let kind = args.backend();
     #[cfg(windows)]
     if kind == BackendKind::Scm && args.backend.is_none() {
-        if let Err(e) = backend::scm::check_elevated() {
-            if e.downcast_ref::<backend::scm::NotElevated>().is_some() {
+        if let Err(e) = backend::scm::install::check_elevated() {
+            if e.downcast_ref::<backend::scm::install::NotElevated>()
+                .is_some()
+            {
                 return (BackendKind::User, Some(NOT_ELEVATED));
             }
         }
@@ -148,7 +150,7 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
     // state root (a folder a user creates there would stay theirs).
     #[cfg(windows)]
     if kind == BackendKind::Scm {
-        backend::scm::check_elevated()?;
+        backend::scm::install::check_elevated()?;
     }
     let scope = Scope::resolve(args.requested_scope(), kind, is_root());
     let state_root = install_root(roots, kind, scope);
@@ -160,7 +162,7 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         )
     })?;
     let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
-        (Some(path), _) => (spec::load(path)?, spec::absolute(path)?, None),
+        (Some(path), _) => (spec::file::load(path)?, spec::file::absolute(path)?, None),
         (None, Some(preset)) => {
             let (text, spec) =
                 preset_spec(preset, args.profile.as_deref(), args.command.as_deref())?;
@@ -169,7 +171,7 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         }
         (None, None) => unreachable!("clap requires --spec or --preset"),
     };
-    spec::preflight(&spec)?;
+    spec::file::preflight(&spec)?.iter().for_each(super::remark);
     refuse_unsupported_flags(&args, kind)?;
     refuse_absent_service_manager(kind)?;
     let backend = backend::for_kind(kind)
@@ -213,6 +215,7 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         }
     };
     let mut installed = installed;
+    installed.remarks.iter().for_each(super::remark);
     apply_to_running(&mut installed);
     // Some backends start the service as part of install (systemd's enable --now,
     // launchd's bootstrap); say which way it went rather than guess.
@@ -332,7 +335,8 @@ fn install_or_fall_back(
         #[cfg(windows)]
         Err(e)
             if args.backend.is_none()
-                && e.downcast_ref::<backend::scm::NotElevated>().is_some() =>
+                && e.downcast_ref::<backend::scm::install::NotElevated>()
+                    .is_some() =>
         {
             // The user's own state root, not the machine's.
             let per_user = InstallRequest {

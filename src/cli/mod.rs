@@ -235,6 +235,11 @@ pub(crate) fn print(text: &str) {
     }
 }
 
+/// What a lower layer asked to be told (a note or a warning), on stderr.
+pub(crate) fn remark(remark: &crate::text::Remark) {
+    eprintln!("{remark}");
+}
+
 /// [`print`] with a newline.
 pub(crate) fn say(line: impl AsRef<str>) {
     print(&format!("{}\n", line.as_ref()));

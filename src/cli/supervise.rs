@@ -10,8 +10,8 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitStatus, CliError> {
-    let spec = spec::load(spec_path)?;
-    spec::preflight(&spec)?;
+    let spec = spec::file::load(spec_path)?;
+    spec::file::preflight(&spec)?.iter().for_each(super::remark);
     let paths = ServicePaths::new(state_root, &spec.id());
     if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
         // Started by a service manager in the middle of an update: the updater
@@ -24,7 +24,7 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
         message: e.to_string(),
         hint: None,
     })?;
-    sup.reload_from(&spec::absolute(spec_path)?);
+    sup.reload_from(&spec::file::absolute(spec_path)?);
     // By hand on a terminal: show the program's output too, and say where it is kept.
     if mode == ManagedBy::Foreground && std::io::stdout().is_terminal() {
         sup.echo_output();
@@ -38,7 +38,7 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
         .build()?;
     let outcome = runtime.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        crate::signals::forward_to(tx)?;
+        crate::supervisor::signals::forward_to(tx)?;
         Ok::<_, std::io::Error>(sup.run(rx).await)
     })?;
     Ok(outcome.exit_status())
@@ -47,7 +47,7 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
 #[cfg(windows)]
 pub fn service_host(spec_path: &Path, state_root: &Path) -> Result<ExitStatus, CliError> {
     // The spec is loaded after the dispatcher is reached, so the SCM hears of a bad one.
-    crate::service_host::run(spec::absolute(spec_path)?, state_root.to_path_buf())?;
+    crate::backend::scm::host::run(spec::file::absolute(spec_path)?, state_root.to_path_buf())?;
     Ok(ExitStatus::Success)
 }
 

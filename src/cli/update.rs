@@ -158,7 +158,7 @@ pub fn report_ready(inst: &Installation, since: SystemTime) -> ExitStatus {
         );
         return ExitStatus::Failure;
     }
-    let timeout = crate::spec::load(&inst.spec_path)
+    let timeout = crate::spec::file::load(&inst.spec_path)
         .map(|s| s.health.ready_timeout)
         .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);
     match wait_ready(&inst.paths(), since, timeout + MARGIN) {

@@ -11,7 +11,8 @@
 
 use super::Check;
 use crate::admin_files::{describe_writer, Finding};
-use crate::run_as::{Account, ChildIdentity, Logon, RunAs};
+use crate::run_as::{Account, ChildIdentity, Logon};
+use crate::spec::service::RunAs;
 
 const SYSTEM_SID: &str = "S-1-5-18";
 

@@ -2,8 +2,8 @@
 
 use super::{logs, Check, InstallSummary};
 use crate::backend;
+use crate::spec::file::{load as load_spec, preflight};
 use crate::spec::Spec;
-use crate::spec::{load as load_spec, preflight};
 use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::{ServicePaths, ServiceState};
 use crate::status::ServiceStatus;
@@ -329,7 +329,7 @@ fn command(ctx: &Ctx) -> Check {
         return Check::skip(ID, "not checked: the spec cannot be read");
     };
     match preflight(spec) {
-        Ok(()) => {
+        Ok(_) => {
             let resolved = spec
                 .resolve_program()
                 .map(|p| p.display().to_string())

@@ -4,7 +4,7 @@
 use super::service::{reinstall, Ctx};
 use super::{unquoted_program_with_spaces, Check};
 use crate::backend::startup_fallback::read_login_entry;
-use crate::os::win_errors::{
+use crate::os::windows::errors::{
     os_code, win_error, ERROR_ACCESS_DENIED, ERROR_SERVICE_DOES_NOT_EXIST,
 };
 use crate::quote::windows::split_command_line;
@@ -270,7 +270,7 @@ pub fn service_host(inst: &Installation) -> Check {
             ID,
             format!(
                 "{} (pid {}); its program was stopped with it",
-                crate::backend::scm::HOST_KILLED,
+                crate::backend::scm::install::HOST_KILLED,
                 state.supervisor_pid
             ),
             format!(
@@ -344,7 +344,7 @@ pub fn login_entry_enabled(inst: &Installation) -> Check {
 
 /// The newest Event Log entries of the service, so `doctor` shows what the host said.
 pub fn event_log(inst: &Installation) -> Check {
-    use crate::os::windows_eventlog as eventlog;
+    use crate::os::windows::eventlog;
     const ID: &str = "event-log";
     if !eventlog::source_registered(&inst.os_name) {
         return Check::warn(

@@ -26,13 +26,9 @@ mod unix;
 pub use unix::*;
 
 #[cfg(windows)]
-mod windows;
+pub mod windows;
 #[cfg(windows)]
 pub use windows::*;
-#[cfg(windows)]
-pub mod win_errors;
-#[cfg(windows)]
-pub mod windows_eventlog;
 
 use crate::policy::ExitKind;
 use std::io;

@@ -92,7 +92,7 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
             spec.stop.supervisor_timeout(),
         ),
         Some(program) => {
-            if let Some(why) = crate::envfile::native_refusal(spec) {
+            if let Some(why) = spec.native_refusal() {
                 return Err(RenderError::launchd(why));
             }
             if matches!(

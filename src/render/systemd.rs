@@ -146,7 +146,7 @@ fn native(
         }
         None => unit.set("StartLimitIntervalSec", "0"),
     }
-    if let Some(why) = crate::envfile::native_refusal(spec) {
+    if let Some(why) = spec.native_refusal() {
         return Err(RenderError::systemd(why));
     }
     unit.section("Service");

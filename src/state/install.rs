@@ -191,7 +191,7 @@ impl Installation {
     /// How long stopping this service may take: its spec's stop timeout plus the
     /// supervisor's margin; two minutes when the spec can't be read any more.
     pub fn stop_timeout(&self) -> std::time::Duration {
-        crate::spec::load(&self.spec_path)
+        crate::spec::file::load(&self.spec_path)
             .map(|s| s.stop.supervisor_timeout())
             .unwrap_or(std::time::Duration::from_secs(120))
     }

@@ -12,6 +12,7 @@ use crate::os;
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{ServicePaths, ServiceState};
 use crate::status::{ServiceStatus, StatusReport};
+use crate::text::Remark;
 use anyhow::{bail, Context};
 use std::path::Path;
 use std::process::Stdio;
@@ -166,9 +167,7 @@ pub fn launch(inst: &Installation) -> anyhow::Result<Done> {
     // updater or a CI runner that started it.
     let (mut child, note) = os::spawn_detached(&mut cmd)
         .with_context(|| format!("cannot launch {}", inst.respawn_exe.display()))?;
-    if let Some(note) = note {
-        eprintln!("{note}");
-    }
+    let remark = note.map(Remark::Note);
     let pid = child.id();
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
@@ -179,6 +178,7 @@ pub fn launch(inst: &Installation) -> anyhow::Result<Done> {
             if state.supervisor_pid == pid && began {
                 return Ok(Done::Started {
                     supervisor_pid: Some(pid),
+                    remark,
                 });
             }
         }
@@ -218,6 +218,9 @@ pub enum Done {
     /// Started; the supervisor's pid where there is one (not for `--native`).
     Started {
         supervisor_pid: Option<u32>,
+        /// What the user should know about how it was started (Windows: the caller's
+        /// Job Object forbids breakaway, so the supervisor ends with that job).
+        remark: Option<Remark>,
     },
     /// `start` found the service running already.
     AlreadyRunning {

@@ -12,6 +12,9 @@ pub mod main_pid;
 pub mod notify;
 pub mod oplock;
 pub mod orphans;
+pub mod signals;
+#[cfg(windows)]
+pub mod user_launch;
 
 use crate::exit::ExitStatus;
 use crate::os::{self, ChildTree};
@@ -97,7 +100,7 @@ pub struct Supervisor {
     planned: bool,
     /// The Windows service host starts the child as the recorded user (issue 15).
     #[cfg(windows)]
-    launcher: Option<crate::service_user::UserLauncher>,
+    launcher: Option<crate::supervisor::user_launch::UserLauncher>,
     _lock: SupervisorLock,
 }
 
@@ -216,7 +219,7 @@ impl Supervisor {
     /// Start the child as the recorded user, where `launcher` says (the Windows service
     /// host; issue 15). Without this the child runs as the supervisor itself.
     #[cfg(windows)]
-    pub fn run_as_user(&mut self, launcher: crate::service_user::UserLauncher) {
+    pub fn run_as_user(&mut self, launcher: crate::supervisor::user_launch::UserLauncher) {
         // A log folder others can change is the user's: opened and rotated with their
         // rights from the first start on, never SYSTEM's (a user could plant a link
         // there). One only administrators can change, the host writes itself.
@@ -237,7 +240,7 @@ impl Supervisor {
         let Some(path) = self.spec_path.clone() else {
             return;
         };
-        match crate::spec::load(&path) {
+        match crate::spec::file::load(&path) {
             Ok(new) if new == self.spec => {}
             Ok(new) if new.id() != self.spec.id() => self.event(&format!(
                 "the spec at {} now names another service ({}); keeping the one this supervisor started with",
@@ -435,7 +438,7 @@ impl Supervisor {
             return Some(match to {
                 Some(context) => format!(
                     "the user's logon changed; restarting the program {} (planned)",
-                    crate::service_user::describe(context)
+                    crate::supervisor::user_launch::describe(context)
                 ),
                 None => {
                     "the user logged off; stopping the program until they log on again (planned)"
@@ -506,7 +509,7 @@ impl Supervisor {
         for name in SERVICE_ONLY_ENV {
             cmd.env_remove(name);
         }
-        cmd.envs(crate::envfile::child_env(&self.spec)?)
+        cmd.envs(self.spec.child_env()?)
             // A pipe we hold open: a child that reads stdin sees no end-of-file while it
             // runs, and closing it is the graceful stop on Windows.
             .stdin(Stdio::piped())

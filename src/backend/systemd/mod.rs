@@ -17,6 +17,7 @@ use crate::state::{write_atomic, ServiceState};
 use crate::status::StatusReport;
 use crate::supervisor::client;
 use crate::supervisor::client::Done;
+use crate::text::Remark;
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,8 +71,11 @@ impl Backend for Systemd {
         let path = unit_dir(user)?.join(&unit);
         let previous = read_own_unit(&path)?;
         let mut notes = Vec::new();
+        let mut remarks = Vec::new();
         if user {
-            notes.extend(linger(req.linger)?);
+            let (note, remark) = linger(req.linger)?;
+            notes.extend(note);
+            remarks.extend(remark);
         }
         let was_active = previous.is_some() && ctl.props(&unit)?.is_running();
 
@@ -107,26 +111,34 @@ impl Backend for Systemd {
         if previous.is_some() {
             notes.push(format!("updated {} and restarted it", path.display()));
         }
-        Ok(Installed { inst, notes })
+        Ok(Installed {
+            inst,
+            notes,
+            remarks,
+        })
     }
 
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         let ctl = Systemctl::for_inst(inst);
         let unit = &inst.os_name;
         let path = unit_path(inst);
         let ours = read_own_unit(&path)?.is_some();
+        let mut remarks = Vec::new();
         if ours {
             ctl.run(&["disable", "--now", unit])?;
             remove_file(&path)?;
         } else {
             // Someone removed the unit file; stop what systemd may still run.
             let _ = ctl.run(&["stop", unit]);
-            eprintln!("note: the unit file {} was already gone", path.display());
+            remarks.push(Remark::Note(format!(
+                "the unit file {} was already gone",
+                path.display()
+            )));
         }
         let _ = ctl.run(&["daemon-reload"]);
         let _ = ctl.run(&["reset-failed", unit]);
         inst.remove()?;
-        Ok(())
+        Ok(remarks)
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
@@ -296,7 +308,10 @@ fn started(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<Done> {
     } else {
         Some(wait_for_supervisor(ctl, inst)?)
     };
-    Ok(Done::Started { supervisor_pid })
+    Ok(Done::Started {
+        supervisor_pid,
+        remark: None,
+    })
 }
 
 /// Wait until the supervisor systemd started has written its state file (so that
@@ -340,7 +355,8 @@ fn wait_for_supervisor(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<u
 
 /// Lingering lets a user's services run without a login session (and start at boot).
 /// Returns what to tell the user.
-fn linger(enable: bool) -> anyhow::Result<Option<String>> {
+/// `--linger`: turn it on (a note to show), or say it is off (a remark).
+fn linger(enable: bool) -> anyhow::Result<(Option<String>, Option<Remark>)> {
     let uid = nix::unistd::getuid().as_raw().to_string();
     let who = std::env::var("USER").unwrap_or_else(|_| uid.clone());
     if enable {
@@ -355,14 +371,11 @@ fn linger(enable: bool) -> anyhow::Result<Option<String>> {
             );
         }
         wait_for_user_manager();
-        return Ok(Some(format!(
-            "enabled lingering for {who}: the service runs without a login session"
-        )));
+        let note = format!("enabled lingering for {who}: the service runs without a login session");
+        return Ok((Some(note), None));
     }
-    if !is_lingering(&who).unwrap_or(false) {
-        eprintln!("{}", linger_off_message(&who));
-    }
-    Ok(None)
+    let off = !is_lingering(&who).unwrap_or(false);
+    Ok((None, off.then(|| Remark::Note(linger_off_message(&who)))))
 }
 
 /// Whether lingering is on for the current user (`who` is their name). `Err` when
@@ -398,7 +411,7 @@ fn wait_for_user_manager() {
 
 pub fn linger_off_message(user: &str) -> String {
     format!(
-        "note: lingering is off for {user}: this user service starts when {user} logs in and stops when the last session ends.\n  To keep it running without a login (and start it at boot): loginctl enable-linger {user}\n  (or install again with --linger)"
+        "lingering is off for {user}: this user service starts when {user} logs in and stops when the last session ends.\n  To keep it running without a login (and start it at boot): loginctl enable-linger {user}\n  (or install again with --linger)"
     )
 }
 

@@ -1,7 +1,7 @@
 //! The Windows service backend's decisions, as pure functions of what the service
 //! manager and the registry said. Pure so every rule is table-tested on any OS,
 //! including the ones Wine cannot show (recovery actions, sessions, access rights).
-//! `backend::scm`, `service_host` and `startup_fallback` gather the facts and act.
+//! `backend::scm::install`, `backend::scm::host` and `backend::startup_fallback` gather the facts and act.
 
 use crate::quote::windows::split_command_line;
 use crate::state::install::BackendKind;

@@ -9,7 +9,8 @@
 //! wake the engine, which re-plans.
 
 use crate::os::{self, ChildTree, OwnedCommand, UserCommand, UserToken, INTERACTIVE_DESKTOP};
-use crate::run_as::{self, Account, Context, Plan, ServiceSettings, SessionEvent};
+use crate::run_as::{self, Account, Context, Plan, SessionEvent};
+use crate::spec::service::ServiceSettings;
 use std::io;
 use std::sync::{Arc, Mutex};
 

@@ -2,24 +2,26 @@
 //! Manager, running `respawn service-host`, with SCM recovery actions that restart a
 //! crashed host in the spec's backoff schedule (Tailscale's quadratic one by default).
 //! Only services respawn created (ImagePath + `RespawnStateDir` marker) are changed or
-//! deleted; the decisions are the pure functions of `scm_policy`.
+//! deleted; the decisions are the pure functions of [`super::policy`].
 
-use super::scm_policy::{
+use super::policy::{
     self, InstallAction, Ownership, ScmExit, StoppedVerdict, UninstallAction, OWNER_VALUE,
 };
-use super::{Backend, InstallRequest, Installed};
 use crate::admin_files;
-use crate::os::win_errors::{
+use crate::backend::{Backend, InstallRequest, Installed};
+use crate::os::windows::errors::{
     os_code, win_error, ERROR_ACCESS_DENIED, ERROR_DUPLICATE_SERVICE_NAME, ERROR_INVALID_LEVEL,
     ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_NOT_ACTIVE,
 };
 use crate::render::scm::{self, ScmConfig, ScmContext};
-use crate::run_as::{Account, AdminPaths};
+use crate::run_as::{choose_install_account, Account, AdminPaths, InstallCaller, InstallChoice};
+use crate::spec::service::{RunAs, ServiceSettings};
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{RunState, ServiceState as StateFile};
 use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client::Done;
 use crate::supervisor::{client, lock};
+use crate::text::Remark;
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -47,11 +49,11 @@ fn scm_error(what: &str, e: windows_service::Error) -> anyhow::Error {
             "{what}: access denied; run the command from an elevated (Administrator) prompt, or install per user with `respawn install --user`"
         ));
     }
-    if os_code(&e) == Some(scm_policy::ERROR_SERVICE_MARKED_FOR_DELETE) {
+    if os_code(&e) == Some(policy::ERROR_SERVICE_MARKED_FOR_DELETE) {
         return anyhow!(
             "{what}: {}; {}",
             win_error(&e),
-            scm_policy::MARKED_FOR_DELETE_HINT
+            policy::MARKED_FOR_DELETE_HINT
         );
     }
     anyhow!("{what}: {}", win_error(&e))
@@ -87,7 +89,7 @@ pub fn ownership_of(service: &Service, name: &str, state_root: &Path) -> anyhow:
         .query_config()
         .map_err(|e| scm_error(&format!("cannot read the configuration of {name}"), e))?;
     let image = config.executable_path.to_string_lossy().into_owned();
-    Ok(scm_policy::ownership(
+    Ok(policy::ownership(
         &image,
         read_marker(name).as_deref(),
         &state_root.display().to_string(),
@@ -95,8 +97,8 @@ pub fn ownership_of(service: &Service, name: &str, state_root: &Path) -> anyhow:
 }
 
 /// What a per-user install sees of a Windows service of this name.
-pub fn probe(name: &str, state_root: &Path) -> scm_policy::ServiceProbe {
-    use scm_policy::ServiceProbe;
+pub fn probe(name: &str, state_root: &Path) -> policy::ServiceProbe {
+    use policy::ServiceProbe;
     match open(name, ServiceAccess::QUERY_CONFIG) {
         Ok(None) => ServiceProbe::Absent,
         Ok(Some(s)) => match ownership_of(&s, name, state_root) {
@@ -155,7 +157,8 @@ fn service_info(cfg: &ScmConfig) -> ServiceInfo {
 }
 
 /// Description, recovery actions (for a crashed host only), delayed start, preshutdown.
-fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
+/// Returns a warning for each setting this service manager does not support.
+fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<Vec<Remark>> {
     service
         .set_description(&cfg.description)
         .map_err(|e| scm_error("cannot set the description", e))?;
@@ -178,36 +181,40 @@ fn configure(service: &Service, cfg: &ScmConfig) -> anyhow::Result<()> {
         .map_err(|e| scm_error("cannot set the recovery actions", e))?;
     // Recovery only for a host that dies without reporting STOPPED (killed, crashed):
     // a host that reports STOPPED, e.g. ServiceSpecific(78) after the policy gave up,
-    // stays down. See scm_policy::recovery_applies for Microsoft's rule.
-    unsupported_is_ok(
+    // stays down. See policy::recovery_applies for Microsoft's rule.
+    let mut unsupported = Vec::new();
+    unsupported.extend(unsupported_is_ok(
         service.set_failure_actions_on_non_crash_failures(
-            scm_policy::FAILURE_ACTIONS_ON_NON_CRASH_FAILURES,
+            policy::FAILURE_ACTIONS_ON_NON_CRASH_FAILURES,
         ),
         "the failure-actions flag",
-    )?;
-    unsupported_is_ok(
+    )?);
+    unsupported.extend(unsupported_is_ok(
         service.set_delayed_auto_start(cfg.delayed_start),
         "delayed automatic start",
-    )?;
+    )?);
     // At shutdown a service that accepts PRESHUTDOWN gets this long to stop, where one
     // that accepts only SHUTDOWN gets a few seconds whatever its wait hint.
-    unsupported_is_ok(
+    unsupported.extend(unsupported_is_ok(
         service.set_preshutdown_timeout(cfg.preshutdown_timeout),
         "the preshutdown timeout",
-    )
+    )?);
+    Ok(unsupported)
 }
 
 /// Wine's service manager answers ERROR_INVALID_LEVEL for settings it does not
 /// implement (real Windows has them all since Vista): warn rather than fail the install.
-fn unsupported_is_ok(result: windows_service::Result<()>, what: &str) -> anyhow::Result<()> {
+fn unsupported_is_ok(
+    result: windows_service::Result<()>,
+    what: &str,
+) -> anyhow::Result<Option<Remark>> {
     match result {
-        Err(e) if os_code(&e) == Some(ERROR_INVALID_LEVEL) => {
-            eprintln!(
-                "respawn: warning: this service manager does not support {what}; left as it is"
-            );
-            Ok(())
-        }
-        other => other.map_err(|e| scm_error(&format!("cannot set {what}"), e)),
+        Err(e) if os_code(&e) == Some(ERROR_INVALID_LEVEL) => Ok(Some(Remark::Warning(format!(
+            "this service manager does not support {what}; left as it is"
+        )))),
+        other => other
+            .map(|()| None)
+            .map_err(|e| scm_error(&format!("cannot set {what}"), e)),
     }
 }
 
@@ -379,10 +386,46 @@ fn copy_notes(inst: &Installation) -> Vec<String> {
     }
 }
 
+/// Install time: the account a service's program will run as, to record in the
+/// install record. `flag` is `--run-as NAME` when given. `Ok((None, note))`:
+/// LocalSystem (`run_as = "system"`), with the warning the CLI says loudly.
+fn install_account(
+    settings: &ServiceSettings,
+    flag: Option<&str>,
+) -> anyhow::Result<(Option<Account>, Option<Remark>)> {
+    let run_as = settings.windows_service_run_as();
+    if run_as == RunAs::System {
+        return Ok((
+            None,
+            Some(Remark::Warning(
+                "run_as = \"system\": the program and everything it starts will run as \
+                 LocalSystem, with full control of this machine"
+                    .to_string(),
+            )),
+        ));
+    }
+    let caller = crate::os::current_identity()
+        .map_err(|e| anyhow!("cannot read who is installing: {e}"))?
+        .account;
+    let flag = flag.map(crate::os::lookup_account).transpose()?;
+    let console = crate::os::console_user();
+    let who = InstallCaller {
+        caller: &caller,
+        console_user: console.as_ref(),
+        flag: flag.as_ref(),
+    };
+    match choose_install_account(run_as, &who) {
+        InstallChoice::User(account) => Ok((Some(account), None)),
+        InstallChoice::System => Ok((None, None)),
+        InstallChoice::Refuse(message) => Err(anyhow!(message)),
+    }
+}
+
 impl Backend for Scm {
     fn install(&self, req: &InstallRequest) -> anyhow::Result<Installed> {
         // Issue 15: whose account the program runs as, decided before anything changes.
-        let run_as_user = crate::run_as::install_account(&req.spec.service, req.run_as)?;
+        let (run_as_user, system_warning) = install_account(&req.spec.service, req.run_as)?;
+        let mut remarks: Vec<Remark> = system_warning.into_iter().collect();
         // The SYSTEM host runs only admin-only copies: of respawn's exes and of the spec.
         let paths = admin_paths(req)?;
         let exes = exes_to_copy(req.respawn_exe);
@@ -403,7 +446,7 @@ impl Backend for Scm {
             Some(s) => Some(ownership_of(s, &cfg.service_name, req.state_root)?),
             None => None,
         };
-        let action = scm_policy::install_action(&cfg.service_name, owner.as_ref(), req.force);
+        let action = policy::install_action(&cfg.service_name, owner.as_ref(), req.force);
         if let InstallAction::Refuse(why) = &action {
             bail!(why.clone());
         }
@@ -419,7 +462,10 @@ impl Backend for Scm {
         }
         let finished = write_marker(&cfg.service_name, req.state_root)
             .and_then(|()| configure(&service, &cfg))
-            .and_then(|()| inst.write().context("cannot write the install record"));
+            .and_then(|unsupported| {
+                remarks.extend(unsupported);
+                inst.write().context("cannot write the install record")
+            });
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.
             if created {
@@ -427,22 +473,26 @@ impl Backend for Scm {
             }
             return Err(e);
         }
-        if let Err(e) = crate::os::windows_eventlog::register_source(&cfg.service_name) {
-            eprintln!(
-                "respawn: warning: cannot register the Event Log source {}: {e}; the service runs, \
+        if let Err(e) = crate::os::windows::eventlog::register_source(&cfg.service_name) {
+            remarks.push(Remark::Warning(format!(
+                "cannot register the Event Log source {}: {e}; the service runs, \
                  but its events will show without a description in Event Viewer",
                 cfg.service_name
-            );
+            )));
         }
         let notes = copy_notes(&inst);
-        Ok(Installed { inst, notes })
+        Ok(Installed {
+            inst,
+            notes,
+            remarks,
+        })
     }
 
-    fn uninstall(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         uninstall(inst, false)
     }
 
-    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<()> {
+    fn uninstall_forced(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
         uninstall(inst, true)
     }
 
@@ -456,6 +506,7 @@ impl Backend for Scm {
         wait_for_state(&service, ServiceState::Running, Duration::from_secs(30))?;
         Ok(Done::Started {
             supervisor_pid: client::live_supervisor(&inst.paths()).map(|h| h.pid),
+            remark: None,
         })
     }
 
@@ -509,7 +560,7 @@ impl Backend for Scm {
                         .is_ok_and(|s| ServiceStatus::from(s.state).is_live());
                 report.child_pid = None;
                 report.supervisor_pid = None;
-                match scm_policy::stopped_verdict(exit_of(scm_status.exit_code)) {
+                match policy::stopped_verdict(exit_of(scm_status.exit_code)) {
                     StoppedVerdict::Stopped => report.state = ServiceStatus::Stopped,
                     StoppedVerdict::Failed => report.state = ServiceStatus::Failed,
                     // Never started (or Wine, which forgets every exit code): the state
@@ -553,14 +604,15 @@ fn host_alive(inst: &Installation, status: &windows_service::service::ServiceSta
     pid_alive && lock::is_held(&inst.paths().lock_file())
 }
 
-fn uninstall(inst: &Installation, force: bool) -> anyhow::Result<()> {
+fn uninstall(inst: &Installation, force: bool) -> anyhow::Result<Vec<Remark>> {
+    let mut remarks = Vec::new();
     let existing = open(&inst.os_name, ALL_ACCESS)?;
     let owner = match &existing {
         Some(s) => Some(ownership_of(s, &inst.os_name, &inst.state_root)?),
         None => None,
     };
     match (
-        scm_policy::uninstall_action(&inst.os_name, owner.as_ref(), force),
+        policy::uninstall_action(&inst.os_name, owner.as_ref(), force),
         existing,
     ) {
         (UninstallAction::Refuse(why), _) => bail!(why),
@@ -568,23 +620,27 @@ fn uninstall(inst: &Installation, force: bool) -> anyhow::Result<()> {
             // A host that died without the SCM noticing cannot take a stop control;
             // deleting the registration is still right, so go on and say why.
             if let Err(e) = stop_service(&service, inst) {
-                eprintln!("respawn: warning: {e:#}; deleting the service anyway");
+                remarks.push(Remark::Warning(format!(
+                    "{e:#}; deleting the service anyway"
+                )));
             }
             service
                 .delete()
                 .map_err(|e| scm_error("cannot delete the service", e))?;
-            if let Err(e) = crate::os::windows_eventlog::remove_source(&inst.os_name) {
-                eprintln!("respawn: warning: cannot remove the Event Log source: {e}");
+            if let Err(e) = crate::os::windows::eventlog::remove_source(&inst.os_name) {
+                remarks.push(Remark::Warning(format!(
+                    "cannot remove the Event Log source: {e}"
+                )));
             }
         }
-        (UninstallAction::LeaveServiceForgetRecord(why), _) => eprintln!("note: {why}"),
-        _ => eprintln!(
-            "note: the Windows service {} was already gone; removing respawn's record",
+        (UninstallAction::LeaveServiceForgetRecord(why), _) => remarks.push(Remark::Note(why)),
+        _ => remarks.push(Remark::Note(format!(
+            "the Windows service {} was already gone; removing respawn's record",
             inst.os_name
-        ),
+        ))),
     }
     inst.remove()?;
-    Ok(())
+    Ok(remarks)
 }
 
 /// Ask the SCM to stop the service and wait until it has; a stopped service is fine.

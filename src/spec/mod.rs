@@ -5,7 +5,6 @@
 //! say what to write instead.
 
 use crate::duration::{ByteSize, HumanDuration};
-use crate::error::CliError;
 use crate::policy::{RestartMode, RestartPolicy};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -13,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+pub mod file;
 pub mod health;
+pub mod service;
 pub use health::HealthConfig;
 
 /// Longest service name we accept: fits every service manager's limit with room for a profile.
@@ -46,7 +47,7 @@ pub struct Spec {
     /// `[windows]`: how the Windows service is registered (ignored elsewhere).
     pub windows: WindowsOptions,
     /// `[service]`: who the program runs as when installed as a system service.
-    pub service: crate::run_as::ServiceSettings,
+    pub service: service::ServiceSettings,
 }
 
 /// `[windows]` in a spec: settings only the Windows service backend reads.
@@ -194,7 +195,7 @@ struct RawSpec {
     windows: WindowsOptions,
     health: Option<Spanned<health::RawHealth>>,
     #[serde(default)]
-    service: crate::run_as::ServiceSettings,
+    service: service::ServiceSettings,
 }
 
 #[derive(Deserialize, Default)]
@@ -367,6 +368,17 @@ impl Spec {
             None => format!("{}, kept running by respawn", self.display_name()),
         }
     }
+
+    /// `--native` has no supervisor to read env_file at each start: why it is refused.
+    pub fn native_refusal(&self) -> Option<String> {
+        self.env_file.as_ref().map(|f| {
+            format!(
+                "native mode cannot use env_file ({}): respawn's supervisor reads it at each start, \
+                 and with --native there is none; install without --native, or move the variables to [env]",
+                f.display()
+            )
+        })
+    }
 }
 
 fn restart_policy(
@@ -519,23 +531,6 @@ impl StopConfig {
     }
 }
 
-/// Read and validate a spec file; any problem is bad input (exit 2).
-pub fn load(path: &Path) -> Result<Spec, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError::bad_input(
-            format!("cannot read spec {}: {e}", path.display()),
-            "pass the path of a TOML spec, e.g. --spec examples/echo.toml",
-        )
-    })?;
-    let base = absolute(path)?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    Spec::parse(&text, Some(path), &base).map_err(|e| {
-        CliError::bad_input(e.to_string(), "`respawn help-spec` shows the spec format")
-    })
-}
-
 /// The spec text to keep somewhere else (a Windows service's admin-only copy), meaning
 /// the same there: every relative path in it (`command` when it is a path,
 /// `working_dir`, `env_file`, `pid_file`, `logs.dir`, `stop.file`) made absolute
@@ -571,63 +566,6 @@ pub fn relocatable_text(text: &str, base_dir: &Path) -> Result<String, String> {
         return Ok(text.to_string());
     }
     toml::to_string(&doc).map_err(|e| e.to_string())
-}
-
-/// Checks that need the file system: the program exists and is executable, the
-/// working directory exists. Run before anything is created.
-pub fn preflight(spec: &Spec) -> Result<(), CliError> {
-    if let Some(dir) = &spec.working_dir {
-        if !dir.is_dir() {
-            return Err(CliError::bad_input(
-                format!("working_dir {} does not exist", dir.display()),
-                "create it, or fix working_dir in the spec",
-            ));
-        }
-    }
-    spec.resolve_program().map_err(|e| {
-        CliError::bad_input(
-            format!("command {e}"),
-            "install the program, use its full path, or set PATH in the spec's [env]",
-        )
-    })?;
-    if let Some(warning) =
-        crate::envfile::preflight(spec).map_err(|(m, h)| CliError::bad_input(m, h))?
-    {
-        eprintln!("respawn: warning: {warning}");
-    }
-    Ok(())
-}
-
-/// A path made absolute (not canonical: symlinks stay as the user wrote them).
-pub fn absolute(path: &Path) -> Result<PathBuf, CliError> {
-    std::path::absolute(path).map_err(|e| {
-        CliError::bad_input(
-            format!("bad path {}: {e}", path.display()),
-            "pass an existing file",
-        )
-    })
-}
-
-impl Spec {
-    /// The program to start: a path as written, or a bare name found on the PATH the
-    /// child will see (the spec's env may set its own PATH).
-    pub fn resolve_program(&self) -> std::io::Result<PathBuf> {
-        let path_var = self
-            .env
-            .get("PATH")
-            .cloned()
-            .or_else(|| std::env::var("PATH").ok());
-        let cwd = self
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        which::which_in(&self.command, path_var, cwd).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("`{}`: {e}", self.command),
-            )
-        })
-    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
+pub mod errors;
+pub mod eventlog;
+
 // Starting the child with a user's token (issue 15).
 mod token;
 pub use token::{
@@ -384,7 +387,7 @@ pub fn spawn_detached(
 }
 
 /// What `respawn start` says when the caller's job forbids breakaway.
-pub const BREAKAWAY_REFUSED: &str = "note: the Job Object respawn was started in forbids breakaway, so the supervisor stays in it and ends when that job closes; start it from a plain console, or install it as a service";
+pub const BREAKAWAY_REFUSED: &str = "the Job Object respawn was started in forbids breakaway, so the supervisor stays in it and ends when that job closes; start it from a plain console, or install it as a service";
 
 /// No "program has stopped working" or "insert a disk" dialogs for the supervisor and
 /// (inherited) its children: a service has nobody to click them, and a child waiting
@@ -428,7 +431,6 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
 
 // The control channel (`respawn stop|restart` → a running `respawn run`): a named
 // pipe with a DACL, in its own file.
-#[path = "windows_pipe.rs"]
 mod pipe;
 pub use pipe::{
     control_pipe_dacl, control_request, listen_for_control_events, own_control_pipe_sddl,

@@ -6,24 +6,24 @@
 //! of the child.
 //!
 //! The host is LocalSystem; the program runs as the user recorded at install
-//! (`crate::service_user`), and session-change controls move it when that user logs
+//! (`crate::supervisor::user_launch`), and session-change controls move it when that user logs
 //! on or off. A `run_as = "user"` spec without a recorded user never falls back to
 //! LocalSystem: the host stays down and says to reinstall.
 //!
-//! What the host reports when it ends is `backend::scm_policy::scm_exit`: a clean
+//! What the host reports when it ends is `backend::policy::scm_exit`: a clean
 //! STOPPED (0) for a requested stop, ServiceSpecific(78) when the policy gave up,
 //! ServiceSpecific(2) for a bad spec. Since the SCM's recovery applies only to a host
 //! that dies without reporting STOPPED, all of these stay down.
 
-use crate::backend::scm::CONTROL_RESTART_CHILD;
-use crate::backend::scm_policy::{self, EventLevel, HostEnd, ScmExit};
-use crate::os::win_errors::win_error;
-use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
+use crate::backend::scm::install::CONTROL_RESTART_CHILD;
+use crate::backend::scm::policy::{self, EventLevel, HostEnd, ScmExit};
+use crate::os::windows::errors::win_error;
+use crate::os::windows::eventlog::{self as eventlog, EventId, Level};
 use crate::run_as::{self, Account};
-use crate::service_user::{self, Sessions, UserLauncher};
 use crate::spec::Spec;
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
+use crate::supervisor::user_launch::{self, Sessions, UserLauncher};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn log_event(level: Level, id: EventId, text: &str) {
 }
 
 fn supervisor_event(text: &str) {
-    let level = match scm_policy::event_level(text) {
+    let level = match policy::event_level(text) {
         EventLevel::Info => Level::Info,
         EventLevel::Warning => Level::Warning,
         EventLevel::Error => Level::Error,
@@ -231,7 +231,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
             if let Some(w) = handler_watch.get() {
                 let reason = change.reason.to_raw();
                 let session = change.notification.session_id;
-                if service_user::session_changed(&w.sessions, &w.account, reason, session) {
+                if user_launch::session_changed(&w.sessions, &w.account, reason, session) {
                     let _ = tx.send(Control::SessionChanged);
                 }
             }
@@ -257,7 +257,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
         Ok(end) => (end, None),
         Err((end, e)) => (end, Some(e)),
     };
-    let exit = match scm_policy::scm_exit(end) {
+    let exit = match policy::scm_exit(end) {
         Some(ScmExit::Win32(c)) => ServiceExitCode::Win32(c),
         Some(ScmExit::ServiceSpecific(c)) => ServiceExitCode::ServiceSpecific(c),
         None => ServiceExitCode::Win32(0),
@@ -290,7 +290,7 @@ fn supervise(
     watch: &OnceLock<SessionWatch>,
     rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
 ) -> HostResult {
-    let spec = match crate::spec::load(&args.spec_path) {
+    let spec = match crate::spec::file::load(&args.spec_path) {
         Ok(spec) => spec,
         Err(e) => {
             let why = format!("the service host cannot use its spec: {}", e.message);
