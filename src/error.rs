@@ -2,12 +2,15 @@
 //! and the exit code.
 
 use crate::exit::ExitStatus;
+use crate::text::{Remark, Remarked};
 
 #[derive(Debug)]
 pub struct CliError {
     pub status: ExitStatus,
     pub message: String,
     pub hint: Option<String>,
+    /// What was said to be known before it failed ([`Remarked`]), shown first.
+    pub remarks: Vec<Remark>,
 }
 
 impl CliError {
@@ -16,6 +19,7 @@ impl CliError {
             status,
             message: message.into(),
             hint: Some(hint.into()),
+            remarks: Vec::new(),
         }
     }
 
@@ -32,10 +36,15 @@ impl CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(e: anyhow::Error) -> Self {
+        let remarks = e
+            .downcast_ref::<Remarked>()
+            .map(|r| r.remarks.clone())
+            .unwrap_or_default();
         CliError {
             status: ExitStatus::Failure,
             message: format!("{e:#}"),
             hint: None,
+            remarks,
         }
     }
 }

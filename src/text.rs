@@ -62,3 +62,31 @@ impl std::fmt::Display for Remark {
         }
     }
 }
+
+/// An error that comes with the remarks made before it (a note the user needs to
+/// make sense of the failure, such as "lingering is off"); the CLI prints them first,
+/// then the error. Shows as the inner error's whole chain.
+#[derive(Debug)]
+pub struct Remarked {
+    pub remarks: Vec<Remark>,
+    pub error: anyhow::Error,
+}
+
+impl Remarked {
+    /// `error`, carrying `remarks` when there are any.
+    pub fn wrap(error: anyhow::Error, remarks: Vec<Remark>) -> anyhow::Error {
+        if remarks.is_empty() {
+            error
+        } else {
+            anyhow::Error::new(Remarked { remarks, error })
+        }
+    }
+}
+
+impl std::fmt::Display for Remarked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for Remarked {}

@@ -1,8 +1,9 @@
 //! `--native` has no supervisor to read `env_file` at each start, so a native unit or
 //! job refuses it rather than silently starting the program without its secrets.
 
-use respawn::render::launchd::{render_plist, LaunchdContext};
-use respawn::render::systemd::{render_unit, SystemdContext};
+use respawn::render::launchd::render_plist;
+use respawn::render::systemd::render_unit;
+use respawn::render::ServiceContext;
 use respawn::spec::Spec;
 use std::path::Path;
 
@@ -15,8 +16,8 @@ fn spec() -> Spec {
     .unwrap()
 }
 
-fn systemd(native: Option<&Path>) -> SystemdContext<'_> {
-    SystemdContext {
+fn systemd(native: Option<&Path>) -> ServiceContext<'_> {
+    ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/etc/respawn/x.toml"),
         state_root: Path::new("/var/lib/respawn"),
@@ -24,17 +25,20 @@ fn systemd(native: Option<&Path>) -> SystemdContext<'_> {
         systemd_version: 252,
         user_scope: false,
         run_as: None,
+        launchd_log: None,
     }
 }
 
-fn launchd(native: Option<&Path>) -> LaunchdContext<'_> {
-    LaunchdContext {
+fn launchd(native: Option<&Path>) -> ServiceContext<'_> {
+    ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/etc/respawn/x.toml"),
         state_root: Path::new("/var/lib/respawn"),
         native_program: native,
         user_scope: false,
         run_as: None,
+        systemd_version: 0,
+        launchd_log: Some(Path::new("/var/lib/respawn/x/launchd.log")),
     }
 }
 

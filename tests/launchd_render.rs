@@ -7,6 +7,7 @@
 use plist::Value;
 use proptest::prelude::*;
 use respawn::render::launchd::*;
+use respawn::render::ServiceContext;
 use respawn::spec::Spec;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -29,14 +30,21 @@ backoff = ["1500ms", "4s"]
 timeout = "60s"
 "#;
 
-fn ctx(native: Option<&Path>, user: bool) -> LaunchdContext<'_> {
-    LaunchdContext {
+fn ctx(native: Option<&Path>, user: bool) -> ServiceContext<'_> {
+    ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/Users/ann/gw/gw spec.toml"),
         state_root: Path::new("/Users/ann/Library/Application Support/respawn"),
         native_program: native,
         user_scope: user,
         run_as: None,
+        systemd_version: 0,
+        // Where ServicePaths::launchd_log puts it for the `gw-work` specs below.
+        launchd_log: Some(Path::new(if native.is_some() {
+            "/Users/ann/Library/Application Support/respawn/gw-work/output.log"
+        } else {
+            "/Users/ann/Library/Application Support/respawn/gw-work/launchd.log"
+        })),
     }
 }
 
@@ -387,7 +395,7 @@ fn a_daemon_runs_as_its_account() {
     let gw = spec(GATEWAY);
     let daemon = plist_value(
         &gw,
-        &LaunchdContext {
+        &ServiceContext {
             run_as: Some(&ann),
             ..ctx(None, false)
         },
@@ -403,7 +411,7 @@ fn a_daemon_runs_as_its_account() {
     assert_eq!(&without, dict(&root), "nothing else changes");
     let agent = plist_value(
         &gw,
-        &LaunchdContext {
+        &ServiceContext {
             run_as: Some(&ann),
             ..ctx(None, true)
         },
@@ -412,7 +420,7 @@ fn a_daemon_runs_as_its_account() {
     assert!(!dict(&agent).contains_key("UserName"));
     let xml = render_plist(
         &gw,
-        &LaunchdContext {
+        &ServiceContext {
             run_as: Some(&ann),
             ..ctx(None, false)
         },
@@ -428,7 +436,7 @@ fn a_daemon_runs_as_its_account() {
     };
     assert!(plist_value(
         &gw,
-        &LaunchdContext {
+        &ServiceContext {
             run_as: Some(&bad),
             ..ctx(None, false)
         }

@@ -115,8 +115,8 @@ fn no_respawn_command_line_looks_like_a_hermes_gateway() {
     }
 }
 
-fn systemd_ctx() -> systemd::SystemdContext<'static> {
-    systemd::SystemdContext {
+fn systemd_ctx() -> respawn::render::ServiceContext<'static> {
+    respawn::render::ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/home/ann/.local/state/respawn/hermes-work/spec.toml"),
         state_root: Path::new("/home/ann/.local/state/respawn"),
@@ -124,6 +124,7 @@ fn systemd_ctx() -> systemd::SystemdContext<'static> {
         systemd_version: 252,
         user_scope: true,
         run_as: None,
+        launchd_log: None,
     }
 }
 
@@ -146,7 +147,7 @@ fn hermes_artefacts_golden() {
     // launchd paths are joined on the host, so the plist is only compared where
     // launchd lives: Unix hosts (tests/launchd_render.rs is Unix-only for the same reason).
     if cfg!(unix) {
-        let ctx = launchd::LaunchdContext {
+        let ctx = respawn::render::ServiceContext {
             respawn_exe: Path::new("/usr/local/bin/respawn"),
             spec_path: Path::new(
                 "/Users/ann/Library/Application Support/respawn/hermes-work/spec.toml",
@@ -155,6 +156,10 @@ fn hermes_artefacts_golden() {
             native_program: None,
             user_scope: true,
             run_as: None,
+            systemd_version: 0,
+            launchd_log: Some(Path::new(
+                "/Users/ann/Library/Application Support/respawn/hermes-work/launchd.log",
+            )),
         };
         golden(
             "hermes-work.plist",

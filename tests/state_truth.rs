@@ -43,6 +43,51 @@ fn supervisors(h: &Harness) -> Vec<u32> {
         .collect()
 }
 
+/// The sentry (Linux) is a fork of the supervisor but does not look like a second
+/// one: its command line names it, and a `pgrep -f`-style scan for the supervisor's
+/// own command line finds the supervisor alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_sentry_has_a_command_line_of_its_own() {
+    let h = Harness::new();
+    let (sup, _child) = started(&h, "titled");
+    let sentries: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                let fields: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
+                fields[1] == sup.to_string()
+            })
+        })
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "respawn-sentry")
+        })
+        .collect();
+    assert_eq!(
+        sentries.len(),
+        1,
+        "one sentry, a child of the supervisor {sup}"
+    );
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", sentries[0])).unwrap();
+    let shown = String::from_utf8_lossy(&cmdline);
+    assert_eq!(shown.trim_end_matches('\0'), "respawn: sentry of titled");
+    let root = h.state_root();
+    let look_alikes: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("run\0--managed-by") && c.contains(root.to_str().unwrap())
+            })
+        })
+        .collect();
+    assert_eq!(look_alikes, vec![sup]);
+    ok(&h.cmd(&["uninstall", "titled"]));
+}
+
 #[test]
 fn a_corrupt_state_file_changes_nothing_the_lock_says() {
     for garbage in ["", "{}", "not json at all \u{1}"] {

@@ -5,7 +5,8 @@
 #![cfg(unix)]
 
 use respawn::quote::systemd::{split_environment, split_exec_line};
-use respawn::render::systemd::{render_unit, unit_name, SystemdContext};
+use respawn::render::systemd::{render_unit, unit_name};
+use respawn::render::ServiceContext;
 use respawn::spec::Spec;
 use std::path::Path;
 use std::process::Command;
@@ -34,8 +35,8 @@ signal = "SIGINT"
 timeout = "60s"
 "#;
 
-fn ctx<'a>(native: Option<&'a Path>, version: u32, user: bool) -> SystemdContext<'a> {
-    SystemdContext {
+fn ctx<'a>(native: Option<&'a Path>, version: u32, user: bool) -> ServiceContext<'a> {
+    ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/etc/respawn/gw work.toml"),
         state_root: Path::new("/var/lib/respawn"),
@@ -43,6 +44,7 @@ fn ctx<'a>(native: Option<&'a Path>, version: u32, user: bool) -> SystemdContext
         systemd_version: version,
         user_scope: user,
         run_as: None,
+        launchd_log: None,
     }
 }
 
@@ -279,8 +281,9 @@ fn systemd_analyze_accepts_the_rendered_units() {
             "supervised-as-user",
             render_unit(
                 &gw,
-                &SystemdContext {
+                &ServiceContext {
                     run_as: Some(&account("daemon", "daemon")),
+                    launchd_log: None,
                     ..ctx_with(respawn, None, false)
                 },
             )
@@ -305,8 +308,8 @@ fn systemd_analyze_accepts_the_rendered_units() {
     }
 }
 
-fn ctx_with<'a>(respawn: &'a Path, native: Option<&'a Path>, user: bool) -> SystemdContext<'a> {
-    SystemdContext {
+fn ctx_with<'a>(respawn: &'a Path, native: Option<&'a Path>, user: bool) -> ServiceContext<'a> {
+    ServiceContext {
         respawn_exe: respawn,
         native_program: native,
         ..ctx(native, 252, user)
@@ -330,9 +333,10 @@ fn a_system_unit_runs_as_its_account() {
         native: Option<&'a Path>,
         user: bool,
         account: Option<&'a respawn::run_as::UnixAccount>,
-    ) -> SystemdContext<'a> {
-        SystemdContext {
+    ) -> ServiceContext<'a> {
+        ServiceContext {
             run_as: account,
+            launchd_log: None,
             ..ctx(native, 252, user)
         }
     }

@@ -3,7 +3,8 @@
 //! unit is unchanged: the supervisor serves the child's notify socket itself.
 #![cfg(unix)]
 
-use respawn::render::systemd::{render_unit, SystemdContext};
+use respawn::render::systemd::render_unit;
+use respawn::render::ServiceContext;
 use respawn::spec::Spec;
 use std::path::Path;
 
@@ -16,8 +17,8 @@ ready_timeout = "2m"
 watchdog = "30s"
 "#;
 
-fn ctx(native: Option<&Path>) -> SystemdContext<'_> {
-    SystemdContext {
+fn ctx(native: Option<&Path>) -> ServiceContext<'_> {
+    ServiceContext {
         respawn_exe: Path::new("/usr/local/bin/respawn"),
         spec_path: Path::new("/etc/respawn/gw.toml"),
         state_root: Path::new("/var/lib/respawn"),
@@ -25,6 +26,7 @@ fn ctx(native: Option<&Path>) -> SystemdContext<'_> {
         systemd_version: 255,
         user_scope: false,
         run_as: None,
+        launchd_log: None,
     }
 }
 

@@ -41,6 +41,7 @@ mod hermes_health;
 mod hermes_real;
 mod install_flags;
 mod launchd_render;
+mod layers;
 mod main_pid_unix;
 mod new_user;
 mod package_name;

@@ -5,7 +5,8 @@
 //! it is type-checked everywhere) but offered only on macOS.
 
 use super::{Backend, InstallRequest, Installed};
-use crate::render::launchd::{self as render, LaunchdContext};
+use crate::render::launchd::{self as render};
+use crate::render::ServiceContext;
 use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::write_atomic;
 use crate::status::{ServiceStatus, StatusReport};
@@ -35,13 +36,17 @@ impl Backend for Launchd {
         } else {
             super::system_account(req)?
         };
-        let ctx = LaunchdContext {
+        let log = crate::state::ServicePaths::new(req.state_root, &req.spec.id())
+            .launchd_log(program.is_some());
+        let ctx = ServiceContext {
             respawn_exe: req.respawn_exe,
             spec_path: req.spec_path,
             state_root: req.state_root,
             native_program: program.as_deref(),
             user_scope: user,
             run_as: account.as_ref(),
+            systemd_version: 0,
+            launchd_log: Some(&log),
         };
         let text = render::render_plist(req.spec, &ctx)?;
         let home =
@@ -165,7 +170,7 @@ impl Backend for Launchd {
                 .saturating_sub(1);
             report.reason = Some(format!(
                 "run by launchd directly (--native); output: {}",
-                render::launchd_log(&inst.paths(), true).display()
+                inst.paths().launchd_log(true).display()
             ));
         } else if !running && report.state.is_live() {
             // Unloaded or between launches: the state file may be stale.

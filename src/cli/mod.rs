@@ -174,6 +174,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(status) => status.into(),
         Err(e) => {
             let red = anstyle::AnsiColor::Red.on_default().bold();
+            e.remarks.iter().for_each(remark);
             let mut err = anstream::stderr();
             let _ = writeln!(err, "respawn: {red}error:{red:#} {}", e.message);
             if let Some(h) = e.hint {

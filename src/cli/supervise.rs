@@ -23,6 +23,7 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
         status: ExitStatus::Failure,
         message: e.to_string(),
         hint: None,
+        remarks: Vec::new(),
     })?;
     sup.reload_from(&spec::file::absolute(spec_path)?);
     // By hand on a terminal: show the program's output too, and say where it is kept.

@@ -3,7 +3,8 @@
 use super::service::{reinstall, Ctx};
 use super::Check;
 use crate::backend::systemd::{is_running, parse_version, unit_path};
-use crate::render::systemd::{render_unit, SystemdContext, MARKER};
+use crate::render::systemd::{render_unit, MARKER};
+use crate::render::ServiceContext;
 use crate::spec::Spec;
 use crate::state::install::Installation;
 use crate::text::shell_path;
@@ -164,7 +165,7 @@ fn render_now(
     };
     render_unit(
         spec,
-        &SystemdContext {
+        &ServiceContext {
             respawn_exe: &inst.respawn_exe,
             spec_path: &inst.spec_path,
             state_root: &inst.state_root,
@@ -174,6 +175,7 @@ fn render_now(
             systemd_version: version.unwrap_or(u32::MAX),
             user_scope: inst.scope == crate::state::install::Scope::User,
             run_as: inst.unix_account.as_ref(),
+            launchd_log: None,
         },
     )
     .map_err(|e| {

@@ -26,10 +26,10 @@ pub struct Sentinel {
 }
 
 impl Sentinel {
-    /// Fork the sentinel. Only while this process has a single thread (forking a
-    /// threaded process copies locks held by other threads); `None` otherwise, or
-    /// when the fork fails: the next supervisor's cleanup remains.
-    pub fn start() -> Option<Sentinel> {
+    /// Fork the sentinel of service `name`. Only while this process has a single
+    /// thread (forking a threaded process copies locks held by other threads); `None`
+    /// otherwise, or when the fork fails: the next supervisor's cleanup remains.
+    pub fn start(name: &str) -> Option<Sentinel> {
         if thread_count() != Some(1) {
             return None;
         }
@@ -38,6 +38,9 @@ impl Sentinel {
         match unsafe { nix::unistd::fork() }.ok()? {
             nix::unistd::ForkResult::Child => {
                 drop(tx);
+                // Its own command line, so `ps`/`pgrep -f` never show it as a second
+                // `respawn run --spec …` (a fork keeps the parent's argv).
+                retitle(&format!("respawn: sentry of {name}"));
                 watch(rx)
             }
             nix::unistd::ForkResult::Parent { child } => Some(Sentinel {
@@ -124,4 +127,37 @@ fn detach(keep: i32) {
     }
     let _ = nix::unistd::setsid();
     let _ = nix::sys::prctl::set_name(c"respawn-sentry");
+}
+
+/// Overwrite this process's command line (what `/proc/PID/cmdline`, `ps` and `pgrep
+/// -f` show) in place, as setproctitle does: the kernel reads it from the argv area
+/// of our own stack, `arg_start..arg_end` of `/proc/self/stat`. The title is cut to
+/// that area and the rest zeroed, so nothing of the old arguments remains.
+fn retitle(title: &str) {
+    let Some((start, end)) = argv_area() else {
+        return;
+    };
+    let len = end.saturating_sub(start);
+    if len < 2 {
+        return;
+    }
+    let mut bytes = title.as_bytes().to_vec();
+    bytes.truncate(len - 1);
+    bytes.resize(len, 0);
+    // SAFETY: `start..end` is this process's argv area (the kernel's own record of
+    // it), mapped and writable for the life of the process; after the fork no other
+    // thread exists, and nothing here reads argv again (std copied it at start).
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, len) };
+}
+
+/// `arg_start` and `arg_end`: fields 48 and 49 of `/proc/self/stat` (Linux 3.5+),
+/// counted after the `comm` field, which may itself hold spaces and parentheses.
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    // after_comm starts at field 3; field N is at index N - 3.
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let start = fields.get(48 - 3)?.parse().ok()?;
+    let end = fields.get(49 - 3)?.parse().ok()?;
+    (start != 0 && end > start).then_some((start, end))
 }

@@ -5,30 +5,13 @@
 //! Supervised (the default): launchd keeps `respawn run` alive. Native (`--native`):
 //! launchd runs the program itself; docs/backends.md lists what differs.
 
-use super::RenderError;
+use super::{RenderError, ServiceContext};
 use crate::naming;
 use crate::policy::RestartMode;
 use crate::spec::{Spec, StopMethod};
-use crate::state::ServicePaths;
 use plist::{Dictionary, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Everything besides the spec that the plist depends on.
-#[derive(Clone, Copy, Debug)]
-pub struct LaunchdContext<'a> {
-    pub respawn_exe: &'a Path,
-    pub spec_path: &'a Path,
-    pub state_root: &'a Path,
-    /// `Some(program resolved to an absolute path)` to run the program directly
-    /// (native mode); `None` to run the supervisor.
-    pub native_program: Option<&'a Path>,
-    /// A LaunchAgent (the user's `gui/<uid>` domain) rather than a LaunchDaemon.
-    pub user_scope: bool,
-    /// A LaunchDaemon's account (`UserName`/`GroupName`); `None`: root. Ignored for
-    /// agents, which run as their user anyway.
-    pub run_as: Option<&'a crate::run_as::UnixAccount>,
-}
 
 /// The job's label: `names.launchd_label`, else `ai.respawn.<name>` (plus `.<profile>`).
 pub fn label(spec: &Spec) -> String {
@@ -46,17 +29,7 @@ pub fn plist_path(label: &str, user_scope: bool, home: &Path) -> PathBuf {
     dir.join(format!("{label}.plist"))
 }
 
-/// The file launchd sends the job's stdout and stderr to: the supervisor's own
-/// messages (supervised), or the program's output (native, not rotated).
-pub fn launchd_log(paths: &ServicePaths, native: bool) -> PathBuf {
-    if native {
-        paths.default_log_file()
-    } else {
-        paths.dir.join("launchd.log")
-    }
-}
-
-pub fn render_plist(spec: &Spec, ctx: &LaunchdContext) -> Result<String, RenderError> {
+pub fn render_plist(spec: &Spec, ctx: &ServiceContext) -> Result<String, RenderError> {
     let value = plist_value(spec, ctx)?;
     let mut out = Vec::new();
     value
@@ -67,9 +40,8 @@ pub fn render_plist(spec: &Spec, ctx: &LaunchdContext) -> Result<String, RenderE
 }
 
 /// The plist as a value, for tests that compare it field by field.
-pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderError> {
+pub fn plist_value(spec: &Spec, ctx: &ServiceContext) -> Result<Value, RenderError> {
     // Long on purpose: one plist key per statement, as in the file.
-    let paths = ServicePaths::new(ctx.state_root, &spec.id());
     let mut job = Dictionary::new();
     job.insert("Label".into(), string(label(spec))?);
     let (argv, keep_alive, throttle, exit_timeout) = match ctx.native_program {
@@ -154,7 +126,10 @@ pub fn plist_value(spec: &Spec, ctx: &LaunchdContext) -> Result<Value, RenderErr
     // Standard, not Background: Background jobs get throttled CPU and I/O, which a
     // service that answers people (a chat gateway) should not.
     job.insert("ProcessType".into(), string("Standard".into())?);
-    let log = string(utf8(&launchd_log(&paths, ctx.native_program.is_some()))?)?;
+    let log = ctx
+        .launchd_log
+        .ok_or_else(|| RenderError::launchd("no log file was given for the job's output"))?;
+    let log = string(utf8(log)?)?;
     job.insert("StandardOutPath".into(), log.clone());
     job.insert("StandardErrorPath".into(), log);
     Ok(Value::Dictionary(job))

@@ -5,7 +5,7 @@
 //! Native (`--native`): the unit runs the program itself with the closest systemd
 //! settings; docs/backends.md lists what differs.
 
-use super::RenderError;
+use super::{RenderError, ServiceContext};
 use crate::exit::ExitStatus;
 use crate::naming;
 use crate::policy::RestartMode;
@@ -24,25 +24,6 @@ pub const RESTART_STEPS_SINCE: u32 = 254;
 /// systemd 240 added Type=exec: `start` fails when the program cannot be executed.
 pub const TYPE_EXEC_SINCE: u32 = 240;
 
-/// Everything besides the spec that the unit depends on.
-#[derive(Clone, Copy, Debug)]
-pub struct SystemdContext<'a> {
-    pub respawn_exe: &'a Path,
-    /// Absolute path of the spec the supervisor reads.
-    pub spec_path: &'a Path,
-    pub state_root: &'a Path,
-    /// `Some(program resolved to an absolute path)` to run the program directly
-    /// (native mode); `None` to run the supervisor.
-    pub native_program: Option<&'a Path>,
-    /// Major version of the systemd that will read the unit (`systemctl --version`).
-    pub systemd_version: u32,
-    /// A user unit (`systemctl --user`) rather than a system unit.
-    pub user_scope: bool,
-    /// A system unit's account (`User=`/`Group=`); `None`: root. Ignored for user
-    /// units, which run as their user anyway.
-    pub run_as: Option<&'a crate::run_as::UnixAccount>,
-}
-
 impl From<QuoteError> for RenderError {
     fn from(e: QuoteError) -> Self {
         RenderError::systemd(e.0)
@@ -54,7 +35,7 @@ pub fn unit_name(spec: &Spec) -> String {
     naming::systemd_unit(spec)
 }
 
-pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderError> {
+pub fn render_unit(spec: &Spec, ctx: &ServiceContext) -> Result<String, RenderError> {
     let mut unit = Unit::default();
     let description = spec.summary();
     unit.line(MARKER);
@@ -80,7 +61,7 @@ pub fn render_unit(spec: &Spec, ctx: &SystemdContext) -> Result<String, RenderEr
 }
 
 /// `User=` and `Group=` of a system unit that runs as a user ([`crate::run_as`]).
-fn account(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> {
+fn account(unit: &mut Unit, ctx: &ServiceContext) -> Result<(), RenderError> {
     let Some(account) = ctx.run_as.filter(|_| !ctx.user_scope) else {
         return Ok(());
     };
@@ -95,7 +76,7 @@ fn account(unit: &mut Unit, ctx: &SystemdContext) -> Result<(), RenderError> {
     Ok(())
 }
 
-fn supervised(unit: &mut Unit, spec: &Spec, ctx: &SystemdContext) -> Result<(), RenderError> {
+fn supervised(unit: &mut Unit, spec: &Spec, ctx: &ServiceContext) -> Result<(), RenderError> {
     // The supervisor does its own backoff; systemd only has to bring a crashed
     // supervisor back, never giving up.
     unit.set("StartLimitIntervalSec", "0");
@@ -133,7 +114,7 @@ fn supervised(unit: &mut Unit, spec: &Spec, ctx: &SystemdContext) -> Result<(), 
 fn native(
     unit: &mut Unit,
     spec: &Spec,
-    ctx: &SystemdContext,
+    ctx: &ServiceContext,
     program: &Path,
 ) -> Result<(), RenderError> {
     // Long on purpose: one unit directive (or group) per statement, as in the file.
@@ -223,7 +204,7 @@ fn native(
     Ok(())
 }
 
-fn service_type(ctx: &SystemdContext) -> &'static str {
+fn service_type(ctx: &ServiceContext) -> &'static str {
     if ctx.systemd_version >= TYPE_EXEC_SINCE {
         "exec"
     } else {

@@ -205,6 +205,15 @@ impl ServicePaths {
             })
             .unwrap_or_else(|| self.default_log_file())
     }
+    /// The file launchd sends a job's stdout and stderr to: the supervisor's own
+    /// messages (supervised), or the program's output (native, not rotated).
+    pub fn launchd_log(&self, native: bool) -> PathBuf {
+        if native {
+            self.default_log_file()
+        } else {
+            self.dir.join("launchd.log")
+        }
+    }
     pub fn default_log_file(&self) -> PathBuf {
         self.dir.join(LOG_FILE_NAME)
     }

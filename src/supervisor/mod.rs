@@ -182,7 +182,7 @@ impl Supervisor {
             _lock: lock,
         };
         // Now, before the runtime starts threads.
-        sup.sentry = orphans::Sentry::start(&sup.reaper);
+        sup.sentry = orphans::Sentry::start(&sup.reaper, &sup.spec.id());
         // A supervisor that was SIGKILLed may have left its child's tree behind;
         // never run two copies of the child. But only a tree whose identity matches
         // what was recorded: after a reboot the same numbers name strangers.

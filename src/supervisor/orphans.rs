@@ -39,11 +39,12 @@ pub struct Sentry {
 }
 
 impl Sentry {
-    /// Start it while the process is still single-threaded (before the runtime).
-    pub fn start(reaper: &Reaper) -> Sentry {
+    /// Start it while the process is still single-threaded (before the runtime);
+    /// `service` names it in `ps` (`respawn: sentry of NAME`).
+    pub fn start(reaper: &Reaper, service: &str) -> Sentry {
         #[cfg(target_os = "linux")]
         {
-            let sentinel = crate::os::Sentinel::start();
+            let sentinel = crate::os::Sentinel::start(service);
             if let Some(s) = &sentinel {
                 reaper.keep.lock().expect("reaper lock").push(s.pid());
             }
@@ -51,7 +52,7 @@ impl Sentry {
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = reaper;
+            let _ = (reaper, service);
             Sentry::default()
         }
     }

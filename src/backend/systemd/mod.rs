@@ -11,13 +11,14 @@ pub use status::{native_status, supervised_status};
 pub use systemctl::{parse_version, ActiveState, LoadState, SubState, Systemctl, UnitProps};
 
 use super::{Backend, InstallRequest, Installed};
-use crate::render::systemd::{render_unit, unit_name, SystemdContext, MARKER};
+use crate::render::systemd::{render_unit, unit_name, MARKER};
+use crate::render::ServiceContext;
 use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::{write_atomic, ServiceState};
 use crate::status::StatusReport;
 use crate::supervisor::client;
 use crate::supervisor::client::Done;
-use crate::text::Remark;
+use crate::text::{Remark, Remarked};
 use anyhow::{anyhow, bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,7 +59,7 @@ impl Backend for Systemd {
         } else {
             super::system_account(req)?
         };
-        let ctx = SystemdContext {
+        let ctx = ServiceContext {
             respawn_exe: req.respawn_exe,
             spec_path: req.spec_path,
             state_root: req.state_root,
@@ -66,6 +67,7 @@ impl Backend for Systemd {
             systemd_version: version,
             user_scope: user,
             run_as: account.as_ref(),
+            launchd_log: None,
         };
         let text = render_unit(req.spec, &ctx)?;
         let path = unit_dir(user)?.join(&unit);
@@ -77,45 +79,53 @@ impl Backend for Systemd {
             notes.extend(note);
             remarks.extend(remark);
         }
-        let was_active = previous.is_some() && ctl.props(&unit)?.is_running();
+        // What follows may fail; the remarks made so far (lingering is off) explain
+        // why, so they go with the error.
+        let rest = (|| {
+            let was_active = previous.is_some() && ctl.props(&unit)?.is_running();
 
-        let mut inst = req.installation(BackendKind::Systemd, unit.clone(), Some(path.clone()));
-        if !user {
-            if let Some(account) = &account {
-                super::give_state_dir(req, &inst.paths(), account)?;
+            let mut inst = req.installation(BackendKind::Systemd, unit.clone(), Some(path.clone()));
+            if !user {
+                if let Some(account) = &account {
+                    super::give_state_dir(req, &inst.paths(), account)?;
+                }
+                notes.push(super::account_note(account.as_ref()));
             }
-            notes.push(super::account_note(account.as_ref()));
-        }
-        inst.unix_account = account;
-        write_unit(&path, &text)?;
-        let installed = (|| {
-            ctl.run(&["daemon-reload"])?;
+            inst.unix_account = account;
+            write_unit(&path, &text)?;
+            let installed = (|| {
+                ctl.run(&["daemon-reload"])?;
+                if previous.is_some() {
+                    ctl.run(&["enable", &unit])?;
+                    ctl.run(&["restart", &unit])?;
+                } else {
+                    ctl.run(&["enable", "--now", &unit])?;
+                }
+                if !req.native {
+                    wait_for_supervisor(&ctl, &inst)?;
+                }
+                inst.write().context("cannot write the install record")
+            })();
+            if let Err(e) = installed {
+                roll_back(&ctl, &unit, &path, previous.as_deref(), was_active);
+                return Err(e.context(format!(
+                    "install failed and was undone; see `{}`",
+                    ctl.journal_hint(&unit)
+                )));
+            }
             if previous.is_some() {
-                ctl.run(&["enable", &unit])?;
-                ctl.run(&["restart", &unit])?;
-            } else {
-                ctl.run(&["enable", "--now", &unit])?;
+                notes.push(format!("updated {} and restarted it", path.display()));
             }
-            if !req.native {
-                wait_for_supervisor(&ctl, &inst)?;
-            }
-            inst.write().context("cannot write the install record")
+            Ok((inst, notes))
         })();
-        if let Err(e) = installed {
-            roll_back(&ctl, &unit, &path, previous.as_deref(), was_active);
-            return Err(e.context(format!(
-                "install failed and was undone; see `{}`",
-                ctl.journal_hint(&unit)
-            )));
+        match rest {
+            Ok((inst, notes)) => Ok(Installed {
+                inst,
+                notes,
+                remarks,
+            }),
+            Err(e) => Err(Remarked::wrap(e, remarks)),
         }
-        if previous.is_some() {
-            notes.push(format!("updated {} and restarted it", path.display()));
-        }
-        Ok(Installed {
-            inst,
-            notes,
-            remarks,
-        })
     }
 
     fn uninstall(&self, inst: &Installation) -> anyhow::Result<Vec<Remark>> {
