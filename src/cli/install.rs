@@ -432,7 +432,7 @@ fn report(
         }
         _ => format!(
             "start it with `respawn{} start {}`",
-            crate::doctor::service::state_dir_arg(inst),
+            crate::doctor::fix::state_dir_arg(inst),
             inst.service
         ),
     };

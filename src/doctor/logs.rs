@@ -1,7 +1,7 @@
 //! The service's log files: how much room they take, and whether they can be written.
 
 use super::probe::writable;
-use super::service::Ctx;
+use super::Ctx;
 use super::{Check, LOG_SIZE_WARN};
 use crate::state::ServiceState;
 use crate::text::{human_bytes, shell_path};

@@ -132,7 +132,7 @@ pub use windows_facts::*;
 #[cfg(windows)]
 mod windows_facts {
     use super::*;
-    use crate::doctor::service::Ctx;
+    use crate::doctor::Ctx;
     use crate::state::install::Installation;
     use crate::state::ServiceState;
 

@@ -1,6 +1,7 @@
 //! Checks of one installed service: its record, spec, command, files, logs, status.
 
-use super::{logs, Check, InstallSummary};
+use super::fix::reinstall;
+use super::{logs, Check, Ctx, InstallSummary};
 use crate::backend;
 use crate::spec::file::{load as load_spec, preflight};
 use crate::spec::Spec;
@@ -16,12 +17,6 @@ pub struct Found {
     pub checks: Vec<Check>,
     pub installation: Option<InstallSummary>,
     pub not_installed: bool,
-}
-
-/// What the service-level checks share: the record, and the spec when it can be read.
-pub struct Ctx<'a> {
-    pub inst: &'a Installation,
-    pub spec: Option<&'a Spec>,
 }
 
 /// `state_ok`: the state root passed its check; without that, a missing record says
@@ -172,39 +167,6 @@ fn installed(inst: &Installation) -> Check {
             inst.service
         ),
     )
-}
-
-/// `respawn install` as this service was installed, to put its registration right.
-pub fn reinstall(inst: &Installation) -> String {
-    // A Windows service's own spec is a copy: install again from the original.
-    let spec = inst.source_spec.as_ref().unwrap_or(&inst.spec_path);
-    let mut cmd = format!(
-        "respawn install --spec {} --backend {}",
-        shell_path(spec),
-        inst.backend
-    );
-    if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
-        cmd.push_str(if inst.scope == Scope::User {
-            " --user"
-        } else {
-            " --system"
-        });
-    }
-    if inst.native {
-        cmd.push_str(" --native");
-    }
-    cmd.push_str(&state_dir_arg(inst));
-    cmd
-}
-
-/// ` --state-dir DIR` when the service lives outside the default state root.
-pub fn state_dir_arg(inst: &Installation) -> String {
-    // Found without the flag (the user's root, or the machine's on Windows): none needed.
-    if crate::state::StateRoots::from_env().root_of(&inst.service) == inst.state_root {
-        String::new()
-    } else {
-        format!(" --state-dir {}", shell_path(&inst.state_root))
-    }
 }
 
 fn backend_check(inst: &Installation, checks: &mut Vec<Check>) -> bool {

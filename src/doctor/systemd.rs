@@ -1,7 +1,8 @@
 //! systemd checks: the unit file still matches the spec; the unit is enabled.
 
-use super::service::{reinstall, Ctx};
+use super::fix::reinstall;
 use super::Check;
+use super::Ctx;
 use crate::backend::systemd::{is_running, parse_version, unit_path};
 use crate::render::systemd::{render_unit, MARKER};
 use crate::render::ServiceContext;

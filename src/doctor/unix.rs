@@ -1,6 +1,6 @@
 //! Unix checks: who may change what a system service runs as root; lingering; plists.
 
-use super::service::reinstall;
+use super::fix::reinstall;
 use super::Check;
 use crate::state::install::Installation;
 use crate::text::shell_path;

@@ -1,7 +1,8 @@
 //! Windows checks: elevation, the service's ImagePath and recovery actions, and the
 //! per-user login entry.
 
-use super::service::{reinstall, Ctx};
+use super::fix::reinstall;
+use super::Ctx;
 use super::{unquoted_program_with_spaces, Check};
 use crate::backend::startup_fallback::read_login_entry;
 use crate::os::windows::errors::{
@@ -244,7 +245,7 @@ pub fn user_mode(inst: &Installation) -> Check {
             "for a Windows service with crash recovery, from an elevated prompt: `respawn{dir} uninstall {}`, then `respawn{dir} install --spec {}`",
             inst.service,
             crate::text::shell_path(&inst.spec_path),
-            dir = super::service::state_dir_arg(inst),
+            dir = super::fix::state_dir_arg(inst),
         ),
     )
 }
@@ -275,7 +276,7 @@ pub fn service_host(inst: &Installation) -> Check {
             ),
             format!(
                 "start it again with `respawn{} start {}`; if it keeps dying, see `respawn logs {}`",
-                super::service::state_dir_arg(inst),
+                super::fix::state_dir_arg(inst),
                 inst.service,
                 inst.service
             ),

@@ -47,6 +47,7 @@
 
 mod boot;
 mod env_file;
+pub(crate) mod fix;
 mod logs;
 mod machine;
 mod probe;
@@ -291,6 +292,12 @@ pub fn unquoted_program_with_spaces(command_line: &str) -> Option<String> {
     };
     let program = &line[..end];
     program.contains([' ', '\t']).then(|| program.to_string())
+}
+
+/// What the service-level checks share: the record, and the spec when it can be read.
+pub struct Ctx<'a> {
+    pub inst: &'a crate::state::install::Installation,
+    pub spec: Option<&'a crate::spec::Spec>,
 }
 
 #[cfg(test)]
