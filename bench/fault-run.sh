@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/fault-run.sh — figures for the fault matrix of issue 13 (Linux, portable mode).
-# The tests (tests/fault_matrix.rs) assert outcomes; this prints numbers:
+# The tests (tests/supervisor/faults.rs) assert outcomes; this prints numbers:
 #   1. a zero-backoff crash loop: starts per second and the supervisor's CPU share;
 #   2. kill the child 100 times: time from the kill to the new child, median and max;
 #   3. a daemonizing child that exits: time from its exit to the state saying so.

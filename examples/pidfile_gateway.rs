@@ -2,7 +2,7 @@
 //! to `<home>/gateway.pid` (JSON, field `pid`), then exits 0 only for a stop marker
 //! `<home>/.gateway-planned-stop.json` whose `target_pid` is its own pid; any other
 //! marker is deleted and ignored. `<home>` is the last argument (pip's launcher puts
-//! its own path first). Used under pip's real launcher in tests/windows_proc.rs.
+//! its own path first). Used under pip's real launcher in tests/windows/proc.rs.
 //!
 //! Placed as a venv's `Scripts\python.exe` (a `pyvenv.cfg` with `home = DIR` one
 //! folder up), it first acts as the venv redirector does on Windows: starts

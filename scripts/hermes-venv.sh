@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hermes-venv.sh — a venv with the real Hermes agent gateway, for tests/hermes_real.rs.
+# hermes-venv.sh — a venv with the real Hermes agent gateway, for tests/hermes/gateway.rs.
 # Idempotent: reuses the venv when it already has the pinned version. Prints its path.
 #
 # Environment (optional):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # windows-fixtures.sh — real Windows programs nobody here wrote, for the Windows lane's
-# tests (tests/windows_proc.rs). Idempotent and cached (scripts/cache.sh); prints the
+# tests (tests/windows/proc.rs). Idempotent and cached (scripts/cache.sh); prints the
 # fixture dir. Each piece is fetched with its registry's ordinary client:
 #
 #   t64.exe        pip's console-script launcher (distlib), from the pip wheel on PyPI:

@@ -161,7 +161,7 @@ cmd_test() {
     cmd_setup
     ensure_prefix
     start_server
-    # Real Windows programs for tests/windows_proc.rs (pip's launcher, esbuild), cached.
+    # Real Windows programs for tests/windows/proc.rs (pip's launcher, esbuild), cached.
     # Without them those tests SKIP (or fail with RESPAWN_REQUIRE_WINDOWS_FIXTURES=1).
     local fixtures
     if fixtures=$("$REPO/scripts/windows-fixtures.sh"); then

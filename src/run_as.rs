@@ -4,7 +4,7 @@
 //! agent gateway whose tools run shell commands) must not: by default it runs as the
 //! user who installed the service, with that user's token, profile and environment.
 //! Everything here is OS-free so that it is table-tested on every OS; the Windows calls
-//! that act on these decisions live in `src/os/windows_token.rs` and
+//! that act on these decisions live in `src/os/windows/token.rs` and
 //! `src/admin_files.rs`. What Wine can and cannot show is in docs/wine.md
 //! ("Tokens, sessions and file security").
 

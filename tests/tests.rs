@@ -1,5 +1,7 @@
 //! respawn's integration tests: one test crate (as ripgrep's tests/tests.rs), one
-//! module per file of this folder, and one harness, [`common`].
+//! module per file, grouped in folders by what they test (`cli/`, `supervisor/`,
+//! `render/`, `spec/`, `hermes/`, `windows/`; `systemd.rs` boots a real systemd,
+//! `layers.rs` holds the architecture), and one harness, [`common`].
 //!
 //! Why one crate and not a binary per file: cargo links every test crate against the
 //! whole library and its dependencies, and runs test binaries one after another
@@ -18,70 +20,55 @@
 //! test uses, service names with the time in them), as they already had to within a
 //! file.
 //!
-//! A new file `tests/x.rs` needs a `mod x;` line below (Cargo.toml has
-//! `autotests = false`, so cargo no longer finds it by itself);
-//! `every_test_file_is_a_module_of_this_crate` fails until it has one. It starts with
-//! `use crate::common::*;` if it uses the harness. One file's tests:
-//! `cargo test --test tests x::` (the Windows lane: `scripts/windows-lane.sh test
-//! --locked --test tests x::`).
+//! A new file `tests/group/x.rs` needs a `mod x;` line in `tests/group/mod.rs` (a new
+//! top-level file or folder, one below; Cargo.toml has `autotests = false`, so cargo
+//! does not find it by itself); `every_test_file_is_a_module_of_this_crate` fails
+//! until it has one. It starts with `use crate::common::*;` if it uses the harness.
+//! One file's tests: `cargo test --test tests group::x::` (the Windows lane:
+//! `scripts/windows-lane.sh test --locked --test tests windows::x::`).
 
 mod common;
 
-mod bad_input;
-mod boot;
-mod check_describe;
-mod child_stdin_unix;
-mod cli_docs;
-mod doctor;
-mod env_file;
-mod env_file_native;
-mod fault_matrix;
-mod health_unix;
-mod hermes_health;
-mod hermes_real;
-mod install_flags;
-mod launchd_render;
+mod cli;
+mod hermes;
 mod layers;
-mod main_pid_unix;
-mod new_user;
-mod package_name;
-mod preset;
-mod preset_locate;
-mod readme;
-mod reference;
-mod spec_fuzz;
-mod state_truth;
-mod supervisor_unix;
-mod systemd_real;
-mod systemd_render;
-mod systemd_render_health;
-mod test_scripts;
-mod update_portable;
-mod windows_admin_files;
-mod windows_control;
-mod windows_health;
-mod windows_install_copies;
-mod windows_proc;
-mod windows_run_as_doctor;
-mod windows_scm;
-mod windows_scm_owner;
-mod windows_token;
-mod windows_user;
+mod render;
+mod scripts;
+mod spec;
+mod supervisor;
+mod systemd;
+mod windows;
 
 #[test]
 fn every_test_file_is_a_module_of_this_crate() {
-    let this = std::fs::read_to_string(common::repo_root().join("tests/tests.rs")).unwrap();
+    let tests = common::repo_root().join("tests");
     let mut missing = Vec::new();
-    for entry in std::fs::read_dir(common::repo_root().join("tests")).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if let Some(module) = name.strip_suffix(".rs") {
-            if module != "tests" && !this.contains(&format!("\nmod {module};\n")) {
-                missing.push(name);
+    // tests.rs declares the files and folders of tests/; a folder's mod.rs its files.
+    for (dir, declared_in) in [
+        (tests.clone(), tests.join("tests.rs")),
+        (tests.join("cli"), tests.join("cli/mod.rs")),
+        (tests.join("hermes"), tests.join("hermes/mod.rs")),
+        (tests.join("render"), tests.join("render/mod.rs")),
+        (tests.join("spec"), tests.join("spec/mod.rs")),
+        (tests.join("supervisor"), tests.join("supervisor/mod.rs")),
+        (tests.join("windows"), tests.join("windows/mod.rs")),
+    ] {
+        let this = std::fs::read_to_string(&declared_in).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let module = match name.strip_suffix(".rs") {
+                Some(m) if m != "tests" && m != "mod" => m.to_string(),
+                None if entry.path().join("mod.rs").is_file() && name != "common" => name.clone(),
+                _ => continue,
+            };
+            if !this.contains(&format!("\nmod {module};\n")) {
+                missing.push(entry.path().display().to_string());
             }
         }
     }
     assert!(
         missing.is_empty(),
-        "not compiled, so never run: add `mod NAME;` to tests/tests.rs for {missing:?}"
+        "not compiled, so never run: add `mod NAME;` to its folder's mod.rs (or tests/tests.rs) for {missing:?}"
     );
 }

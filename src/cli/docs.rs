@@ -28,7 +28,7 @@ pub fn completions(shell: &str) -> Result<ExitStatus, CliError> {
 }
 
 /// The reference beyond the flags: the spec format, exit codes, files, environment.
-/// One text, for `respawn help-spec` and the man page; tests/reference.rs checks it
+/// One text, for `respawn help-spec` and the man page; tests/cli/reference.rs checks it
 /// against the README. Headings are lines in capitals; ``` fences mark the example.
 pub const REFERENCE: &str = include_str!("../../docs/reference.md");
 

@@ -59,7 +59,7 @@ pub fn arrange(cmd: &mut tokio::process::Command) -> io::Result<()> {
     };
     // The environment std would give the child: ours, changed as the command says.
     // (Command::env_clear is not visible here; respawn never clears the child's
-    // environment, and tests/health_unix.rs checks the child's variables.)
+    // environment, and tests/supervisor/health.rs checks the child's variables.)
     let mut env: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     for (k, v) in std_cmd.get_envs() {
         match v {

@@ -1,6 +1,6 @@
 //! Presets: golden renderings per OS and profile, the names each OS gets, and the
 //! CLI (`respawn spec --preset`, `install --preset`) with a stand-in program found
-//! the ways a real one would be. The real Hermes gateway runs in tests/hermes_real.rs.
+//! the ways a real one would be. The real Hermes gateway runs in tests/hermes/gateway.rs.
 
 use crate::common::*;
 use respawn::naming;
@@ -145,7 +145,7 @@ fn hermes_artefacts_golden() {
         &systemd::render_unit(&spec, &systemd_ctx()).unwrap(),
     );
     // launchd paths are joined on the host, so the plist is only compared where
-    // launchd lives: Unix hosts (tests/launchd_render.rs is Unix-only for the same reason).
+    // launchd lives: Unix hosts (tests/render/launchd.rs is Unix-only for the same reason).
     if cfg!(unix) {
         let ctx = respawn::render::ServiceContext {
             respawn_exe: Path::new("/usr/local/bin/respawn"),
@@ -247,7 +247,7 @@ fn spec_finds_the_program_in_the_active_venv_and_prints_an_installable_spec() {
 #[test]
 fn a_missing_program_says_how_to_install_it() {
     let h = Harness::new();
-    // `install` needs the program (`spec` prints a placeholder: tests/preset_locate.rs).
+    // `install` needs the program (`spec` prints a placeholder: tests/spec/preset_locate.rs).
     let out = isolated(&h)
         .args(["install", "--preset", "hermes", "--backend", "portable"])
         .output()

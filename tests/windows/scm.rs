@@ -48,7 +48,7 @@ fn install_registers_a_quoted_image_path_and_quadratic_recovery() {
     let config = svc.query_config().unwrap();
     let image = config.executable_path.to_string_lossy().into_owned();
     let argv = split_command_line(&image);
-    // The SCM runs the admin-only copies (tests/windows_install_copies.rs has more).
+    // The SCM runs the admin-only copies (tests/windows/install_copies.rs has more).
     let exe_copy = h.program_files().join("respawn").join("respawn.exe");
     assert_eq!(argv[0], exe_copy.display().to_string());
     assert_same_exe(&argv[0], env!("CARGO_BIN_EXE_respawn"));

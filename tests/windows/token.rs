@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// `probe_child`'s name for libtest: the child runs this test exe with it and `--exact`.
-const PROBE: &str = "windows_token::probe_child";
+const PROBE: &str = "windows::token::probe_child";
 /// `stop_helper_probe`'s name for libtest.
-const STOP_PROBE: &str = "windows_token::stop_helper_probe";
+const STOP_PROBE: &str = "windows::token::stop_helper_probe";
 
 /// The child: this test exe again, running only `probe_child`, which (with
 /// RESPAWN_PROBE set, as the spawn's environment does) prints who it runs as, whether it

@@ -83,7 +83,7 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
 
 /// `run_as = "system"` is said loudly, and refused for a program others can change.
 /// Under Wine every file's owner is the (only) user, so every program is one others
-/// can change: the refusal is what runs here (tests/windows_install_copies.rs checks
+/// can change: the refusal is what runs here (tests/windows/install_copies.rs checks
 /// its wording); a LocalSystem service's doctor warning is table-tested in
 /// `doctor::run_as`.
 #[test]

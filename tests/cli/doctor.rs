@@ -77,7 +77,7 @@ fn a_healthy_install_passes() {
     let (code, report) = doctor(&h, Some("healthy"));
     assert_eq!(code, 0, "{report:#}");
     for c in report["checks"].as_array().unwrap() {
-        // Nothing starts a portable install at boot: doctor says so (tests/boot.rs).
+        // Nothing starts a portable install at boot: doctor says so (tests/cli/boot.rs).
         let want = if c["id"] == "boot" { "warn" } else { "ok" };
         assert_eq!(c["status"], want, "{c:#}");
     }

@@ -1,0 +1,13 @@
+//! The command line as a user meets it: each command's output, errors and exit codes.
+
+mod bad_input;
+mod boot;
+mod check;
+mod docs;
+mod doctor;
+mod install_flags;
+mod list_status;
+mod package_name;
+mod readme;
+mod reference;
+mod update;

@@ -1,0 +1,4 @@
+//! The real Hermes agent gateway (hermes-agent on PyPI) supervised by respawn.
+
+mod gateway;
+mod watchdog;

@@ -1,0 +1,9 @@
+//! The supervisor engine with real processes: restarts, stops, health, the lock, the fault matrix.
+
+mod engine;
+mod env_file;
+mod faults;
+mod health;
+mod lock_truth;
+mod main_pid;
+mod stdin;

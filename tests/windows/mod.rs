@@ -1,0 +1,12 @@
+//! Windows, under Wine: the SCM backend and its host, tokens, job objects, per-user mode.
+
+mod admin_files;
+mod control;
+mod health;
+mod install_copies;
+mod proc;
+mod run_as_doctor;
+mod scm;
+mod scm_owner;
+mod token;
+mod user;
