@@ -35,7 +35,7 @@
 //! (Hermes); [`describe`] what a spec means (`respawn check`); [`boot`] whether
 //! anything starts a service at boot; [`envfile`] a spec's `env_file`;
 //! [`admin_files`] the admin-only copies a Windows service runs; [`error`] the error
-//! a user sees.
+//! a user sees; [`trust`] whether the SYSTEM host may trust a path (issue 25).
 
 pub mod admin_files;
 pub mod backend;
@@ -64,3 +64,4 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod trust;

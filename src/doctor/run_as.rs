@@ -10,7 +10,7 @@
 #![cfg_attr(not(windows), allow(dead_code))]
 
 use super::Check;
-use crate::admin_files::{describe_writer, Finding};
+use crate::admin_files::Finding;
 use crate::run_as::{Account, ChildIdentity, Logon, RunAs};
 
 const SYSTEM_SID: &str = "S-1-5-18";
@@ -98,18 +98,12 @@ pub fn permissions_verdict(findings: &[Finding], acls_kept: bool) -> Check {
     if findings.is_empty() {
         return Check::ok(
             ID,
-            "respawn.exe, the spec and the folders above them can be changed only by SYSTEM and Administrators",
+            "every file and folder the LocalSystem host reads, writes or runs (and every folder above them) can be changed only by SYSTEM, Administrators and TrustedInstaller, and none is a link",
         );
     }
-    let list: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            let who: Vec<String> = f.writers.iter().map(|w| describe_writer(w)).collect();
-            format!("{} ({})", f.path.display(), who.join(", "))
-        })
-        .collect();
+    let list: Vec<String> = findings.iter().map(|f| f.line()).collect();
     let summary = format!(
-        "the LocalSystem host reads files others can change: {}",
+        "the LocalSystem host touches paths others can change: {}",
         list.join("; ")
     );
     let fix = "reinstall from an elevated prompt with this version of respawn: it copies respawn.exe into \
@@ -270,11 +264,15 @@ mod tests {
         let f = [Finding {
             path: r"C:\Users\ann\respawn.exe".into(),
             role: Role::File,
-            writers: vec!["BU".into()],
+            problem: crate::trust::Problem::Writers(vec!["BU".into()]),
         }];
         let c = permissions_verdict(&f, true);
         assert_eq!(c.status, Status::Fail);
-        assert!(c.summary.contains(r"respawn.exe (Users)"), "{}", c.summary);
+        assert!(
+            c.summary.contains(r"respawn.exe can be changed by Users"),
+            "{}",
+            c.summary
+        );
         assert!(c.fix.unwrap().contains("%ProgramFiles%"));
         assert_eq!(permissions_verdict(&f, false).status, Status::Warn);
     }
