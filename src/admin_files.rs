@@ -8,9 +8,6 @@
 //! The decisions (paths, SDDL, who may write) are pure, in `crate::run_as`; the OS calls
 //! are in `src/os/windows/acl.rs`.
 
-use crate::run_as::Role;
-use std::path::PathBuf;
-
 /// A path the host depends on that someone other than SYSTEM/Administrators can
 /// change, or that is a link (decided in [`crate::trust`]).
 pub use crate::trust::Finding;
@@ -34,6 +31,27 @@ pub fn refusal(what: &str, findings: &[Finding]) -> String {
     format!(
         "run_as = \"system\" would run {what} as LocalSystem, but:\n{}\nAnything those accounts run could then take over the machine. \
          Move it under %ProgramFiles% (only administrators can change it there), or let the service run as a user: \
+         remove run_as = \"system\" from [service].",
+        lines.join("\n")
+    )
+}
+
+/// What install says when a `run_as = "system"` service would trust paths others can
+/// change (issue 25): each named with what it is to the service and who can change
+/// it, and helpers named by a bare name (found on SYSTEM's PATH at run time).
+pub fn system_refusal(found: &[(String, Finding)], bare_helpers: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = found
+        .iter()
+        .map(|(what, f)| format!("  {what}: {}", f.line()))
+        .collect();
+    lines.extend(bare_helpers.iter().map(|(what, name)| {
+        format!("  {what}: `{name}` would be found on LocalSystem's own PATH when it runs; write its full path")
+    }));
+    format!(
+        "run_as = \"system\" would let LocalSystem run, read or write what others can change:\n{}\n\
+         Anything those accounts run (an agent the service supervises included) could then take over the machine. \
+         Move programs under %ProgramFiles% and files and folders under a folder only administrators can change \
+         (leave [logs] dir out: the service's own state dir is admin-only), or let the service run as a user: \
          remove run_as = \"system\" from [service].",
         lines.join("\n")
     )
@@ -126,6 +144,9 @@ mod windows_impl {
         Ok(crate::os::untrusted_on_the_way(path, is_dir))
     }
 
+    /// A lock file's owner and DACL: SYSTEM and Administrators, nobody else.
+    pub const LOCK_SDDL: &str = "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)";
+
     /// The owner and DACL every folder respawn makes in a service's state dir gets:
     /// SYSTEM and Administrators only (install adds the recorded user's read access to
     /// the files it writes later).
@@ -172,12 +193,56 @@ mod windows_impl {
             Verdict::Refused(why) => anyhow::bail!(why),
             Verdict::Reported(why) => notes.push(why),
         }
+        if !is_machine_root {
+            // A given root that does not exist yet is made admin-only as it is made.
+            if let Some(parent) = root.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            create_dir_with_sddl(root, &inner)?;
+        }
         let dir = root.join(id);
         if !create_dir_with_sddl(&dir, &inner)? {
             reset_security_no_follow(&dir, &inner)?;
             reset_untrusted_children(&dir, &inner)?;
         }
+        // The locks: no access at all for users (a read handle is enough for
+        // LockFileEx: the agent could hold the lock and keep the host down). Made now,
+        // in a folder only administrators can change, so nobody else can make them.
+        for lock in [
+            crate::state::ServicePaths::new(root, id).lock_file(),
+            crate::state::ServicePaths::new(root, id).operation_lock(),
+        ] {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock)
+                .with_context(|| format!("cannot create {}", lock.display()))?;
+            reset_security_no_follow(&lock, LOCK_SDDL)?;
+        }
         Ok(notes)
+    }
+
+    /// What the LocalSystem host checks at every start, before it reads anything
+    /// (issue 25): its own exe, its spec and its state root, each with every folder
+    /// above, may be changed only by SYSTEM, Administrators and TrustedInstaller, and
+    /// none is a link. Refused on Windows; under Wine reported (see `crate::trust`).
+    pub fn host_start_verdict(exe: &Path, spec: &Path, state_root: &Path) -> Verdict {
+        let mut found: Vec<crate::trust::Finding> = Vec::new();
+        for (path, folder) in [(exe, false), (spec, false), (state_root, true)] {
+            for f in untrusted_on_the_way(path, folder) {
+                if !found.iter().any(|have| have.path == f.path) {
+                    found.push(f);
+                }
+            }
+        }
+        crate::trust::enforce(
+            "its exe, spec and state dir",
+            &found,
+            "Install the service again from an elevated prompt (it makes them admin-only), or fix what is named.",
+            crate::os::trust_is_enforced(),
+        )
     }
 
     /// Reset the owner and DACL of everything below `dir` that someone other than
@@ -214,6 +279,8 @@ mod windows_impl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_as::Role;
+    use std::path::PathBuf;
 
     #[test]
     fn the_refusal_names_each_path_and_who_can_change_it() {

@@ -155,6 +155,24 @@ pub fn enforce(what: &str, findings: &[Finding], fix: &str, acls_kept: bool) -> 
     }
 }
 
+/// The DACL respawn gives its Windows service (issue 25), instead of Windows' default,
+/// which lets every interactive user send user-defined controls (128 restarts the
+/// gateway): SYSTEM and Administrators full control; authenticated users may only
+/// query it; the recorded user (if any) may also start and stop it and send it
+/// user-defined controls, so `respawn start|stop|restart` of their own gateway works
+/// from an unelevated prompt.
+pub fn service_sddl(user_sid: Option<&str>) -> Result<String, String> {
+    const FULL: &str = "CCDCLCSWRPWPDTLOCRSDRCWDWO";
+    let mut sddl = format!("D:(A;;{FULL};;;SY)(A;;{FULL};;;BA)(A;;CCLCSWLORC;;;AU)");
+    if let Some(sid) = user_sid {
+        if !crate::run_as::is_sid_string(sid) {
+            return Err(format!("`{sid}` is not a SID (S-1-...)"));
+        }
+        sddl.push_str(&format!("(A;;CCLCSWRPWPLOCRRC;;;{sid})"));
+    }
+    Ok(sddl)
+}
+
 /// One path a `run_as = "system"` service's LocalSystem processes read, write or run,
 /// besides the program: what it is to the service, and whether it is a folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +242,22 @@ mod tests {
             sddl: sddl.into(),
             reparse: false,
         }
+    }
+
+    #[test]
+    fn the_service_lets_its_user_start_stop_and_restart_it_and_nobody_else() {
+        let sddl = service_sddl(Some(ANN)).unwrap();
+        assert!(
+            sddl.contains(&format!("(A;;CCLCSWRPWPLOCRRC;;;{ANN})")),
+            "{sddl}"
+        );
+        // authenticated users: query only (no RP start, WP stop, CR user controls)
+        let au = sddl.split('(').find(|a| a.ends_with(";;;AU)")).unwrap();
+        for right in ["RP", "WP", "CR", "DC", "SD", "WD", "WO"] {
+            assert!(!au.contains(right), "{au}");
+        }
+        assert!(!service_sddl(None).unwrap().contains("S-1-5-21"));
+        assert!(service_sddl(Some("WD)(A;;FA;;;WD")).is_err());
     }
 
     #[test]

@@ -65,6 +65,7 @@ mod windows_run_as_doctor;
 mod windows_scm;
 mod windows_scm_owner;
 mod windows_token;
+mod windows_trust;
 mod windows_user;
 
 #[test]

@@ -359,3 +359,73 @@ pub fn reset_security_no_follow(path: &Path, sddl: &str) -> io::Result<()> {
         set
     }
 }
+
+/// Give a service the DACL in `sddl` (`SetServiceObjectSecurity`); the handle needs
+/// WRITE_DAC.
+pub fn set_service_security(
+    service: &windows_service::service::Service,
+    sddl: &str,
+) -> io::Result<()> {
+    use windows_sys::Win32::System::Services::SetServiceObjectSecurity;
+    let wsddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    // SAFETY: the descriptor is LocalAlloc'ed by the conversion and freed after use;
+    // the service handle is valid for the borrow.
+    unsafe {
+        check(ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            wsddl.as_ptr(),
+            SDDL_REVISION_1,
+            &mut sd,
+            std::ptr::null_mut(),
+        ))
+        .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
+        let set = check(SetServiceObjectSecurity(
+            service.raw_handle(),
+            DACL_SECURITY_INFORMATION,
+            sd,
+        ));
+        LocalFree(sd);
+        set
+    }
+}
+
+/// A service's DACL as SDDL (`QueryServiceObjectSecurity`); the handle needs
+/// READ_CONTROL.
+pub fn service_security(service: &windows_service::service::Service) -> io::Result<String> {
+    use windows_sys::Win32::System::Services::QueryServiceObjectSecurity;
+    let mut needed = 0u32;
+    // SAFETY: a size query with no buffer, then a buffer of the size asked for; the
+    // string is LocalAlloc'ed by the conversion and freed.
+    unsafe {
+        QueryServiceObjectSecurity(
+            service.raw_handle(),
+            DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            0,
+            &mut needed,
+        );
+        if needed == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; needed as usize];
+        check(QueryServiceObjectSecurity(
+            service.raw_handle(),
+            DACL_SECURITY_INFORMATION,
+            buf.as_mut_ptr().cast(),
+            needed,
+            &mut needed,
+        ))?;
+        let mut text = std::ptr::null_mut();
+        check(ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            buf.as_mut_ptr().cast(),
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut text,
+            std::ptr::null_mut(),
+        ))?;
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+        LocalFree(text.cast());
+        Ok(s)
+    }
+}
