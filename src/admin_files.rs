@@ -8,48 +8,36 @@
 //! The decisions (paths, SDDL, who may write) are pure, in `crate::run_as`; the OS calls
 //! are in `src/os/windows/acl.rs`.
 
-use crate::run_as::Role;
-use std::path::PathBuf;
-
-/// A path the host depends on that someone other than SYSTEM/Administrators can change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    pub path: PathBuf,
-    pub role: Role,
-    /// SIDs or SDDL abbreviations (`BU`, `AU`, `WD`, `S-1-5-21-...`).
-    pub writers: Vec<String>,
-}
-
-/// A person's name for a well-known SDDL abbreviation.
-pub fn describe_writer(sid: &str) -> String {
-    match sid {
-        "WD" | "S-1-1-0" => "Everyone".into(),
-        "BU" | "S-1-5-32-545" => "Users".into(),
-        "AU" | "S-1-5-11" => "Authenticated Users".into(),
-        "IU" | "S-1-5-4" => "interactive users".into(),
-        "OW" | "S-1-3-4" => "the owner".into(),
-        other => other.into(),
-    }
-}
+use crate::trust::Finding;
 
 /// What install says when a `run_as = "system"` service would run something others
 /// can change; `what` is e.g. "the program".
 pub fn refusal(what: &str, findings: &[Finding]) -> String {
-    let lines: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            let who: Vec<String> = f.writers.iter().map(|w| describe_writer(w)).collect();
-            let how = match f.role {
-                Role::File => "can be changed by",
-                Role::Folder => "lets new or replaced files in for",
-                Role::Ancestor => "can be renamed or re-permissioned by",
-            };
-            format!("  {} {how} {}", f.path.display(), who.join(", "))
-        })
-        .collect();
+    let lines: Vec<String> = findings.iter().map(|f| format!("  {}", f.line())).collect();
     format!(
         "run_as = \"system\" would run {what} as LocalSystem, but:\n{}\nAnything those accounts run could then take over the machine. \
          Move it under %ProgramFiles% (only administrators can change it there), or let the service run as a user: \
+         remove run_as = \"system\" from [service].",
+        lines.join("\n")
+    )
+}
+
+/// What install says when a `run_as = "system"` service would trust paths others can
+/// change (issue 25): each named with what it is to the service and who can change
+/// it, and helpers named by a bare name (found on SYSTEM's PATH at run time).
+pub fn system_refusal(found: &[(String, Finding)], bare_helpers: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = found
+        .iter()
+        .map(|(what, f)| format!("  {what}: {}", f.line()))
+        .collect();
+    lines.extend(bare_helpers.iter().map(|(what, name)| {
+        format!("  {what}: `{name}` would be found on LocalSystem's own PATH when it runs; write its full path")
+    }));
+    format!(
+        "run_as = \"system\" would let LocalSystem run, read or write what others can change:\n{}\n\
+         Anything those accounts run (an agent the service supervises included) could then take over the machine. \
+         Move programs under %ProgramFiles% and files and folders under a folder only administrators can change \
+         (leave [logs] dir out: the service's own state dir is admin-only), or let the service run as a user: \
          remove run_as = \"system\" from [service].",
         lines.join("\n")
     )
@@ -61,8 +49,12 @@ pub use windows_impl::*;
 #[cfg(windows)]
 mod windows_impl {
     use super::Finding;
-    use crate::os::{read_security, replace_file, set_protected_dacl};
-    use crate::run_as::{admin_only_sddl, paths_to_check, untrusted_writers, Account, AdminPaths};
+    use crate::os::{
+        create_dir_with_sddl, path_facts, replace_file, reset_security_no_follow,
+        set_protected_dacl, untrusted_on_the_way,
+    };
+    use crate::run_as::{admin_only_sddl, Account, AdminPaths, Role};
+    use crate::trust::{judge, Problem, Verdict};
     use anyhow::Context;
     use std::path::{Path, PathBuf};
 
@@ -130,31 +122,151 @@ mod windows_impl {
     }
 
     /// Every path on the way to `path` (itself, its folder, the folders above) that
-    /// someone other than SYSTEM/Administrators can change. Paths that don't exist are
+    /// someone other than SYSTEM/Administrators can change, or that is a reparse point
+    /// (read without following it: [`crate::trust`]). Paths that don't exist are
     /// skipped (install checks the program exists elsewhere).
     pub fn writable_by_others(path: &Path) -> anyhow::Result<Vec<Finding>> {
-        let mut out = Vec::new();
-        for (p, role) in paths_to_check(path) {
-            if !p.exists() {
-                continue;
+        let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+        Ok(crate::os::untrusted_on_the_way(path, is_dir))
+    }
+
+    /// A lock file's owner and DACL: SYSTEM and Administrators, nobody else.
+    pub const LOCK_SDDL: &str = "O:BAD:P(A;;FA;;;SY)(A;;FA;;;BA)";
+
+    /// The owner and DACL every folder respawn makes in a service's state dir gets:
+    /// SYSTEM and Administrators only (install adds the recorded user's read access to
+    /// the files it writes later).
+    fn admin_owned(sddl: &str) -> String {
+        format!("O:BA{sddl}")
+    }
+
+    /// Before anything is written in a Windows service's state dir (issue 25): the
+    /// machine root (`%ProgramData%\respawn`, when `is_machine_root`) and `<root>\<id>`
+    /// are created with their security descriptor in the same call; when they already
+    /// exist (a user may have made them first, or a junction in their place), a
+    /// reparse point anywhere is refused, and the owner and DACL of everything in them
+    /// that someone else could change are reset. A state root given with
+    /// `--state-dir` must be one that only SYSTEM, Administrators and TrustedInstaller
+    /// can change, every folder above it included. Returns what to say loudly (under
+    /// Wine, where the trust check only reports).
+    pub fn prepare_state_dir(
+        root: &Path,
+        is_machine_root: bool,
+        id: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut notes = Vec::new();
+        let enforced = crate::os::trust_is_enforced();
+        let inner = admin_owned(&admin_only_sddl(None).map_err(anyhow::Error::msg)?);
+        if is_machine_root {
+            let sddl = admin_owned(crate::run_as::MACHINE_ROOT_SDDL);
+            if let Some(parent) = root.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
             }
-            let sddl = read_security(&p)?;
-            let writers = untrusted_writers(&sddl, role);
-            if !writers.is_empty() {
-                out.push(Finding {
-                    path: p,
-                    role,
-                    writers,
-                });
+            if !create_dir_with_sddl(root, &sddl)? {
+                reset_security_no_follow(root, &sddl)?;
+                reset_untrusted_children(root, &inner)?;
             }
         }
-        Ok(out)
+        let fix = if is_machine_root {
+            "Remove what is named (from an elevated prompt) and install again."
+        } else {
+            "Pass a --state-dir that only administrators can change (or none: a service keeps its state in %ProgramData%\\respawn)."
+        };
+        let what = format!("the state dir {}", root.display());
+        match crate::trust::enforce(&what, &untrusted_on_the_way(root, true), fix, enforced) {
+            Verdict::Trusted => {}
+            Verdict::Refused(why) => anyhow::bail!(why),
+            Verdict::Reported(why) => notes.push(why),
+        }
+        if !is_machine_root {
+            // A given root that does not exist yet is made admin-only as it is made.
+            if let Some(parent) = root.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            create_dir_with_sddl(root, &inner)?;
+        }
+        let dir = root.join(id);
+        if !create_dir_with_sddl(&dir, &inner)? {
+            reset_security_no_follow(&dir, &inner)?;
+            reset_untrusted_children(&dir, &inner)?;
+        }
+        // The locks: no access at all for users (a read handle is enough for
+        // LockFileEx: the agent could hold the lock and keep the host down). Made now,
+        // in a folder only administrators can change, so nobody else can make them.
+        for lock in [
+            crate::state::ServicePaths::new(root, id).lock_file(),
+            crate::state::ServicePaths::new(root, id).operation_lock(),
+        ] {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock)
+                .with_context(|| format!("cannot create {}", lock.display()))?;
+            reset_security_no_follow(&lock, LOCK_SDDL)?;
+        }
+        Ok(notes)
+    }
+
+    /// What the LocalSystem host checks at every start, before it reads anything
+    /// (issue 25): its own exe, its spec and its state root, each with every folder
+    /// above, may be changed only by SYSTEM, Administrators and TrustedInstaller, and
+    /// none is a link. Refused on Windows; under Wine reported (see `crate::trust`).
+    pub fn host_start_verdict(exe: &Path, spec: &Path, state_root: &Path) -> Verdict {
+        let mut found: Vec<crate::trust::Finding> = Vec::new();
+        for (path, folder) in [(exe, false), (spec, false), (state_root, true)] {
+            for f in untrusted_on_the_way(path, folder) {
+                if !found.iter().any(|have| have.path == f.path) {
+                    found.push(f);
+                }
+            }
+        }
+        crate::trust::enforce(
+            "its exe, spec and state dir",
+            &found,
+            "Install the service again from an elevated prompt (it makes them admin-only), or fix what is named.",
+            crate::os::trust_is_enforced(),
+        )
+    }
+
+    /// Reset the owner and DACL of everything below `dir` that someone other than
+    /// SYSTEM/Administrators could change; refuse any reparse point. `dir` itself is
+    /// already admin-only, so nothing new can appear in it meanwhile.
+    fn reset_untrusted_children(dir: &Path, sddl: &str) -> anyhow::Result<()> {
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .path();
+            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            let role = if is_dir { Role::Folder } else { Role::File };
+            let facts = path_facts(&path);
+            let found = judge(&[(path.clone(), role, facts)]);
+            if let Some(f) = found.first() {
+                if f.problem == Problem::Reparse {
+                    anyhow::bail!(
+                        "{}; remove it from an elevated prompt and install again",
+                        f.line()
+                    );
+                }
+                reset_security_no_follow(&path, sddl)?;
+            }
+            if is_dir {
+                reset_untrusted_children(&path, sddl)?;
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_as::Role;
+    use std::path::PathBuf;
 
     #[test]
     fn the_refusal_names_each_path_and_who_can_change_it() {
@@ -164,12 +276,12 @@ mod tests {
                 Finding {
                     path: PathBuf::from(r"C:\Users\ann\venv\Scripts\hermes.exe"),
                     role: Role::File,
-                    writers: vec!["S-1-5-21-1-2-3-1001".into()],
+                    problem: crate::trust::Problem::Writers(vec!["S-1-5-21-1-2-3-1001".into()]),
                 },
                 Finding {
                     path: PathBuf::from(r"C:\tools"),
                     role: Role::Folder,
-                    writers: vec!["AU".into(), "BU".into()],
+                    problem: crate::trust::Problem::Writers(vec!["AU".into(), "BU".into()]),
                 },
             ],
         );

@@ -59,37 +59,35 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
             .unwrap_or(body.len());
         let key = &body[..key_len];
         if key.is_empty() || key.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(err(format!(
-                "`{}` is not KEY=VALUE; a name is letters, digits and _ (not first a digit)",
-                this.trim()
-            )));
+            // Never the line's text: the file may not be the one meant (a link), and
+            // errors reach the log and the Event Log (issue 25).
+            return Err(err(
+                "is not KEY=VALUE; a name is letters, digits and _ (not first a digit)".into(),
+            ));
         }
         let Some(value) = body[key_len..].trim_start().strip_prefix('=') else {
-            return Err(err(format!(
-                "`{key}` has no `=`; write {key}=VALUE (or {key}= for empty)"
-            )));
+            return Err(err("has no `=`; write KEY=VALUE (or KEY= for empty)".into()));
         };
         let value = value.trim_start_matches([' ', '\t']);
         let (value, next) = match value.chars().next() {
             Some(q @ ('"' | '\'')) => {
                 let open = at(value) + 1;
-                let (inner, used) = quoted(&text[open..], q).ok_or_else(|| {
-                    err(format!("`{key}`: the {q} quote is never closed; close it"))
-                })?;
+                let (inner, used) = quoted(&text[open..], q)
+                    .ok_or_else(|| err(format!("the {q} quote is never closed; close it")))?;
                 let after = open + used;
                 let (tail, _) = split_line(&text[after..]);
                 let tail = tail.trim();
                 if !(tail.is_empty() || tail.starts_with('#')) {
-                    return Err(err(format!(
-                        "`{key}`: `{tail}` after the closing quote; put it inside the quotes, or start a comment with #"
-                    )));
+                    return Err(err(
+                        "text after the closing quote; put it inside the quotes, or start a comment with #".into(),
+                    ));
                 }
                 (inner, next_line_start(text, after))
             }
             _ => (unquoted(value), next_line),
         };
         if value.contains('\0') {
-            return Err(err(format!("`{key}`: the value contains a NUL character")));
+            return Err(err("the value contains a NUL character".into()));
         }
         entries.push((key.to_string(), value));
         pos = next;
@@ -301,7 +299,22 @@ mod tests {
     fn errors_name_the_line_and_the_fix() {
         let e = parse("A=1\n\nnot a pair\n").unwrap_err();
         assert_eq!(e.line, 3);
-        assert!(e.message.contains("write not=VALUE"), "{}", e.message);
+        assert!(e.message.contains("write KEY=VALUE"), "{}", e.message);
+        // Nothing of the file's text is echoed (issue 25): a link may point the host
+        // at a file of secrets, and errors reach the log and the Event Log.
+        for text in [
+            "secret-token-xyz\n",
+            "secret-token-xyz y\n",
+            "SECRET=\"xyz\" tail-secret\n",
+            "SECRET=\"never closed\n",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                !e.message.contains("secret") && !e.message.contains("SECRET"),
+                "{}",
+                e.message
+            );
+        }
         let e = parse("=x\n").unwrap_err();
         assert!(e.message.contains("is not KEY=VALUE"), "{}", e.message);
         let e = parse("A=1\nB=\"open\nC=2\n").unwrap_err();

@@ -9,7 +9,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 1 core | text, duration, quote, exit, control, error, policy, spec, naming, envfile, run_as, render |
+//! | 1 core | text, duration, quote, exit, control, error, policy, spec, naming, envfile, run_as, trust, render |
 //! | 2 os | os |
 //! | 3 records | state, status, admin_files |
 //! | 4 supervisor | supervisor |
@@ -24,7 +24,8 @@
 //! plist, SCM config, Run value) as data with golden tests; [`quote`] escapes every
 //! string that ends up in one, each with a round-trip test; [`run_as`] who the
 //! program runs as (the installing user, in their session, through S4U, or waiting),
-//! as decision tables; [`envfile`] the dotenv format of `env_file`; [`exit`],
+//! as decision tables; [`trust`] whether the SYSTEM host may trust a path (owner,
+//! DACL, reparse points, every ancestor); [`envfile`] the dotenv format of `env_file`; [`exit`],
 //! [`control`], [`error`], [`text`]: exit codes, the requests a supervisor takes, the
 //! error a user sees, and words for people.
 //!
@@ -74,3 +75,4 @@ pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod text;
+pub mod trust;

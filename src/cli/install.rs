@@ -98,13 +98,55 @@ impl InstallArgs {
 /// RESPAWN_STATE_DIR), else for a Windows service or a system unit the machine's
 /// (`%ProgramData%\respawn`, admin-only: the SYSTEM host writes there;
 /// `/var/lib/respawn`, which the user a system unit runs as can reach), else the user's.
-fn install_root(roots: &StateRoots, kind: BackendKind, scope: Scope) -> &Path {
+/// A Windows service ignores RESPAWN_STATE_DIR (issue 25): any of the user's processes
+/// can set it (under `HKCU\Environment`, which an elevated prompt inherits); only
+/// `--state-dir`, typed by the admin, moves it, and that one must pass the trust check.
+fn install_root(roots: &StateRoots, kind: BackendKind, scope: Scope) -> (PathBuf, Option<String>) {
     let system_wide =
         kind == BackendKind::Scm || (kind == BackendKind::Systemd && scope == Scope::System);
-    match roots.machine() {
-        Some(machine) if system_wide && !roots.is_given() => machine,
-        _ => roots.primary(),
+    if kind == BackendKind::Scm && roots.is_from_environment() {
+        if let Some(machine) = crate::state::machine_state_root() {
+            let note = format!(
+                "RESPAWN_STATE_DIR ({}) is ignored for a Windows service: any process of yours can set it; \
+                 the service keeps its state in {} (pass --state-dir to choose another admin-only folder)",
+                roots.primary().display(),
+                machine.display()
+            );
+            return (machine, Some(note));
+        }
     }
+    match roots.machine() {
+        Some(machine) if system_wide && !roots.is_given() => (machine.to_path_buf(), None),
+        _ => (roots.primary().to_path_buf(), None),
+    }
+}
+
+/// A Windows service's state dir, made safe before anything is written there (issue
+/// 25): see [`crate::admin_files::prepare_state_dir`]. What it says (under Wine, where
+/// the trust check only reports) is said loudly on stderr.
+#[cfg(windows)]
+fn prepare_service_root(state_root: &Path, id: &str) -> Result<(), CliError> {
+    let is_machine = crate::state::machine_state_root().as_deref() == Some(state_root);
+    let notes = crate::admin_files::prepare_state_dir(state_root, is_machine, id).map_err(|e| {
+        CliError::failure(
+            format!("{e:#}"),
+            "a Windows service's state dir must be one only administrators can change",
+        )
+    })?;
+    for note in notes {
+        warn(&note);
+    }
+    Ok(())
+}
+
+/// Say something loudly on stderr (install goes on).
+fn warn(text: &str) {
+    let yellow = anstyle::AnsiColor::Yellow.on_default().bold();
+    let mut err = anstream::stderr();
+    let _ = std::io::Write::write_fmt(
+        &mut err,
+        format_args!("respawn: {yellow}warning:{yellow:#} {text}\n"),
+    );
 }
 
 /// A machine state root made here is open to every user for reading and listing, as
@@ -153,7 +195,11 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         backend::scm::install::check_elevated()?;
     }
     let scope = Scope::resolve(args.requested_scope(), kind, is_root());
-    let state_root = install_root(roots, kind, scope);
+    let (state_root, root_note) = install_root(roots, kind, scope);
+    let state_root = state_root.as_path();
+    if let Some(note) = root_note {
+        warn(&note);
+    }
     #[cfg(unix)]
     open_machine_root(state_root, roots).map_err(|e| {
         CliError::failure(
@@ -177,6 +223,10 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
     let backend = backend::for_kind(kind)
         .map_err(|e| CliError::bad_input(e.to_string(), "see `respawn install --help`"))?;
 
+    #[cfg(windows)]
+    if kind == BackendKind::Scm {
+        prepare_service_root(state_root, &spec.id())?;
+    }
     let paths = ServicePaths::new(state_root, &spec.id());
     let _op = OperationLock::acquire(&paths, "install", OPERATION_WAIT)
         .map_err(|e| CliError::failure(e.to_string(), "try again when it is done"))?;
@@ -476,15 +526,27 @@ mod tests {
         ] {
             assert_eq!(
                 install_root(roots, kind, scope),
-                want.as_path(),
+                (want.clone(), None),
                 "{kind} {scope:?}"
             );
+        }
+        // RESPAWN_STATE_DIR is ignored by a Windows service (issue 25), not by others.
+        let from_env = StateRoots::given(PathBuf::from("/srv/st")).given_by_environment(true);
+        assert!(from_env.is_from_environment());
+        assert_eq!(
+            install_root(&from_env, Systemd, Scope::System).0,
+            PathBuf::from("/srv/st")
+        );
+        if let Some(machine) = crate::state::machine_state_root() {
+            let (root, note) = install_root(&from_env, Scm, Scope::System);
+            assert_eq!(root, machine);
+            assert!(note.unwrap().contains("RESPAWN_STATE_DIR"));
         }
         // Where there is no machine root, the user's.
         let no_machine = StateRoots::defaults(user.clone(), None);
         assert_eq!(
             install_root(&no_machine, Systemd, Scope::System),
-            user.as_path()
+            (user.clone(), None)
         );
     }
 }

@@ -18,12 +18,12 @@ mod update;
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::state::{ManagedBy, StateRoots, STATE_DIR_ENV};
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use clap_complete::engine::ArgValueCandidates;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
+#[derive(clap::Parser, Debug)]
 #[command(
     name = "respawn",
     version,
@@ -31,7 +31,8 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Folder for services' state, logs and locks (default: the platform's state dir).
-    #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR")]
+    /// Given twice, the last one counts.
+    #[arg(long, global = true, env = STATE_DIR_ENV, value_name = "DIR", overrides_with = "state_dir")]
     pub state_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -169,8 +170,14 @@ pub struct PresetArgs {
 /// Parse the command line, run the command, report an error: the whole program.
 pub fn main() -> std::process::ExitCode {
     complete::answer_if_asked();
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // A root from RESPAWN_STATE_DIR is one any of the user's processes could have set
+    // (HKCU\Environment reaches an elevated prompt): a Windows service ignores it.
+    let from_env =
+        matches.value_source("state_dir") == Some(clap::parser::ValueSource::EnvVariable);
+    match run(cli, from_env) {
         Ok(status) => status.into(),
         Err(e) => {
             let red = anstyle::AnsiColor::Red.on_default().bold();
@@ -185,9 +192,9 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitStatus, CliError> {
+fn run(cli: Cli, from_env: bool) -> Result<ExitStatus, CliError> {
     // Absolute, because installs record it and services start from another directory.
-    let roots = StateRoots::from_cli(cli.state_dir)?;
+    let roots = StateRoots::from_cli(cli.state_dir)?.given_by_environment(from_env);
     // A command about one service acts where that service is (the user's root, or
     // on Windows the machine's, where a service install put it).
     let at = |name: &str| roots.root_of(name).to_path_buf();

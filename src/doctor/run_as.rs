@@ -10,9 +10,9 @@
 #![cfg_attr(not(windows), allow(dead_code))]
 
 use super::Check;
-use crate::admin_files::{describe_writer, Finding};
 use crate::run_as::{Account, ChildIdentity, Logon};
 use crate::spec::service::RunAs;
+use crate::trust::Finding;
 
 const SYSTEM_SID: &str = "S-1-5-18";
 
@@ -99,18 +99,12 @@ pub fn permissions_verdict(findings: &[Finding], acls_kept: bool) -> Check {
     if findings.is_empty() {
         return Check::ok(
             ID,
-            "respawn.exe, the spec and the folders above them can be changed only by SYSTEM and Administrators",
+            "every file and folder the LocalSystem host reads, writes or runs (and every folder above them) can be changed only by SYSTEM, Administrators and TrustedInstaller, and none is a link",
         );
     }
-    let list: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            let who: Vec<String> = f.writers.iter().map(|w| describe_writer(w)).collect();
-            format!("{} ({})", f.path.display(), who.join(", "))
-        })
-        .collect();
+    let list: Vec<String> = findings.iter().map(|f| f.line()).collect();
     let summary = format!(
-        "the LocalSystem host reads files others can change: {}",
+        "the LocalSystem host touches paths others can change: {}",
         list.join("; ")
     );
     let fix = "reinstall from an elevated prompt with this version of respawn: it copies respawn.exe into \
@@ -160,23 +154,45 @@ mod windows_facts {
         )
     }
 
-    pub fn permissions(inst: &Installation) -> Check {
-        let mut findings = Vec::new();
-        for path in [&inst.respawn_exe, &inst.spec_path] {
-            match crate::admin_files::writable_by_others(path) {
-                Ok(f) => findings.extend(f),
-                Err(e) => {
-                    return Check::warn(
-                        "permissions",
-                        format!("cannot read the permissions of {}: {e:#}", path.display()),
-                        "run doctor from an elevated prompt",
-                    )
+    /// Every file and folder the LocalSystem host reads, writes or runs (issue 25):
+    /// its exe and spec, the service's state dir and root, the install record, state
+    /// file, locks and holder file; for `run_as = "system"` also the program, working
+    /// dir, env file, log folder, stop file's folder, pid file and helper programs.
+    /// Each is read without following links, with every folder above it.
+    pub fn permissions(inst: &Installation, spec: Option<&crate::spec::Spec>) -> Check {
+        let paths = inst.paths();
+        let mut targets: Vec<(std::path::PathBuf, bool)> = vec![
+            (inst.respawn_exe.clone(), false),
+            (inst.spec_path.clone(), false),
+            (paths.dir.clone(), true),
+            (paths.install_record(), false),
+            (paths.state_file(), false),
+            (paths.lock_file(), false),
+            (paths.operation_lock(), false),
+            (paths.holder_file(), false),
+        ];
+        if let Some(spec) = spec.filter(|s| s.service.windows_service_run_as() == RunAs::System) {
+            if let Ok(p) = spec.resolve_program() {
+                targets.push((p, false));
+            }
+            for t in crate::trust::system_touches(spec) {
+                targets.push((t.path, t.folder));
+            }
+            for (_, name) in crate::trust::helper_programs(spec) {
+                if std::path::Path::new(&name).is_absolute() {
+                    targets.push((name.into(), false));
                 }
             }
         }
-        // The same folder is found once per file that lives in it.
-        findings.dedup_by(|a, b| a.path == b.path);
-        permissions_verdict(&findings, !crate::os::running_under_wine())
+        let mut findings: Vec<Finding> = Vec::new();
+        for (path, folder) in targets {
+            for f in crate::os::untrusted_on_the_way(&path, folder) {
+                if !findings.iter().any(|have| have.path == f.path) {
+                    findings.push(f);
+                }
+            }
+        }
+        permissions_verdict(&findings, crate::os::trust_is_enforced())
     }
 }
 
@@ -271,11 +287,15 @@ mod tests {
         let f = [Finding {
             path: r"C:\Users\ann\respawn.exe".into(),
             role: Role::File,
-            writers: vec!["BU".into()],
+            problem: crate::trust::Problem::Writers(vec!["BU".into()]),
         }];
         let c = permissions_verdict(&f, true);
         assert_eq!(c.status, Status::Fail);
-        assert!(c.summary.contains(r"respawn.exe (Users)"), "{}", c.summary);
+        assert!(
+            c.summary.contains(r"respawn.exe can be changed by Users"),
+            "{}",
+            c.summary
+        );
         assert!(c.fix.unwrap().contains("%ProgramFiles%"));
         assert_eq!(permissions_verdict(&f, false).status, Status::Warn);
     }

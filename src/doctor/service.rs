@@ -86,7 +86,7 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
     checks.push(command(&ctx));
     checks.extend(super::env_file::check(ctx.spec));
     checks.push(respawn_exe(&inst));
-    if let Some(c) = permissions(&inst) {
+    if let Some(c) = permissions(&inst, ctx.spec) {
         checks.push(c);
     }
     checks.extend(backend_specific(&ctx, backend_ok));
@@ -249,6 +249,24 @@ fn spec_check(inst: &Installation, checks: &mut Vec<Check>) -> Option<Spec> {
 
 /// A Windows service runs an admin-only copy of the spec: say when the spec it was
 /// copied from now means something else (edited since the install).
+/// The copy is the original with its program as install found it (an absolute path).
+fn means_the_same(original: &Spec, copy: &Spec) -> bool {
+    if original == copy {
+        return true;
+    }
+    let mut resolved = original.clone();
+    match resolved.resolve_program() {
+        Ok(p) => {
+            resolved.command = std::path::absolute(&p)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        }
+        Err(_) => return false,
+    }
+    resolved == *copy
+}
+
 fn spec_copy(inst: &Installation, source: &Path, copy: &Spec) -> Check {
     const ID: &str = "spec-copy";
     let again = format!(
@@ -256,7 +274,7 @@ fn spec_copy(inst: &Installation, source: &Path, copy: &Spec) -> Check {
         reinstall(inst)
     );
     match load_spec(source) {
-        Ok(original) if original == *copy => Check::ok(
+        Ok(original) if means_the_same(&original, copy) => Check::ok(
             ID,
             format!(
                 "the service runs a copy of {}, and it is current",
@@ -334,15 +352,17 @@ fn respawn_exe(inst: &Installation) -> Check {
 }
 
 /// Who may change what a system service runs (as root, or LocalSystem).
-fn permissions(inst: &Installation) -> Option<Check> {
+fn permissions(inst: &Installation, spec: Option<&Spec>) -> Option<Check> {
     let system = inst.backend != BackendKind::Portable && inst.scope == Scope::System;
     if !system {
         return None;
     }
     #[cfg(unix)]
+    let _ = spec;
+    #[cfg(unix)]
     return Some(super::unix::permissions(inst));
     #[cfg(windows)]
-    return Some(super::run_as::permissions(inst));
+    return Some(super::run_as::permissions(inst, spec));
     #[cfg(not(any(unix, windows)))]
     None
 }

@@ -568,12 +568,36 @@ pub fn relocatable_text(text: &str, base_dir: &Path) -> Result<String, String> {
     toml::to_string(&doc).map_err(|e| e.to_string())
 }
 
+/// `text` with `command` set to `program` (the absolute path install found it at):
+/// the Windows service's copy runs what the installing user meant, not whatever the
+/// host's own PATH (SYSTEM's) finds for a bare name (issue 25).
+pub fn with_command(text: &str, program: &Path) -> Result<String, String> {
+    let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let program = program.to_string_lossy().into_owned();
+    if doc.get("command").and_then(toml::Value::as_str) == Some(program.as_str()) {
+        return Ok(text.to_string());
+    }
+    doc.insert("command".into(), toml::Value::String(program));
+    toml::to_string(&doc).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Spec, SpecError> {
         Spec::parse(text, Some(Path::new("s.toml")), Path::new("/base"))
+    }
+
+    #[test]
+    fn the_copy_names_the_program_found_at_install() {
+        let text = "# mine\nname = \"gw\"\ncommand = \"python\"\nargs = [\"-m\", \"gw\"]\n";
+        let out = with_command(text, Path::new("/opt/py/bin/python")).unwrap();
+        let spec = parse(&out).unwrap();
+        assert_eq!(spec.command, "/opt/py/bin/python");
+        assert_eq!(spec.args, ["-m", "gw"]);
+        let same = with_command(&out, Path::new("/opt/py/bin/python")).unwrap();
+        assert_eq!(same, out);
     }
 
     #[test]

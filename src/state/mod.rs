@@ -36,8 +36,11 @@ pub const MACHINE_STATE_DIR_ENV: &str = "RESPAWN_MACHINE_STATE_DIR";
 pub fn machine_state_root() -> Option<PathBuf> {
     #[cfg(windows)]
     {
-        let program_data = std::env::var("ProgramData").ok();
-        crate::run_as::machine_state_root(program_data.as_deref()).ok()
+        // From the Known Folders API (HKLM), never from %ProgramData%: an elevated
+        // prompt inherits the user's environment, which any of their processes can
+        // change (issue 25).
+        let program_data = crate::os::known_folder(crate::os::KnownFolder::ProgramData).ok()?;
+        crate::run_as::machine_state_root(Some(&program_data.to_string_lossy())).ok()
     }
     #[cfg(target_os = "linux")]
     {
@@ -61,6 +64,8 @@ pub struct StateRoots {
     /// Never empty; the first is where new things go (`run`, a per-user install).
     roots: Vec<PathBuf>,
     explicit: bool,
+    /// The root given came from RESPAWN_STATE_DIR, not from `--state-dir`.
+    from_env: bool,
 }
 
 impl StateRoots {
@@ -69,6 +74,7 @@ impl StateRoots {
         StateRoots {
             roots: vec![root],
             explicit: true,
+            from_env: false,
         }
     }
 
@@ -80,6 +86,7 @@ impl StateRoots {
         StateRoots {
             roots,
             explicit: false,
+            from_env: false,
         }
     }
 
@@ -105,6 +112,18 @@ impl StateRoots {
     /// Where new things go: the root given, or the user's.
     pub fn primary(&self) -> &Path {
         &self.roots[0]
+    }
+
+    /// Mark a given root as coming from RESPAWN_STATE_DIR (`from_env`).
+    pub fn given_by_environment(mut self, from_env: bool) -> StateRoots {
+        self.from_env = self.explicit && from_env;
+        self
+    }
+
+    /// Whether the root given came from RESPAWN_STATE_DIR rather than `--state-dir`:
+    /// a Windows service install ignores it (issue 25).
+    pub fn is_from_environment(&self) -> bool {
+        self.from_env
     }
 
     /// Whether the root was given (`--state-dir`, RESPAWN_STATE_DIR).

@@ -35,9 +35,19 @@ impl SupervisorLock {
 
 /// Whether some supervisor holds the lock right now (without disturbing it for long:
 /// a shared lock is taken and dropped at once).
+/// A lock only administrators may open (a Windows service's, issue 25) is answered,
+/// for anyone else, by the holder file beside it, checked against the live process.
 pub fn is_held(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let holder = path.with_file_name("supervisor.pid");
+            return std::fs::read_to_string(holder)
+                .ok()
+                .and_then(|t| Holder::parse(&t))
+                .is_some_and(|h| h.is_current());
+        }
+        Err(_) => return false,
     };
     matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
 }

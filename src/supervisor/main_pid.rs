@@ -47,9 +47,42 @@ pub fn parse(text: &str) -> Result<u32, String> {
     Ok(pid)
 }
 
+/// The most of a pid file that is read: a pid or a small JSON object fits many times.
+pub const MAX_PID_FILE: u64 = 4096;
+
+/// A pid file's text: only a regular file (a FIFO or a pipe there would hang the
+/// engine, stop included: issue 25), opened without blocking where the OS allows, and
+/// at most [`MAX_PID_FILE`] bytes of it.
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    let file = opts.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PID_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PID_FILE {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_PID_FILE} bytes"
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Read `path` and check the pid it names against the child's tree.
 pub fn lookup(path: &Path, child: &ChildTree) -> Lookup {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_capped(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Missing,
         Err(e) => return Lookup::Refused(format!("cannot read pid_file {}: {e}", path.display())),
@@ -84,6 +117,26 @@ pub fn watch_delays() -> impl Iterator<Item = std::time::Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO (or anything but a regular file) is refused without blocking, and a
+    /// file larger than the cap is refused (issue 25). Without the check, reading the
+    /// FIFO would block this test forever.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_huge_pid_file_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("gw.pid");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = read_capped(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.pid");
+        std::fs::write(&big, "1".repeat(MAX_PID_FILE as usize + 1)).unwrap();
+        let e = read_capped(&big).unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
+        let ok = dir.path().join("ok.pid");
+        std::fs::write(&ok, "42\n").unwrap();
+        assert_eq!(read_capped(&ok).unwrap(), "42\n");
+    }
 
     #[test]
     fn pid_files_in_both_shapes() {

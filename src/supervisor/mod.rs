@@ -272,6 +272,12 @@ impl Supervisor {
     }
 
     /// Where the child's output is logged.
+    /// Say something in the log (and the event sink), as the supervisor's own events
+    /// are: the service host's warnings at start (issue 25).
+    pub fn report(&self, what: &str) {
+        self.event(what);
+    }
+
     pub fn log_file(&self) -> &std::path::Path {
         &self.state.log_file
     }

@@ -20,7 +20,11 @@ const RETRY: Duration = Duration::from_millis(50);
 /// Held while an operation changes the service.
 #[derive(Debug)]
 pub struct OperationLock {
-    file: File,
+    /// `None`: a Windows service's lock, which only administrators may open (issue 25:
+    /// users get no access to lock files, or their agent could hold it and keep the
+    /// service down), taken by a user's unelevated command; the service manager
+    /// serializes what such a command may do (start, stop, restart).
+    file: Option<File>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +51,19 @@ impl OperationLock {
             source,
         };
         std::fs::create_dir_all(&paths.dir).map_err(io_err)?;
-        let file = OpenOptions::new()
+        let file = match OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io_err)?;
+        {
+            Ok(f) => f,
+            Err(e) if cfg!(windows) && e.kind() == io::ErrorKind::PermissionDenied => {
+                return Ok(OperationLock { file: None })
+            }
+            Err(e) => return Err(io_err(e)),
+        };
         // Tried again every RETRY rather than blocked on a thread: a thread that got
         // the lock after we gave up would hold it for a moment, and anyone asking who
         // holds it would be told about a command that is no longer there.
@@ -86,13 +96,15 @@ impl OperationLock {
             f.write_all(who.as_bytes())
         };
         write(&mut file).map_err(io_err)?;
-        Ok(OperationLock { file })
+        Ok(OperationLock { file: Some(file) })
     }
 }
 
 impl Drop for OperationLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
+        if let Some(f) = &self.file {
+            let _ = f.set_len(0);
+        }
     }
 }
 

@@ -19,7 +19,7 @@ fn spec_text(name: &str, command: &str, extra: &str) -> String {
 fn install(h: &Harness, name: &str, extra: &str) -> PathBuf {
     let spec = h.spec("svc.toml", &spec_text(name, &program(), extra));
     let out = h
-        .respawn()
+        .respawn_without_root()
         .args(["install", "--backend", "portable", "--spec"])
         .arg(&spec)
         .arg("--state-dir")
@@ -33,7 +33,7 @@ fn install(h: &Harness, name: &str, extra: &str) -> PathBuf {
 /// `respawn doctor [NAME] --json` with this state root: (exit code, report).
 fn doctor_at(h: &Harness, state_root: &Path, name: Option<&str>) -> (i32, Value) {
     let out = h
-        .respawn()
+        .respawn_without_root()
         .arg("--state-dir")
         .arg(state_root)
         .arg("doctor")

@@ -94,17 +94,27 @@ impl Harness {
     }
 
     pub fn respawn(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        let mut cmd = self.respawn_without_root();
         cmd.env("RESPAWN_STATE_DIR", self.state_root());
+        // A Windows service ignores RESPAWN_STATE_DIR (any process of the user can set
+        // it, issue 25): the flag, as an administrator would type it.
+        #[cfg(windows)]
+        cmd.arg("--state-dir").arg(self.state_root());
+        cmd
+    }
+
+    /// `respawn` as the user's own shell runs it: no state root given, so the default
+    /// roots (the user's, then the machine's) are searched.
+    pub fn respawn_without_root(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_respawn"));
+        cmd.env_remove("RESPAWN_STATE_DIR");
         // A Windows service install copies respawn's exes into %ProgramFiles%\respawn
         // and keeps its state in %ProgramData%\respawn: the test's own folders, never
-        // the prefix's.
-        // Wine resets a 64-bit process's ProgramFiles from ProgramW6432 as it starts
-        // (docs/wine.md), so both are set.
+        // the prefix's. respawn names them from the Known Folders API, never from the
+        // environment; under Wine only, these variables stand in (docs/wine.md).
         #[cfg(windows)]
-        cmd.env("ProgramFiles", self.program_files())
-            .env("ProgramW6432", self.program_files())
-            .env("ProgramData", self.program_data());
+        cmd.env("RESPAWN_WINE_PROGRAMFILES", self.program_files())
+            .env("RESPAWN_WINE_PROGRAMDATA", self.program_data());
         cmd
     }
 

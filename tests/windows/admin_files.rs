@@ -136,7 +136,7 @@ fn a_file_the_user_created_is_writable_by_the_user() {
         .find(|f| f.path == program)
         .unwrap_or_else(|| panic!("{program:?} not reported: {findings:?}"));
     assert_eq!(file.role, Role::File);
-    assert!(file.writers.contains(&me().sid), "{findings:?}");
+    assert!(file.writers().contains(&me().sid), "{findings:?}");
     let message = respawn::admin_files::refusal("the program", &findings);
     assert!(
         message.contains("hermes.exe can be changed by"),

@@ -59,11 +59,7 @@ fn record(root: &Path, name: &str) -> Value {
 /// The harness's `respawn`, as the user's shell runs it: no RESPAWN_STATE_DIR, so the
 /// default roots (the user's, then the machine's) are searched.
 fn from_users_shell(h: &Harness, args: &[&str]) -> Output {
-    h.respawn()
-        .env_remove("RESPAWN_STATE_DIR")
-        .args(args)
-        .output()
-        .unwrap()
+    h.respawn_without_root().args(args).output().unwrap()
 }
 
 #[test]
@@ -146,8 +142,7 @@ fn a_service_runs_admin_only_copies_and_keeps_its_state_in_program_data() {
     ok(&from_users_shell(&h, &["logs", &name, "-n", "5"]));
     // Name completion (clap's protocol, as the PowerShell script asks it) too.
     let offered = h
-        .respawn()
-        .env_remove("RESPAWN_STATE_DIR")
+        .respawn_without_root()
         .env("COMPLETE", "powershell")
         .args(["--", "respawn", "status", &name[..name.len() - 3]])
         .output()

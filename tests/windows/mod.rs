@@ -9,4 +9,5 @@ mod run_as_doctor;
 mod scm;
 mod scm_owner;
 mod token;
+mod trust;
 mod user;

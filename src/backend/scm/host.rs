@@ -290,6 +290,21 @@ fn supervise(
     watch: &OnceLock<SessionWatch>,
     rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
 ) -> HostResult {
+    // Nothing the user can change is trusted (issue 25): checked before the spec is
+    // read or anything is written in the state dir.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut trust_warning = None;
+    match crate::admin_files::host_start_verdict(&exe, &args.spec_path, &args.state_root) {
+        crate::trust::Verdict::Trusted => {}
+        crate::trust::Verdict::Reported(why) => {
+            log_event(Level::Warning, EventId::HostError, &why);
+            trust_warning = Some(why);
+        }
+        crate::trust::Verdict::Refused(why) => {
+            // Not recorded in the state dir: it is what is not trusted.
+            return Err((HostEnd::BadSpec, anyhow::anyhow!(why)));
+        }
+    }
     let spec = match crate::spec::file::load(&args.spec_path) {
         Ok(spec) => spec,
         Err(e) => {
@@ -325,6 +340,9 @@ fn supervise(
             return Err((end, anyhow::anyhow!(why)));
         }
     };
+    if let Some(why) = trust_warning {
+        supervisor.report(&why);
+    }
     // A planned restart (`respawn restart`) applies the spec as it is then.
     supervisor.reload_from(&args.spec_path);
     let mut accepted = ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN;

@@ -120,7 +120,17 @@ const ALL_ACCESS: ServiceAccess = ServiceAccess::QUERY_STATUS
     .union(ServiceAccess::STOP)
     .union(ServiceAccess::CHANGE_CONFIG)
     .union(ServiceAccess::QUERY_CONFIG)
-    .union(ServiceAccess::DELETE);
+    .union(ServiceAccess::DELETE)
+    .union(ServiceAccess::READ_CONTROL)
+    .union(ServiceAccess::WRITE_DAC);
+
+/// What the recorded user's own unelevated `respawn start|stop|restart` needs, and
+/// what the service's DACL grants them ([`crate::trust::service_sddl`], issue 25).
+const USER_ACCESS: ServiceAccess = ServiceAccess::QUERY_STATUS
+    .union(ServiceAccess::USER_DEFINED_CONTROL)
+    .union(ServiceAccess::START)
+    .union(ServiceAccess::STOP)
+    .union(ServiceAccess::QUERY_CONFIG);
 
 /// Open an existing service; `Ok(None)` when there is none of that name.
 fn open(name: &str, access: ServiceAccess) -> anyhow::Result<Option<Service>> {
@@ -254,12 +264,18 @@ pub fn check_elevated() -> anyhow::Result<()> {
 
 /// Where the host's admin-only files go: the exes under `%ProgramFiles%\respawn\`,
 /// the spec in the service's folder of the state root (the machine's,
-/// `%ProgramData%\respawn`, unless one was given). Environment variables are read
-/// here, once; tests point them at temp dirs.
+/// `%ProgramData%\respawn`, unless one was given). `%ProgramFiles%` is the Known
+/// Folder (from HKLM), never the environment variable: an elevated prompt inherits
+/// the user's environment (issue 25).
 fn admin_paths(req: &InstallRequest) -> anyhow::Result<AdminPaths> {
-    let program_files = std::env::var("ProgramFiles").ok();
-    AdminPaths::in_state_root(program_files.as_deref(), req.state_root, &req.spec.id())
-        .map_err(anyhow::Error::msg)
+    let program_files = crate::os::known_folder(crate::os::KnownFolder::ProgramFiles)
+        .context("cannot find the Program Files folder")?;
+    AdminPaths::in_state_root(
+        Some(&program_files.to_string_lossy()),
+        req.state_root,
+        &req.spec.id(),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// The exes to copy: the running respawn.exe, and respawnw.exe beside it when there is one.
@@ -273,8 +289,10 @@ fn exes_to_copy(respawn_exe: &Path) -> Vec<PathBuf> {
 }
 
 /// `run_as = "system"`: refuse when anyone but SYSTEM and Administrators can change
-/// what the LocalSystem program is, reads, or runs from (the program, its working dir
-/// and env file, and where the host's own copies will go).
+/// what the LocalSystem program is, reads, writes, or runs from: the program, its
+/// working dir, env file, log folder, stop file's folder and pid file, the programs of
+/// its helpers (`[stop] command`, `[health] command`), and where the host's own copies
+/// will go (issue 25).
 fn refuse_writable_for_system(
     req: &InstallRequest,
     paths: &AdminPaths,
@@ -284,26 +302,42 @@ fn refuse_writable_for_system(
         .spec
         .resolve_program()
         .with_context(|| format!("cannot find the program `{}`", req.spec.command))?;
-    let mut checked: Vec<PathBuf> = vec![program];
-    checked.extend(req.spec.working_dir.clone());
-    checked.extend(req.spec.env_file.clone());
-    checked.push(paths.spec());
-    checked.extend(
-        exes.iter()
-            .filter_map(|e| Some(paths.exe(&e.file_name()?.to_string_lossy()))),
-    );
-    let mut findings: Vec<admin_files::Finding> = Vec::new();
-    for path in &checked {
-        for f in admin_files::writable_by_others(path)? {
-            if !findings.iter().any(|have| have.path == f.path) {
-                findings.push(f);
+    let mut checked: Vec<(String, PathBuf, bool)> = vec![(
+        format!("the program `{}`", req.spec.command),
+        program,
+        false,
+    )];
+    for t in crate::trust::system_touches(req.spec) {
+        checked.push((t.what.to_string(), t.path, t.folder));
+    }
+    let mut bare = Vec::new();
+    for (what, name) in crate::trust::helper_programs(req.spec) {
+        if Path::new(&name).is_absolute() {
+            checked.push((what.to_string(), PathBuf::from(name), false));
+        } else {
+            bare.push((what.to_string(), name));
+        }
+    }
+    checked.push(("the spec's copy".into(), paths.spec(), false));
+    checked.extend(exes.iter().filter_map(|e| {
+        Some((
+            "respawn's copy".into(),
+            paths.exe(&e.file_name()?.to_string_lossy()),
+            false,
+        ))
+    }));
+    let mut findings: Vec<(String, crate::trust::Finding)> = Vec::new();
+    for (what, path, folder) in &checked {
+        for f in crate::os::untrusted_on_the_way(path, *folder) {
+            if !findings.iter().any(|(_, have)| have.path == f.path) {
+                findings.push((what.clone(), f));
             }
         }
     }
-    if findings.is_empty() {
+    if findings.is_empty() && bare.is_empty() {
         return Ok(());
     }
-    bail!(admin_files::refusal(&req.spec.command, &findings))
+    bail!(admin_files::system_refusal(&findings, &bare))
 }
 
 /// The spec's text as the admin-only copy holds it (relative paths made absolute, so
@@ -314,8 +348,18 @@ fn spec_copy_text(req: &InstallRequest, paths: &AdminPaths) -> anyhow::Result<St
         .with_context(|| format!("cannot read {}", req.spec_path.display()))?;
     let base = req.spec_path.parent().unwrap_or(Path::new(""));
     let copy_text = crate::spec::relocatable_text(&text, base).map_err(anyhow::Error::msg)?;
+    // The program as found now, with the installing user's PATH: the host's PATH is
+    // SYSTEM's (issue 25).
+    let program = req
+        .spec
+        .resolve_program()
+        .with_context(|| format!("cannot find the program `{}`", req.spec.command))?;
+    let program = std::path::absolute(&program).unwrap_or(program);
+    let copy_text = crate::spec::with_command(&copy_text, &program).map_err(anyhow::Error::msg)?;
+    let mut want = req.spec.clone();
+    want.command = program.to_string_lossy().into_owned();
     match crate::spec::Spec::parse(&copy_text, Some(&paths.spec()), &paths.service_dir) {
-        Ok(copied) if copied == *req.spec => Ok(copy_text),
+        Ok(copied) if copied == want => Ok(copy_text),
         _ => bail!(
             "{} changed while installing; run the install again",
             req.spec_path.display()
@@ -460,12 +504,17 @@ impl Backend for Scm {
         if inst.spec_path != req.spec_path {
             inst.source_spec = Some(req.spec_path.to_path_buf());
         }
+        let service_dacl =
+            crate::trust::service_sddl(inst.run_as_user.as_ref().map(|u| u.sid.as_str()))
+                .map_err(anyhow::Error::msg);
         let finished = write_marker(&cfg.service_name, req.state_root)
             .and_then(|()| configure(&service, &cfg))
             .and_then(|unsupported| {
                 remarks.extend(unsupported);
-                inst.write().context("cannot write the install record")
-            });
+                crate::os::set_service_security(&service, &service_dacl?)
+                    .context("cannot set who may start and stop the service")
+            })
+            .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.
             if created {
@@ -497,7 +546,7 @@ impl Backend for Scm {
     }
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
-        let service = open_existing(inst, ALL_ACCESS)?;
+        let service = open_existing(inst, USER_ACCESS)?;
         match service.start::<OsString>(&[]) {
             Ok(()) => {}
             Err(e) if os_code(&e) == Some(ERROR_SERVICE_ALREADY_RUNNING) => {}
@@ -511,7 +560,7 @@ impl Backend for Scm {
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
-        stop_service(&open_existing(inst, ALL_ACCESS)?, inst)?;
+        stop_service(&open_existing(inst, USER_ACCESS)?, inst)?;
         Ok(Done::Stopped)
     }
 
@@ -519,7 +568,7 @@ impl Backend for Scm {
     /// and the host stay), through the SCM's user-defined control; a start when the
     /// service is not running.
     fn restart(&self, inst: &Installation) -> anyhow::Result<Done> {
-        let service = open_existing(inst, ALL_ACCESS)?;
+        let service = open_existing(inst, USER_ACCESS)?;
         let status = service
             .query_status()
             .map_err(|e| scm_error("cannot query the service", e))?;

@@ -40,6 +40,9 @@ pub use token::{
 // Admin-only files for a LocalSystem host (issue 15).
 mod acl;
 pub use acl::*;
+// What the SYSTEM host may trust (issue 25).
+mod trust;
+pub use trust::*;
 
 /// Exit code given to a tree that respawn kills (what `taskkill /F` uses too).
 const KILLED_EXIT_CODE: u32 = 1;
