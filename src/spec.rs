@@ -14,6 +14,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub mod health;
+pub mod suggest;
+pub mod template;
 pub use health::HealthConfig;
 
 /// Longest service name we accept: fits every service manager's limit with room for a profile.
@@ -147,6 +149,10 @@ pub struct LogConfig {
     pub max_size: u64,
     /// How many rotated files to keep besides the current one.
     pub keep: u32,
+    /// Each line of the child's output starts with when it was written and which
+    /// stream it came from (`[out]`/`[err]`). Off when left out (older specs); every
+    /// spec respawn writes turns it on.
+    pub timestamps: bool,
 }
 
 /// Per-OS service names, when the defaults (derived from `name`) don't fit.
@@ -229,6 +235,8 @@ struct RawLogs {
     dir: Option<String>,
     max_size: Option<ByteSize>,
     keep: Option<u32>,
+    #[serde(default)]
+    timestamps: bool,
 }
 
 impl Spec {
@@ -240,8 +248,10 @@ impl Spec {
             line: span.map(|s| line_of(text, s.start)),
             message,
         };
-        let raw: RawSpec = toml::from_str(text)
-            .map_err(|e| err_at(e.span(), e.message().trim_end().replace('\n', "; ")))?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let message = suggest::unknown_field(e.message().trim_end());
+            err_at(e.span(), message.replace('\n', "; "))
+        })?;
 
         let name = raw.name.get_ref().clone();
         check_name("name", &name).map_err(|m| err_at(Some(raw.name.span()), m))?;
@@ -260,18 +270,27 @@ impl Spec {
             ));
         }
         let command = if looks_like_path(&command) {
-            base_dir.join(&command).to_string_lossy().into_owned()
+            // `./run.sh` is `DIR/run.sh`, not `DIR/./run.sh`.
+            let joined: PathBuf = base_dir.join(&command).components().collect();
+            joined.to_string_lossy().into_owned()
         } else {
             command
         };
         for (key, value) in &raw.env {
-            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(err_at(
                     None,
                     format!("env: `{key}` is not a valid variable name; use letters, digits and _"),
                 ));
             }
+            if value.contains('\0') {
+                return Err(err_at(
+                    None,
+                    format!("env: the value of `{key}` contains a NUL character, which no program can receive"),
+                ));
+            }
         }
+        check_sizes(&command, &raw.args, &raw.env).map_err(|m| err_at(None, m))?;
         if raw.args.iter().any(|a| a.contains('\0')) {
             return Err(err_at(
                 None,
@@ -305,6 +324,7 @@ impl Spec {
                 .map(|s| s.0)
                 .unwrap_or(DEFAULT_LOG_MAX_SIZE),
             keep: raw.logs.keep.unwrap_or(DEFAULT_LOG_KEEP),
+            timestamps: raw.logs.timestamps,
         };
         if logs.max_size < 1024 {
             return Err(err_at(None, "logs.max_size: must be at least 1KB".into()));
@@ -477,6 +497,45 @@ fn at_most(field: &str, value: Duration, max: Duration) -> Result<Duration, Stri
     Ok(value)
 }
 
+/// The most one argument or variable may hold: Linux refuses a longer one with E2BIG
+/// (MAX_ARG_STRLEN, 32 pages); Windows' whole command line is 32767 characters.
+const MAX_ONE_ARG: usize = if cfg!(windows) { 32_000 } else { 128 * 1024 };
+/// The most the arguments and environment together may hold: well under Linux's
+/// ARG_MAX (2 MB with the default stack) and macOS's (1 MB), leaving room for the
+/// environment the child inherits.
+const MAX_ALL_ARGS: usize = if cfg!(windows) { 32_000 } else { 512 * 1024 };
+
+/// A command line or environment too big to start (E2BIG) would restart forever:
+/// refused when the spec is read.
+fn check_sizes(
+    command: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let vars = env.iter().map(|(k, v)| k.len() + v.len() + 2);
+    let mut total = command.len() + 1;
+    for (i, len) in args.iter().map(|a| a.len() + 1).chain(vars).enumerate() {
+        if len > MAX_ONE_ARG {
+            let what = match args.get(i) {
+                Some(_) => format!("args[{i}]"),
+                None => "an [env] value".to_string(),
+            };
+            return Err(format!(
+                "{what} is {len} bytes; the most one argument or variable can hold is {MAX_ONE_ARG} \
+                 bytes: pass big data in a file (its path as the argument)"
+            ));
+        }
+        total += len;
+    }
+    if total > MAX_ALL_ARGS {
+        return Err(format!(
+            "args and [env] add up to {total} bytes, more than the {MAX_ALL_ARGS} a program can \
+             be started with here: pass big data in a file"
+        ));
+    }
+    Ok(())
+}
+
 /// Service names must be usable as a Windows service name, a systemd unit name, a
 /// launchd label and a folder name: ASCII letters, digits, `-`, `_`, `.`.
 pub fn check_name(field: &str, value: &str) -> Result<(), String> {
@@ -536,6 +595,15 @@ pub fn load(path: &Path) -> Result<Spec, CliError> {
     })
 }
 
+/// Validate spec text respawn wrote for `path` (which need not exist yet); any
+/// problem is bad input (exit 2).
+pub fn parse_text(text: &str, path: &Path) -> Result<Spec, CliError> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Spec::parse(text, Some(path), &base).map_err(|e| {
+        CliError::bad_input(e.to_string(), "`respawn help-spec` shows the spec format")
+    })
+}
+
 /// The spec text to keep somewhere else (a Windows service's admin-only copy), meaning
 /// the same there: every relative path in it (`command` when it is a path,
 /// `working_dir`, `env_file`, `pid_file`, `logs.dir`, `stop.file`) made absolute
@@ -584,10 +652,18 @@ pub fn preflight(spec: &Spec) -> Result<(), CliError> {
             ));
         }
     }
+    if let Some(dir) = spec.logs.dir.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        return Err(CliError::bad_input(
+            format!("logs.dir {} is a file, not a folder", dir.display()),
+            "point [logs] dir at a folder (it is created when missing), or leave it out",
+        ));
+    }
     spec.resolve_program().map_err(|e| {
         CliError::bad_input(
             format!("command {e}"),
-            "install the program, use its full path, or set PATH in the spec's [env]",
+            "fix `command` in the spec (`respawn check FILE` shows what it means); a preset's \
+             program that moved (a removed venv): install it again with the venv active, or \
+             with `--command PATH`",
         )
     })?;
     if let Some(warning) =
@@ -621,12 +697,47 @@ impl Spec {
             .working_dir
             .clone()
             .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        which::which_in(&self.command, path_var, cwd).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("`{}`: {e}", self.command),
+        which::which_in(&self.command, path_var, cwd)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::NotFound, self.why_not_runnable()))
+    }
+
+    /// Why `command` names nothing that can run, told apart: arguments written into
+    /// it, a missing file, a folder, a file that is not executable, a name not on PATH.
+    fn why_not_runnable(&self) -> String {
+        let cmd = &self.command;
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let split_hint = || {
+            let args: Vec<String> = words[1..].iter().map(|w| format!("{w:?}")).collect();
+            format!(
+                "`{cmd}` has its arguments in it: write command = {:?} and args = [{}]",
+                words[0],
+                args.join(", ")
             )
-        })
+        };
+        if !looks_like_path(cmd) {
+            if words.len() > 1 {
+                return split_hint();
+            }
+            return format!(
+                "`{cmd}` is not on the PATH the program gets: install it, write its full path, \
+                 or set PATH in the spec's [env]"
+            );
+        }
+        match std::fs::metadata(cmd) {
+            Ok(m) if m.is_dir() => {
+                format!("`{cmd}` is a folder, not a program: write the program in it")
+            }
+            Ok(_) if cfg!(unix) => format!(
+                "`{cmd}` is not executable: `chmod +x {cmd}`, or run it with its interpreter \
+                 (command = \"sh\", args = [{cmd:?}])"
+            ),
+            Ok(_) => format!(
+                "`{cmd}` is not a program Windows starts (.exe, or .bat/.cmd): run it with its \
+                 interpreter (command = \"python\", args = [{cmd:?}])"
+            ),
+            Err(_) if words.len() > 1 && std::path::Path::new(words[0]).exists() => split_hint(),
+            Err(e) => format!("`{cmd}`: no such file ({e})"),
+        }
     }
 }
 
@@ -785,6 +896,28 @@ keep = 2
         )
         .unwrap_err();
         assert!(err.message.contains("both"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_nul_in_a_value_is_blamed_on_the_value_and_huge_args_are_refused() {
+        let err =
+            parse("name = \"a\"\ncommand = \"sh\"\n[env]\nKEY = \"a\\u0000b\"\n").unwrap_err();
+        assert!(err.message.contains("value of `KEY`"), "{}", err.message);
+        let big = "x".repeat(200 * 1024);
+        let err = parse(&format!(
+            "name = \"a\"\ncommand = \"sh\"\nargs = [\"-c\", \"{big}\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("args[1]"), "{}", err.message);
+        let many: Vec<String> = (0..40)
+            .map(|_| format!("\"{}\"", "y".repeat(30_000)))
+            .collect();
+        let err = parse(&format!(
+            "name = \"a\"\ncommand = \"sh\"\nargs = [{}]\n",
+            many.join(",")
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("add up to"), "{}", err.message);
     }
 
     #[test]

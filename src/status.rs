@@ -208,7 +208,12 @@ impl StatusReport {
 
     /// The human view.
     pub fn render_text(&self) -> String {
-        let mut out = format!("{} - {}", self.service, self.state);
+        // In words: "not installed" (JSON keeps `not-installed`).
+        let mut out = format!(
+            "{} - {}",
+            self.service,
+            self.state.as_str().replace('-', " ")
+        );
         if let Some(b) = &self.backend {
             out.push_str(&format!(" (via {b})"));
         }

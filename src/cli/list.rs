@@ -6,20 +6,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::state::StateRoots;
 use crate::status::{format_uptime, StatusReport};
-use serde::Serialize;
 use std::time::SystemTime;
-
-/// One row of `list --json`.
-#[derive(Serialize)]
-struct Row<'a> {
-    service: &'a str,
-    backend: Option<crate::backend::BackendKind>,
-    state: crate::status::ServiceStatus,
-    supervisor_pid: Option<u32>,
-    pid: Option<u32>,
-    uptime_seconds: Option<u64>,
-    restarts: u64,
-}
 
 pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
     let now = SystemTime::now();
@@ -27,19 +14,12 @@ pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
         .known_services()
         .iter()
         .map(|(name, root)| super::status::report(root, name))
+        .filter(|r| !r.as_ref().is_ok_and(ended_foreground_run))
         .collect::<Result<_, _>>()?;
     if json {
-        let rows: Vec<Row> = reports
+        let rows: Vec<serde_json::Value> = reports
             .iter()
-            .map(|r| Row {
-                service: &r.service,
-                backend: r.backend,
-                state: r.state,
-                supervisor_pid: r.supervisor_pid,
-                pid: r.child_pid,
-                uptime_seconds: r.uptime(now).map(|d| d.as_secs()),
-                restarts: r.restarts,
-            })
+            .map(|r| super::json::service(r, now))
             .collect();
         say(serde_json::to_string_pretty(&rows).expect("serializes"));
     } else if reports.is_empty() {
@@ -58,12 +38,19 @@ pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
     Ok(ExitStatus::Success)
 }
 
-/// Aligned columns: SERVICE BACKEND STATE PID UPTIME RESTARTS.
+/// A `respawn run` by hand that has ended: not a service, so not listed (`status
+/// NAME` still says how it ended; `respawn uninstall NAME` forgets it).
+pub(super) fn ended_foreground_run(r: &StatusReport) -> bool {
+    !r.installed && r.backend.is_none() && !r.state.is_live()
+}
+
+/// Aligned columns: SERVICE BACKEND STATE PID UPTIME RESTARTS CPU MEM.
 fn table(reports: &[StatusReport], now: SystemTime) -> String {
     let dash = || "-".to_string();
-    let rows: Vec<[String; 6]> = reports
+    let rows: Vec<[String; 8]> = reports
         .iter()
         .map(|r| {
+            let usage = super::json::usage(r);
             [
                 r.service.clone(),
                 r.backend
@@ -72,18 +59,30 @@ fn table(reports: &[StatusReport], now: SystemTime) -> String {
                 r.child_pid.map_or_else(dash, |p| p.to_string()),
                 r.uptime(now).map_or_else(dash, format_uptime),
                 r.restarts.to_string(),
+                usage.map_or_else(dash, |u| super::status::cpu_time(u.cpu_ms)),
+                usage.map_or_else(dash, |u| crate::doctor::human_bytes(u.memory_bytes)),
             ]
         })
         .collect();
-    let head = ["SERVICE", "BACKEND", "STATE", "PID", "UPTIME", "RESTARTS"].map(String::from);
+    aligned(
+        [
+            "SERVICE", "BACKEND", "STATE", "PID", "UPTIME", "RESTARTS", "CPU", "MEM",
+        ],
+        &rows,
+    )
+}
+
+/// Rows under a head, each column as wide as its widest cell.
+pub(super) fn aligned<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let head = head.map(String::from);
     let mut widths = head.clone().map(|h| h.len());
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&head).chain(&rows) {
+    for row in std::iter::once(&head).chain(rows) {
         let cells: Vec<String> = row
             .iter()
             .zip(widths)

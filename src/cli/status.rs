@@ -12,11 +12,49 @@ use std::path::Path;
 pub fn status(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
     let report = report(state_root, name)?;
     if json {
-        say(serde_json::to_string_pretty(&report).expect("serializes"));
+        let value = super::json::service(&report, std::time::SystemTime::now());
+        say(serde_json::to_string_pretty(&value).expect("serializes"));
     } else {
-        print(&report.render_text());
+        print(&with_usage(report.render_text(), &report));
     }
     Ok(report.exit_status())
+}
+
+/// The child's CPU and memory, after its uptime.
+fn with_usage(text: String, report: &StatusReport) -> String {
+    let Some(u) = super::json::usage(report) else {
+        return text;
+    };
+    let line = format!(
+        "  {:<14} {} CPU time, {} memory ({} process{})\n",
+        "resources",
+        cpu_time(u.cpu_ms),
+        crate::doctor::human_bytes(u.memory_bytes),
+        u.processes,
+        if u.processes == 1 { "" } else { "es" }
+    );
+    let mut out = String::with_capacity(text.len() + line.len());
+    let mut placed = false;
+    for l in text.split_inclusive('\n') {
+        out.push_str(l);
+        if !placed && l.starts_with("  uptime ") {
+            out.push_str(&line);
+            placed = true;
+        }
+    }
+    if !placed {
+        out.push_str(&line);
+    }
+    out
+}
+
+/// CPU time as people read it: `0.42 s`, `3m 12s`.
+pub(super) fn cpu_time(ms: u64) -> String {
+    if ms < 60_000 {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    } else {
+        crate::status::format_uptime(std::time::Duration::from_secs(ms / 1000))
+    }
 }
 
 /// One service's status: its backend's view, or (not installed) what a `respawn run`
