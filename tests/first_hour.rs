@@ -449,3 +449,109 @@ fn cpu_and_memory_of_a_busy_child_are_shown() {
     assert!(pct > 1.0 && pct < 250.0, "{top}");
     ok(&h.cmd(&["uninstall", "busy"]));
 }
+
+// ---- 16: the small ones ----
+
+#[test]
+fn the_small_ones_say_what_is_wrong() {
+    let h = Harness::new();
+    // A NUL in an env value is the value's fault, not the key's.
+    let nul = h.spec(
+        "nul.toml",
+        "name = \"nul\"\ncommand = \"sleep\"\n[env]\nKEY = \"a\\u0000b\"\n",
+    );
+    let err = text(&h.check(&nul));
+    assert!(err.contains("the value of `KEY`"), "{err}");
+    // A [logs] dir that is a file.
+    std::fs::write(h.path("afile"), "").unwrap();
+    let logs = h.spec(
+        "logs.toml",
+        "name = \"lg\"\ncommand = \"sleep\"\n[logs]\ndir = \"afile\"\n",
+    );
+    let out = h.check(&logs);
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is a file"), "{}", text(&out));
+    // An argument too big to start the program with (E2BIG, restarting forever).
+    let big = h.spec(
+        "big.toml",
+        &format!(
+            "name = \"big\"\ncommand = \"sleep\"\nargs = [\"{}\"]\n",
+            "x".repeat(300 * 1024)
+        ),
+    );
+    let out = h.check(&big);
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("args[0]"), "{}", text(&out));
+    // `check` says when the program counts as ready.
+    let check = ok(&h.check(&sleeper(&h, "rd")));
+    assert!(
+        check.lines().any(|l| l.trim_start().starts_with("ready ")),
+        "{check}"
+    );
+    // install --help begins with what install does, not a pointer to itself.
+    let help = ok(&h.cmd(&["install", "--help"]));
+    assert!(!help.contains("see `respawn install --help`"), "{help}");
+    assert!(help.contains("--name web --"), "{help}");
+    // The install report does not leak JSON field names.
+    let out = ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "portable",
+        sleeper(&h, "rep").to_str().unwrap(),
+    ]));
+    assert!(!out.contains("boot_note"), "{out}");
+    // Status in words.
+    let out = h.cmd(&["status", "nothing-here"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("not installed"),
+        "{}",
+        text(&out)
+    );
+    ok(&h.cmd(&["uninstall", "rep"]));
+}
+
+/// Item 12 with the preset itself: `install --preset hermes` (a fake hermes in a venv),
+/// an edit, `uninstall`: the edit is kept, said, and installs again.
+#[test]
+fn edits_to_a_presets_spec_are_kept_by_uninstall() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Harness::new();
+    let venv = h.path("venv");
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    let exe = venv.join("bin/hermes");
+    std::fs::write(&exe, "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(h.path("home/.hermes")).unwrap();
+    let respawn = |args: &[&str]| {
+        h.respawn()
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", h.path("home"))
+            .env("RESPAWN_STATE_DIR", h.state_root())
+            .env("VIRTUAL_ENV", &venv)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&respawn(&[
+        "install",
+        "--preset",
+        "hermes",
+        "--backend",
+        "portable",
+    ]));
+    let spec = h.service_dir("hermes").join("spec.toml");
+    let edited = std::fs::read_to_string(&spec).unwrap() + "# stop.timeout raised by hand\n";
+    std::fs::write(&spec, &edited).unwrap();
+    let out = ok(&respawn(&["uninstall", "hermes"]));
+    let kept = h.service_dir("hermes").join("spec.edited.toml");
+    assert!(out.contains(&kept.display().to_string()), "{out}");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), edited);
+    ok(&respawn(&[
+        "install",
+        "--backend",
+        "portable",
+        kept.to_str().unwrap(),
+    ]));
+    ok(&respawn(&["uninstall", "hermes"]));
+}
