@@ -500,6 +500,17 @@ fn the_small_ones_say_what_is_wrong() {
         sleeper(&h, "rep").to_str().unwrap(),
     ]));
     assert!(!out.contains("boot_note"), "{out}");
+    // An unusable state dir is not "busy, try again".
+    let out = h
+        .respawn()
+        .env("RESPAWN_STATE_DIR", h.path("afile"))
+        .args(["install", "--backend", "portable"])
+        .arg(sleeper(&h, "sd"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("try again"), "{}", text(&out));
+    assert!(text(&out).contains("writable"), "{}", text(&out));
     // Status in words.
     let out = h.cmd(&["status", "nothing-here"]);
     assert!(
@@ -554,4 +565,34 @@ fn edits_to_a_presets_spec_are_kept_by_uninstall() {
         kept.to_str().unwrap(),
     ]));
     ok(&respawn(&["uninstall", "hermes"]));
+}
+
+/// Another user's state dir: said, with whose it is, not a bare "Permission denied"
+/// (and not an empty list). The test runs as root; respawn runs as nobody.
+#[cfg(target_os = "linux")]
+#[test]
+fn another_users_state_dir_is_said_not_shown_empty() {
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP: needs root to run respawn as another user");
+        return;
+    }
+    let h = Harness::new();
+    h.install_portable(sleeper(&h, "theirs").to_str().unwrap());
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = h.respawn();
+        cmd.uid(65534).gid(65534).args(args);
+        cmd.output().unwrap()
+    };
+    for args in [&["list"][..], &["status", "theirs"]] {
+        let out = as_nobody(args);
+        let err = text(&out);
+        assert_eq!(code(&out), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("permission denied (it belongs to root)"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("--state-dir"), "{args:?}: {err}");
+    }
+    ok(&h.cmd(&["uninstall", "theirs"]));
 }

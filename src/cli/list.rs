@@ -10,6 +10,12 @@ use std::time::SystemTime;
 
 pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
     let now = SystemTime::now();
+    // A state dir we may not read would look empty: say so instead.
+    if let Err(e) = std::fs::read_dir(roots.primary()) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(state_dir_denied(roots.primary()));
+        }
+    }
     let reports: Vec<StatusReport> = roots
         .known_services()
         .iter()
@@ -36,6 +42,42 @@ pub fn list(roots: &StateRoots, json: bool) -> Result<ExitStatus, CliError> {
         print(&table(&reports, now));
     }
     Ok(ExitStatus::Success)
+}
+
+/// A state dir (or a file in it) this user may not read: whose it is, and what to do.
+pub(super) fn state_dir_denied(path: &std::path::Path) -> CliError {
+    CliError::failure(
+        format!(
+            "cannot read {}: permission denied{}",
+            path.display(),
+            owner_of(path)
+        ),
+        "run respawn as the user who installed the service (or with sudo for a system \
+         service), or use a state dir of your own with --state-dir DIR",
+    )
+}
+
+/// " (it belongs to NAME)", for the first folder up from `path` that says.
+#[cfg(unix)]
+fn owner_of(path: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Some(uid) = path
+        .ancestors()
+        .find_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.uid())
+    else {
+        return String::new();
+    };
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {uid}"), |u| u.name);
+    format!(" (it belongs to {name})")
+}
+
+#[cfg(not(unix))]
+fn owner_of(_path: &std::path::Path) -> String {
+    String::new()
 }
 
 /// A `respawn run` by hand that has ended: not a service, so not listed (`status

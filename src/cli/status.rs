@@ -61,7 +61,13 @@ pub(super) fn cpu_time(ms: u64) -> String {
 /// in the foreground may be doing.
 pub(super) fn report(state_root: &Path, name: &str) -> Result<StatusReport, CliError> {
     let paths = ServicePaths::new(state_root, name);
-    match Installation::read(&paths).map_err(anyhow::Error::from)? {
+    let record = Installation::read(&paths).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            super::list::state_dir_denied(&paths.install_record())
+        }
+        _ => anyhow::Error::from(e).into(),
+    })?;
+    match record {
         Some(inst) => Ok(backend::for_installation(&inst)?.status(&inst)?),
         None => {
             let mut report = client::status(&paths, name, None);
