@@ -184,7 +184,12 @@ impl StatusReport {
             log_file: Some(state.log_file.clone()),
             log_error: state.log_error.clone(),
             health: if supervisor_alive {
-                state.health.clone()
+                let mut health = state.health.clone();
+                // A verdict on a child that is gone (backoff, stopped) is no verdict.
+                if child_pid.is_none() || run_state == ServiceStatus::Backoff {
+                    health.healthy = None;
+                }
+                health
             } else {
                 Default::default()
             },

@@ -596,3 +596,25 @@ fn another_users_state_dir_is_said_not_shown_empty() {
     }
     ok(&h.cmd(&["uninstall", "theirs"]));
 }
+
+/// `healthy yes` belongs to a running child, not to the backoff after it died.
+#[test]
+fn no_healthy_verdict_during_backoff() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "hb.toml",
+        "name = \"hb\"\ncommand = \"sh\"\nargs = [\"-c\", \"sleep 2; exit 1\"]\n\
+         [restart]\nbackoff = [\"1h\"]\n[health]\ncommand = [\"true\"]\ninterval = \"100ms\"\n",
+    );
+    let mut sup = h.run(&spec);
+    h.wait_state("hb", "the probe passed", |s| s["healthy"] == true);
+    let s = h.wait_state("hb", "backoff", |s| s["state"] == "backoff");
+    // What the supervisor kept from the dead child: the lie this test is about.
+    assert_eq!(s["healthy"], true, "{s:#}");
+    let status = h.json(&["status", "hb", "--json"]);
+    assert_eq!(status["state"], "backoff");
+    assert!(status["healthy"].is_null(), "{status:#}");
+    let text = text(&h.cmd(&["status", "hb"]));
+    assert!(!text.contains("healthy"), "{text}");
+    stop_supervisor(&mut sup);
+}
