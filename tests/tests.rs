@@ -36,7 +36,7 @@ mod doctor;
 mod env_file;
 mod env_file_native;
 mod fault_matrix;
-mod first_hour;
+mod first_hour_comforts;
 mod health_unix;
 mod hermes_health;
 mod hermes_real;
