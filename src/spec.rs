@@ -271,8 +271,8 @@ impl Spec {
         }
         let command = if looks_like_path(&command) {
             // `./run.sh` is `DIR/run.sh`, not `DIR/./run.sh`.
-            let joined: PathBuf = base_dir.join(&command).components().collect();
-            joined.to_string_lossy().into_owned()
+            let joined = base_dir.join(without_dot_segments(&command));
+            without_dot_segments(&joined.to_string_lossy())
         } else {
             command
         };
@@ -550,6 +550,20 @@ pub fn check_name(field: &str, value: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `a/./b` as `a/b`, and `./b` as `b`, separators kept as written (`\\` or `/`).
+fn without_dot_segments(path: &str) -> String {
+    let mut out = path.to_string();
+    while let Some(rest) = out.strip_prefix("./").or_else(|| out.strip_prefix(".\\")) {
+        out = rest.to_string();
+    }
+    for (dot, sep) in [("/./", "/"), ("\\.\\", "\\"), ("/.\\", "/"), ("\\./", "\\")] {
+        while out.contains(dot) {
+            out = out.replace(dot, sep);
+        }
+    }
+    out
 }
 
 fn looks_like_path(command: &str) -> bool {
@@ -918,6 +932,19 @@ keep = 2
         ))
         .unwrap_err();
         assert!(err.message.contains("add up to"), "{}", err.message);
+    }
+
+    #[test]
+    fn dot_segments_are_left_out_of_a_command_path() {
+        assert_eq!(without_dot_segments("./run.sh"), "run.sh");
+        assert_eq!(without_dot_segments("dir/./././run.sh"), "dir/run.sh");
+        assert_eq!(without_dot_segments(r".\dir\.\run.exe"), r"dir\run.exe");
+        assert_eq!(without_dot_segments("../x/.hidden/y"), "../x/.hidden/y");
+        let spec = parse("name = \"a\"\ncommand = \"./dir/./run.sh\"\n").unwrap();
+        assert_eq!(
+            spec.command,
+            Path::new("/base").join("dir/run.sh").to_string_lossy()
+        );
     }
 
     #[test]
