@@ -119,7 +119,7 @@ fn portable_advice(inst: Installed, facts: &BootFacts) -> String {
 pub fn portable_fallback_reason(explicit: bool, backend: BackendKind) -> Option<&'static str> {
     (!explicit && backend == BackendKind::Portable && cfg!(target_os = "linux")).then_some(
         "systemd is not the init system here (PID 1 is not systemd), so the portable backend \
-         was chosen: `respawn start` runs it, but nothing starts it at boot (see boot_note)",
+         was chosen",
     )
 }
 

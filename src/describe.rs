@@ -72,6 +72,7 @@ pub fn describe(spec: &Spec, here: &Here) -> String {
     if let Some(env) = env_line(spec) {
         add("env", env);
     }
+    add("ready", ready_line(spec));
     let log = spec
         .logs
         .dir
@@ -100,6 +101,37 @@ pub fn describe(spec: &Spec, here: &Here) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out
+}
+
+/// When `start` counts the program as ready, and what watches it after that.
+fn ready_line(spec: &Spec) -> String {
+    use crate::spec::health::Readiness;
+    let h = &spec.health;
+    let timeout = humantime::format_duration(h.ready_timeout);
+    let mut text = match h.ready {
+        Readiness::Started => "as soon as it runs (no [health] probe: `start` cannot tell a \
+                               server that answers from one that does not)"
+            .to_string(),
+        Readiness::Notify => format!("when it sends READY=1 (sd_notify), within {timeout}"),
+        Readiness::Probe => match &h.probe {
+            Some(p) => format!("when {} first passes, within {timeout}", p.check),
+            None => "when its probe passes".into(),
+        },
+    };
+    if let Some(p) = &h.probe {
+        text.push_str(&format!(
+            "; then probed every {}, restarted after {} failures in a row",
+            humantime::format_duration(p.interval),
+            p.failures
+        ));
+    }
+    if let Some(w) = h.watchdog {
+        text.push_str(&format!(
+            "; watchdog: WATCHDOG=1 at least every {}",
+            humantime::format_duration(w)
+        ));
+    }
+    text
 }
 
 fn run_line(spec: &Spec) -> String {
@@ -296,7 +328,7 @@ windows_service = "Gateway"
 "#,
         );
         let text = describe(&s, &here("portable", false));
-        let want: [&str; 7] = [
+        let want: [&str; 8] = [
             "gw-work: ok (gw-work → /opt/gw/bin/gw [\"run\", \"--name\", \"my gw\"])",
             &format!("  runs      /opt/gw/bin/gw run --name 'my gw' (in {})", srv("data")),
             "  restart   after every exit; waits 1s, 5s then 30s for every restart after that; \
@@ -308,6 +340,8 @@ windows_service = "Gateway"
                 "  env       sets A from [env]; reads {} at each start ([env] wins for the same name)",
                 srv("gw.env")
             ),
+            "  ready     as soon as it runs (no [health] probe: `start` cannot tell a server \
+             that answers from one that does not)",
             "  log       /state/gw-work/output.log (rotated at 10.0 MiB, 5 old files kept)",
             "  names     systemd unit gw-work.service · launchd label ai.respawn.gw.work · \
              Windows service Gateway-work",

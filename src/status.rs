@@ -185,7 +185,12 @@ impl StatusReport {
             log_file: Some(state.log_file.clone()),
             log_error: state.log_error.clone(),
             health: if supervisor_alive {
-                state.health.clone()
+                let mut health = state.health.clone();
+                // A verdict on a child that is gone (backoff, stopped) is no verdict.
+                if child_pid.is_none() || run_state == ServiceStatus::Backoff {
+                    health.healthy = None;
+                }
+                health
             } else {
                 Default::default()
             },
@@ -209,7 +214,12 @@ impl StatusReport {
 
     /// The human view.
     pub fn render_text(&self) -> String {
-        let mut out = format!("{} - {}", self.service, self.state);
+        // In words: "not installed" (JSON keeps `not-installed`).
+        let mut out = format!(
+            "{} - {}",
+            self.service,
+            self.state.as_str().replace('-', " ")
+        );
         if let Some(b) = &self.backend {
             out.push_str(&format!(" (via {b})"));
         }

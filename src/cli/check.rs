@@ -1,4 +1,4 @@
-//! `respawn check` (what a spec means) and `respawn spec --preset` (a preset's spec).
+//! `respawn check` (what a spec means) and `respawn spec` (a preset's spec, or a template).
 
 use super::{print, PresetArgs};
 use crate::error::CliError;
@@ -17,10 +17,22 @@ pub fn check(path: &Path, state_root: &Path) -> Result<ExitStatus, CliError> {
 
 /// `respawn spec --preset NAME`: shown even without the program or the profile, with
 /// placeholders and notes saying what `install` will resolve.
+/// Without `--preset`, a template (`--template web|worker`), filled with the command
+/// given.
 pub fn print_preset(args: &PresetArgs) -> Result<ExitStatus, CliError> {
     let bad =
         |e: preset::PresetError| CliError::bad_input(e.to_string(), "see `respawn spec --help`");
-    let p = preset::get(&args.preset).map_err(bad)?;
+    let Some(name) = &args.preset else {
+        let line = args.command.as_deref().map(|c| c.to_string_lossy());
+        print(&super::quick::template_text(
+            args.template,
+            args.name.as_deref(),
+            line.as_deref(),
+            &args.cmd,
+        )?);
+        return Ok(ExitStatus::Success);
+    };
+    let p = preset::get(name).map_err(bad)?;
     let text = preset::locate::printable_spec(&p, args.profile.as_deref(), args.command.as_deref())
         .map_err(bad)?;
     print(&text);

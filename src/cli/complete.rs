@@ -43,6 +43,35 @@ pub fn service_names() -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// `--spec FILE` and a spec given by position: `*.toml` files (and folders to go into).
+pub fn spec_files() -> clap_complete::engine::ArgValueCompleter {
+    clap_complete::engine::ArgValueCompleter::new(
+        clap_complete::engine::PathCompleter::any().filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        }),
+    )
+}
+
+/// `--profile`: the profiles of installed services (`name-profile` ids of a preset).
+pub fn profile_names() -> Vec<CompletionCandidate> {
+    let presets = crate::preset::names();
+    let mut out: Vec<String> = crate::state::StateRoots::from_env()
+        .known_services()
+        .into_iter()
+        .filter_map(|(id, _)| {
+            presets.iter().find_map(|p| {
+                id.strip_prefix(&format!("{p}-"))
+                    .filter(|rest| !rest.is_empty())
+                    .map(str::to_owned)
+            })
+        })
+        .collect();
+    out.dedup();
+    out.into_iter().map(CompletionCandidate::new).collect()
+}
+
 pub fn preset_names() -> Vec<CompletionCandidate> {
     crate::preset::names()
         .into_iter()

@@ -13,33 +13,48 @@ use crate::supervisor::oplock::{self, OperationLock};
 use std::path::Path;
 
 /// Start, then wait until the program is ready (`[health]`; at once without it).
-pub fn start(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+pub fn start(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
     let since = super::update::start_baseline(&paths);
-    let (inst, done) = act(state_root, name, "start", |b, i| b.start(i))?;
+    let (inst, done) = act(state_root, name, "start", json, |b, i| {
+        spec_present(i)?;
+        b.start(i)
+    })?;
     // Already running with an unreadable state file: the lock says it runs, and
     // there is nothing to read readiness from until its next state change.
-    if matches!(done, Done::AlreadyRunning { .. })
-        && crate::state::ServiceState::read(&paths.state_file()).is_err()
-    {
+    let unreadable = matches!(done, Done::AlreadyRunning { .. })
+        && crate::state::ServiceState::read(&paths.state_file()).is_err();
+    if json {
+        return Ok(finish_json(
+            "start",
+            &inst,
+            &done,
+            (!unreadable).then_some(since),
+        ));
+    }
+    if unreadable {
         return Ok(ExitStatus::Success);
     }
     Ok(super::update::report_ready(&inst, since))
 }
 
-pub fn stop(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
-    act(state_root, name, "stop", |b, i| {
-        let _shown = stopping(i);
+pub fn stop(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
+    let (inst, done) = act(state_root, name, "stop", json, |b, i| {
+        let _shown = (!json).then(|| stopping(i));
         b.stop(i)
     })?;
+    if json {
+        return Ok(finish_json("stop", &inst, &done, None));
+    }
     Ok(ExitStatus::Success)
 }
 
 /// A planned restart that applies the spec as it is now: refused while the spec
 /// does not parse, so a typo never takes a running service down.
-pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
+pub fn restart(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
     let since = std::time::SystemTime::now();
-    let (inst, _) = act(state_root, name, "restart", |b, i| {
+    let (inst, done) = act(state_root, name, "restart", json, |b, i| {
+        spec_present(i)?;
         crate::spec::file::load(&i.spec_path).map_err(|e| {
             anyhow::anyhow!(
                 "not restarted: {}; fix the spec, then `respawn restart {}`",
@@ -47,26 +62,129 @@ pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
                 i.service
             )
         })?;
-        let _shown = stopping(i);
+        let _shown = (!json).then(|| stopping(i));
         b.restart(i)
     })?;
+    if json {
+        return Ok(finish_json("restart", &inst, &done, Some(since)));
+    }
     Ok(super::update::report_ready(&inst, since))
 }
 
-/// A terminal shows what a stop waits for, and for how long at most.
+/// The spec a service reads at every start must still be where it was installed
+/// from: when it is gone, say so, and how to install it from where it is now.
+pub(super) fn spec_present(inst: &Installation) -> anyhow::Result<()> {
+    match std::fs::metadata(&inst.spec_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let generated = inst.spec_path == inst.paths().generated_spec();
+            let again = if generated {
+                format!(
+                    "install it again (`respawn install --preset NAME`, or `respawn install --name {} -- CMD ARGS…`)",
+                    inst.service
+                )
+            } else {
+                format!(
+                    "put it back, or install it from its new place: `respawn install NEW-PATH` \
+                     (replaces {}; `respawn uninstall {}` removes it)",
+                    inst.service, inst.service
+                )
+            };
+            anyhow::bail!(
+                "the spec of {}, {}, is gone (moved or deleted), and respawn reads it at every \
+                 start: {again}",
+                inst.service,
+                inst.spec_path.display()
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `--json`: what was done, whether the program became ready when a start was
+/// waited for (`since`), and the service's state now, as one object.
+fn finish_json(
+    action: &str,
+    inst: &Installation,
+    done: &Done,
+    since: Option<std::time::SystemTime>,
+) -> ExitStatus {
+    let readiness = since
+        .filter(|_| !inst.native)
+        .map(|since| wait_ready(inst, since));
+    let status = super::status::report(&inst.state_root, &inst.service)
+        .ok()
+        .map(|r| super::json::service(&r, std::time::SystemTime::now()));
+    say(serde_json::to_string_pretty(&super::json::action(
+        action,
+        &inst.service,
+        super::json::done_word(done),
+        readiness.as_ref(),
+        status,
+    ))
+    .expect("serializes"));
+    match readiness {
+        Some(r) if !r.ready => ExitStatus::Failure,
+        _ => ExitStatus::Success,
+    }
+}
+
+/// Wait for a child started at or after `since` to be ready, without printing.
+pub(super) fn wait_ready(
+    inst: &Installation,
+    since: std::time::SystemTime,
+) -> super::json::Readiness {
+    let timeout = crate::spec::file::load(&inst.spec_path)
+        .map(|s| s.health.ready_timeout)
+        .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);
+    match super::update::wait_ready(&inst.paths(), since, timeout + super::update::MARGIN) {
+        Ok(took) => super::json::Readiness {
+            ready: true,
+            took: Some(took),
+            why_not: None,
+        },
+        Err(super::update::NotReady(why)) => super::json::Readiness {
+            ready: false,
+            took: None,
+            why_not: Some(why),
+        },
+    }
+}
+
+/// A terminal shows what a stop waits for, and for how long at most: the spec's
+/// `[stop] timeout`, after which the tree is killed.
 fn stopping(inst: &Installation) -> super::progress::Waiting {
+    let graceful = crate::spec::file::load(&inst.spec_path)
+        .map(|s| s.stop.timeout)
+        .unwrap_or_else(|_| inst.stop_timeout());
     super::progress::waiting(
         format!("stopping {}: waiting for the program to exit", inst.service),
-        inst.stop_timeout(),
+        graceful,
     )
 }
 
-/// `force`: Windows, also a service respawn installed for another state dir.
-pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatus, CliError> {
+/// `force`: Windows, also a service respawn installed for another state dir. A name
+/// with no install but the state a foreground `respawn run` left is forgotten.
+pub fn uninstall(
+    state_root: &Path,
+    name: &str,
+    force: bool,
+    json: bool,
+) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
+    if Installation::read(&paths).ok().flatten().is_none() && paths.state_file().is_file() {
+        return forget_foreground_run(&paths, name, json);
+    }
+    // Not installed: say so without creating its folder for the lock.
+    installed(state_root, name)?;
     let _op = lock(&paths, "uninstall")?;
     let inst = installed(state_root, name)?;
-    let shown = stopping(&inst);
+    // Edits to a spec respawn wrote (a preset's, the quick form's) are never lost.
+    let kept = if inst.spec_path == paths.generated_spec() {
+        super::quick::keep_edits(&paths)?
+    } else {
+        None
+    };
+    let shown = (!json).then(|| stopping(&inst));
     let backend = backend::for_installation(&inst)?;
     let remarks = if force {
         backend.uninstall_forced(&inst)?
@@ -75,7 +193,73 @@ pub fn uninstall(state_root: &Path, name: &str, force: bool) -> Result<ExitStatu
     };
     drop(shown);
     remarks.iter().for_each(super::remark);
+    super::quick::forget_written(&paths);
+    let kept_path = kept.as_ref().map(|p| p.display().to_string());
+    let kept_note = kept.map(|copy| {
+        format!(
+            "your edits to its spec are kept in {}; `respawn install {}` installs them again",
+            copy.display(),
+            copy.display()
+        )
+    });
+    if json {
+        let mut value = super::json::action("uninstall", name, "uninstalled", None, None);
+        value["kept_spec"] = kept_path.into();
+        say(serde_json::to_string_pretty(&value).expect("serializes"));
+        return Ok(ExitStatus::Success);
+    }
+    if let Some(note) = kept_note {
+        say(note);
+    }
     say(format!("uninstalled {name}"));
+    Ok(ExitStatus::Success)
+}
+
+/// What a foreground `respawn run` that ended left (its state file, so `status` can
+/// tell how it ended): removed on request. The log stays.
+fn forget_foreground_run(
+    paths: &ServicePaths,
+    name: &str,
+    json: bool,
+) -> Result<ExitStatus, CliError> {
+    if crate::supervisor::client::is_supervised(paths) {
+        return Err(CliError::failure(
+            format!("{name} is running in the foreground (`respawn run`), not installed"),
+            "stop it where it runs (Ctrl+C), then forget it with this command",
+        ));
+    }
+    let log = paths.recorded_log_file();
+    if log != paths.default_log_file() {
+        let mut text = log.to_string_lossy().into_owned();
+        text.push('\n');
+        let _ = crate::state::write_atomic(&paths.log_location(), text.as_bytes());
+    }
+    for file in [paths.state_file(), paths.holder_file(), paths.startup_log()] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CliError::failure(
+                    format!("cannot remove {}: {e}", file.display()),
+                    "check that the state dir is writable, or pass --state-dir",
+                ))
+            }
+            _ => {}
+        }
+    }
+    if json {
+        say(serde_json::to_string_pretty(&super::json::action(
+            "uninstall",
+            name,
+            "forgotten",
+            None,
+            None,
+        ))
+        .expect("serializes"));
+    } else {
+        say(format!(
+            "forgot {name}: it was not installed, only run in the foreground; its logs stay in {}",
+            log.display()
+        ));
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -85,6 +269,7 @@ fn act(
     state_root: &Path,
     name: &str,
     operation: &str,
+    json: bool,
     action: impl FnOnce(&dyn Backend, &Installation) -> anyhow::Result<Done>,
 ) -> Result<(Installation, Done), CliError> {
     let paths = ServicePaths::new(state_root, name);
@@ -101,11 +286,13 @@ fn act(
     {
         super::remark(r);
     }
-    say(describe(&done, &inst.service));
+    if !json {
+        say(describe(&done, &inst.service));
+    }
     Ok((inst, done))
 }
 
-fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError> {
+pub(super) fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError> {
     // An update can take minutes and starts the service itself when it is done:
     // say so at once instead of waiting for it.
     let wait = if oplock::update_in_progress(paths).is_some() {
@@ -192,13 +379,7 @@ pub(super) fn closest_service(state_root: &Path, name: &str) -> Option<String> {
 }
 
 fn closest(name: &str, candidates: impl IntoIterator<Item = String>) -> Option<String> {
-    candidates
-        .into_iter()
-        .filter(|c| c != name)
-        .map(|c| (strsim::jaro_winkler(name, &c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+    crate::spec::suggest::closest(name, candidates)
 }
 
 #[cfg(test)]
@@ -212,6 +393,10 @@ mod tests {
         assert_eq!(closest("hermes", known()), Some("hermes-work".into()));
         assert_eq!(closest("ech", known()), Some("echo".into()));
         assert_eq!(closest("zzz", known()), None);
+        let web = || ["web".to_string(), "worker".to_string()];
+        assert_eq!(closest("wbe", web()), Some("web".into()));
+        assert_eq!(closest("Web", web()), Some("web".into()));
+        assert_eq!(closest("WEB", web()), Some("web".into()));
     }
 
     #[test]

@@ -13,10 +13,16 @@ pub fn doctor(
     json: bool,
 ) -> Result<ExitStatus, CliError> {
     let report = crate::doctor::diagnose(state_root, roots.all(), name);
+    let other = name
+        .filter(|_| report.not_installed)
+        .and_then(|n| super::control::closest_service(state_root, n));
     if json {
         say(report.to_json());
     } else {
         print(&report.render_coloured());
+        if let Some(other) = other {
+            say(format!("did you mean {other}? (`respawn doctor {other}`)"));
+        }
     }
     Ok(report.exit_status())
 }

@@ -7,11 +7,10 @@ use crate::backend::{self, InstallRequest, Installed};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::spec;
-use crate::state::install::{BackendKind, Scope};
+use crate::state::install::{BackendKind, Installation, Scope};
 use crate::state::{write_atomic, ServicePaths, StateRoots};
 use crate::status::ServiceStatus;
 use crate::supervisor::client;
-use crate::supervisor::oplock::OperationLock;
 use clap_complete::engine::ArgValueCandidates;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,24 +20,29 @@ pub(super) const OPERATION_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(clap::Args, Debug)]
 pub struct InstallArgs {
-    /// The service's spec (TOML).
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "preset",
-        conflicts_with = "preset"
-    )]
+    /// The service's spec (TOML): `respawn install web.toml`.
+    #[arg(value_name = "FILE", conflicts_with_all = ["spec", "preset", "name"], add = super::complete::spec_files())]
+    file: Option<PathBuf>,
+    /// The service's spec (TOML), as a flag.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "name"], add = super::complete::spec_files())]
     spec: Option<PathBuf>,
     /// Install a ready-made spec instead of a file (`respawn spec --preset NAME` shows it).
     #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(super::complete::preset_names))]
     preset: Option<String>,
+    /// The quick form, no TOML to write: `--name web -- python3 -m http.server` writes
+    /// the spec into the service's state dir (and says where) and installs it.
+    #[arg(long, value_name = "NAME", conflicts_with = "preset")]
+    name: Option<String>,
+    /// The quick form's command and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    cmd: Vec<String>,
     /// The preset's profile: a second, separate instance with its own home
     /// (with --spec, write `profile = "NAME"` in the spec instead).
     #[arg(
         long,
         value_name = "NAME",
         requires = "preset",
-        conflicts_with = "spec"
+        add = ArgValueCandidates::new(super::complete::profile_names)
     )]
     profile: Option<String>,
     /// The preset's program, instead of searching for it (beside respawn, PATH, venvs).
@@ -207,15 +211,24 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
             "run the install as root (sudo), or pass --state-dir",
         )
     })?;
-    let (spec, spec_path, generated) = match (&args.spec, &args.preset) {
-        (Some(path), _) => (spec::file::load(path)?, spec::file::absolute(path)?, None),
-        (None, Some(preset)) => {
+    let (spec, spec_path, generated) = match spec_source(&args)? {
+        Source::File(path) => (spec::file::load(path)?, spec::file::absolute(path)?, None),
+        Source::Preset(preset) => {
             let (text, spec) =
                 preset_spec(preset, args.profile.as_deref(), args.command.as_deref())?;
             let path = ServicePaths::new(state_root, &spec.id()).generated_spec();
             (spec, path.clone(), Some((path, text)))
         }
-        (None, None) => unreachable!("clap requires --spec or --preset"),
+        Source::Command(name) => {
+            let made_by = format!(
+                "`respawn install --name {name} -- {}`",
+                super::update::shell_words(&args.cmd)
+            );
+            let text = super::quick::command_spec(name, &args.cmd, &made_by)?;
+            let path = ServicePaths::new(state_root, name).generated_spec();
+            let spec = spec::file::parse_text(&text, &path)?;
+            (spec, path.clone(), Some((path, text)))
+        }
     };
     spec::file::preflight(&spec)?.iter().for_each(super::remark);
     refuse_unsupported_flags(&args, kind)?;
@@ -228,10 +241,14 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         prepare_service_root(state_root, &spec.id())?;
     }
     let paths = ServicePaths::new(state_root, &spec.id());
-    let _op = OperationLock::acquire(&paths, "install", OPERATION_WAIT)
-        .map_err(|e| CliError::failure(e.to_string(), "try again when it is done"))?;
+    let _op = super::control::lock(&paths, "install")?;
     // A preset's spec is saved in the service's state dir; an install that fails puts
     // back what was there before.
+    let previous = Installation::read(&paths).ok().flatten();
+    let kept = match &generated {
+        Some(_) => super::quick::keep_edits(&paths)?,
+        None => None,
+    };
     let saved_spec = match &generated {
         Some((path, text)) => Some(GeneratedSpec::save(path, text)?),
         None => None,
@@ -266,6 +283,15 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
     };
     let mut installed = installed;
     installed.remarks.iter().for_each(super::remark);
+    if let Some((_, text)) = &generated {
+        super::quick::remember_written(&paths, text);
+    }
+    installed.notes.extend(spec_notes(
+        &installed.inst,
+        previous.as_ref(),
+        kept.as_deref(),
+        generated.is_some(),
+    ));
     apply_to_running(&mut installed);
     // Some backends start the service as part of install (systemd's enable --now,
     // launchd's bootstrap); say which way it went rather than guess.
@@ -284,6 +310,95 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         return Ok(super::update::report_ready(&installed.inst, since));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Where a spec comes from: a file (`respawn install FILE`, `--spec FILE`), a preset,
+/// or the quick form (`--name NAME -- CMD ARGS…`).
+enum Source<'a> {
+    File(&'a Path),
+    Preset(&'a str),
+    Command(&'a str),
+}
+
+fn spec_source(args: &InstallArgs) -> Result<Source<'_>, CliError> {
+    if let Some(path) = args.file.as_deref().or(args.spec.as_deref()) {
+        if !args.cmd.is_empty() {
+            return Err(CliError::bad_input(
+                "a spec file and a command after -- were both given",
+                "install the file (`respawn install FILE`), or a command without a file \
+                 (`respawn install --name NAME -- CMD ARGS…`)",
+            ));
+        }
+        return Ok(Source::File(path));
+    }
+    if let Some(preset) = &args.preset {
+        if !args.cmd.is_empty() {
+            return Err(CliError::bad_input(
+                "a preset takes no command after --",
+                "--command PATH names the preset's program",
+            ));
+        }
+        return Ok(Source::Preset(preset));
+    }
+    match (&args.name, args.cmd.is_empty()) {
+        (Some(name), _) => Ok(Source::Command(name)),
+        (None, false) => Err(CliError::bad_input(
+            "the service needs a name",
+            format!(
+                "`respawn install --name NAME -- {}` writes its spec for you",
+                super::update::shell_words(&args.cmd)
+            ),
+        )),
+        (None, true) => Err(CliError::bad_input(
+            "say what to install",
+            "a spec file (`respawn install web.toml`), a preset (`--preset hermes`), or a \
+             command without a file (`respawn install --name web -- python3 -m http.server`); \
+             `respawn spec --help` writes a spec to start from",
+        )),
+    }
+}
+
+/// What install says about the spec: which file the service reads and when, that it
+/// replaced another install of the same name, where the user's edits were kept.
+fn spec_notes(
+    inst: &Installation,
+    previous: Option<&Installation>,
+    kept: Option<&Path>,
+    generated: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let source = |i: &Installation| i.source_spec.clone().unwrap_or_else(|| i.spec_path.clone());
+    if let Some(prev) = previous {
+        if source(prev) != source(inst) || prev.backend != inst.backend {
+            notes.push(format!(
+                "replaces {} (was {}, {} backend)",
+                inst.service,
+                source(prev).display(),
+                prev.backend
+            ));
+        }
+    }
+    if let Some(copy) = kept {
+        notes.push(format!(
+            "your edits to the spec are kept in {}; `respawn install {}` installs them",
+            copy.display(),
+            copy.display()
+        ));
+    }
+    if generated {
+        notes.push(format!(
+            "the spec is {}: edit it, then `respawn restart {}` applies it",
+            inst.spec_path.display(),
+            inst.service
+        ));
+    } else if inst.source_spec.is_none() {
+        notes.push(format!(
+            "respawn reads {} at every start: keep it there (after moving it, install it \
+             again from its new place)",
+            inst.spec_path.display()
+        ));
+    }
+    notes
 }
 
 /// A reinstall of a running service must not leave the old spec running. systemd and
@@ -467,6 +582,13 @@ fn report(
         let boot = crate::boot::for_installation(inst);
         value["starts_at_boot"] = boot.starts_at_boot().into();
         value["boot_note"] = boot.note().into();
+        value["schema_version"] = super::json::SCHEMA_VERSION.into();
+        value["action"] = "install".into();
+        value["notes"] = installed.notes.clone().into();
+        value["status"] = super::status::report(&inst.state_root, &inst.service)
+            .ok()
+            .map(|r| super::json::service(&r, std::time::SystemTime::now()))
+            .into();
         say(serde_json::to_string_pretty(&value).expect("serializes"));
         return;
     }

@@ -23,6 +23,51 @@ impl std::str::FromStr for LineCount {
     }
 }
 
+/// `--since`: a duration back from now, or a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Since(pub std::time::SystemTime);
+
+impl std::str::FromStr for Since {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+            return Ok(Since(t));
+        }
+        let back = humantime::parse_duration(s).map_err(|_| {
+            format!("{s:?} is neither a duration (`10m`, `2h`) nor a time (`2026-05-01T12:00:00Z`)")
+        })?;
+        std::time::SystemTime::now()
+            .checked_sub(back)
+            .map(Since)
+            .ok_or_else(|| format!("{s:?} is too long ago"))
+    }
+}
+
+/// `--since` and `--grep`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub since: Option<Since>,
+    pub grep: Option<String>,
+}
+
+impl Filter {
+    fn is_set(&self) -> bool {
+        self.since.is_some() || self.grep.is_some()
+    }
+
+    /// The lines that pass, the last `n` of them.
+    fn apply(&self, mut lines: Vec<String>, n: usize) -> Vec<String> {
+        if let Some(Since(cutoff)) = self.since {
+            lines = crate::supervisor::stamp::since(lines, cutoff);
+        }
+        if let Some(text) = &self.grep {
+            lines.retain(|l| l.contains(text.as_str()));
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
+    }
+}
+
 /// As many rotated files as exist are read, up to a sane bound.
 const MAX_ROTATED: u32 = 100;
 
@@ -31,7 +76,14 @@ pub fn logs(
     name: &str,
     follow: bool,
     lines: LineCount,
+    filter: &Filter,
 ) -> Result<ExitStatus, CliError> {
+    if follow && filter.is_set() {
+        return Err(CliError::bad_input(
+            "--since and --grep do not go with -f",
+            format!("`respawn logs {name} -f | grep TEXT` follows only the lines with TEXT"),
+        ));
+    }
     let paths = ServicePaths::new(state_root, name);
     let log_file = paths.recorded_log_file();
     // A supervisor that died before it could log left its words here.
@@ -41,14 +93,19 @@ pub fn logs(
             return Ok(ExitStatus::Success);
         }
     }
-    match logs::tail_lines(&log_file, lines.0, MAX_ROTATED) {
-        Ok(lines) => lines.iter().for_each(say),
+    let wanted = if filter.is_set() { usize::MAX } else { lines.0 };
+    match logs::tail_lines(&log_file, wanted, MAX_ROTATED) {
+        Ok(found) => filter.apply(found, lines.0).iter().for_each(say),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
+            let hint = match super::control::closest_service(state_root, name) {
+                Some(other) => format!("did you mean {other}? (`respawn logs {other}`)"),
+                None => "has the service run yet? check the name and --state-dir".into(),
+            };
             return Err(CliError::new(
                 ExitStatus::NotInstalled,
                 format!("no logs for {name}: {e}"),
-                "has the service run yet? check the name and --state-dir",
-            ))
+                hint,
+            ));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
@@ -58,6 +115,38 @@ pub fn logs(
             // The reader went away (`| head`): done.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             other => other?,
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `respawn logs` without a name: every service's last lines, each after its name.
+pub fn all(
+    roots: &crate::state::StateRoots,
+    follow: bool,
+    lines: LineCount,
+    filter: &Filter,
+) -> Result<ExitStatus, CliError> {
+    if follow {
+        return Err(CliError::bad_input(
+            "-f follows one service",
+            "name it: `respawn logs NAME -f` (`respawn list` shows the names)",
+        ));
+    }
+    let services = roots.known_services();
+    if services.is_empty() {
+        say("no services (install one with `respawn install FILE`)");
+    }
+    let width = services.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, root) in services {
+        let paths = ServicePaths::new(&root, &name);
+        let wanted = if filter.is_set() { usize::MAX } else { lines.0 };
+        // A service that has not written a log yet has nothing to show.
+        let Ok(found) = logs::tail_lines(&paths.recorded_log_file(), wanted, MAX_ROTATED) else {
+            continue;
+        };
+        for line in filter.apply(found, lines.0) {
+            say(format!("{name:<width$} | {line}"));
         }
     }
     Ok(ExitStatus::Success)

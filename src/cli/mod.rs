@@ -8,11 +8,14 @@ mod control;
 pub mod docs;
 mod doctor;
 mod install;
+mod json;
 mod list;
 mod logs;
 mod progress;
+mod quick;
 mod status;
 mod supervise;
+mod top;
 mod update;
 
 use crate::error::CliError;
@@ -42,9 +45,8 @@ pub struct Cli {
 pub enum Command {
     /// Supervise the service in the foreground (what every backend runs).
     Run {
-        /// The service's spec (TOML).
-        #[arg(long, value_name = "FILE")]
-        spec: PathBuf,
+        #[command(flatten)]
+        spec: SpecFile,
         /// Who keeps this supervisor up; shown by status.
         #[arg(long, value_enum, default_value = "foreground", hide = true)]
         managed_by: ManagedBy,
@@ -58,18 +60,21 @@ pub enum Command {
     },
     /// Check a spec and print what it means, without running anything.
     Check {
-        /// The service's spec (TOML).
-        #[arg(long, value_name = "FILE")]
-        spec: PathBuf,
+        #[command(flatten)]
+        spec: SpecFile,
     },
-    /// Print the spec a preset makes on this machine, to read, edit and install.
+    /// Print a spec to start from: a preset's, as it comes out on this machine, or a
+    /// template for a command (`respawn spec --name web -- python3 -m http.server`).
     Spec {
         #[command(flatten)]
         preset: PresetArgs,
     },
-    /// Install the service with a backend (see `respawn install --help`).
+    /// Install a service: from a spec file (`respawn install web.toml`), a preset, or
+    /// a command without a file (`respawn install --name web -- python3 -m http.server`).
     Install(install::InstallArgs),
-    /// Stop the service and remove it from its backend.
+    /// Stop the service and remove it from its backend (a foreground run's leftover
+    /// state too).
+    #[command(visible_aliases = ["rm", "delete"])]
     Uninstall {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
@@ -77,24 +82,36 @@ pub enum Command {
         /// Windows: also remove a service respawn installed for another state dir.
         #[arg(long)]
         force: bool,
+        /// Print what was done as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Start an installed service.
     Start {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
+        /// Print what was done (and whether it became ready) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop a service gracefully.
     Stop {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
+        /// Print what was done (and whether it became ready) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Restart the service's child (a planned restart, not counted as a failure).
     Restart {
         /// The service: its spec's `name`, or `name-profile`.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
         name: String,
+        /// Print what was done (and whether it became ready) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop the service, run CMD (e.g. `pip install -U hermes-agent`), start it
     /// again and wait until it is ready; when CMD fails, start the old version again.
@@ -105,6 +122,9 @@ pub enum Command {
         /// The update command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
         cmd: Vec<String>,
+        /// Print the outcome as JSON (the steps go to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a service's state (without a name, list them all). Exit code: 0 running, 3 not
     /// running, 4 unknown.
@@ -117,10 +137,22 @@ pub enum Command {
         json: bool,
     },
     /// List every service under the state root: backend, state, pid, uptime, restarts.
+    #[command(visible_aliases = ["ls", "ps"])]
     List {
         /// Print the list as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Every service's CPU and memory (its program and what that started), refreshed
+    /// until Ctrl+C.
+    #[command(visible_alias = "monit")]
+    Top {
+        /// Time between refreshes.
+        #[arg(long, default_value = "2s", value_name = "DURATION")]
+        interval: humantime::Duration,
+        /// Stop after this many refreshes (for scripts).
+        #[arg(long, value_name = "N")]
+        count: Option<u32>,
     },
     /// Check an installed service (or this machine) and explain each problem with a fix.
     Doctor {
@@ -140,31 +172,69 @@ pub enum Command {
     Man,
     /// Show the spec format, exit codes, files and environment (also in `respawn man`).
     HelpSpec,
-    /// Show the service's captured output.
+    /// Show the service's captured output (without a name, every service's, each
+    /// line after its service's name).
     Logs {
-        /// The service: its spec's `name`, or `name-profile`.
+        /// The service: its spec's `name`, or `name-profile`; without it, every service.
         #[arg(add = ArgValueCandidates::new(complete::service_names))]
-        name: String,
+        name: Option<String>,
         /// Keep printing what is appended.
         #[arg(short, long)]
         follow: bool,
         /// How many lines to show: a number, or `all`.
         #[arg(short = 'n', long, default_value = "50", value_name = "N|all")]
         lines: logs::LineCount,
+        /// Only lines written since then: a duration (`10m`, `2h`) or a time
+        /// (`2026-05-01T12:00:00Z`); needs `[logs] timestamps = true` for the program's lines.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<logs::Since>,
+        /// Only lines that contain TEXT (plain text, case-sensitive).
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
     },
 }
 
 #[derive(clap::Args, Debug)]
 pub struct PresetArgs {
-    /// The preset (available: hermes).
+    /// The preset (available: hermes); without it, a template for your own command.
     #[arg(long, value_name = "NAME", add = ArgValueCandidates::new(complete::preset_names))]
-    pub preset: String,
+    pub preset: Option<String>,
     /// The preset's profile: a second, separate instance with its own home.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", requires = "preset", add = ArgValueCandidates::new(complete::profile_names))]
     pub profile: Option<String>,
-    /// The program to run, instead of searching for it (beside respawn, PATH, venvs).
-    #[arg(long, value_name = "PATH")]
+    /// With --preset: the program to run, instead of searching for it. Without: the
+    /// command line to run, quoted as one word (`--command "python3 -m http.server"`).
+    #[arg(long, value_name = "PATH|CMDLINE")]
     pub command: Option<PathBuf>,
+    /// The template: `worker` (no probe) or `web` (ready when its HTTP endpoint answers).
+    #[arg(long, value_enum, conflicts_with = "preset")]
+    pub template: Option<crate::spec::template::Template>,
+    /// The service's name in the template (default: the program's name).
+    #[arg(long, value_name = "NAME", conflicts_with = "preset")]
+    pub name: Option<String>,
+    /// The command and its arguments, after `--` (instead of --command).
+    #[arg(last = true, value_name = "CMD", conflicts_with_all = ["preset", "command"])]
+    pub cmd: Vec<String>,
+}
+
+/// A spec file, given as `respawn check FILE` or `respawn check --spec FILE`.
+#[derive(clap::Args, Debug)]
+pub struct SpecFile {
+    /// The service's spec (TOML).
+    #[arg(value_name = "FILE", required_unless_present = "spec", add = complete::spec_files())]
+    file: Option<PathBuf>,
+    /// The service's spec (TOML), as a flag.
+    #[arg(long, value_name = "FILE", conflicts_with = "file", add = complete::spec_files())]
+    spec: Option<PathBuf>,
+}
+
+impl SpecFile {
+    pub fn path(&self) -> &std::path::Path {
+        self.file
+            .as_deref()
+            .or(self.spec.as_deref())
+            .expect("clap requires one")
+    }
 }
 
 /// Parse the command line, run the command, report an error: the whole program.
@@ -200,30 +270,48 @@ fn run(cli: Cli, from_env: bool) -> Result<ExitStatus, CliError> {
     let at = |name: &str| roots.root_of(name).to_path_buf();
     let primary = roots.primary();
     match cli.command {
-        Command::Run { spec, managed_by } => supervise::run(&spec, primary, managed_by),
+        Command::Run { spec, managed_by } => supervise::run(spec.path(), primary, managed_by),
         Command::ServiceHost { spec } => supervise::service_host(&spec, primary),
-        Command::Check { spec } => check::check(&spec, primary),
+        Command::Check { spec } => check::check(spec.path(), primary),
         Command::Spec { preset } => check::print_preset(&preset),
         Command::Install(args) => install::install(args, &roots),
-        Command::Uninstall { name, force } => control::uninstall(&at(&name), &name, force),
-        Command::Start { name } => control::start(&at(&name), &name),
-        Command::Stop { name } => control::stop(&at(&name), &name),
-        Command::Restart { name } => control::restart(&at(&name), &name),
-        Command::Update { name, cmd } => update::update(&at(&name), &name, &cmd),
+        Command::Uninstall { name, force, json } => {
+            control::uninstall(&at(&name), &name, force, json)
+        }
+        Command::Start { name, json } => control::start(&at(&name), &name, json),
+        Command::Stop { name, json } => control::stop(&at(&name), &name, json),
+        Command::Restart { name, json } => control::restart(&at(&name), &name, json),
+        Command::Update { name, cmd, json } => update::update(&at(&name), &name, &cmd, json),
         Command::Status {
             name: Some(name),
             json,
         } => status::status(&at(&name), &name, json),
         Command::Status { name: None, json } | Command::List { json } => list::list(&roots, json),
         Command::Logs {
-            name,
+            name: Some(name),
             follow,
             lines,
-        } => logs::logs(&at(&name), &name, follow, lines),
+            since,
+            grep,
+        } => logs::logs(
+            &at(&name),
+            &name,
+            follow,
+            lines,
+            &logs::Filter { since, grep },
+        ),
+        Command::Logs {
+            name: None,
+            follow,
+            lines,
+            since,
+            grep,
+        } => logs::all(&roots, follow, lines, &logs::Filter { since, grep }),
         Command::Doctor { name, json } => {
             let root = name.as_deref().map_or(primary.to_path_buf(), at);
             doctor::doctor(&root, &roots, name.as_deref(), json)
         }
+        Command::Top { interval, count } => top::top(&roots, interval.into(), count),
         Command::Completions { shell } => docs::completions(&shell),
         Command::Man => docs::man(),
         Command::HelpSpec => docs::reference(),

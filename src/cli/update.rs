@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 const POLL: Duration = Duration::from_millis(50);
 /// Beyond the spec's ready timeout: the supervisor decides at its deadline, then
 /// writes its state; the waiting side gives it this long to say so.
-const MARGIN: Duration = Duration::from_secs(3);
+pub(super) const MARGIN: Duration = Duration::from_secs(3);
 /// How long a started supervisor may take to take its lock.
 const SUPERVISOR_START: Duration = Duration::from_secs(10);
 /// How long `update` waits for another command that holds the service.
@@ -180,11 +180,29 @@ pub fn report_ready(inst: &Installation, since: SystemTime) -> ExitStatus {
 /// ready. The operation lock is held from the stop to the start, so nothing starts
 /// the old files meanwhile. When CMD fails the old version is started again and
 /// the exit code is 1.
-pub fn update(state_root: &Path, name: &str, argv: &[String]) -> Result<ExitStatus, CliError> {
-    Ok(run_update(state_root, name, argv)?)
+pub fn update(
+    state_root: &Path,
+    name: &str,
+    argv: &[String],
+    json: bool,
+) -> Result<ExitStatus, CliError> {
+    Ok(run_update(state_root, name, argv, json)?)
 }
 
-fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<ExitStatus> {
+fn run_update(
+    state_root: &Path,
+    name: &str,
+    argv: &[String],
+    json: bool,
+) -> anyhow::Result<ExitStatus> {
+    // With --json, stdout is the one JSON object; the steps go to stderr.
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            say(line);
+        }
+    };
     let Some(program) = argv.first() else {
         bail!("no update command; write it after --, e.g. `respawn update {name} -- pip install -U hermes-agent`");
     };
@@ -192,6 +210,7 @@ fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<
     let inst = Installation::read(&paths)?.with_context(|| {
         format!("{name} is not installed; install it with `respawn install --spec FILE`")
     })?;
+    super::control::spec_present(&inst)?;
     let backend = backend::for_installation(&inst)?;
     let oplock = OperationLock::acquire(&paths, oplock::UPDATE, LOCK_WAIT)?;
     say(format!("update: stopping {name}"));
@@ -199,9 +218,12 @@ fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<
         .stop(&inst)
         .context("cannot stop the service for the update")?;
     say(format!("update: running {}", shell_words(argv)));
-    let status = std::process::Command::new(program)
-        .args(&argv[1..])
-        .status();
+    let mut command = std::process::Command::new(program);
+    command.args(&argv[1..]);
+    if json {
+        command.stdout(std::io::stderr());
+    }
+    let status = command.status();
     let failed = match &status {
         Ok(s) if s.success() => None,
         Ok(s) => Some(format!(
@@ -222,6 +244,26 @@ fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<
     backend
         .start(&inst)
         .context("cannot start the service after the update")?;
+    if json {
+        let readiness = (!inst.native).then(|| super::control::wait_ready(&inst, since));
+        let status = super::status::report(state_root, name)
+            .ok()
+            .map(|r| super::json::service(&r, SystemTime::now()));
+        let done = if failed.is_some() {
+            "update-failed"
+        } else {
+            "updated"
+        };
+        let mut value = super::json::action("update", name, done, readiness.as_ref(), status);
+        value["update_error"] = failed.clone().into();
+        super::say(serde_json::to_string_pretty(&value).expect("serializes"));
+        let ready = readiness.is_none_or(|r| r.ready);
+        return Ok(if failed.is_none() && ready {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
+    }
     let ready = report_ready(&inst, since);
     match failed {
         Some(why) => {
@@ -232,7 +274,7 @@ fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<
     }
 }
 
-fn shell_words(argv: &[String]) -> String {
+pub(super) fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
             if a.is_empty() || a.contains(char::is_whitespace) {

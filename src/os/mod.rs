@@ -25,6 +25,8 @@ mod unix;
 #[cfg(unix)]
 pub use unix::*;
 
+pub mod usage;
+
 #[cfg(windows)]
 pub mod windows;
 #[cfg(windows)]

@@ -37,16 +37,33 @@ pub fn preflight(spec: &Spec) -> Result<Vec<Remark>, CliError> {
             ));
         }
     }
+    if let Some(dir) = spec.logs.dir.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        return Err(CliError::bad_input(
+            format!("logs.dir {} is a file, not a folder", dir.display()),
+            "point [logs] dir at a folder (it is created when missing), or leave it out",
+        ));
+    }
     spec.resolve_program().map_err(|e| {
         CliError::bad_input(
             format!("command {e}"),
-            "install the program, use its full path, or set PATH in the spec's [env]",
+            "fix `command` in the spec (`respawn check FILE` shows what it means); a preset's \
+             program that moved (a removed venv): install it again with the venv active, or \
+             with `--command PATH`",
         )
     })?;
     let warning = spec
         .env_file_preflight()
         .map_err(|(m, h)| CliError::bad_input(m, h))?;
     Ok(warning.into_iter().map(Remark::Warning).collect())
+}
+
+/// Validate spec text respawn wrote for `path` (which need not exist yet); any
+/// problem is bad input (exit 2).
+pub fn parse_text(text: &str, path: &Path) -> Result<Spec, CliError> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Spec::parse(text, Some(path), &base).map_err(|e| {
+        CliError::bad_input(e.to_string(), "`respawn help-spec` shows the spec format")
+    })
 }
 
 /// A path made absolute (not canonical: symlinks stay as the user wrote them).
@@ -72,12 +89,47 @@ impl Spec {
             .working_dir
             .clone()
             .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-        which::which_in(&self.command, path_var, cwd).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("`{}`: {e}", self.command),
+        which::which_in(&self.command, path_var, cwd)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::NotFound, self.why_not_runnable()))
+    }
+
+    /// Why `command` names nothing that can run, told apart: arguments written into
+    /// it, a missing file, a folder, a file that is not executable, a name not on PATH.
+    fn why_not_runnable(&self) -> String {
+        let cmd = &self.command;
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        let split_hint = || {
+            let args: Vec<String> = words[1..].iter().map(|w| format!("{w:?}")).collect();
+            format!(
+                "`{cmd}` has its arguments in it: write command = {:?} and args = [{}]",
+                words[0],
+                args.join(", ")
             )
-        })
+        };
+        if !super::looks_like_path(cmd) {
+            if words.len() > 1 {
+                return split_hint();
+            }
+            return format!(
+                "`{cmd}` is not on the PATH the program gets: install it, write its full path, \
+                 or set PATH in the spec's [env]"
+            );
+        }
+        match std::fs::metadata(cmd) {
+            Ok(m) if m.is_dir() => {
+                format!("`{cmd}` is a folder, not a program: write the program in it")
+            }
+            Ok(_) if cfg!(unix) => format!(
+                "`{cmd}` is not executable: `chmod +x {cmd}`, or run it with its interpreter \
+                 (command = \"sh\", args = [{cmd:?}])"
+            ),
+            Ok(_) => format!(
+                "`{cmd}` is not a program Windows starts (.exe, or .bat/.cmd): run it with its \
+                 interpreter (command = \"python\", args = [{cmd:?}])"
+            ),
+            Err(_) if words.len() > 1 && Path::new(words[0]).exists() => split_hint(),
+            Err(e) => format!("`{cmd}`: no such file ({e})"),
+        }
     }
 
     /// Before install, check and run: the file exists, parses, and only its owner can

@@ -15,6 +15,8 @@ use toml::Spanned;
 pub mod file;
 pub mod health;
 pub mod service;
+pub mod suggest;
+pub mod template;
 pub use health::HealthConfig;
 
 /// Longest service name we accept: fits every service manager's limit with room for a profile.
@@ -148,6 +150,10 @@ pub struct LogConfig {
     pub max_size: u64,
     /// How many rotated files to keep besides the current one.
     pub keep: u32,
+    /// Each line of the child's output starts with when it was written and which
+    /// stream it came from (`[out]`/`[err]`). Off when left out (older specs); every
+    /// spec respawn writes turns it on.
+    pub timestamps: bool,
 }
 
 /// Per-OS service names, when the defaults (derived from `name`) don't fit.
@@ -230,6 +236,8 @@ struct RawLogs {
     dir: Option<String>,
     max_size: Option<ByteSize>,
     keep: Option<u32>,
+    #[serde(default)]
+    timestamps: bool,
 }
 
 impl Spec {
@@ -241,8 +249,10 @@ impl Spec {
             line: span.map(|s| line_of(text, s.start)),
             message,
         };
-        let raw: RawSpec = toml::from_str(text)
-            .map_err(|e| err_at(e.span(), e.message().trim_end().replace('\n', "; ")))?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let message = suggest::unknown_field(e.message().trim_end());
+            err_at(e.span(), message.replace('\n', "; "))
+        })?;
 
         let name = raw.name.get_ref().clone();
         check_name("name", &name).map_err(|m| err_at(Some(raw.name.span()), m))?;
@@ -261,18 +271,27 @@ impl Spec {
             ));
         }
         let command = if looks_like_path(&command) {
-            base_dir.join(&command).to_string_lossy().into_owned()
+            // `./run.sh` is `DIR/run.sh`, not `DIR/./run.sh`.
+            let joined = base_dir.join(without_dot_segments(&command));
+            without_dot_segments(&joined.to_string_lossy())
         } else {
             command
         };
         for (key, value) in &raw.env {
-            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(err_at(
                     None,
                     format!("env: `{key}` is not a valid variable name; use letters, digits and _"),
                 ));
             }
+            if value.contains('\0') {
+                return Err(err_at(
+                    None,
+                    format!("env: the value of `{key}` contains a NUL character, which no program can receive"),
+                ));
+            }
         }
+        check_sizes(&command, &raw.args, &raw.env).map_err(|m| err_at(None, m))?;
         if raw.args.iter().any(|a| a.contains('\0')) {
             return Err(err_at(
                 None,
@@ -306,6 +325,7 @@ impl Spec {
                 .map(|s| s.0)
                 .unwrap_or(DEFAULT_LOG_MAX_SIZE),
             keep: raw.logs.keep.unwrap_or(DEFAULT_LOG_KEEP),
+            timestamps: raw.logs.timestamps,
         };
         if logs.max_size < 1024 {
             return Err(err_at(None, "logs.max_size: must be at least 1KB".into()));
@@ -489,6 +509,45 @@ fn at_most(field: &str, value: Duration, max: Duration) -> Result<Duration, Stri
     Ok(value)
 }
 
+/// The most one argument or variable may hold: Linux refuses a longer one with E2BIG
+/// (MAX_ARG_STRLEN, 32 pages); Windows' whole command line is 32767 characters.
+const MAX_ONE_ARG: usize = if cfg!(windows) { 32_000 } else { 128 * 1024 };
+/// The most the arguments and environment together may hold: well under Linux's
+/// ARG_MAX (2 MB with the default stack) and macOS's (1 MB), leaving room for the
+/// environment the child inherits.
+const MAX_ALL_ARGS: usize = if cfg!(windows) { 32_000 } else { 512 * 1024 };
+
+/// A command line or environment too big to start (E2BIG) would restart forever:
+/// refused when the spec is read.
+fn check_sizes(
+    command: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let vars = env.iter().map(|(k, v)| k.len() + v.len() + 2);
+    let mut total = command.len() + 1;
+    for (i, len) in args.iter().map(|a| a.len() + 1).chain(vars).enumerate() {
+        if len > MAX_ONE_ARG {
+            let what = match args.get(i) {
+                Some(_) => format!("args[{i}]"),
+                None => "an [env] value".to_string(),
+            };
+            return Err(format!(
+                "{what} is {len} bytes; the most one argument or variable can hold is {MAX_ONE_ARG} \
+                 bytes: pass big data in a file (its path as the argument)"
+            ));
+        }
+        total += len;
+    }
+    if total > MAX_ALL_ARGS {
+        return Err(format!(
+            "args and [env] add up to {total} bytes, more than the {MAX_ALL_ARGS} a program can \
+             be started with here: pass big data in a file"
+        ));
+    }
+    Ok(())
+}
+
 /// Service names must be usable as a Windows service name, a systemd unit name, a
 /// launchd label and a folder name: ASCII letters, digits, `-`, `_`, `.`.
 pub fn check_name(field: &str, value: &str) -> Result<(), String> {
@@ -503,6 +562,20 @@ pub fn check_name(field: &str, value: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `a/./b` as `a/b`, and `./b` as `b`, separators kept as written (`\\` or `/`).
+fn without_dot_segments(path: &str) -> String {
+    let mut out = path.to_string();
+    while let Some(rest) = out.strip_prefix("./").or_else(|| out.strip_prefix(".\\")) {
+        out = rest.to_string();
+    }
+    for (dot, sep) in [("/./", "/"), ("\\.\\", "\\"), ("/.\\", "/"), ("\\./", "\\")] {
+        while out.contains(dot) {
+            out = out.replace(dot, sep);
+        }
+    }
+    out
 }
 
 fn looks_like_path(command: &str) -> bool {
@@ -747,6 +820,41 @@ keep = 2
         )
         .unwrap_err();
         assert!(err.message.contains("both"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_nul_in_a_value_is_blamed_on_the_value_and_huge_args_are_refused() {
+        let err =
+            parse("name = \"a\"\ncommand = \"sh\"\n[env]\nKEY = \"a\\u0000b\"\n").unwrap_err();
+        assert!(err.message.contains("value of `KEY`"), "{}", err.message);
+        let big = "x".repeat(200 * 1024);
+        let err = parse(&format!(
+            "name = \"a\"\ncommand = \"sh\"\nargs = [\"-c\", \"{big}\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("args[1]"), "{}", err.message);
+        let many: Vec<String> = (0..40)
+            .map(|_| format!("\"{}\"", "y".repeat(30_000)))
+            .collect();
+        let err = parse(&format!(
+            "name = \"a\"\ncommand = \"sh\"\nargs = [{}]\n",
+            many.join(",")
+        ))
+        .unwrap_err();
+        assert!(err.message.contains("add up to"), "{}", err.message);
+    }
+
+    #[test]
+    fn dot_segments_are_left_out_of_a_command_path() {
+        assert_eq!(without_dot_segments("./run.sh"), "run.sh");
+        assert_eq!(without_dot_segments("dir/./././run.sh"), "dir/run.sh");
+        assert_eq!(without_dot_segments(r".\dir\.\run.exe"), r"dir\run.exe");
+        assert_eq!(without_dot_segments("../x/.hidden/y"), "../x/.hidden/y");
+        let spec = parse("name = \"a\"\ncommand = \"./dir/./run.sh\"\n").unwrap();
+        assert_eq!(
+            spec.command,
+            Path::new("/base").join("dir/run.sh").to_string_lossy()
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ fn never_started_reason(paths: &ServicePaths) -> String {
 /// The last thing a detached supervisor printed before it exited, if anything.
 pub fn startup_error(paths: &ServicePaths) -> Option<String> {
     let text = std::fs::read_to_string(paths.startup_log()).ok()?;
+    // Said by another respawn: its own "respawn: error: " would repeat ours.
     let text = text.trim();
+    let text = text.strip_prefix("respawn: error: ").unwrap_or(text);
     (!text.is_empty()).then(|| text.to_string())
 }
 

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod oplock;
 pub mod orphans;
 pub mod signals;
+pub mod stamp;
 #[cfg(windows)]
 pub mod user_launch;
 
@@ -467,12 +468,20 @@ impl Supervisor {
             ChildTree::spawn(&mut cmd)
         };
         let mut child = self.reaper.spawn_tracked(spawn, |c| Some(c.pid()), true)?;
-        for stream in [child.stdout(), child.stderr()].into_iter().flatten() {
+        for (stream, which) in [
+            (child.stdout(), stamp::Stream::Out),
+            (child.stderr(), stamp::Stream::Err),
+        ] {
+            let Some(stream) = stream else { continue };
             self.pumps.push(spawn_log_pump(
                 stream,
                 self.log.clone(),
                 self.log_health_tx.clone(),
                 self.echo.clone(),
+                self.spec
+                    .logs
+                    .timestamps
+                    .then(|| stamp::Stamper::new(which)),
             ));
         }
         let pid = child.pid();
@@ -881,6 +890,7 @@ fn spawn_log_pump(
     log: Arc<Mutex<RotatingLog>>,
     health: watch::Sender<Option<String>>,
     echo: Option<Arc<str>>,
+    mut stamper: Option<stamp::Stamper>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 8192];
@@ -892,9 +902,12 @@ fn spawn_log_pump(
             if let Some(echo) = echo.as_mut() {
                 echo.show(&buf[..n]);
             }
+            let stamped = stamper
+                .as_mut()
+                .map(|s| s.stamp(&buf[..n], std::time::SystemTime::now()));
             let error = {
                 let mut log = log.lock().expect("log lock");
-                log.write(&buf[..n]);
+                log.write(stamped.as_deref().unwrap_or(&buf[..n]));
                 log.error().map(str::to_owned)
             };
             health.send_if_modified(|current| {

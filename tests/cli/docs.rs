@@ -181,6 +181,14 @@ fn bash_completes_service_names_backends_presets_and_shells() {
     assert_eq!(offered, vec!["hermes"]);
     let offered = complete(&["respawn", "completions", "z"]).unwrap();
     assert_eq!(offered, vec!["zsh"]);
+    // Issue 23: a spec is a *.toml file (examples/ also holds .rs files), by flag or
+    // by position; --profile offers the profiles installed.
+    let offered = complete(&["respawn", "check", "--spec", "examples/"]).unwrap();
+    assert_eq!(offered, vec!["examples/echo.toml"]);
+    let offered = complete(&["respawn", "install", "examples/"]).unwrap();
+    assert_eq!(offered, vec!["examples/echo.toml"]);
+    let offered = complete(&["respawn", "install", "--preset", "hermes", "--profile", ""]).unwrap();
+    assert_eq!(offered, vec!["work"]);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod bad_input;
 mod boot;
 mod check;
+mod comforts;
 mod docs;
 mod doctor;
 mod install_flags;

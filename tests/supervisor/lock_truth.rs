@@ -213,23 +213,26 @@ fn a_supervisor_that_dies_at_start_says_why_at_once() {
     let h = Harness::new();
     let spec = h.spec("d.toml", &format!("name = \"d\"\n{SLEEPER}"));
     h.install_portable(spec.to_str().unwrap());
-    std::fs::remove_file(&spec).unwrap();
+    // A spec broken after the install (a missing one `start` refuses itself: issue 23).
+    std::fs::write(&spec, "name = \"d\"\ncomand = \"sleep\"\n").unwrap();
     let began = std::time::Instant::now();
     let out = h.cmd(&["start", "d"]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("cannot read spec"), "{text}");
+    assert!(text.contains("unknown field `comand`"), "{text}");
+    // The supervisor's own "respawn: error:" is not repeated inside ours.
+    assert_eq!(text.matches("error:").count(), 1, "{text}");
     assert!(
         began.elapsed() < std::time::Duration::from_secs(8),
         "waited for the timeout"
     );
     let status = String::from_utf8_lossy(&h.cmd(&["status", "d"]).stdout).into_owned();
     assert!(
-        status.contains("failed at start") && status.contains("cannot read spec"),
+        status.contains("failed at start") && status.contains("unknown field `comand`"),
         "{status}"
     );
     let logs = ok(&h.cmd(&["logs", "d"]));
-    assert!(logs.contains("cannot read spec"), "{logs}");
+    assert!(logs.contains("unknown field `comand`"), "{logs}");
 }
 
 #[test]
