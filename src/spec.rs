@@ -14,6 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub mod health;
+mod names;
 pub use health::HealthConfig;
 
 /// Longest service name we accept: fits every service manager's limit with room for a profile.
@@ -318,6 +319,7 @@ impl Spec {
                 ),
             ));
         }
+        names::validate(&raw.names, profile.as_deref()).map_err(|m| err_at(None, m))?;
         let health_span = raw.health.as_ref().map(Spanned::span);
         let health = health::health_config(raw.health.map(Spanned::into_inner).unwrap_or_default())
             .map_err(|m| err_at(health_span, m))?;

@@ -427,8 +427,26 @@ fn replace_file(path: &Path, contents: &[u8], durable: bool) -> std::io::Result<
     if durable {
         tmp.as_file().sync_all()?;
     }
-    persist(tmp, path)
+    persist(tmp, path)?;
+    if durable {
+        sync_dir(dir);
+    }
+    Ok(())
 }
+
+/// After a rename: make the new directory entry durable too, so a power cut can't
+/// leave the old file (or none) behind a durable new one (issue 26 item 6). Best
+/// effort: some file systems refuse fsync on a directory, and the file is in place.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// NTFS journals the rename itself (MoveFileEx); there is no directory handle to flush.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) {}
 
 #[cfg(not(windows))]
 fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {

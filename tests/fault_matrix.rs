@@ -327,6 +327,15 @@ fn unwritable_state_stops_the_child_and_the_supervisor() {
     let err = stderr_of(sup);
     assert!(err.contains("cannot write state file"), "{err}");
     assert!(err.contains("stopping the child"), "{err}");
+    // Issue 26 item 5: the file where the file goes, the code where the code goes.
+    assert!(
+        err.contains(&format!(
+            "cannot write state file {}: ",
+            state_file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("exiting (code 73)"), "{err}");
     assert!(
         wait_for("no child", || running(&["sleep", "99133"]).is_empty()),
         "a child runs on: {:?}",
@@ -616,4 +625,372 @@ fn logs_follow_is_lossless_across_rotation() {
         );
     }
     assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
+}
+
+/// Issue 26 item 3 (issue 22 item 4): a `stop` that comes while the engine gracefully
+/// stops the child for a planned restart (`respawn restart`) ends the run, stopped:
+/// the child keeps its graceful stop and is not started again. (Before: taken as
+/// "second stop → kill now", and the child was started again.)
+#[test]
+fn a_stop_during_a_planned_restart_ends_the_run_stopped() {
+    let h = Harness::new();
+    let go = h.path("go");
+    let ended = h.path("ended");
+    // On SIGTERM: wait for the test's go-ahead, then say how it ended and exit.
+    let script = format!(
+        "trap 'while [ ! -f {g} ]; do sleep 0.02; done; echo graceful > {e}; exit 0' TERM; sleep 99140 & wait",
+        g = go.display(),
+        e = ended.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"spr\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[stop]\ntimeout = \"60s\"\n"),
+    );
+    // Installed (portable) and driven by the CLI: `restart`, then `stop` meanwhile.
+    h.install_portable(spec.to_str().unwrap());
+    ok(&h.cmd(&["start", "spr"]));
+    let first = h.wait_running("spr");
+    let sup = h.state("spr").unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
+    let quiet = |args: &[&str]| {
+        h.respawn()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut restart = quiet(&["restart", "spr"]);
+    h.wait_state("spr", "the planned stop", |s| s["state"] == "stopping");
+    let mut stop = quiet(&["stop", "spr"]);
+    assert!(
+        wait_for("the stop is taken", || {
+            let log = h.log("spr");
+            log.contains("stop requested during a planned stop")
+                || log.contains("second stop request")
+        }),
+        "{}",
+        h.log("spr")
+    );
+    std::fs::write(&go, "").unwrap();
+    assert!(
+        wait_for("the supervisor ends or starts a new child", || {
+            !alive(sup)
+                || h.state("spr")
+                    .is_some_and(|s| s["child_pid"].is_u64() && s["child_pid"] != first)
+        }),
+        "{}",
+        h.log("spr")
+    );
+    let state = h.state("spr").unwrap();
+    assert_eq!(state["state"], "stopped", "{state}\n{}", h.log("spr"));
+    assert_eq!(wait_exit(&mut stop).code(), Some(0));
+    // The restart was overtaken by the stop (it reports "not ready"; any code).
+    wait_exit(&mut restart);
+    assert!(wait_for("supervisor gone", || !alive(sup)));
+    assert_eq!(h.cmd(&["status", "spr"]).status.code(), Some(3));
+    assert_eq!(std::fs::read_to_string(&ended).unwrap().trim(), "graceful");
+    assert!(running(&["sleep", "99140"]).is_empty());
+}
+
+/// The supervisor's `respawn-sentry` children (not the service's).
+fn sentries(sup: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| stat(*p).is_some_and(|s| s.1 == sup))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "respawn-sentry")
+        })
+        .collect()
+}
+
+/// Issue 26 item 2: a SIGKILLed sentry is reaped (no zombie), logged and replaced, so
+/// a later SIGKILL of the supervisor still takes the child's grandchildren along.
+#[test]
+fn a_killed_sentry_is_reaped_logged_and_replaced() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"sk\"\ncommand = \"sh\"\nargs = [\"-c\", \"sleep 99143 & exec sleep 99144\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    let child = h.wait_running("sk");
+    assert!(wait_for("grandchild", || running(&["sleep", "99143"])
+        .len()
+        == 1));
+    assert!(wait_for("the child's exec", || running(&[
+        "sleep", "99144"
+    ]) == vec![child]));
+    let old = sentries(sup.id());
+    assert_eq!(old.len(), 1, "{old:?}");
+    let old = old[0];
+    signal(old, Signal::SIGKILL);
+    assert!(
+        wait_for("the loss in the log", || h.log("sk").contains(&format!(
+            "the sentry (pid {old}) was killed by SIGKILL; started a new one"
+        ))),
+        "{}",
+        h.log("sk")
+    );
+    assert!(
+        stat(old).is_none(),
+        "the old sentry was not reaped: {:?}",
+        stat(old)
+    );
+    let new = sentries(sup.id());
+    assert!(new.len() == 1 && new[0] != old, "{new:?}");
+    assert!(alive(child));
+    signal(sup.id(), Signal::SIGKILL);
+    wait_exit(&mut sup);
+    assert!(wait_for("child gone", || !alive(child)));
+    assert!(
+        wait_for("grandchild gone with its supervisor", || running(&[
+            "sleep", "99143"
+        ])
+        .is_empty()),
+        "the grandchild survived: {:?}",
+        running(&["sleep", "99143"])
+    );
+}
+
+/// Issue 26 item 1: with the state dir's disk full, `stop`, `restart` and `uninstall`
+/// still work: the operation lock's note is best effort, and a supervisor that is
+/// stopping does not need to write its state (the released lock says it stopped).
+/// (Before: `cannot use the operation lock …: No space left on device`, rc 1, all
+/// still running.)
+#[test]
+fn stop_restart_and_uninstall_work_on_a_full_state_disk() {
+    let h = Harness::new();
+    let root = h.state_root();
+    std::fs::create_dir_all(&root).unwrap();
+    let ended = h.path("ended");
+    let script = format!(
+        "trap 'echo graceful > {e}; exit 0' TERM; sleep 99145 & wait",
+        e = ended.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"fsd\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n"),
+    );
+    // In the namespace: a 512 KB state disk; install and start, fill it, then drive.
+    let script = r#"mount -t tmpfs -o size=512k tmpfs "$1" || exit 90
+"$2" install --backend portable --spec "$3" >/dev/null 2>&1 || exit 91
+"$2" start fsd >/dev/null 2>&1
+i=0; until grep -q '"state": "running"' "$1/fsd/state.json" 2>/dev/null; do i=$((i+1)); [ $i -gt 2000 ] && exit 92; sleep 0.01; done
+child=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+echo "filled: $(df -k "$1" | tail -1)"
+"$2" restart fsd; echo "restart=$?"
+"$2" start fsd; echo "start=$?"
+"$2" stop fsd; echo "stop=$?"
+kill -0 "$child" 2>/dev/null && echo "child-alive"
+kill -0 "$sup" 2>/dev/null && echo "supervisor-alive"
+"$2" status fsd; echo "status=$?"
+"$2" uninstall fsd; echo "uninstall=$?"
+"$2" status fsd; echo "status-after=$?""#;
+    let Some(child) = in_private_mounts(
+        script,
+        &[&root, Path::new(env!("CARGO_BIN_EXE_respawn")), &spec],
+        |c| {
+            c.env("RESPAWN_STATE_DIR", &root);
+        },
+    ) else {
+        return;
+    };
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{all}");
+    assert!(all.contains("filled:"), "{all}");
+    assert!(!all.contains("operation lock"), "{all}");
+    assert!(all.contains("stop=0"), "{all}");
+    assert!(!all.contains("child-alive"), "{all}");
+    assert!(!all.contains("supervisor-alive"), "{all}");
+    assert!(all.contains("uninstall=0"), "{all}");
+    assert!(running(&["sleep", "99145"]).is_empty());
+}
+
+/// (RSS in KB, open fds, threads) of a process, from /proc.
+fn footprint(pid: u32) -> (u64, usize, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (field("VmRSS:"), fds, field("Threads:"))
+}
+
+/// Issue 26 item 8, the CI version of bench/soak.sh (which prints the figures of
+/// 10,000 kills): 250 child kills (backoff 0; each waits the 100 ms anti-spin floor)
+/// and 250 spec reloads on one supervisor. Its open fds and threads end where they
+/// were after a warm-up, and its RSS grows by less than 2 MB. About 35 s.
+#[test]
+fn soak_short_keeps_fds_memory_and_threads_flat() {
+    let h = Harness::new();
+    let spec_text = |n: usize| {
+        format!("name = \"soak\"\ncommand = \"sleep\"\nargs = [\"99146\"]\nenv = {{ SOAK_ROUND = \"{n}\" }}\n[restart]\nbackoff = [\"0s\"]\n")
+    };
+    let spec = h.spec("s.toml", &spec_text(0));
+    let mut sup = h.run(&spec);
+    let mut child = h.wait_running("soak");
+    let kill = |child: u32| {
+        signal(child, Signal::SIGKILL);
+        h.wait_new_child("soak", child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32
+    };
+    for _ in 0..20 {
+        child = kill(child);
+    }
+    let before = footprint(sup.id());
+    for _ in 0..250 {
+        child = kill(child);
+    }
+    for n in 1..=250 {
+        std::fs::write(&spec, spec_text(n)).unwrap();
+        signal(sup.id(), Signal::SIGHUP);
+        child = h.wait_new_child("soak", child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32;
+    }
+    // The last reload's old child is reaped and its pipes closed once its output has
+    // drained: wait for that, not for a time.
+    let after = {
+        let mut last = footprint(sup.id());
+        wait_for("fds back", || {
+            last = footprint(sup.id());
+            last.1 <= before.1
+        });
+        last
+    };
+    let s = h.state("soak").unwrap();
+    assert_eq!(s["restarts"], 520, "{s}");
+    assert_eq!(s["planned_restarts"], 250, "{s}");
+    assert!(h.log("soak").contains("applied the spec as it is now"));
+    eprintln!("soak: (RSS KB, fds, threads) before {before:?}, after {after:?}");
+    assert!(after.1 <= before.1, "fds grew: {before:?} → {after:?}");
+    assert!(after.2 <= before.2, "threads grew: {before:?} → {after:?}");
+    assert!(
+        after.0 < before.0 + 2048,
+        "RSS grew by {} KB: {before:?} → {after:?}",
+        after.0 - before.0
+    );
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
+    assert!(running(&["sleep", "99146"]).is_empty());
+}
+
+/// Whether `status` agrees with the processes: running with its one child alive, or
+/// not running with no child at all. A command killed mid-way may leave a stop or a
+/// start under way, so this is waited for.
+fn status_is_true(h: &Harness, name: &str, marker: &[&str]) -> Result<(), String> {
+    let mut last = String::new();
+    let ok = wait_for("status agrees", || {
+        let out = h.cmd(&["status", name, "--json"]);
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            last = format!("unparsable status: {}", text(&out));
+            return false;
+        };
+        let kids = running(marker);
+        last = format!("rc {:?}, {v}, children {kids:?}", out.status.code());
+        match (out.status.code(), v["state"].as_str()) {
+            (Some(0), Some("running")) => {
+                v["child_pid"]
+                    .as_u64()
+                    .is_some_and(|c| kids == vec![c as u32])
+                    && v["supervisor_pid"]
+                        .as_u64()
+                        .is_some_and(|p| alive(p as u32))
+            }
+            (Some(3 | 4), _) => kids.is_empty(),
+            _ => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(last)
+    }
+}
+
+/// Issue 26 item 6: `install`, `start`, `stop`, `update` and `uninstall` SIGKILLed at
+/// pseudo-random points (40 runs, portable only: the issue's 200 runs and the real
+/// systemd lane are left out for CI time): afterwards `status` tells the truth, the
+/// next command (of any kind) completes, never two children, and a last `uninstall`
+/// leaves nothing that `list` shows or that runs.
+#[test]
+fn interrupted_commands_leave_nothing_half_done() {
+    let h = Harness::new();
+    let marker = ["sleep", "99147"];
+    let spec = h.spec(
+        "s.toml",
+        "name = \"ic\"\ncommand = \"sleep\"\nargs = [\"99147\"]\n[stop]\ntimeout = \"5s\"\n",
+    );
+    let spec = spec.to_str().unwrap();
+    let ops: [&[&str]; 5] = [
+        &["install", "--backend", "portable", "--spec", spec],
+        &["start", "ic"],
+        &["stop", "ic"],
+        &["update", "ic", "--", "true"],
+        &["uninstall", "ic"],
+    ];
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let op = ops[round % ops.len()];
+        let delay = Duration::from_micros(next() % 120_000);
+        let mut cmd = h
+            .respawn()
+            .args(op)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = cmd.kill();
+        let _ = cmd.wait();
+        if let Err(why) = status_is_true(&h, "ic", &marker) {
+            panic!(
+                "round {round}: `{}` killed after {delay:?}: status lies: {why}",
+                op.join(" ")
+            );
+        }
+        let then = ops[(next() % ops.len() as u64) as usize];
+        let out = h.cmd(then);
+        // Done, or a clear "not installed" (4) / "already so" answer; never busy or stuck.
+        assert!(
+            matches!(out.status.code(), Some(0 | 3 | 4)),
+            "round {round}: `{}` killed after {delay:?}, then `{}`: {}",
+            op.join(" "),
+            then.join(" "),
+            text(&out)
+        );
+        if let Err(why) = status_is_true(&h, "ic", &marker) {
+            panic!(
+                "round {round}: after `{}`: status lies: {why}",
+                then.join(" ")
+            );
+        }
+        assert!(running(&marker).len() <= 1, "round {round}: two children");
+    }
+    let out = h.cmd(&["uninstall", "ic"]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    assert!(wait_for("nothing runs", || running(&marker).is_empty()));
+    let list = h.json(&["list", "--json"]);
+    assert!(!list.to_string().contains("\"ic\""), "{list}");
 }

@@ -169,6 +169,14 @@ pub struct PresetArgs {
 /// Parse the command line, run the command, report an error: the whole program.
 pub fn main() -> std::process::ExitCode {
     complete::answer_if_asked();
+    // A sentinel started again by a running supervisor (see `os::Sentinel::spawn`).
+    #[cfg(target_os = "linux")]
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == crate::os::SENTRY_ARG)
+    {
+        crate::os::serve_sentry();
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(status) => status.into(),
