@@ -269,7 +269,12 @@ fn a_stop_during_a_planned_restart_ends_the_service_stopped() {
     let s = h.state(&name).unwrap();
     assert_eq!(s["state"], "stopped", "{s}\n{}", h.log(&name));
     assert!(s["child_pid"].is_null(), "{s}");
-    assert_eq!(std::fs::read_to_string(&ended).unwrap(), "graceful");
+    assert_eq!(
+        std::fs::read_to_string(&ended).unwrap_or_default(),
+        "graceful",
+        "{}",
+        h.log(&name)
+    );
     assert!(!respawn::os::is_alive(first));
     ok(&h.cmd(&["uninstall", &name]));
 }
