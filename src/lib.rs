@@ -64,3 +64,7 @@ pub mod spec;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+
+/// This build's version: the package version, and for a build from a git checkout
+/// its commit (`build.rs`), so two builds of one version can be told apart.
+pub const VERSION: &str = env!("RESPAWN_VERSION");

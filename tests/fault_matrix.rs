@@ -1044,3 +1044,65 @@ fn check_refuses_names_that_escape_or_break_their_folder() {
     );
     ok(&h.check(&spec));
 }
+
+/// Issue 26 item 7: the install record and the state file say which respawn wrote
+/// them and in which format; a record without a format (b351e14 and older) is read as
+/// before, and one from a newer respawn gets "written by respawn X …; upgrade respawn"
+/// instead of a parse error. (The old-binary test, building b351e14, is not here.)
+#[test]
+fn records_are_versioned_and_a_newer_one_says_upgrade() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"ver\"\ncommand = \"/bin/sleep\"\nargs = [\"99150\"]\n",
+    );
+    h.install_portable(spec.to_str().unwrap());
+    let record_file = h.service_dir("ver").join("install.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_file).unwrap()).unwrap();
+    assert_eq!(record["format"], 1, "{record}");
+    let version = text(&h.cmd(&["--version"]));
+    assert_eq!(
+        format!("respawn {}\n", record["written_by"].as_str().unwrap()),
+        version
+    );
+    // As an older respawn wrote it: still understood.
+    let map = record.as_object_mut().unwrap();
+    map.remove("format");
+    map.remove("written_by");
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    ok(&h.cmd(&["start", "ver"]));
+    let s = h.wait_state("ver", "running", |s| s["state"] == "running");
+    assert_eq!(s["format"], 1, "{s}");
+    // A newer respawn's state file and record.
+    let state_file = h.service_dir("ver").join("state.json");
+    let mut newer = s.clone();
+    newer["format"] = 7.into();
+    newer["written_by"] = "respawn 9.9.9".into();
+    std::fs::write(&state_file, newer.to_string()).unwrap();
+    let out = h.cmd(&["status", "ver"]);
+    assert!(
+        text(&out).contains("written by respawn 9.9.9 (format 7"),
+        "{}",
+        text(&out)
+    );
+    ok(&h.cmd(&["stop", "ver"]));
+    record["format"] = 3.into();
+    record["written_by"] = "respawn 9.9.9".into();
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    for cmd in [
+        &["status", "ver"][..],
+        &["start", "ver"],
+        &["uninstall", "ver"],
+    ] {
+        let out = h.cmd(cmd);
+        let said = text(&out);
+        assert!(!out.status.success(), "{cmd:?}: {said}");
+        assert!(
+            said.contains("written by respawn 9.9.9 (format 3") && said.contains("upgrade respawn"),
+            "{cmd:?}: {said}"
+        );
+    }
+    std::fs::remove_file(&record_file).unwrap();
+    assert!(running(&["/bin/sleep", "99150"]).is_empty());
+}

@@ -26,7 +26,7 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(
     name = "respawn",
-    version,
+    version = crate::VERSION,
     about = "Keep a long-running program up as a real OS service, with honest restarts."
 )]
 pub struct Cli {
