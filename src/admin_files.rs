@@ -103,8 +103,14 @@ mod windows_impl {
         }
         let spec = paths.spec();
         let tmp = spec.with_extension(format!("toml.new-{}", std::process::id()));
-        std::fs::write(&tmp, spec_text)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        // Flushed before the rename: a power cut leaves the old spec or the new one,
+        // never an empty one (issue 26 item 6).
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, spec_text.as_bytes())?;
+            f.sync_all()
+        };
+        write().with_context(|| format!("cannot write {}", tmp.display()))?;
         // A rename over the old spec: the host reads either the old or the new one.
         std::fs::rename(&tmp, &spec)
             .with_context(|| format!("cannot replace {}", spec.display()))?;

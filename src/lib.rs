@@ -76,3 +76,7 @@ pub mod status;
 pub mod supervisor;
 pub mod text;
 pub mod trust;
+
+/// This build's version: the package version, and for a build from a git checkout
+/// its commit (`build.rs`), so two builds of one version can be told apart.
+pub const VERSION: &str = env!("RESPAWN_VERSION");

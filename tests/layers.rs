@@ -136,7 +136,9 @@ fn examine(
                 ));
             }
             for to in referenced_modules(&line) {
-                if to == from || to == "self" {
+                // `self`, and items of the crate root itself (`crate::VERSION`), which
+                // every layer may use.
+                if to == from || to == "self" || to.starts_with(|c: char| c.is_ascii_uppercase()) {
                     continue;
                 }
                 found

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "respawn",
-    version,
+    version = crate::VERSION,
     about = "Keep a long-running program up as a real OS service, with honest restarts."
 )]
 pub struct Cli {
@@ -240,6 +240,14 @@ impl SpecFile {
 /// Parse the command line, run the command, report an error: the whole program.
 pub fn main() -> std::process::ExitCode {
     complete::answer_if_asked();
+    // A sentinel started again by a running supervisor (see `os::Sentinel::spawn`).
+    #[cfg(target_os = "linux")]
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == crate::os::SENTRY_ARG)
+    {
+        crate::os::serve_sentry();
+    }
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

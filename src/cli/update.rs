@@ -82,7 +82,9 @@ pub fn judge(
         // The state file keeps milliseconds.
         .is_some_and(|t| t + Duration::from_millis(1) >= since);
     let current = started_since && s.child_pid.is_some();
-    if current && s.health.ready && matches!(s.state, RunState::Running | RunState::Starting) {
+    // A supervisor that never writes `ready` (an older respawn): running is all it says.
+    let ready = s.health.ready || (s.ready_unknown && s.state == RunState::Running);
+    if current && ready && matches!(s.state, RunState::Running | RunState::Starting) {
         return Some(Ok(()));
     }
     if !supervisor_alive {
@@ -345,6 +347,13 @@ mod tests {
             judge(&state(RunState::Stopping, old, None, false), since, false),
             None
         );
+        // A supervisor of an older respawn that never writes `ready`: running is
+        // ready (issue 26 item 7: `restart` waited 93 s for it).
+        let mut old_side = state(RunState::Running, new, Some(2), false);
+        old_side.ready_unknown = true;
+        assert_eq!(judge(&old_side, since, true), Some(Ok(())));
+        old_side.state = RunState::Starting;
+        assert_eq!(judge(&old_side, since, true), None);
         // The service runs but its program waits for a logon: say so at once.
         assert!(matches!(
             judge(&state(RunState::Waiting, old, None, false), since, true),

@@ -11,7 +11,7 @@
 #[cfg(target_os = "linux")]
 mod sentinel;
 #[cfg(target_os = "linux")]
-pub use sentinel::Sentinel;
+pub use sentinel::{serve_stdin as serve_sentry, Sentinel, SERVE_ARG as SENTRY_ARG};
 #[cfg(target_os = "linux")]
 mod own_pid;
 #[cfg(target_os = "linux")]

@@ -50,8 +50,43 @@ impl Sentinel {
         }
     }
 
+    /// Start a new sentinel in a process that has threads (the one started at the
+    /// supervisor's start was killed): not a fork that runs our code, but respawn's own
+    /// program run again ([`SERVE_ARG`]) with the pipe as its stdin. Called while
+    /// `hold` keeps the reaper from taking it before its pid is known.
+    pub fn spawn(name: &str) -> std::io::Result<Sentinel> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("/proc/self/exe")
+            .arg(SERVE_ARG)
+            .arg(name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        // Dropping `child` neither kills nor waits: `finish` and the reaper do.
+        Ok(Sentinel {
+            pid: child.id(),
+            tx: File::from(OwnedFd::from(stdin)),
+        })
+    }
+
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Whether the sentinel has ended; reaps it then (so it is no zombie of ours).
+    pub fn ended(&self) -> Option<String> {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        match waitpid(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            Some(WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with code {code}")),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(format!("was killed by {sig}")),
+            Ok(_) => None,
+            Err(e) => Some(format!("is gone ({e})")),
+        }
     }
 
     /// On a normal exit: close the pipe and reap the sentinel (it exits at once), so it
@@ -67,6 +102,21 @@ impl Sentinel {
         let (pgid, token) = child.unwrap_or((0, 0));
         let _ = writeln!(self.tx, "{pgid} {token}");
     }
+}
+
+/// The argument that makes respawn's program a sentinel reading its stdin
+/// ([`Sentinel::spawn`]); checked before any command-line parsing.
+pub const SERVE_ARG: &str = "__respawn-sentry";
+
+/// `respawn __respawn-sentry NAME`: be a sentinel whose pipe is stdin, shown in `ps`
+/// as the first one is.
+pub fn serve_stdin() -> ! {
+    let name = std::env::args().nth(2).unwrap_or_default();
+    retitle(&format!("respawn: sentry of {name}"));
+    // SAFETY: fd 0 is ours, given by the supervisor that started us; nothing else
+    // in this process uses it.
+    let rx = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(0) };
+    watch(rx)
 }
 
 fn thread_count() -> Option<usize> {

@@ -20,13 +20,16 @@ impl ChildTree {
     /// and a variable set to [`super::CHILD_PID`] holds the child's own pid.
     pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
         cmd.process_group(0);
+        let original = nix::sys::signal::SigSet::thread_get_mask()?;
+        let last_signal = nix::libc::SIGRTMAX();
         #[cfg(target_os = "linux")]
         {
             let supervisor = nix::unistd::getpid();
             // SAFETY: the closure runs between fork and exec and only makes
-            // async-signal-safe calls (prctl, getppid).
+            // async-signal-safe calls (sigaction, sigprocmask, prctl, getppid).
             unsafe {
                 cmd.pre_exec(move || {
+                    default_caught_signals(&original, last_signal)?;
                     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
                     // The supervisor may have died before prctl took effect.
                     if nix::unistd::getppid() != supervisor {
@@ -38,7 +41,18 @@ impl ChildTree {
             // Last: its hook execs.
             super::own_pid::arrange(cmd)?;
         }
-        let process = super::Process::new(cmd.spawn()?)?;
+        #[cfg(not(target_os = "linux"))]
+        // SAFETY: as above (sigaction, sigprocmask only).
+        unsafe {
+            cmd.pre_exec(move || default_caught_signals(&original, last_signal));
+        }
+        // Every signal blocked from before the fork until the child has reset its
+        // handlers (see `default_caught_signals`).
+        let all = nix::sys::signal::SigSet::all();
+        all.thread_block()?;
+        let spawned = cmd.spawn();
+        let _ = original.thread_set_mask();
+        let process = super::Process::new(spawned?)?;
         Ok(ChildTree { process })
     }
 
@@ -76,6 +90,41 @@ impl ChildTree {
     pub fn kill_tree(&self) {
         let _ = signal_group(self.pid(), Signal::SIGKILL);
     }
+}
+
+/// In the child, between fork and exec: a signal that arrived there would run the
+/// supervisor's own handlers, which write to the supervisor's signal pipe, so a stop
+/// signal sent to a child that has just started reached the supervisor as its own
+/// (found by the soak, issue 26 item 8: a restart right after a start then stopped
+/// the service). The parent blocks every signal across the fork; here each caught
+/// signal gets its default action (as exec would give it), then the supervisor's
+/// mask is restored, so a signal that came meanwhile acts on the child.
+///
+/// # Safety
+/// Only between fork and exec: async-signal-safe calls only.
+unsafe fn default_caught_signals(
+    original: &nix::sys::signal::SigSet,
+    last_signal: i32,
+) -> io::Result<()> {
+    use nix::libc;
+    for sig in 1..=last_signal {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction is a valid out-parameter; sigaction is
+        // async-signal-safe.
+        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+        if unsafe { libc::sigaction(sig, std::ptr::null(), &mut current) } != 0 {
+            continue;
+        }
+        if current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN {
+            let mut default: libc::sigaction = unsafe { std::mem::zeroed() };
+            default.sa_sigaction = libc::SIG_DFL;
+            unsafe { libc::sigaction(sig, &default, std::ptr::null_mut()) };
+        }
+    }
+    original.thread_set_mask()?;
+    Ok(())
 }
 
 /// Starts helpers for a child (see [`ChildTree::helper_spawner`]): on Unix, ordinary

@@ -14,6 +14,7 @@ use toml::Spanned;
 
 pub mod file;
 pub mod health;
+mod names;
 pub mod service;
 pub mod suggest;
 pub mod template;
@@ -339,6 +340,7 @@ impl Spec {
                 ),
             ));
         }
+        names::validate(&raw.names, profile.as_deref()).map_err(|m| err_at(None, m))?;
         let health_span = raw.health.as_ref().map(Spanned::span);
         let health = health::health_config(raw.health.map(Spanned::into_inner).unwrap_or_default())
             .map_err(|m| err_at(health_span, m))?;

@@ -129,6 +129,9 @@ pub struct Capabilities {
     pub scopes: &'static [Scope],
 }
 
+/// The install record's format (see [`crate::state::STATE_FORMAT`] for the rule).
+pub const INSTALL_FORMAT: u32 = 1;
+
 /// What `install` did, saved as `install.json` in the service's state dir so every
 /// later command knows which backend owns the service and where its files are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,10 +173,21 @@ impl Installation {
     }
 
     pub fn read(paths: &ServicePaths) -> std::io::Result<Option<Installation>> {
+        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
         match std::fs::read_to_string(paths.install_record()) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Ok(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
+                // Versioned (issue 26 item 7): a newer respawn's record says to upgrade;
+                // an older one (no format) reads as it always did.
+                let format = value.get("format").and_then(|f| f.as_u64()).unwrap_or(0);
+                crate::state::check_format(
+                    "install record",
+                    u32::try_from(format).unwrap_or(u32::MAX),
+                    INSTALL_FORMAT,
+                    value.get("written_by").and_then(|w| w.as_str()),
+                )?;
+                serde_json::from_value(value).map(Some).map_err(invalid)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -182,9 +196,14 @@ impl Installation {
     pub fn write(&self) -> std::io::Result<()> {
         let paths = self.paths();
         std::fs::create_dir_all(&paths.dir)?;
+        let mut value = serde_json::to_value(self).expect("serializes");
+        if let Some(map) = value.as_object_mut() {
+            map.insert("format".into(), INSTALL_FORMAT.into());
+            map.insert("written_by".into(), crate::VERSION.into());
+        }
         write_atomic(
             &paths.install_record(),
-            &serde_json::to_vec_pretty(self).expect("serializes"),
+            &serde_json::to_vec_pretty(&value).expect("serializes"),
         )
     }
 

@@ -398,6 +398,41 @@ pub struct ServiceState {
     /// Readiness and health (`[health]`): ready, healthy, last_probe, …
     #[serde(flatten)]
     pub health: crate::state::health::HealthState,
+    /// The file's format ([`STATE_FORMAT`]); 0 in files written before it existed.
+    #[serde(default)]
+    pub format: u32,
+    /// Which respawn wrote it ([`crate::VERSION`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
+    /// The file had no `ready` (a supervisor older than readiness): readiness is
+    /// unknown, not "not yet" (issue 26 item 7). Never written.
+    #[serde(skip)]
+    pub ready_unknown: bool,
+}
+
+/// The state file's format. A reader refuses a newer one (its fields may mean what
+/// this respawn can't know) and reads every older one, a field the old side did not
+/// write meaning "unknown".
+pub const STATE_FORMAT: u32 = 1;
+
+/// A record written by a newer respawn than this one: the error says to upgrade.
+pub fn check_format(
+    what: &str,
+    found: u32,
+    ours: u32,
+    written_by: Option<&str>,
+) -> std::io::Result<()> {
+    if found <= ours {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "the {what} was written by {} (format {found}; this respawn {} reads up to {ours}); upgrade respawn",
+            written_by.unwrap_or("a newer respawn"),
+            crate::VERSION
+        ),
+    ))
 }
 
 impl ServiceState {
@@ -426,13 +461,28 @@ impl ServiceState {
             identity: None,
             updated_at: rfc3339(SystemTime::now()),
             health: Default::default(),
+            format: STATE_FORMAT,
+            written_by: Some(crate::VERSION.to_string()),
+            ready_unknown: false,
         }
     }
 
     pub fn read(path: &Path) -> std::io::Result<ServiceState> {
         let text = std::fs::read_to_string(path)?;
-        serde_json::from_str(&text)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(invalid)?;
+        let format = value.get("format").and_then(|f| f.as_u64()).unwrap_or(0);
+        let written_by = value.get("written_by").and_then(|w| w.as_str());
+        check_format(
+            "state file",
+            u32::try_from(format).unwrap_or(u32::MAX),
+            STATE_FORMAT,
+            written_by,
+        )?;
+        let ready_unknown = value.get("ready").is_none();
+        let mut state: ServiceState = serde_json::from_value(value).map_err(invalid)?;
+        state.ready_unknown = ready_unknown;
+        Ok(state)
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
@@ -458,8 +508,26 @@ fn replace_file(path: &Path, contents: &[u8], durable: bool) -> std::io::Result<
     if durable {
         tmp.as_file().sync_all()?;
     }
-    persist(tmp, path)
+    persist(tmp, path)?;
+    if durable {
+        sync_dir(dir);
+    }
+    Ok(())
 }
+
+/// After a rename: make the new directory entry durable too, so a power cut can't
+/// leave the old file (or none) behind a durable new one (issue 26 item 6). Best
+/// effort: some file systems refuse fsync on a directory, and the file is in place.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// NTFS journals the rename itself (MoveFileEx); there is no directory handle to flush.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) {}
 
 #[cfg(not(windows))]
 fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
@@ -491,6 +559,53 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state file as the supervisor of b351e14 (before formats) wrote it.
+    const OLD_STATE: &str = r#"{"boot_id":"2b8c","child_pid":24269,"child_start_token":195731,
+        "healthy":null,"last_exit":null,"last_failure":null,"last_failure_at":null,
+        "last_probe":null,"log_error":null,"log_file":"/tmp/x/output.log","mode":"portable",
+        "next_restart_at":null,"notify_main_pid":null,"notify_status":null,
+        "planned_restarts":0,"ready":false,"reason":null,"restarts":0,"service":"soak",
+        "started_at":"2026-12-07T22:59:18.841Z","state":"running","supervisor_pid":20019,
+        "supervisor_start_token":191944,"updated_at":"2026-12-07T22:59:18.853Z"}"#;
+
+    #[test]
+    fn older_state_files_are_read_and_a_newer_one_says_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state.json");
+        let read = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            ServiceState::read(&file)
+        };
+        // b351e14's: format 0, readiness reported (not yet ready).
+        let s = read(OLD_STATE).unwrap();
+        assert_eq!(
+            (s.format, s.ready_unknown, s.health.ready),
+            (0, false, false)
+        );
+        // Older still, without `ready`: readiness unknown, not "not yet".
+        let s = read(&OLD_STATE.replace(r#""ready":false,"#, "")).unwrap();
+        assert!(s.ready_unknown);
+        // Ours: written and read back with its format and writer.
+        let ours = ServiceState::new("s".into(), ManagedBy::Portable, 1, "/x".into());
+        ours.write(&file).unwrap();
+        let s = ServiceState::read(&file).unwrap();
+        assert_eq!(
+            (s.format, s.written_by.as_deref()),
+            (STATE_FORMAT, Some(crate::VERSION))
+        );
+        assert!(!s.ready_unknown);
+        // A newer respawn's: refused with what to do, whatever else it holds.
+        let newer = OLD_STATE.replace(
+            r#""boot_id""#,
+            r#""format":99,"written_by":"respawn 9.9.9","future":{"x":1},"boot_id""#,
+        );
+        let e = read(&newer).unwrap_err().to_string();
+        assert!(
+            e.contains("written by respawn 9.9.9") && e.ends_with("upgrade respawn"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_name_is_looked_up_in_the_users_root_then_the_machines() {
@@ -576,6 +691,9 @@ mod tests {
             identity: None,
             updated_at: rfc3339(SystemTime::UNIX_EPOCH),
             health: Default::default(),
+            format: STATE_FORMAT,
+            written_by: Some("respawn test".into()),
+            ready_unknown: false,
         };
         state.write(&paths.state_file()).unwrap();
         assert_eq!(ServiceState::read(&paths.state_file()).unwrap(), state);

@@ -99,6 +99,9 @@ pub struct Supervisor {
     sentry: orphans::Sentry,
     /// The next start is a planned restart (exit 75, `respawn restart`), not a failure.
     planned: bool,
+    /// A stop was requested: from here on the run only ends, and a state file that
+    /// can't be written (full disk) must not keep it from ending gracefully.
+    stop_requested: bool,
     /// The Windows service host starts the child as the recorded user (issue 15).
     #[cfg(windows)]
     launcher: Option<crate::supervisor::user_launch::UserLauncher>,
@@ -115,6 +118,27 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 enum Next {
     StartAgain,
     Done(Outcome),
+}
+
+/// Why the engine stops the child: a stop request ends the run; a planned stop
+/// (restart, spec reload, session move) is followed by a new start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StopKind {
+    Requested,
+    Planned,
+}
+
+/// Take the requests already waiting; whether a stop (or a closed channel) is among
+/// them. The others (restart, session change) are moot before a new start.
+fn stop_waiting(controls: &mut mpsc::UnboundedReceiver<Control>) -> bool {
+    use mpsc::error::TryRecvError;
+    loop {
+        match controls.try_recv() {
+            Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return true,
+            Ok(Control::Restart | Control::SessionChanged) => {}
+            Err(TryRecvError::Empty) => return false,
+        }
+    }
 }
 
 impl Supervisor {
@@ -178,6 +202,7 @@ impl Supervisor {
             reaper: orphans::Reaper::default(),
             sentry: orphans::Sentry::default(),
             planned: false,
+            stop_requested: false,
             #[cfg(windows)]
             launcher: None,
             _lock: lock,
@@ -360,12 +385,18 @@ impl Supervisor {
                         },
                         Some(Control::Restart) => "restarting on request".to_string(),
                         Some(Control::Stop) | None => {
-                            self.stop_child(&mut child, controls).await;
+                            self.stop_requested = true;
+                            self.stop_child(&mut child, controls, StopKind::Requested).await;
                             return Next::Done(self.finish(Outcome::Stopped));
                         }
                     };
-                    self.stop_child(&mut child, controls).await;
+                    let (_, stop_seen) = self.stop_child(&mut child, controls, StopKind::Planned).await;
                     self.event(&why);
+                    if stop_seen {
+                        // A stop during a planned stop ends the run (issue 26 item 3).
+                        self.event("a stop was requested during the planned stop; not starting the child again");
+                        return Next::Done(self.finish(Outcome::Stopped));
+                    }
                     self.planned = true;
                     self.reload_spec();
                     return Next::StartAgain;
@@ -385,10 +416,11 @@ impl Supervisor {
                         // ends the backoff that follows instead of being taken for a
                         // second stop of this one.
                         let (_keep, mut none) = mpsc::unbounded_channel();
-                        let exit = self.stop_child(&mut child, &mut none).await;
+                        let (exit, _) = self.stop_child(&mut child, &mut none, StopKind::Requested).await;
                         return self.after_exit(exit, started.elapsed(), None, controls).await;
                     }
                 },
+                () = self.reaper.child_exited() => self.check_sentry(),
                 Ok(()) = self.log_health.changed() => {
                     self.state.log_error = self.log_health.borrow_and_update().clone();
                     self.save();
@@ -456,7 +488,15 @@ impl Supervisor {
         None
     }
 
+    /// A sentry killed meanwhile is replaced before it is needed (issue 26 item 2).
+    fn check_sentry(&mut self) {
+        if let Some(what) = self.sentry.replace_if_ended(&self.reaper) {
+            self.event(&what);
+        }
+    }
+
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
+        self.check_sentry();
         let mut cmd = self.command()?;
         #[cfg(windows)]
         let launcher = &mut self.launcher;
@@ -573,7 +613,9 @@ impl Supervisor {
                 ));
                 loop {
                     tokio::select! {
-                        () = tokio::time::sleep_until(exited + delay) => return Next::StartAgain,
+                        // A request already waiting wins over an elapsed (or zero)
+                        // delay: a stop that came during the stop before is never lost.
+                        biased;
                         control = controls.recv() => match control {
                             Some(Control::Restart) => {
                                 self.planned = true;
@@ -586,6 +628,7 @@ impl Supervisor {
                                 return Next::Done(self.finish(Outcome::Stopped))
                             }
                         },
+                        () = tokio::time::sleep_until(exited + delay) => return Next::StartAgain,
                     }
                 }
             }
@@ -607,12 +650,16 @@ impl Supervisor {
     }
 
     /// Graceful stop: ask with the spec's stop method, wait up to the stop timeout (or
-    /// a second stop request), then kill the whole tree.
+    /// a second stop request), then kill the whole tree. Returns the child's exit and,
+    /// for a planned stop, whether a stop request came meanwhile: that one is the
+    /// first stop (the graceful wait goes on; only a further stop kills at once), and
+    /// the run must end stopped instead of starting the child again.
     async fn stop_child(
         &mut self,
         child: &mut ChildTree,
         controls: &mut mpsc::UnboundedReceiver<Control>,
-    ) -> ExitKind {
+        kind: StopKind,
+    ) -> (ExitKind, bool) {
         self.health.child_gone();
         self.state.state = RunState::Stopping;
         self.save();
@@ -625,13 +672,39 @@ impl Supervisor {
             }
         };
         let mut exit = None;
+        let mut stop_seen = false;
         if asked {
-            tokio::select! {
-                r = child.wait() => exit = r.ok(),
-                () = tokio::time::sleep(timeout) => {
-                    self.event(&format!("child did not stop within {}; killing it", humantime::format_duration(timeout)));
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut listening = true;
+            loop {
+                tokio::select! {
+                    r = child.wait() => {
+                        exit = r.ok();
+                        break;
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        self.event(&format!("child did not stop within {}; killing it", humantime::format_duration(timeout)));
+                        break;
+                    }
+                    control = controls.recv(), if listening => match control {
+                        Some(Control::Stop) if kind == StopKind::Planned && !stop_seen => {
+                            stop_seen = true;
+                            self.stop_requested = true;
+                            self.event("stop requested during a planned stop; the child keeps its graceful stop, and is not started again");
+                        }
+                        Some(Control::Stop) => {
+                            self.event("second stop request; killing the child now");
+                            break;
+                        }
+                        // Already stopping; the next start (if any) plans afresh.
+                        Some(Control::Restart | Control::SessionChanged) => {}
+                        // Nobody can ask any more: wait for the child or the timeout.
+                        None => {
+                            listening = false;
+                            stop_seen |= kind == StopKind::Planned;
+                        }
+                    },
                 }
-                Some(Control::Stop) = controls.recv() => self.event("second stop request; killing the child now"),
             }
         }
         child.kill_tree();
@@ -642,7 +715,11 @@ impl Supervisor {
         self.record_exit(exit);
         self.end_tree(child.pid()).await;
         self.event(&format!("child stopped ({exit})"));
-        exit
+        if kind == StopKind::Planned {
+            // Requests that came while nothing listened (no graceful wait, the drain).
+            stop_seen |= stop_waiting(controls);
+        }
+        (exit, stop_seen)
     }
 
     /// The child is gone: what the state says of it, at once.
@@ -772,6 +849,7 @@ impl Supervisor {
     }
 
     fn finish(&mut self, outcome: Outcome) -> Outcome {
+        self.stop_requested |= outcome == Outcome::Stopped;
         self.record_outcome(&outcome);
         self.announce(&outcome);
         outcome
@@ -811,15 +889,25 @@ impl Supervisor {
     /// the first failed write (full disk, read-only or removed state dir) kills the
     /// child's tree and ends the supervisor at once, with the reason on stderr (the
     /// journal, the terminal, or `start`'s startup log).
+    ///
+    /// Once a stop is requested, a failed write is only logged: the run is ending
+    /// anyway, and when it has, the released lock tells `status` so (issue 26 item 1).
     fn save(&mut self) {
         if let Err(e) = self.try_save() {
             let file = self.paths.state_file();
+            if self.stop_requested {
+                self.event(&format!(
+                    "cannot write state file {}: {e}; stopping anyway",
+                    file.display()
+                ));
+                return;
+            }
             let _ = writeln!(
                 std::io::stderr(),
                 "respawn[{}]: cannot write state file {}: {e}; stopping the child and exiting (code {}), since status and stop could not tell the truth. Free space in, or make writable, {}",
                 self.state.service,
-                ExitStatus::StateUnwritable.code(),
                 file.display(),
+                ExitStatus::StateUnwritable.code(),
                 self.paths.dir.display()
             );
             if let Some(pid) = self.state.child_pid {

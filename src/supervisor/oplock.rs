@@ -95,7 +95,12 @@ impl OperationLock {
             f.rewind()?;
             f.write_all(who.as_bytes())
         };
-        write(&mut file).map_err(io_err)?;
+        // Best effort: the lock is the locked file, not the note. A full disk must
+        // never keep `stop` or `uninstall` from running (issue 26 item 1); waiters
+        // are then told "another respawn command holds it".
+        if write(&mut file).is_err() {
+            let _ = file.set_len(0);
+        }
         Ok(OperationLock { file: Some(file) })
     }
 }

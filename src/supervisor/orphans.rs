@@ -28,6 +28,8 @@ pub struct Reaper {
     /// Children that are not part of any child's tree (the sentinel).
     #[cfg(unix)]
     keep: Arc<Mutex<Vec<u32>>>,
+    /// Woken at every SIGCHLD, so the engine can see a lost sentinel at once.
+    sigchld: Arc<tokio::sync::Notify>,
 }
 
 /// Linux: the sentinel that kills the child's group if the supervisor is SIGKILLed
@@ -36,6 +38,12 @@ pub struct Reaper {
 pub struct Sentry {
     #[cfg(target_os = "linux")]
     sentinel: Option<crate::os::Sentinel>,
+    /// What it was told last, for a replacement.
+    #[cfg(target_os = "linux")]
+    current: Option<(u32, u64)>,
+    /// The service's name, which a replacement shows in `ps` too.
+    #[cfg(target_os = "linux")]
+    service: String,
 }
 
 impl Sentry {
@@ -48,7 +56,11 @@ impl Sentry {
             if let Some(s) = &sentinel {
                 reaper.keep.lock().expect("reaper lock").push(s.pid());
             }
-            Sentry { sentinel }
+            Sentry {
+                sentinel,
+                current: None,
+                service: service.to_string(),
+            }
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -68,11 +80,54 @@ impl Sentry {
     /// The current child's group and start token, or `None` once its tree is gone.
     pub fn tell(&mut self, child: Option<(u32, Option<u64>)>) {
         #[cfg(target_os = "linux")]
-        if let Some(s) = self.sentinel.as_mut() {
-            s.tell(child.and_then(|(pgid, token)| Some((pgid, token?))));
+        {
+            self.current = child.and_then(|(pgid, token)| Some((pgid, token?)));
+            if let Some(s) = self.sentinel.as_mut() {
+                s.tell(self.current);
+            }
         }
         #[cfg(not(target_os = "linux"))]
         let _ = child;
+    }
+
+    /// A sentinel that ended while the supervisor lives (someone killed it) is reaped
+    /// and replaced, told the current child; what happened, in words, for the log.
+    /// `None` while it runs (or where there is none).
+    pub fn replace_if_ended(&mut self, reaper: &Reaper) -> Option<String> {
+        #[cfg(target_os = "linux")]
+        {
+            let old = self.sentinel.as_ref()?;
+            let how = old.ended()?;
+            let old_pid = old.pid();
+            let mut keep = reaper.keep.lock().expect("reaper lock");
+            keep.retain(|p| *p != old_pid);
+            // Under the reaper's lock: its pid is kept before any sweep can see it.
+            let started = crate::os::Sentinel::spawn(&self.service);
+            let what = match started {
+                Ok(mut new) => {
+                    keep.push(new.pid());
+                    new.tell(self.current);
+                    let line = format!(
+                        "the sentry (pid {old_pid}) {how}; started a new one (pid {})",
+                        new.pid()
+                    );
+                    self.sentinel = Some(new);
+                    line
+                }
+                Err(e) => {
+                    self.sentinel = None;
+                    format!(
+                        "the sentry (pid {old_pid}) {how}; cannot start a new one ({e}): if this supervisor is killed, the next one cleans up after it"
+                    )
+                }
+            };
+            Some(what)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = reaper;
+            None
+        }
     }
 }
 
@@ -94,10 +149,16 @@ impl Reaper {
                 tokio::spawn(async move {
                     while sigchld.recv().await.is_some() {
                         r.reap();
+                        r.sigchld.notify_one();
                     }
                 });
             }
         }
+    }
+
+    /// Returns at the next SIGCHLD (a child of ours ended; Unix), never elsewhere.
+    pub async fn child_exited(&self) {
+        self.sigchld.notified().await
     }
 
     /// Run `spawn` (which starts a process tokio will wait for) so that the reaper

@@ -327,6 +327,15 @@ fn unwritable_state_stops_the_child_and_the_supervisor() {
     let err = stderr_of(sup);
     assert!(err.contains("cannot write state file"), "{err}");
     assert!(err.contains("stopping the child"), "{err}");
+    // Issue 26 item 5: the file where the file goes, the code where the code goes.
+    assert!(
+        err.contains(&format!(
+            "cannot write state file {}: ",
+            state_file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("exiting (code 73)"), "{err}");
     assert!(
         wait_for("no child", || running(&["sleep", "99133"]).is_empty()),
         "a child runs on: {:?}",
@@ -616,4 +625,490 @@ fn logs_follow_is_lossless_across_rotation() {
         );
     }
     assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
+}
+
+/// Issue 26 item 3 (issue 22 item 4): a `stop` that comes while the engine gracefully
+/// stops the child for a planned restart (`respawn restart`) ends the run, stopped:
+/// the child keeps its graceful stop and is not started again. (Before: taken as
+/// "second stop → kill now", and the child was started again.)
+#[test]
+fn a_stop_during_a_planned_restart_ends_the_run_stopped() {
+    let h = Harness::new();
+    let go = h.path("go");
+    let ended = h.path("ended");
+    // On SIGTERM: wait for the test's go-ahead, then say how it ended and exit.
+    let script = format!(
+        "trap 'while [ ! -f {g} ]; do sleep 0.02; done; echo graceful > {e}; exit 0' TERM; sleep 99140 & wait",
+        g = go.display(),
+        e = ended.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"spr\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n[stop]\ntimeout = \"60s\"\n"),
+    );
+    // Installed (portable) and driven by the CLI: `restart`, then `stop` meanwhile.
+    h.install_portable(spec.to_str().unwrap());
+    ok(&h.cmd(&["start", "spr"]));
+    let first = h.wait_running("spr");
+    let sup = h.state("spr").unwrap()["supervisor_pid"].as_u64().unwrap() as u32;
+    let quiet = |args: &[&str]| {
+        h.respawn()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut restart = quiet(&["restart", "spr"]);
+    h.wait_state("spr", "the planned stop", |s| s["state"] == "stopping");
+    let mut stop = quiet(&["stop", "spr"]);
+    assert!(
+        wait_for("the stop is taken", || {
+            let log = h.log("spr");
+            log.contains("stop requested during a planned stop")
+                || log.contains("second stop request")
+        }),
+        "{}",
+        h.log("spr")
+    );
+    std::fs::write(&go, "").unwrap();
+    assert!(
+        wait_for("the supervisor ends or starts a new child", || {
+            !alive(sup)
+                || h.state("spr")
+                    .is_some_and(|s| s["child_pid"].is_u64() && s["child_pid"] != first)
+        }),
+        "{}",
+        h.log("spr")
+    );
+    let state = h.state("spr").unwrap();
+    assert_eq!(state["state"], "stopped", "{state}\n{}", h.log("spr"));
+    assert_eq!(wait_exit(&mut stop).code(), Some(0));
+    // The restart was overtaken by the stop (it reports "not ready"; any code).
+    wait_exit(&mut restart);
+    assert!(wait_for("supervisor gone", || !alive(sup)));
+    assert_eq!(h.cmd(&["status", "spr"]).status.code(), Some(3));
+    assert_eq!(std::fs::read_to_string(&ended).unwrap().trim(), "graceful");
+    assert!(running(&["sleep", "99140"]).is_empty());
+}
+
+/// The supervisor's `respawn-sentry` children (not the service's).
+fn sentries(sup: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| stat(*p).is_some_and(|s| s.1 == sup))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "respawn-sentry")
+        })
+        .collect()
+}
+
+/// Issue 26 item 2: a SIGKILLed sentry is reaped (no zombie), logged and replaced, so
+/// a later SIGKILL of the supervisor still takes the child's grandchildren along.
+#[test]
+fn a_killed_sentry_is_reaped_logged_and_replaced() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"sk\"\ncommand = \"sh\"\nargs = [\"-c\", \"sleep 99143 & exec sleep 99144\"]\n",
+    );
+    let mut sup = h.run(&spec);
+    let child = h.wait_running("sk");
+    assert!(wait_for("grandchild", || running(&["sleep", "99143"])
+        .len()
+        == 1));
+    assert!(wait_for("the child's exec", || running(&[
+        "sleep", "99144"
+    ]) == vec![child]));
+    let old = sentries(sup.id());
+    assert_eq!(old.len(), 1, "{old:?}");
+    let old = old[0];
+    signal(old, Signal::SIGKILL);
+    assert!(
+        wait_for("the loss in the log", || h.log("sk").contains(&format!(
+            "the sentry (pid {old}) was killed by SIGKILL; started a new one"
+        ))),
+        "{}",
+        h.log("sk")
+    );
+    assert!(
+        stat(old).is_none(),
+        "the old sentry was not reaped: {:?}",
+        stat(old)
+    );
+    let new = sentries(sup.id());
+    assert!(new.len() == 1 && new[0] != old, "{new:?}");
+    // The replacement is named in `ps` as the first one was.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", new[0])).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline).trim_end_matches('\0'),
+        "respawn: sentry of sk"
+    );
+    assert!(alive(child));
+    signal(sup.id(), Signal::SIGKILL);
+    wait_exit(&mut sup);
+    assert!(wait_for("child gone", || !alive(child)));
+    assert!(
+        wait_for("grandchild gone with its supervisor", || running(&[
+            "sleep", "99143"
+        ])
+        .is_empty()),
+        "the grandchild survived: {:?}",
+        running(&["sleep", "99143"])
+    );
+}
+
+/// Issue 26 item 1: with the state dir's disk full, `stop`, `restart` and `uninstall`
+/// still work: the operation lock's note is best effort, and a supervisor that is
+/// stopping does not need to write its state (the released lock says it stopped).
+/// (Before: `cannot use the operation lock …: No space left on device`, rc 1, all
+/// still running.)
+#[test]
+fn stop_restart_and_uninstall_work_on_a_full_state_disk() {
+    let h = Harness::new();
+    let root = h.state_root();
+    std::fs::create_dir_all(&root).unwrap();
+    let ended = h.path("ended");
+    let script = format!(
+        "trap 'echo graceful > {e}; exit 0' TERM; sleep 99145 & wait",
+        e = ended.display()
+    );
+    let spec = h.spec(
+        "s.toml",
+        &format!("name = \"fsd\"\ncommand = \"sh\"\nargs = [\"-c\", {script:?}]\n"),
+    );
+    // In the namespace: a 512 KB state disk; install and start, fill it, then drive.
+    let script = r#"mount -t tmpfs -o size=512k tmpfs "$1" || exit 90
+"$2" install --backend portable --spec "$3" >/dev/null 2>&1 || exit 91
+"$2" start fsd >/dev/null 2>&1
+i=0; until grep -q '"state": "running"' "$1/fsd/state.json" 2>/dev/null; do i=$((i+1)); [ $i -gt 2000 ] && exit 92; sleep 0.01; done
+child=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
+echo "filled: $(df -k "$1" | tail -1)"
+"$2" restart fsd; echo "restart=$?"
+"$2" start fsd; echo "start=$?"
+child=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
+dd if=/dev/zero of="$1/filler2" bs=1k 2>/dev/null
+echo "filled again: $(df -k "$1" | tail -1)"
+"$2" stop fsd; echo "stop=$?"
+i=0; while kill -0 "$sup" 2>/dev/null && [ $i -lt 500 ]; do i=$((i+1)); sleep 0.01; done
+kill -0 "$child" 2>/dev/null && echo "child-alive"
+kill -0 "$sup" 2>/dev/null && echo "supervisor-alive"
+"$2" status fsd; echo "status=$?"
+"$2" uninstall fsd; echo "uninstall=$?"
+"$2" status fsd; echo "status-after=$?""#;
+    let Some(child) = in_private_mounts(
+        script,
+        &[&root, Path::new(env!("CARGO_BIN_EXE_respawn")), &spec],
+        |c| {
+            c.env("RESPAWN_STATE_DIR", &root);
+        },
+    ) else {
+        return;
+    };
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{all}");
+    assert!(all.contains("filled:"), "{all}");
+    assert!(!all.contains("operation lock"), "{all}");
+    assert!(all.contains("stop=0"), "{all}");
+    assert!(!all.contains("child-alive"), "{all}");
+    assert!(!all.contains("supervisor-alive"), "{all}");
+    assert!(all.contains("uninstall=0"), "{all}");
+    // The stop on a full disk was a graceful one (the child's TERM trap ran).
+    assert_eq!(
+        std::fs::read_to_string(&ended).unwrap_or_default().trim(),
+        "graceful",
+        "{all}"
+    );
+    assert!(running(&["sleep", "99145"]).is_empty());
+}
+
+/// (RSS in KB, open fds, threads) of a process, from /proc.
+fn footprint(pid: u32) -> (u64, usize, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (field("VmRSS:"), fds, field("Threads:"))
+}
+
+/// Issue 26 item 8, the CI version of bench/soak.sh (which prints the figures of
+/// 10,000 kills): 250 child kills (backoff 0; each waits the 100 ms anti-spin floor)
+/// and 250 spec reloads on one supervisor. Its open fds and threads end where they
+/// were after a warm-up, and its RSS grows by less than 2 MB. About 35 s.
+#[test]
+fn soak_short_keeps_fds_memory_and_threads_flat() {
+    let h = Harness::new();
+    let spec_text = |n: usize| {
+        format!("name = \"soak\"\ncommand = \"sleep\"\nargs = [\"99146\"]\nenv = {{ SOAK_ROUND = \"{n}\" }}\n[restart]\nbackoff = [\"0s\"]\n")
+    };
+    let spec = h.spec("s.toml", &spec_text(0));
+    // Its stderr unread would fill the pipe and block the supervisor: not kept.
+    let mut sup = h.run_with(&spec, |c| {
+        c.stderr(Stdio::null());
+    });
+    let mut child = h.wait_running("soak");
+    let kill = |child: u32| {
+        signal(child, Signal::SIGKILL);
+        h.wait_new_child("soak", child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32
+    };
+    for _ in 0..20 {
+        child = kill(child);
+    }
+    let before = footprint(sup.id());
+    for _ in 0..250 {
+        child = kill(child);
+    }
+    for n in 1..=250 {
+        std::fs::write(&spec, spec_text(n)).unwrap();
+        signal(sup.id(), Signal::SIGHUP);
+        child = h.wait_new_child("soak", child)["child_pid"]
+            .as_u64()
+            .unwrap() as u32;
+    }
+    // The last reload's old child is reaped and its pipes closed once its output has
+    // drained: wait for that, not for a time.
+    let after = {
+        let mut last = footprint(sup.id());
+        wait_for("fds back", || {
+            last = footprint(sup.id());
+            last.1 <= before.1
+        });
+        last
+    };
+    let s = h.state("soak").unwrap();
+    assert_eq!(s["restarts"], 520, "{s}");
+    assert_eq!(s["planned_restarts"], 250, "{s}");
+    assert!(h.log("soak").contains("applied the spec as it is now"));
+    eprintln!("soak: (RSS KB, fds, threads) before {before:?}, after {after:?}");
+    assert!(after.1 <= before.1, "fds grew: {before:?} → {after:?}");
+    assert!(after.2 <= before.2, "threads grew: {before:?} → {after:?}");
+    assert!(
+        after.0 < before.0 + 2048,
+        "RSS grew by {} KB: {before:?} → {after:?}",
+        after.0 - before.0
+    );
+    assert_eq!(stop_supervisor(&mut sup).code(), Some(0));
+    assert!(running(&["sleep", "99146"]).is_empty());
+}
+
+/// Whether `status` agrees with the processes: running with its one child alive, or
+/// not running with no child at all. A command killed mid-way may leave a stop or a
+/// start under way, so this is waited for.
+fn status_is_true(h: &Harness, name: &str, marker: &[&str]) -> Result<(), String> {
+    let mut last = String::new();
+    let ok = wait_for("status agrees", || {
+        let out = h.cmd(&["status", name, "--json"]);
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            last = format!("unparsable status: {}", text(&out));
+            return false;
+        };
+        let kids = running(marker);
+        last = format!("rc {:?}, {v}, children {kids:?}", out.status.code());
+        match (out.status.code(), v["state"].as_str()) {
+            (Some(0), Some("running")) => {
+                v["child_pid"]
+                    .as_u64()
+                    .is_some_and(|c| kids == vec![c as u32])
+                    && v["supervisor_pid"]
+                        .as_u64()
+                        .is_some_and(|p| alive(p as u32))
+            }
+            (Some(3 | 4), _) => kids.is_empty(),
+            _ => false,
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(last)
+    }
+}
+
+/// Issue 26 item 6: `install`, `start`, `stop`, `update` and `uninstall` SIGKILLed at
+/// pseudo-random points (40 runs, portable only: the issue's 200 runs and the real
+/// systemd lane are left out for CI time): afterwards `status` tells the truth, the
+/// next command (of any kind) completes, never two children, and a last `uninstall`
+/// leaves nothing that `list` shows or that runs.
+#[test]
+fn interrupted_commands_leave_nothing_half_done() {
+    let h = Harness::new();
+    // (A full path: `install` records the program it found on PATH.)
+    let marker = ["/bin/sleep", "99147"];
+    let spec = h.spec(
+        "s.toml",
+        "name = \"ic\"\ncommand = \"/bin/sleep\"\nargs = [\"99147\"]\n[stop]\ntimeout = \"5s\"\n",
+    );
+    let spec = spec.to_str().unwrap();
+    let ops: [&[&str]; 5] = [
+        &["install", "--backend", "portable", "--spec", spec],
+        &["start", "ic"],
+        &["stop", "ic"],
+        &["update", "ic", "--", "true"],
+        &["uninstall", "ic"],
+    ];
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let op = ops[round % ops.len()];
+        let delay = Duration::from_micros(next() % 120_000);
+        let mut cmd = h
+            .respawn()
+            .args(op)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = cmd.kill();
+        let _ = cmd.wait();
+        if let Err(why) = status_is_true(&h, "ic", &marker) {
+            panic!(
+                "round {round}: `{}` killed after {delay:?}: status lies: {why}",
+                op.join(" ")
+            );
+        }
+        let then = ops[(next() % ops.len() as u64) as usize];
+        let out = h.cmd(then);
+        // Done, or a clear "not installed" (4; `update` says it with 1); never busy or
+        // stuck.
+        let said = text(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3 | 4))
+                || (out.status.code() == Some(1) && said.contains("is not installed")),
+            "round {round}: `{}` killed after {delay:?}, then `{}`: {}",
+            op.join(" "),
+            then.join(" "),
+            said
+        );
+        if let Err(why) = status_is_true(&h, "ic", &marker) {
+            panic!(
+                "round {round}: after `{}`: status lies: {why}",
+                then.join(" ")
+            );
+        }
+        assert!(running(&marker).len() <= 1, "round {round}: two children");
+    }
+    let out = h.cmd(&["uninstall", "ic"]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    assert!(wait_for("nothing runs", || running(&marker).is_empty()));
+    let list = h.json(&["list", "--json"]);
+    assert!(!list.to_string().contains("\"ic\""), "{list}");
+}
+
+/// Issue 26 item 4: `check` refuses every `[names]` value that is not a plain name of
+/// its OS (a path that would put the unit file outside /etc/systemd/system, a newline,
+/// nothing), with the field and the allowed form; a good one passes.
+#[test]
+fn check_refuses_names_that_escape_or_break_their_folder() {
+    let h = Harness::new();
+    let cases = [
+        ("systemd_unit", "../../../etc/evil"),
+        ("systemd_unit", "a\nb"),
+        ("systemd_unit", ""),
+        ("launchd_label", "../../Library/evil"),
+        ("windows_service", "a\\b"),
+    ];
+    for (i, (field, value)) in cases.iter().enumerate() {
+        let spec = h.spec(
+            &format!("n{i}.toml"),
+            &format!("name = \"nm\"\ncommand = \"sleep\"\n[names]\n{field} = {value:?}\n"),
+        );
+        let out = h.check(&spec);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{field} = {value:?}: {said}");
+        assert!(said.contains(&format!("names.{field}")), "{said}");
+        assert!(said.contains("write a ") && said.contains("e.g."), "{said}");
+        assert!(!said.contains("etc/evil.service"), "{said}");
+    }
+    let spec = h.spec(
+        "good.toml",
+        "name = \"nm\"\ncommand = \"sleep\"\n[names]\nsystemd_unit = \"respawn-nm\"\nlaunchd_label = \"com.example.nm\"\nwindows_service = \"Nm\"\n",
+    );
+    ok(&h.check(&spec));
+}
+
+/// Issue 26 item 7: the install record and the state file say which respawn wrote
+/// them and in which format; a record without a format (b351e14 and older) is read as
+/// before, and one from a newer respawn gets "written by respawn X …; upgrade respawn"
+/// instead of a parse error. (The old-binary test, building b351e14, is not here.)
+#[test]
+fn records_are_versioned_and_a_newer_one_says_upgrade() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"ver\"\ncommand = \"/bin/sleep\"\nargs = [\"99150\"]\n",
+    );
+    h.install_portable(spec.to_str().unwrap());
+    let record_file = h.service_dir("ver").join("install.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_file).unwrap()).unwrap();
+    assert_eq!(record["format"], 1, "{record}");
+    let version = text(&h.cmd(&["--version"]));
+    assert_eq!(
+        format!("respawn {}\n", record["written_by"].as_str().unwrap()),
+        version
+    );
+    // As an older respawn wrote it: still understood.
+    let map = record.as_object_mut().unwrap();
+    map.remove("format");
+    map.remove("written_by");
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    ok(&h.cmd(&["start", "ver"]));
+    let s = h.wait_state("ver", "running", |s| s["state"] == "running");
+    assert_eq!(s["format"], 1, "{s}");
+    // A newer respawn's state file and record.
+    let state_file = h.service_dir("ver").join("state.json");
+    let mut newer = s.clone();
+    newer["format"] = 7.into();
+    newer["written_by"] = "respawn 9.9.9".into();
+    std::fs::write(&state_file, newer.to_string()).unwrap();
+    let out = h.cmd(&["status", "ver"]);
+    assert!(
+        text(&out).contains("written by respawn 9.9.9 (format 7"),
+        "{}",
+        text(&out)
+    );
+    ok(&h.cmd(&["stop", "ver"]));
+    record["format"] = 3.into();
+    record["written_by"] = "respawn 9.9.9".into();
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    for cmd in [
+        &["status", "ver"][..],
+        &["start", "ver"],
+        &["uninstall", "ver"],
+    ] {
+        let out = h.cmd(cmd);
+        let said = text(&out);
+        assert!(!out.status.success(), "{cmd:?}: {said}");
+        assert!(
+            said.contains("written by respawn 9.9.9 (format 3") && said.contains("upgrade respawn"),
+            "{cmd:?}: {said}"
+        );
+    }
+    std::fs::remove_file(&record_file).unwrap();
+    assert!(running(&["/bin/sleep", "99150"]).is_empty());
 }

@@ -223,3 +223,58 @@ fn a_display_name_already_taken_is_refused_with_a_fix_and_nothing_installed() {
 
     ok(&h.cmd(&["uninstall", &first]));
 }
+
+/// Issue 22 item 4 (issue 26 item 3): a `respawn stop` that comes while the host
+/// gracefully stops the child for a planned restart ends the service, stopped: the
+/// child keeps its graceful stop, is not started again, and the host does not sit in
+/// STOP_PENDING with a running child. (Before: the stop was taken as "second stop →
+/// kill now" and the child was started again.)
+#[test]
+fn a_stop_during_a_planned_restart_ends_the_service_stopped() {
+    let h = Harness::new();
+    let name = unique_service("StopRace");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let (stop_file, go, ended) = (h.path("stop-now"), h.path("go"), h.path("ended"));
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = {:?}\nargs = [{:?}, {:?}, {:?}]\n[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = \"stop\"\ntimeout = \"60s\"\n",
+            example_exe("slow_stop").display().to_string(),
+            stop_file.display().to_string(),
+            go.display().to_string(),
+            ended.display().to_string(),
+            stop_file.display().to_string(),
+        ),
+    );
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["start", &name]));
+    let first = h.wait_running(&name);
+    let mut restart = h.respawn().args(["restart", &name]).spawn().unwrap();
+    h.wait_state(&name, "the planned stop", |s| s["state"] == "stopping");
+    let mut stop = h.respawn().args(["stop", &name]).spawn().unwrap();
+    assert!(
+        wait_for("the stop is taken", || {
+            let log = h.log(&name);
+            log.contains("stop requested during a planned stop")
+                || log.contains("second stop request")
+        }),
+        "{}",
+        h.log(&name)
+    );
+    std::fs::write(&go, "").unwrap();
+    assert_eq!(wait_exit(&mut stop).code(), Some(0), "{}", h.log(&name));
+    let _ = wait_exit(&mut restart);
+    let st = scm_status(&name);
+    assert_eq!(st.current_state, ServiceState::Stopped, "{}", h.log(&name));
+    let s = h.state(&name).unwrap();
+    assert_eq!(s["state"], "stopped", "{s}\n{}", h.log(&name));
+    assert!(s["child_pid"].is_null(), "{s}");
+    assert_eq!(
+        std::fs::read_to_string(&ended).unwrap_or_default(),
+        "graceful",
+        "{}",
+        h.log(&name)
+    );
+    assert!(!respawn::os::is_alive(first));
+    ok(&h.cmd(&["uninstall", &name]));
+}

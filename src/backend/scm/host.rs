@@ -122,6 +122,10 @@ struct Pending {
     accepted: ServiceControlAccept,
     /// A ticker thread runs (only while a state is pending: an idle host never wakes).
     ticking: bool,
+    /// When the first stop control came.
+    stop_since: Option<Instant>,
+    /// How long a stop may take (the supervisor's stop timeout), once the spec is read.
+    stop_limit: Duration,
 }
 
 impl Reporter {
@@ -130,10 +134,20 @@ impl Reporter {
         if p.state == ServiceState::Stopped {
             return;
         }
+        if state == ServiceState::StopPending && p.stop_since.is_none() {
+            p.stop_since = Some(Instant::now());
+        }
         p.state = state;
         p.checkpoint = 0;
         p.accepted = accepted;
         self.send(&p, ServiceExitCode::Win32(0));
+    }
+
+    /// The spec's stop timeout plus the supervisor's margin: how long a stop may
+    /// keep the checkpoint moving.
+    fn set_stop_limit(&self, limit: Duration) {
+        let mut p = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        p.stop_limit = limit;
     }
 
     /// Advance the checkpoint of a pending state; false (and the ticker ends) once the
@@ -146,6 +160,20 @@ impl Reporter {
         ) {
             p.ticking = false;
             return false;
+        }
+        if let Some(since) = p.stop_since {
+            if !scm_policy::advance_stop_checkpoint(since.elapsed(), p.stop_limit) {
+                p.ticking = false;
+                log_event(
+                    Level::Warning,
+                    EventId::HostStop,
+                    &format!(
+                        "the stop has taken more than {}s; the checkpoint no longer advances, so Windows reports the stop as hung",
+                        p.stop_limit.as_secs()
+                    ),
+                );
+                return false;
+            }
         }
         p.checkpoint += 1;
         self.send(&p, ServiceExitCode::Win32(0));
@@ -247,6 +275,9 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
             checkpoint: 0,
             accepted: ServiceControlAccept::empty(),
             ticking: false,
+            stop_since: None,
+            stop_limit: crate::spec::DEFAULT_STOP_TIMEOUT
+                .saturating_add(crate::spec::SUPERVISOR_STOP_MARGIN),
         }),
     });
     let _ = reporter_cell.set(reporter.clone());
@@ -313,6 +344,7 @@ fn supervise(
             return Err((HostEnd::BadSpec, anyhow::anyhow!(why)));
         }
     };
+    reporter.set_stop_limit(spec.stop.supervisor_timeout());
     let paths = ServicePaths::new(&args.state_root, &spec.id());
     let launcher = user_launcher(&spec, &paths).map_err(|why| {
         record_host_error(name, &args.state_root, Some(&spec), &why);

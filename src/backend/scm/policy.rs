@@ -246,6 +246,18 @@ pub fn stopped_verdict(exit: ScmExit) -> StoppedVerdict {
     }
 }
 
+/// Whether the host still advances the checkpoint of a pending stop, `since` the first
+/// stop control came (issue 22 item 4). The engine ends any stop within the
+/// supervisor's stop timeout (the child's, plus [`crate::spec::SUPERVISOR_STOP_MARGIN`]);
+/// past that the checkpoint stands still, so the SCM (`net stop`, services.msc, the
+/// preshutdown wait) sees a hung stop as hung instead of one that looks alive forever.
+pub fn advance_stop_checkpoint(
+    since: std::time::Duration,
+    supervisor_stop_timeout: std::time::Duration,
+) -> bool {
+    since <= supervisor_stop_timeout
+}
+
 /// The longest command line a `Run` value may hold and still be started by Explorer
 /// (its documented limit is 260 characters for the whole entry).
 pub const RUN_VALUE_MAX: usize = 260;
@@ -302,6 +314,28 @@ pub fn event_level(text: &str) -> EventLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stop_checkpoint_stands_still_after_the_stop_timeout_and_margin() {
+        use std::time::Duration as D;
+        let spec = crate::spec::Spec::parse(
+            "name = \"a\"\ncommand = \"x\"\n[stop]\ntimeout = \"20s\"\n",
+            None,
+            std::path::Path::new("."),
+        )
+        .unwrap();
+        let limit = spec.stop.supervisor_timeout();
+        assert_eq!(limit, D::from_secs(30));
+        for (since, advances) in [
+            (D::ZERO, true),
+            (D::from_secs(20), true),
+            (D::from_secs(30), true),
+            (D::from_millis(30_001), false),
+            (D::from_secs(3600), false),
+        ] {
+            assert_eq!(advance_stop_checkpoint(since, limit), advances, "{since:?}");
+        }
+    }
 
     const HOST: &str = r#""C:\Program Files\respawn\respawn.exe" service-host --spec "C:\s p\gw.toml" --state-dir C:\ProgramData\respawn"#;
     const ROOT: &str = r"C:\ProgramData\respawn";
