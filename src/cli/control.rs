@@ -14,7 +14,15 @@ use std::path::Path;
 pub fn start(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
     let since = super::update::start_baseline(&paths);
-    let (inst, done) = act(state_root, name, "start", |b, i| b.start(i))?;
+    // `start` means "try now": a supervisor waiting out a backoff starts the program at
+    // once (a planned restart, which its backoff wait takes), instead of "already running".
+    let (inst, done) = act(state_root, name, "start", |b, i| {
+        if !i.native && backing_off(&i.paths()) {
+            b.restart(i)
+        } else {
+            b.start(i)
+        }
+    })?;
     // Already running with an unreadable state file: the lock says it runs, and
     // there is nothing to read readiness from until its next state change.
     if matches!(done, Done::AlreadyRunning { .. })
@@ -49,6 +57,13 @@ pub fn restart(state_root: &Path, name: &str) -> Result<ExitStatus, CliError> {
         b.restart(i)
     })?;
     Ok(super::update::report_ready(&inst, since))
+}
+
+/// A live supervisor of ours says it waits out a backoff delay.
+fn backing_off(paths: &ServicePaths) -> bool {
+    crate::supervisor::client::is_supervised(paths)
+        && crate::state::ServiceState::read(&paths.state_file())
+            .is_ok_and(|s| s.state == crate::state::RunState::Backoff)
 }
 
 /// A terminal shows what a stop waits for, and for how long at most.
@@ -92,7 +107,7 @@ fn act(
     let inst = installed(state_root, name)?;
     let backend = backend::for_installation(&inst)?;
     let done = action(backend.as_ref(), &inst)?;
-    say(describe(&done, &inst.service));
+    say(describe(&done, &inst.service, operation));
     Ok((inst, done))
 }
 
@@ -132,8 +147,11 @@ fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLock, CliError
 }
 
 /// What a backend did, in words.
-fn describe(done: &Done, service: &str) -> String {
+fn describe(done: &Done, service: &str, operation: &str) -> String {
     match done {
+        Done::RestartRequested if operation == "start" => {
+            format!("{service} was waiting out its backoff; starting it now")
+        }
         Done::Started {
             supervisor_pid: Some(pid),
         } => format!("started {service} (respawn pid {pid})"),
@@ -220,7 +238,7 @@ mod tests {
             Done::RestartRequested,
         ];
         for done in all {
-            assert!(describe(&done, "gw").contains("gw"), "{done:?}");
+            assert!(describe(&done, "gw", "start").contains("gw"), "{done:?}");
         }
     }
 }

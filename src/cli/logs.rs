@@ -43,7 +43,9 @@ pub fn logs(
     }
     match logs::tail_lines(&log_file, lines.0, MAX_ROTATED) {
         Ok(lines) => lines.iter().for_each(say),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
+        // `-f` waits for the log of a service that exists but has not run yet; for a
+        // name nothing knows it would wait forever, so it is told as `logs` tells it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || !known(&paths)) => {
             return Err(CliError::new(
                 ExitStatus::NotInstalled,
                 format!("no logs for {name}: {e}"),
@@ -61,6 +63,11 @@ pub fn logs(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// A service this state root knows: installed, or run in the foreground.
+fn known(paths: &ServicePaths) -> bool {
+    paths.install_record().is_file() || paths.state_file().is_file()
 }
 
 #[cfg(test)]

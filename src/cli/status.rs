@@ -15,8 +15,24 @@ pub fn status(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, C
         say(serde_json::to_string_pretty(&report).expect("serializes"));
     } else {
         print(&report.render_text());
+        if shows_last_lines(state_root, name, &report) {
+            if let Some(log) = &report.log_file {
+                print(&super::update::last_lines_text(log));
+            }
+        }
     }
     Ok(report.exit_status())
+}
+
+/// A failure is reported: failed, backing off, or its supervisor died. Then the
+/// child's last lines follow, as `systemctl status` shows them.
+fn shows_last_lines(state_root: &Path, name: &str, report: &StatusReport) -> bool {
+    if matches!(report.state, ServiceStatus::Failed | ServiceStatus::Backoff) {
+        return true;
+    }
+    let paths = ServicePaths::new(state_root, name);
+    crate::state::ServiceState::read(&paths.state_file())
+        .is_ok_and(|s| crate::doctor::truth::died(&paths, &s))
 }
 
 /// One service's status: its backend's view, or (not installed) what a `respawn run`
