@@ -321,8 +321,10 @@ pub struct ProbeAnswer {
     pub at: SystemTime,
 }
 
-/// Until the first pass, probe at least this often, so readiness is seen soon.
-const STARTUP_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Until the first pass, probe at least this often, so readiness is seen soon (a slow
+/// starter is seen at most a quarter of a second late; a probe is a connect or a
+/// request).
+const STARTUP_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// The first probe after a start, and the first gap: a server up in 300 ms is seen
 /// ready at 350 ms (probes at 50, 150, 350 ms), not at the first full second.
 const FIRST_PROBE: Duration = Duration::from_millis(50);
@@ -1039,9 +1041,9 @@ mod tests {
                 .collect()
         };
         // A server up at 300 ms is seen by the probe at 350 ms.
-        assert_eq!(at(ms(30_000)), [50, 150, 350, 750, 1550, 2550, 3550, 4550]);
-        assert_eq!(at(ms(300)), [50, 150, 350, 650, 950, 1250, 1550, 1850]);
-        assert_eq!(startup_probe_gap(u32::MAX, ms(30_000)), ms(1000));
+        assert_eq!(at(ms(30_000)), [50, 150, 350, 600, 850, 1100, 1350, 1600]);
+        assert_eq!(at(ms(120)), [50, 150, 270, 390, 510, 630, 750, 870]);
+        assert_eq!(startup_probe_gap(u32::MAX, ms(30_000)), ms(250));
     }
 
     #[test]
