@@ -156,6 +156,11 @@ fn start_of_a_program_that_exits_at_once_fails_with_its_exit_code_and_last_lines
     assert!(err.contains("exited with exit code 3"), "{err}");
     assert!(err.contains("boom: missing API key"), "{err}");
 
+    // update: the same, after its command.
+    let err = failed(&h.cmd(&["update", id, "--", "true"]));
+    assert!(err.contains("exited with exit code 3"), "{err}");
+    assert!(err.contains("boom: missing API key"), "{err}");
+
     // Fixed, then `start` during the backoff: starts now, not in 10 minutes.
     std::fs::write(&marker, "").unwrap();
     let out = ok(&h.cmd(&["start", id]));
