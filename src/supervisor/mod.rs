@@ -332,7 +332,12 @@ impl Supervisor {
             tokio::select! {
                 () = look => {
                     next_look = if self.refresh_main_pid(&child) {
-                        let lines = self.state.main_pid.map(|pid| self.health.main_pid_found(pid)).unwrap_or_default();
+                        // Readiness "pid-file": ready now.
+                        let lines = self
+                            .state
+                            .main_pid
+                            .map(|pid| self.health.main_pid_found(pid))
+                            .unwrap_or_default();
                         if !lines.is_empty() {
                             lines.iter().for_each(|l| self.event(l));
                             self.health.apply(&mut self.state);
