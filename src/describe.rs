@@ -113,6 +113,9 @@ fn ready_line(spec: &Spec) -> String {
                                server that answers from one that does not)"
             .to_string(),
         Readiness::Notify => format!("when it sends READY=1 (sd_notify), within {timeout}"),
+        Readiness::PidFile => {
+            format!("when its pid_file names a live process of its tree, within {timeout}")
+        }
         Readiness::Probe => match &h.probe {
             Some(p) => format!("when {} first passes, within {timeout}", p.check),
             None => "when its probe passes".into(),

@@ -18,7 +18,13 @@ pub fn start(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, Cl
     let since = super::update::start_baseline(&paths);
     let (inst, done) = act(state_root, name, "start", json, |b, i| {
         spec_present(i)?;
-        b.start(i)
+        // `start` means "try now": a supervisor waiting out a backoff starts the
+        // program at once (a planned restart, which its backoff wait takes).
+        if !i.native && backing_off(&i.paths()) {
+            b.restart(i)
+        } else {
+            b.start(i)
+        }
     })?;
     // Already running with an unreadable state file: the lock says it runs, and
     // there is nothing to read readiness from until its next state change.
@@ -133,10 +139,13 @@ pub(super) fn wait_ready(
     inst: &Installation,
     since: std::time::SystemTime,
 ) -> super::json::Readiness {
-    let timeout = crate::spec::file::load(&inst.spec_path)
-        .map(|s| s.health.ready_timeout)
-        .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);
-    match super::update::wait_ready(&inst.paths(), since, timeout + super::update::MARGIN) {
+    let (timeout, settle) = super::update::ready_wait(inst);
+    match super::update::wait_ready(
+        &inst.paths(),
+        since,
+        timeout + super::update::MARGIN,
+        settle,
+    ) {
         Ok(took) => super::json::Readiness {
             ready: true,
             took: Some(took),
@@ -148,6 +157,13 @@ pub(super) fn wait_ready(
             why_not: Some(why),
         },
     }
+}
+
+/// A live supervisor of ours says it waits out a backoff delay.
+fn backing_off(paths: &ServicePaths) -> bool {
+    crate::supervisor::client::is_supervised(paths)
+        && crate::state::ServiceState::read(&paths.state_file())
+            .is_ok_and(|s| s.state == crate::state::RunState::Backoff)
 }
 
 /// A terminal shows what a stop waits for, and for how long at most: the spec's
@@ -287,7 +303,7 @@ fn act(
         super::remark(r);
     }
     if !json {
-        say(describe(&done, &inst.service));
+        say(describe(&done, &inst.service, operation));
     }
     Ok((inst, done))
 }
@@ -328,8 +344,11 @@ pub(super) fn lock(paths: &ServicePaths, operation: &str) -> Result<OperationLoc
 }
 
 /// What a backend did, in words.
-fn describe(done: &Done, service: &str) -> String {
+fn describe(done: &Done, service: &str, operation: &str) -> String {
     match done {
+        Done::RestartRequested if operation == "start" => {
+            format!("{service} was waiting out its backoff; starting it now")
+        }
         Done::Started {
             supervisor_pid: Some(pid),
             ..
@@ -418,7 +437,7 @@ mod tests {
             Done::RestartRequested,
         ];
         for done in all {
-            assert!(describe(&done, "gw").contains("gw"), "{done:?}");
+            assert!(describe(&done, "gw", "start").contains("gw"), "{done:?}");
         }
     }
 }

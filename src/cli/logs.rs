@@ -96,7 +96,9 @@ pub fn logs(
     let wanted = if filter.is_set() { usize::MAX } else { lines.0 };
     match logs::tail_lines(&log_file, wanted, MAX_ROTATED) {
         Ok(found) => filter.apply(found, lines.0).iter().for_each(say),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
+        // `-f` waits for the log of a service that exists but has not run yet; for a
+        // name nothing knows it would wait forever, so it is told as `logs` tells it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || !known(&paths)) => {
             let hint = match super::control::closest_service(state_root, name) {
                 Some(other) => format!("did you mean {other}? (`respawn logs {other}`)"),
                 None => "has the service run yet? check the name and --state-dir".into(),
@@ -150,6 +152,11 @@ pub fn all(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// A service this state root knows: installed, or run in the foreground.
+fn known(paths: &ServicePaths) -> bool {
+    paths.install_record().is_file() || paths.state_file().is_file()
 }
 
 #[cfg(test)]

@@ -17,6 +17,11 @@ pub fn status(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, C
         say(serde_json::to_string_pretty(&value).expect("serializes"));
     } else {
         print(&with_usage(report.render_text(), &report));
+        if shows_last_lines(state_root, name, &report) {
+            if let Some(log) = &report.log_file {
+                print(&super::update::last_lines_text(log));
+            }
+        }
     }
     Ok(report.exit_status())
 }
@@ -56,6 +61,17 @@ pub(super) fn cpu_time(ms: u64) -> String {
     } else {
         crate::status::format_uptime(std::time::Duration::from_secs(ms / 1000))
     }
+}
+
+/// A failure is reported: failed, backing off, or its supervisor died. Then the
+/// child's last lines follow, as `systemctl status` shows them.
+fn shows_last_lines(state_root: &Path, name: &str, report: &StatusReport) -> bool {
+    if matches!(report.state, ServiceStatus::Failed | ServiceStatus::Backoff) {
+        return true;
+    }
+    let paths = ServicePaths::new(state_root, name);
+    crate::state::ServiceState::read(&paths.state_file())
+        .is_ok_and(|s| crate::doctor::truth::died(&paths, &s))
 }
 
 /// One service's status: its backend's view, or (not installed) what a `respawn run`

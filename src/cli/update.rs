@@ -31,22 +31,42 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotReady(pub String);
 
+/// With `ready = "started"`, how long `start` watches the new child before it calls
+/// it ready: a program that exits at once (a missing module, a bad config, a missing
+/// API key) is reported as failed, with its exit code and last lines, instead of
+/// "ready in 0.0 s". With notify or probe readiness the program's own signal decides.
+pub const SETTLE: Duration = Duration::from_secs(1);
+/// How long a supervisor may take to copy a dead child's last output into the log
+/// (its own bound is 1 s), before `start` shows what there is.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
 /// Wait until a child started at or after `since` is ready; how long that took
 /// (from `since`), or why it is not.
 pub fn wait_ready(
     paths: &ServicePaths,
     since: SystemTime,
     timeout: Duration,
+    settle: Duration,
 ) -> Result<Duration, NotReady> {
     let begun = Instant::now();
     let deadline = begun + timeout;
     let mut told = false;
+    // When an exit was first seen whose output had not all reached the log yet.
+    let mut exit_seen: Option<Instant> = None;
     loop {
         let state = ServiceState::read(&paths.state_file()).ok();
         let alive = lock::is_held(&paths.lock_file());
         if let Some(s) = &state {
-            if let Some(verdict) = judge(s, since, alive) {
-                return verdict.map(|()| begun.elapsed());
+            let now = SystemTime::now();
+            match judge(s, since, alive, settle, now) {
+                Some(verdict) => return verdict.map(|()| begun.elapsed()),
+                None if exited_since(s, since) => {
+                    let first = *exit_seen.get_or_insert_with(Instant::now);
+                    if first.elapsed() > DRAIN_WAIT {
+                        return Err(NotReady(exit_story(s, now)));
+                    }
+                }
+                None => {}
             }
         }
         if !alive && begun.elapsed() > SUPERVISOR_START {
@@ -69,23 +89,51 @@ pub fn wait_ready(
     }
 }
 
+fn parse_time(t: Option<&str>) -> Option<SystemTime> {
+    humantime::parse_rfc3339(t?).ok()
+}
+
+/// A child started at or after `since` (the state file keeps milliseconds).
+fn started_since(s: &ServiceState, since: SystemTime) -> bool {
+    parse_time(s.started_at.as_deref()).is_some_and(|t| t + Duration::from_millis(1) >= since)
+}
+
+/// The child started since the request has exited (whatever comes next: a backoff,
+/// a stop, giving up). Pure.
+pub fn exited_since(s: &ServiceState, since: SystemTime) -> bool {
+    let started = parse_time(s.started_at.as_deref());
+    let exited = parse_time(s.last_exit.as_ref().map(|e| e.at.as_str()));
+    started_since(s, since)
+        && s.child_pid.is_none()
+        && matches!(
+            s.state,
+            RunState::Backoff | RunState::Failed | RunState::Stopped
+        )
+        && matches!((started, exited), (Some(a), Some(b)) if b >= a)
+}
+
 /// `Some(Ok)` ready, `Some(Err)` will not be, `None` keep waiting. Pure.
+///
+/// A child counts as ready once the state file says so and, with `settle` (readiness
+/// "started"), it has run that long. A child started since `since` that exits is a
+/// failed start, reported once its last output is in the log.
 pub fn judge(
     s: &ServiceState,
     since: SystemTime,
     supervisor_alive: bool,
+    settle: Duration,
+    now: SystemTime,
 ) -> Option<Result<(), NotReady>> {
-    let started_since = s
-        .started_at
-        .as_deref()
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
-        // The state file keeps milliseconds.
-        .is_some_and(|t| t + Duration::from_millis(1) >= since);
+    let started_since = started_since(s, since);
     let current = started_since && s.child_pid.is_some();
     // A supervisor that never writes `ready` (an older respawn): running is all it says.
     let ready = s.health.ready || (s.ready_unknown && s.state == RunState::Running);
     if current && ready && matches!(s.state, RunState::Running | RunState::Starting) {
-        return Some(Ok(()));
+        let settled = parse_time(s.started_at.as_deref()).is_some_and(|t| t + settle <= now);
+        return settled.then_some(Ok(()));
+    }
+    if exited_since(s, since) && (s.output_drained || !supervisor_alive) {
+        return Some(Err(NotReady(exit_story(s, now))));
     }
     if !supervisor_alive {
         // An older state file stays until the new supervisor writes its own.
@@ -96,7 +144,7 @@ pub fn judge(
             )))
         });
     }
-    if matches!(s.state, RunState::Failed) && started_since {
+    if matches!(s.state, RunState::Failed) && started_since && !exited_since(s, since) {
         return Some(Err(NotReady(describe(s))));
     }
     // A live supervisor writes its state as it starts: this is now, and the program
@@ -105,6 +153,60 @@ pub fn judge(
         return Some(Err(NotReady(describe(s))));
     }
     None
+}
+
+/// A started child that exited: how, how soon, why, and what happens next.
+fn exit_story(s: &ServiceState, now: SystemTime) -> String {
+    let how = match &s.last_exit {
+        Some(e) => match (e.code, e.signal) {
+            (Some(c), _) => format!("exit code {c}"),
+            (_, Some(sig)) => format!("signal {sig}"),
+            _ => "an unknown status".into(),
+        },
+        None => "an unknown status".into(),
+    };
+    let up = match (
+        parse_time(s.started_at.as_deref()),
+        parse_time(s.last_exit.as_ref().map(|e| e.at.as_str())),
+    ) {
+        (Some(a), Some(b)) => b
+            .duration_since(a)
+            .map(|d| format!(" {} after it started", secs(d)))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    // Stopped by respawn as hung or not ready: that is why, whatever its exit.
+    let this_child = parse_time(s.health.last_failure_at.as_deref())
+        .zip(parse_time(s.started_at.as_deref()))
+        .is_some_and(|(failed, started)| failed >= started);
+    let why = match &s.health.last_failure {
+        Some(f) if this_child => format!(" ({f})"),
+        _ => String::new(),
+    };
+    let next = match s.state {
+        RunState::Backoff => match parse_time(s.next_restart_at.as_deref()) {
+            Some(at) => format!(
+                "; respawn starts it again in {} (`respawn stop {}` ends the retries)",
+                secs(at.duration_since(now).unwrap_or_default()),
+                s.service
+            ),
+            None => "; respawn starts it again".into(),
+        },
+        RunState::Failed => format!(
+            "; failed: {}",
+            s.reason
+                .as_deref()
+                .unwrap_or("respawn stopped restarting it")
+        ),
+        _ => format!(
+            "; it stays down{}",
+            s.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+    };
+    format!("the program exited with {how}{up}{why}{next}")
 }
 
 fn describe(s: &ServiceState) -> String {
@@ -148,6 +250,21 @@ pub fn start_baseline(paths: &ServicePaths) -> SystemTime {
 /// After a start or restart requested at `since`: wait for ready and say so.
 /// Returns the exit code (0 ready, 1 not ready). Native installs have no
 /// supervisor state to read; their service manager does its own waiting.
+/// How long a start of `inst` may take to be ready, and how long a child with
+/// readiness "started" must have run to count as ready.
+pub fn ready_wait(inst: &Installation) -> (Duration, Duration) {
+    let spec = crate::spec::file::load(&inst.spec_path).ok();
+    let timeout = spec
+        .as_ref()
+        .map(|s| s.health.ready_timeout)
+        .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);
+    let settle = match spec.as_ref().map(|s| s.health.ready) {
+        Some(crate::spec::health::Readiness::Started) | None => SETTLE,
+        Some(_) => Duration::ZERO,
+    };
+    (timeout, settle)
+}
+
 pub fn report_ready(inst: &Installation, since: SystemTime) -> ExitStatus {
     if inst.native {
         return ExitStatus::Success;
@@ -160,22 +277,35 @@ pub fn report_ready(inst: &Installation, since: SystemTime) -> ExitStatus {
         );
         return ExitStatus::Failure;
     }
-    let timeout = crate::spec::file::load(&inst.spec_path)
-        .map(|s| s.health.ready_timeout)
-        .unwrap_or(crate::spec::health::DEFAULT_READY_TIMEOUT);
-    match wait_ready(&inst.paths(), since, timeout + MARGIN) {
+    let (timeout, settle) = ready_wait(inst);
+    match wait_ready(&inst.paths(), since, timeout + MARGIN, settle) {
         Ok(took) => {
             say(format!("{} is ready in {}", inst.service, secs(took)));
             ExitStatus::Success
         }
         Err(NotReady(why)) => {
-            eprintln!(
-                "respawn: {} is not ready: {why}\n  hint: see `respawn status {}` and `respawn logs {}`",
-                inst.service, inst.service, inst.service
-            );
+            let name = &inst.service;
+            eprintln!("respawn: {name} is not ready: {why}");
+            let log = inst.paths().recorded_log_file();
+            eprint!("{}", last_lines_text(&log));
+            eprintln!("  hint: see `respawn status {name}` and `respawn logs {name}`");
             ExitStatus::Failure
         }
     }
+}
+
+/// The child's last lines under a heading, indented, for a reported failure; empty
+/// when it wrote nothing.
+pub fn last_lines_text(log: &Path) -> String {
+    let lines = crate::supervisor::logs::last_child_lines(log, crate::supervisor::logs::LAST_LINES);
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("  its last output ({}):\n", log.display());
+    for line in lines {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out
 }
 
 /// `respawn update NAME -- CMD…`: stop, run CMD in the foreground, start, wait for
@@ -319,45 +449,148 @@ mod tests {
         let old = since - Duration::from_secs(5);
         let new = since + Duration::from_millis(10);
         assert_eq!(
-            judge(&state(RunState::Running, old, Some(2), true), since, true),
+            judge(
+                &state(RunState::Running, old, Some(2), true),
+                since,
+                true,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             None
         );
         assert_eq!(
-            judge(&state(RunState::Starting, new, Some(2), false), since, true),
+            judge(
+                &state(RunState::Starting, new, Some(2), false),
+                since,
+                true,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             None
         );
         assert_eq!(
-            judge(&state(RunState::Running, new, Some(2), true), since, true),
+            judge(
+                &state(RunState::Running, new, Some(2), true),
+                since,
+                true,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             Some(Ok(()))
         );
         assert!(matches!(
-            judge(&state(RunState::Failed, new, None, false), since, true),
+            judge(&state(RunState::Failed, new, None, false), since, true, Duration::ZERO, new + Duration::from_secs(1)),
             Some(Err(NotReady(w))) if w == "failed (why)"
         ));
         assert!(matches!(
-            judge(&state(RunState::Running, new, Some(2), false), since, false),
+            judge(
+                &state(RunState::Running, new, Some(2), false),
+                since,
+                false,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             Some(Err(_))
         ));
         assert_eq!(
-            judge(&state(RunState::Stopped, old, None, false), since, false),
+            judge(
+                &state(RunState::Stopped, old, None, false),
+                since,
+                false,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             None
         );
         // A supervisor not up yet, with an old state file: keep waiting.
         assert_eq!(
-            judge(&state(RunState::Stopping, old, None, false), since, false),
+            judge(
+                &state(RunState::Stopping, old, None, false),
+                since,
+                false,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
             None
         );
         // A supervisor of an older respawn that never writes `ready`: running is
         // ready (issue 26 item 7: `restart` waited 93 s for it).
         let mut old_side = state(RunState::Running, new, Some(2), false);
         old_side.ready_unknown = true;
-        assert_eq!(judge(&old_side, since, true), Some(Ok(())));
+        assert_eq!(
+            judge(
+                &old_side,
+                since,
+                true,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
+            Some(Ok(()))
+        );
         old_side.state = RunState::Starting;
-        assert_eq!(judge(&old_side, since, true), None);
+        assert_eq!(
+            judge(
+                &old_side,
+                since,
+                true,
+                Duration::ZERO,
+                new + Duration::from_secs(1)
+            ),
+            None
+        );
         // The service runs but its program waits for a logon: say so at once.
         assert!(matches!(
-            judge(&state(RunState::Waiting, old, None, false), since, true),
+            judge(&state(RunState::Waiting, old, None, false), since, true, Duration::ZERO, new + Duration::from_secs(1)),
             Some(Err(NotReady(w))) if w == "waiting (why)"
         ));
+    }
+
+    #[test]
+    fn a_child_that_exits_during_its_start_is_a_failed_start_with_its_exit() {
+        use crate::state::LastExit;
+        let since = SystemTime::now();
+        let started = since + Duration::from_millis(10);
+        let exited = started + Duration::from_millis(120);
+        let mut s = state(RunState::Backoff, started, None, false);
+        s.reason = None;
+        s.last_exit = Some(LastExit::new(crate::policy::ExitKind::Code(3), exited));
+        s.next_restart_at = Some(crate::state::rfc3339(exited + Duration::from_secs(1)));
+        // Its output not all in the log yet: wait for it.
+        assert_eq!(judge(&s, since, true, SETTLE, exited), None);
+        s.output_drained = true;
+        match judge(&s, since, true, SETTLE, exited) {
+            Some(Err(NotReady(w))) => {
+                assert!(w.starts_with("the program exited with exit code 3 0.1 s after it started; respawn starts it again in 1.0 s"), "{w}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // The old child of a restart, stopped before the new one started: not this one.
+        let mut old = s.clone();
+        old.started_at = Some(crate::state::rfc3339(since - Duration::from_secs(9)));
+        assert_eq!(judge(&old, since, true, SETTLE, exited), None);
+        // Gave up: says so.
+        s.state = RunState::Failed;
+        s.reason = Some("child ended with exit code 78; prevent-restart code".into());
+        assert!(matches!(
+            judge(&s, since, false, SETTLE, exited),
+            Some(Err(NotReady(w))) if w.ends_with("; failed: child ended with exit code 78; prevent-restart code")
+        ));
+    }
+
+    #[test]
+    fn readiness_started_is_ready_once_the_child_has_run_the_settle_time() {
+        let since = SystemTime::now();
+        let started = since + Duration::from_millis(10);
+        let s = state(RunState::Running, started, Some(2), true);
+        assert_eq!(judge(&s, since, true, SETTLE, started + SETTLE / 2), None);
+        assert_eq!(
+            judge(&s, since, true, SETTLE, started + SETTLE),
+            Some(Ok(()))
+        );
+        // Notify or probe readiness: the program's own word, at once.
+        assert_eq!(
+            judge(&s, since, true, Duration::ZERO, started),
+            Some(Ok(()))
+        );
     }
 }

@@ -69,24 +69,34 @@ fn backends() -> Check {
 /// The services installed under this state root, so `doctor` without a NAME says which
 /// names it could check.
 fn services(roots: &[std::path::PathBuf]) -> Check {
-    let mut found: Vec<String> = roots
-        .iter()
-        .flat_map(|root| {
-            std::fs::read_dir(root)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(move |entry| {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let inst = Installation::read(&ServicePaths::new(root, &name)).ok()??;
-                    Some(format!("{name} ({})", inst.backend))
-                })
-        })
-        .collect();
+    let mut found: Vec<String> = Vec::new();
+    let mut trouble: Vec<String> = Vec::new();
+    for root in roots {
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(Some(inst)) = Installation::read(&ServicePaths::new(root, &name)) else {
+                continue;
+            };
+            found.push(format!("{name} ({})", inst.backend));
+            trouble.extend(super::truth::trouble(root, &name));
+        }
+    }
     found.sort();
     found.dedup();
+    trouble.sort();
+    trouble.dedup();
     if found.is_empty() {
         Check::ok("services", "no services installed under this state root")
+    } else if !trouble.is_empty() {
+        Check::fail(
+            "services",
+            format!(
+                "installed: {}; in trouble: {}",
+                found.join(", "),
+                trouble.join(", ")
+            ),
+            "see each with `respawn doctor NAME` (its last lines and the fix)",
+        )
     } else {
         Check::ok(
             "services",

@@ -17,7 +17,8 @@
 //! - `state-dir`: the state root exists (or can be created) and is writable;
 //! - `backends`: which backends this machine offers, and the default;
 //! - `services` (without NAME): the services installed under the state roots (the one
-//!   given, or the user's and, on Windows, the machine's);
+//!   given, or the user's and, on Windows, the machine's); a FAIL while any of them
+//!   failed or lost its supervisor;
 //! - `elevation` (Windows): elevated or not, so whether `install` falls back to per-user mode.
 //!
 //! Check ids for NAME:
@@ -43,7 +44,12 @@
 //! - `log-size`: how much the log files take (a warning above 1 GiB, or with rotated
 //!   files left over from a larger `keep`);
 //! - `log-write`: the log folder is writable and the supervisor reported no log error;
-//! - `status`: whether the service runs.
+//! - `supervisor`: a state file that says a supervisor runs while none does (it was
+//!   killed with SIGKILL, or crashed);
+//! - `notify-socket` (Unix): the live supervisor's sd_notify socket file is still there;
+//! - `program` (presets): the current run logged a line its preset knows to mean
+//!   "running, but of no use" (Hermes: no messaging platform, no API key);
+//! - `status`: whether the service runs (failed is a FAIL, with the last lines).
 
 mod boot;
 mod env_file;
@@ -55,6 +61,7 @@ mod run_as;
 pub(crate) mod service;
 #[cfg(target_os = "linux")]
 mod systemd;
+pub(crate) mod truth;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]

@@ -99,7 +99,13 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
     );
     checks.push(logs::size(&log_file, &ctx));
     checks.push(logs::write(&log_file, state.as_ref(), running));
-    checks.push(status(&inst, backend_ok));
+    checks.extend(super::truth::checks(
+        &inst,
+        spec.as_ref(),
+        state.as_ref(),
+        &log_file,
+    ));
+    checks.push(status(&inst, backend_ok, &log_file));
 
     Found {
         checks,
@@ -405,7 +411,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
     checks
 }
 
-fn status(inst: &Installation, backend_ok: bool) -> Check {
+fn status(inst: &Installation, backend_ok: bool, log_file: &Path) -> Check {
     const ID: &str = "status";
     if !backend_ok {
         return Check::skip(ID, "not checked: the backend is not available");
@@ -451,12 +457,15 @@ fn status(inst: &Installation, backend_ok: bool) -> Check {
                 "the program keeps exiting: {} restarts, waiting to start it again{reason}",
                 report.restarts
             ),
-            format!("see why in `respawn logs {name}`"),
+            super::truth::with_last_lines(format!("see why in `respawn logs {name}`"), log_file),
         ),
-        ServiceStatus::Failed => Check::warn(
+        ServiceStatus::Failed => Check::fail(
             ID,
             format!("failed: the supervisor stopped restarting it{reason}"),
-            format!("see why in `respawn logs {name}`, fix it, then `respawn start {name}`"),
+            super::truth::with_last_lines(
+                format!("see why in `respawn logs {name}`, fix it, then `respawn start {name}`"),
+                log_file,
+            ),
         ),
         ServiceStatus::NotInstalled => Check::fail(
             ID,

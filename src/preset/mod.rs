@@ -36,8 +36,37 @@ pub struct Preset {
     /// The characters a profile name may use (beyond respawn's own name rules).
     pub profile_chars: Option<String>,
     pub home: HomeRules,
+    /// Lines the program logs that mean "running, but of no use" (`doctor` shows them
+    /// with what to do).
+    #[serde(default)]
+    pub warnings: Vec<LogWarning>,
     #[serde(skip)]
     template: &'static str,
+}
+
+/// A line a preset's program writes when it runs but cannot do its job.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogWarning {
+    /// Text the line contains.
+    pub contains: String,
+    /// What it means, for people.
+    pub means: String,
+    /// What to do; `{name}` is the service.
+    pub fix: String,
+}
+
+/// The warnings of the preset whose spec `name` is `spec_name`, if any.
+pub fn warnings_for(spec_name: &str) -> Vec<LogWarning> {
+    get(spec_name).map(|p| p.warnings).unwrap_or_default()
+}
+
+/// The known warnings found in `lines` (the current run's output), each once. Pure.
+pub fn find_warnings<'a>(warnings: &'a [LogWarning], lines: &[String]) -> Vec<&'a LogWarning> {
+    warnings
+        .iter()
+        .filter(|w| lines.iter().any(|l| l.contains(&w.contains)))
+        .collect()
 }
 
 /// Where the program keeps its data, and where a profile's data goes.

@@ -17,6 +17,9 @@ pub enum Readiness {
     Notify,
     /// When its probe first passes (the default with a probe).
     Probe,
+    /// When the spec's `pid_file` names a live process in the child's tree: the
+    /// program got far enough to claim its pid file (Hermes' `gateway.pid`).
+    PidFile,
 }
 
 /// What a probe checks.

@@ -343,7 +343,13 @@ impl Spec {
         names::validate(&raw.names, profile.as_deref()).map_err(|m| err_at(None, m))?;
         let health_span = raw.health.as_ref().map(Spanned::span);
         let health = health::health_config(raw.health.map(Spanned::into_inner).unwrap_or_default())
-            .map_err(|m| err_at(health_span, m))?;
+            .map_err(|m| err_at(health_span.clone(), m))?;
+        if health.ready == health::Readiness::PidFile && raw.pid_file.is_none() {
+            return Err(err_at(
+                health_span,
+                "health.ready: \"pid-file\" needs pid_file = \"…\" (the file the program writes its pid to)".into(),
+            ));
+        }
         Ok(Spec {
             name,
             profile,

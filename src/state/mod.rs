@@ -379,6 +379,11 @@ pub struct ServiceState {
     #[serde(default)]
     pub planned_restarts: u64,
     pub last_exit: Option<LastExit>,
+    /// The last child's output is all in the log (its pipes closed, or the drain's
+    /// bound passed): what `start` shows of a failed start is complete. False while
+    /// a child runs and while the last one's output drains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub output_drained: bool,
     pub next_restart_at: Option<String>,
     /// Why the service is stopped or failed, in words.
     pub reason: Option<String>,
@@ -453,6 +458,7 @@ impl ServiceState {
             restarts: 0,
             planned_restarts: 0,
             last_exit: None,
+            output_drained: false,
             next_restart_at: None,
             reason: None,
             log_file,
@@ -683,6 +689,7 @@ mod tests {
             restarts: 3,
             planned_restarts: 1,
             last_exit: Some(LastExit::new(ExitKind::Signal(9), SystemTime::UNIX_EPOCH)),
+            output_drained: true,
             next_restart_at: Some(rfc3339(SystemTime::UNIX_EPOCH)),
             reason: None,
             log_file: paths.default_log_file(),

@@ -224,35 +224,66 @@ pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The last `n` lines of the log, reading older rotated files when the current one is short.
+/// The last `n` lines of the log, reading older rotated files when the current one is
+/// short. A line the rotation cut in two (its start at the end of `output.log.1`, its
+/// end at the start of `output.log`) is one line again.
 pub fn tail_lines(path: &Path, n: usize, keep: u32) -> io::Result<Vec<String>> {
-    let mut lines: Vec<String> = Vec::new();
+    // Newest first; enough files for `n` whole lines (one more newline than lines).
+    let mut texts: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0usize;
     let files =
         std::iter::once(path.to_path_buf()).chain((1..=keep).map(|k| rotated_path(path, k)));
-    let mut found_any = false;
     for file in files {
         // Read at least the current file, so `-n 0` still tells "no log" from "empty".
-        if found_any && lines.len() >= n {
+        if !texts.is_empty() && newlines > n {
             break;
         }
-        let text = match std::fs::read(&file) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                newlines += bytes.iter().filter(|b| **b == b'\n').count();
+                texts.push(bytes);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
-        };
-        found_any = true;
-        let mut older: Vec<String> = text.lines().map(str::to_owned).collect();
-        older.append(&mut lines);
-        lines = older;
+        }
     }
-    if !found_any {
+    if texts.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("no log at {} yet", path.display()),
         ));
     }
+    Ok(last_lines_of(texts.into_iter().rev(), n))
+}
+
+/// The last `n` lines of files read oldest first, joined as one stream. Pure.
+pub fn last_lines_of(files_oldest_first: impl Iterator<Item = Vec<u8>>, n: usize) -> Vec<String> {
+    let all: Vec<u8> = files_oldest_first.flatten().collect();
+    let text = String::from_utf8_lossy(&all);
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let skip = lines.len().saturating_sub(n);
-    Ok(lines.split_off(skip))
+    lines.split_off(skip)
+}
+
+/// How many of the child's last lines a reported failure shows (`systemctl status`
+/// shows 10).
+pub const LAST_LINES: usize = 10;
+
+/// How a supervisor event line starts in the log (`[respawn RFC3339] …`).
+pub const EVENT_PREFIX: &str = "[respawn ";
+
+/// The child's own last `n` lines (respawn's event lines left out), where a failure
+/// is reported: `boom: missing API key` belongs on the screen, as `systemctl status`
+/// shows the journal's last lines. Empty when there is no log.
+pub fn last_child_lines(path: &Path, n: usize) -> Vec<String> {
+    // Enough of the log for `n` of the child's lines between a crash loop's events.
+    let lines = tail_lines(path, n * 8 + 32, crate::spec::MAX_LOG_KEEP).unwrap_or_default();
+    let mut own: Vec<String> = lines
+        .into_iter()
+        .filter(|l| !l.starts_with(EVENT_PREFIX) && !l.trim().is_empty())
+        .collect();
+    let skip = own.len().saturating_sub(n);
+    own.split_off(skip)
 }
 
 /// Copy what is appended to the log to `out`, following rotation, until `out` fails.
@@ -555,6 +586,40 @@ mod tests {
             std::fs::read_to_string(rotated_path(&path, 2)).unwrap(),
             "0123456789"
         );
+    }
+
+    #[test]
+    fn a_line_the_rotation_cut_is_one_line_in_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        let mut log = RotatingLog::open(path.clone(), 10, 5);
+        log.write(b"0123456789abcdefghijXYZ\nnext\n");
+        assert_eq!(
+            tail_lines(&path, 2, 5).unwrap(),
+            vec!["0123456789abcdefghijXYZ", "next"]
+        );
+        assert_eq!(tail_lines(&path, 1, 5).unwrap(), vec!["next"]);
+        assert_eq!(
+            last_lines_of([b"a\nb".to_vec(), b"c\nd\n".to_vec()].into_iter(), 5),
+            vec!["a", "bc", "d"]
+        );
+    }
+
+    #[test]
+    fn the_childs_last_lines_leave_respawns_events_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.log");
+        std::fs::write(
+            &path,
+            "one\n[respawn 2026-01-01T00:00:00Z] started `x` as pid 3\nboom: missing API key\n\n[respawn 2026-01-01T00:00:01Z] child ended\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_child_lines(&path, 10),
+            vec!["one", "boom: missing API key"]
+        );
+        assert_eq!(last_child_lines(&path, 1), vec!["boom: missing API key"]);
+        assert!(last_child_lines(&dir.path().join("none.log"), 10).is_empty());
     }
 
     /// Many rotations, some between two polls: every line once, in order.

@@ -105,6 +105,21 @@ pub fn lookup(path: &Path, child: &ChildTree) -> Lookup {
     })
 }
 
+/// Delays between looks at a pid file that readiness waits for: quick at first, then
+/// twice a second until `ready_timeout` (which fails the child without it), then as
+/// [`watch_delays`].
+pub fn ready_watch_delays(
+    ready_timeout: std::time::Duration,
+) -> impl Iterator<Item = std::time::Duration> {
+    let ms = std::time::Duration::from_millis;
+    let steady = (ready_timeout.as_millis() / 500) as usize + 1;
+    [50u64, 100, 200, 400]
+        .into_iter()
+        .map(ms)
+        .chain(std::iter::repeat_n(ms(500), steady))
+        .chain(watch_delays())
+}
+
 /// Delays between looks at a pid file the program has not written yet: quick at
 /// first (programs write it while starting), then slower, for a bounded time.
 pub fn watch_delays() -> impl Iterator<Item = std::time::Duration> {

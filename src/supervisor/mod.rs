@@ -347,8 +347,14 @@ impl Supervisor {
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
         let started = Instant::now();
-        // A bounded watch for the pid file, only while the main pid is not known.
-        let mut pid_watch = main_pid::watch_delays();
+        // A bounded watch for the pid file, only while the main pid is not known (often
+        // while readiness waits for it).
+        let mut pid_watch: Box<dyn Iterator<Item = Duration> + Send> =
+            if self.health.waits_for_pid_file() {
+                Box::new(main_pid::ready_watch_delays(self.spec.health.ready_timeout))
+            } else {
+                Box::new(main_pid::watch_delays())
+            };
         let after = |delay| tokio::time::Instant::now() + delay;
         let mut next_look = self.spec.pid_file.as_ref().and(pid_watch.next()).map(after);
         loop {
@@ -361,6 +367,17 @@ impl Supervisor {
             tokio::select! {
                 () = look => {
                     next_look = if self.refresh_main_pid(&child) {
+                        // Readiness "pid-file": ready now.
+                        let lines = self
+                            .state
+                            .main_pid
+                            .map(|pid| self.health.main_pid_found(pid))
+                            .unwrap_or_default();
+                        if !lines.is_empty() {
+                            lines.iter().for_each(|l| self.event(l));
+                            self.health.apply(&mut self.state);
+                            self.save();
+                        }
                         None
                     } else {
                         pid_watch.next().map(after)
@@ -605,6 +622,7 @@ impl Supervisor {
                 if let Some(pgid) = tree {
                     self.end_tree(pgid).await;
                 }
+                self.output_drained();
                 let why = if planned { " (planned restart)" } else { "" };
                 self.event(&format!(
                     "child ended with {exit} after {} up{why}; starting again in {}",
@@ -643,6 +661,7 @@ impl Supervisor {
                 if let Some(pgid) = tree {
                     self.end_tree(pgid).await;
                 }
+                self.output_drained();
                 self.announce(&outcome);
                 Next::Done(outcome)
             }
@@ -722,8 +741,17 @@ impl Supervisor {
         (exit, stop_seen)
     }
 
+    /// The last child's output is in the log (its tree was ended and drained, by
+    /// [`Supervisor::end_tree`] here or in the stop before): say so, for a `start`
+    /// that shows it.
+    fn output_drained(&mut self) {
+        self.state.output_drained = true;
+        self.save();
+    }
+
     /// The child is gone: what the state says of it, at once.
     fn record_exit(&mut self, exit: ExitKind) {
+        self.state.output_drained = false;
         self.state.last_exit = Some(LastExit::new(exit, SystemTime::now()));
         self.state.child_pid = None;
         self.state.child_start_token = None;

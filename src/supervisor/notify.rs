@@ -71,6 +71,13 @@ mod imp {
     /// `sun_path` is 108 bytes on Linux and 104 on macOS, the terminating NUL included.
     const MAX_SOCKET_PATH: usize = 100;
 
+    /// `notify.sock` in `service_dir`, where it fits a socket address (else the
+    /// supervisor binds one in a private temp folder).
+    pub fn socket_path(service_dir: &Path) -> Option<PathBuf> {
+        let path = service_dir.join("notify.sock");
+        (path.as_os_str().len() <= MAX_SOCKET_PATH).then_some(path)
+    }
+
     /// One datagram: its text and, where the OS tells, the sending pid.
     pub struct Datagram {
         pub text: String,
@@ -82,6 +89,10 @@ mod imp {
         bound: Option<std::os::unix::net::UnixDatagram>,
         sock: Option<UnixDatagram>,
         path: PathBuf,
+        /// The socket file's (device, inode) as bound: a later supervisor's monitor may
+        /// bind the same path (a reloaded spec), and dropping this one must not unlink
+        /// that one's file.
+        file_id: Option<(u64, u64)>,
         /// The private folder a too-long state-dir path fell back to; removed with us.
         _fallback: Option<tempfile::TempDir>,
     }
@@ -90,17 +101,19 @@ mod imp {
         /// Bind `notify.sock` in `service_dir`, or in a private temp folder when that
         /// path does not fit a socket address.
         pub fn bind(service_dir: &Path) -> io::Result<NotifySocket> {
-            let mut path = service_dir.join("notify.sock");
             let mut fallback = None;
-            if path.as_os_str().len() > MAX_SOCKET_PATH {
+            let path = if let Some(path) = socket_path(service_dir) {
+                path
+            } else {
                 // Only our user may reach the socket: the folder is 0700 before the
                 // socket is made in it.
                 use std::os::unix::fs::PermissionsExt;
                 let dir = tempfile::Builder::new().prefix("respawn-").tempdir()?;
                 std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-                path = dir.path().join("notify");
+                let path = dir.path().join("notify");
                 fallback = Some(dir);
-            }
+                path
+            };
             // A socket file left by a supervisor that died; we hold the service lock.
             let _ = std::fs::remove_file(&path);
             let sock = std::os::unix::net::UnixDatagram::bind(&path)?;
@@ -111,6 +124,7 @@ mod imp {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             }
             sock.set_nonblocking(true)?;
+            let file_id = file_id(&path);
             #[cfg(target_os = "linux")]
             nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true)
                 .map_err(io::Error::from)?;
@@ -118,6 +132,7 @@ mod imp {
                 bound: Some(sock),
                 sock: None,
                 path,
+                file_id,
                 _fallback: fallback,
             })
         }
@@ -159,10 +174,27 @@ mod imp {
         }
     }
 
+    /// Removes the socket file only while it is still the one this socket bound.
     impl Drop for NotifySocket {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.path);
+            if self.file_id.is_some() && file_id(&self.path) == self.file_id {
+                let _ = std::fs::remove_file(&self.path);
+            }
         }
+    }
+
+    fn file_id(path: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    }
+
+    /// Whether the socket file this supervisor serves sd_notify on is still there
+    /// (`doctor`: a removed file makes every sd_notify message fail).
+    pub fn socket_file_present(path: &Path) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
     }
 
     /// One datagram with its SCM_CREDENTIALS. The control buffer fits exactly one
@@ -267,5 +299,22 @@ mod tests {
         }
         let long = format!("STATUS={}", "x".repeat(5000));
         assert!(matches!(&parse(&long)[..], [Notify::Status(s)] if s.len() == MAX_STATUS));
+    }
+
+    /// A reloaded spec binds a new socket at the same path before the old one is
+    /// dropped: dropping the old one must leave the new one's file (issue 23).
+    #[test]
+    #[cfg(unix)]
+    fn dropping_a_replaced_socket_leaves_the_new_ones_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = NotifySocket::bind(dir.path()).unwrap();
+        let new = NotifySocket::bind(dir.path()).unwrap();
+        let path = new.path().to_path_buf();
+        drop(old);
+        assert!(socket_file_present(&path), "the new socket's file is gone");
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        client.send_to(b"READY=1", &path).unwrap();
+        drop(new);
+        assert!(!path.exists(), "the last socket removes its file");
     }
 }

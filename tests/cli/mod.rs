@@ -6,6 +6,7 @@ mod check;
 mod comforts;
 mod docs;
 mod doctor;
+mod failing_starts;
 mod install_flags;
 mod list_status;
 mod package_name;

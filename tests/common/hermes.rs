@@ -80,11 +80,12 @@ impl Hermes {
     }
 
     /// Turn on Hermes' own sd_notify watchdog (opt-in: any positive number; the
-    /// interval it feeds is the WATCHDOG_USEC it is given).
+    /// interval it feeds is the WATCHDOG_USEC it is given), with the config.yaml lines
+    /// the preset's comment gives: what a user following it writes.
     pub fn enable_watchdog(&self) {
         std::fs::write(
             self.profile_home().join("config.yaml"),
-            "gateway:\n  systemd_watchdog_seconds: 2\n",
+            preset_watchdog_yaml().replace(": 60", ": 2"),
         )
         .unwrap();
     }
@@ -104,10 +105,10 @@ impl Hermes {
     pub fn watchdog_spec(&self, respawn: Command) -> String {
         let preset = self.preset_spec(respawn);
         assert!(preset.contains("\nwatchdog = \"60s\"\n"), "{preset}");
-        preset.replace(
-            "\nwatchdog = \"60s\"\n",
-            "\nwatchdog = \"2s\"\nready = \"notify\"\n",
-        )
+        assert!(preset.contains("\nready = \"pid-file\"\n"), "{preset}");
+        preset
+            .replace("\nready = \"pid-file\"\n", "\nready = \"notify\"\n")
+            .replace("\nwatchdog = \"60s\"\n", "\nwatchdog = \"2s\"\n")
     }
 }
 
@@ -124,4 +125,27 @@ pub fn with_env(spec: &str, vars: &[(String, String)]) -> String {
 /// Whether `path` names the venv's hermes (a check on the preset's `command`).
 pub fn command_is(spec: &str, hermes: &Path) -> bool {
     spec.contains(&format!("command = \"{}\"", hermes.display()))
+}
+
+/// The config.yaml lines the Hermes preset's comment tells a user to write to turn on
+/// Hermes' watchdog: the comment lines from `gateway:` on that look like YAML,
+/// without the comment marks.
+pub fn preset_watchdog_yaml() -> String {
+    let spec =
+        std::fs::read_to_string(super::repo_root().join("presets/hermes/spec.toml")).unwrap();
+    let lines: Vec<&str> = spec
+        .lines()
+        .map(|l| l.strip_prefix('#').unwrap_or(l))
+        .skip_while(|l| l.trim() != "gateway:")
+        .take_while(|l| l.trim() == "gateway:" || l.trim().starts_with("systemd_watchdog_seconds:"))
+        .collect();
+    assert!(
+        lines.len() == 2,
+        "the preset's comment gives no `gateway:` / `systemd_watchdog_seconds:` block: {lines:?}"
+    );
+    let indent = lines[0].len() - lines[0].trim_start().len();
+    lines
+        .iter()
+        .map(|l| format!("{}\n", &l[indent..]))
+        .collect()
 }
