@@ -187,7 +187,9 @@ pub fn uninstall(
     json: bool,
 ) -> Result<ExitStatus, CliError> {
     let paths = ServicePaths::new(state_root, name);
-    if Installation::read(&paths).ok().flatten().is_none() && paths.state_file().is_file() {
+    // Only when there is no install record at all: one this respawn cannot read (a
+    // newer respawn's) is an installed service, never a foreground run to forget.
+    if !paths.install_record().exists() && paths.state_file().is_file() {
         return forget_foreground_run(&paths, name, json);
     }
     // Not installed: say so without creating its folder for the lock.

@@ -179,7 +179,7 @@ impl Supervisor {
         };
         let health = health::Monitor::new(
             &spec.health,
-            health::ProbeEnv {
+            health::probes::ProbeEnv {
                 env: spec.env.clone(),
                 working_dir: spec.working_dir.clone(),
             },
@@ -280,7 +280,7 @@ impl Supervisor {
                 if new.health != self.spec.health || new.env != self.spec.env {
                     self.health = health::Monitor::new(
                         &new.health,
-                        health::ProbeEnv {
+                        health::probes::ProbeEnv {
                             env: new.env.clone(),
                             working_dir: new.working_dir.clone(),
                         },
