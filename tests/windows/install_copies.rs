@@ -5,7 +5,7 @@
 //! install refuses files that others can change. Each test points `ProgramFiles` and
 //! `ProgramData` at its own temp folders (the harness does), so the prefix's real
 //! folders are never touched. What Wine cannot show (the DACL denying a standard user)
-//! is in the README's "verified only by reasoning" list.
+//! is in docs/verified.md ("verified only by reasoning").
 #![cfg(windows)]
 
 use crate::common::*;
