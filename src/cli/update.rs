@@ -200,6 +200,17 @@ fn run_update(state_root: &Path, name: &str, argv: &[String]) -> anyhow::Result<
     backend
         .stop(&inst)
         .context("cannot stop the service for the update")?;
+    #[cfg(windows)]
+    if inst.backend == backend::BackendKind::Scm && backend::scm::check_elevated().is_ok() {
+        // Issue 25: not run with a filtered token (that needs the user's logon, which
+        // an elevated prompt of another admin does not have): said loudly instead.
+        eprintln!(
+            "respawn: warning: the update command runs elevated, with administrator rights; if it runs \
+             files the service's program can change (pip in its venv), that program could take over \
+             the machine through it. The service lets its own user stop and start it: run \
+             `respawn update {name} -- ...` from an ordinary (unelevated) prompt instead."
+        );
+    }
     say(format!("update: running {}", shell_words(argv)));
     let status = std::process::Command::new(program)
         .args(&argv[1..])

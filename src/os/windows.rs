@@ -30,9 +30,9 @@ use windows_sys::Win32::System::Threading::{
 // Starting the child with a user's token (issue 15).
 mod token;
 pub use token::{
-    child_identity, console_session, console_user, current_identity, lookup_account,
-    process_identity, sessions_of, OwnedCommand, TokenIdentity, UserCommand, UserHelper, UserToken,
-    INTERACTIVE_DESKTOP,
+    child_identity, console_session, console_user, current_identity, lookup_account, own_session,
+    process_identity, session_user, sessions_of, OwnedCommand, TokenIdentity, UserCommand,
+    UserHelper, UserToken, INTERACTIVE_DESKTOP,
 };
 // Admin-only files for a LocalSystem host (issue 15).
 mod acl;

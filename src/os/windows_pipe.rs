@@ -42,13 +42,19 @@ fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
-/// The pipe's DACL: protected (no inherited entries), full access for the user who
-/// runs the supervisor, Administrators and LocalSystem; nobody else. FA (file all
-/// access) rather than GA: Windows maps generic rights when it creates the object, so
-/// GA would read back as FA.
+/// The pipe's DACL: protected (no inherited entries); the user who runs the
+/// supervisor may read and write (`0x12019b`: FILE_GENERIC_READ | FILE_GENERIC_WRITE
+/// without FILE_CREATE_PIPE_INSTANCE, so no process of theirs can add a server
+/// instance of its own: issue 25); Administrators and LocalSystem full access (FA
+/// rather than GA: Windows maps generic rights when it creates the object, so GA
+/// would read back as FA); nobody else.
 pub fn control_pipe_sddl(user_sid: &str) -> String {
-    format!("D:P(A;;FA;;;{user_sid})(A;;FA;;;BA)(A;;FA;;;SY)")
+    format!("D:P(A;;0x12019b;;;{user_sid})(A;;FA;;;BA)(A;;FA;;;SY)")
 }
+
+/// What a client opens the pipe with: read, and write data (not FILE_APPEND_DATA,
+/// which on a pipe means "create an instance", and which the user is not granted).
+const CLIENT_ACCESS: u32 = 0x0012_0089 | 0x0002;
 
 /// The integrity label the pipe is created with: Medium, no write up. A supervisor
 /// started elevated (High) would otherwise risk a label a standard (Medium) shell of
@@ -227,10 +233,9 @@ fn connect(pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
     let mut busy = 0;
     let file = loop {
         let mut opts = std::fs::OpenOptions::new();
-        match access {
-            Some(mask) => opts.access_mode(mask),
-            None => opts.read(true).write(true),
-        };
+        opts.access_mode(access.unwrap_or(CLIENT_ACCESS));
+        // The server may identify us but never act as us (issue 25).
+        opts.security_qos_flags(windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION);
         match opts.open(&name) {
             Ok(f) => break f,
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) && busy < 10 => {
@@ -334,7 +339,7 @@ mod tests {
     fn the_dacl_names_the_user_administrators_and_system_only() {
         assert_eq!(
             super::control_pipe_sddl("S-1-5-21-1-2-3-1001"),
-            "D:P(A;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;BA)(A;;FA;;;SY)"
+            "D:P(A;;0x12019b;;;S-1-5-21-1-2-3-1001)(A;;FA;;;BA)(A;;FA;;;SY)"
         );
     }
 }
