@@ -181,6 +181,17 @@ fn a_state_dir_others_can_change_is_refused_and_wine_only_reports_it() {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
+    // The host checks its exe, spec and state dir at every start, and says it in the
+    // service's log (and the Event Log).
+    ok(&h.cmd(&["start", &name]));
+    h.wait_running(&name);
+    let log = h.log(&name);
+    assert!(
+        log.contains("WARNING (this system keeps no file ACLs")
+            && log.contains("its exe, spec and state dir"),
+        "{log}"
+    );
+    ok(&h.cmd(&["stop", &name]));
     let check = doctor_check(&report, "permissions");
     assert_eq!(check["status"], "fail", "{check:#}");
     let summary = check["summary"].as_str().unwrap();
