@@ -434,8 +434,8 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
 #[path = "windows_pipe.rs"]
 mod pipe;
 pub use pipe::{
-    control_pipe_dacl, control_request, listen_for_control_events, own_control_pipe_sddl,
-    signal_supervisor,
+    control_pipe_dacl, control_pipe_suffix, control_request, listen_for_control_events,
+    own_control_pipe_sddl, signal_supervisor,
 };
 
 /// Whether this process has a console window (a visible or hidden console). Children

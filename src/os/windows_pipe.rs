@@ -34,8 +34,31 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken}
 /// hold the channel.
 const CLIENT_LINE_LIMIT: Duration = Duration::from_secs(5);
 
-fn pipe_name(supervisor_pid: u32) -> String {
-    format!(r"\\.\pipe\respawn-{supervisor_pid}")
+/// The pipe of supervisor `pid`: `respawn-<pid>-<suffix>`, the suffix random per
+/// process and recorded in the holder file (issue 25: another user cannot pre-create
+/// a name nobody can guess, and so cannot keep the supervisor from serving). A holder
+/// record without one (an older supervisor) names `respawn-<pid>`.
+fn pipe_name(supervisor_pid: u32, suffix: Option<&str>) -> String {
+    match suffix {
+        Some(s) => format!(r"\\.\pipe\respawn-{supervisor_pid}-{s}"),
+        None => format!(r"\\.\pipe\respawn-{supervisor_pid}"),
+    }
+}
+
+/// This process's control pipe suffix: 16 hex digits from the OS's randomness (the
+/// seed of std's `RandomState`), made once.
+pub fn control_pipe_suffix() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SUFFIX.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        format!("{:016x}", h.finish())
+    })
 }
 
 fn wide(s: &str) -> Vec<u16> {
@@ -162,7 +185,7 @@ fn create_server(name: &str, sd: &SecurityDescriptor, first: bool) -> io::Result
 pub fn listen_for_control_events(
     on_event: impl Fn(bool) -> bool + Send + 'static,
 ) -> io::Result<()> {
-    let name = pipe_name(std::process::id());
+    let name = pipe_name(std::process::id(), Some(control_pipe_suffix()));
     let sd = SecurityDescriptor::from_sddl(&format!("{}{MEDIUM_LABEL}", own_control_pipe_sddl()?))?;
     let first = create_server(&name, &sd, true)?;
     tokio::spawn(async move {
@@ -226,10 +249,10 @@ fn answer(line: &str, on_event: &impl Fn(bool) -> bool) -> (String, bool) {
 }
 
 /// Open the supervisor's pipe and check that its server is that supervisor.
-fn connect(pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
+fn connect(pid: u32, suffix: Option<&str>, access: Option<u32>) -> io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     use std::os::windows::io::AsRawHandle;
-    let name = pipe_name(pid);
+    let name = pipe_name(pid, suffix);
     let mut busy = 0;
     let file = loop {
         let mut opts = std::fs::OpenOptions::new();
@@ -270,8 +293,8 @@ fn connect(pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
 }
 
 /// Send one request line and return the reply line.
-pub fn control_request(pid: u32, request: &str) -> io::Result<String> {
-    let mut pipe = connect(pid, None)?;
+pub fn control_request(pid: u32, suffix: Option<&str>, request: &str) -> io::Result<String> {
+    let mut pipe = connect(pid, suffix, None)?;
     pipe.write_all(format!("{request}\n").as_bytes())?;
     let mut reply = String::new();
     pipe.read_to_string(&mut reply)?;
@@ -279,7 +302,11 @@ pub fn control_request(pid: u32, request: &str) -> io::Result<String> {
 }
 
 /// Ask a running supervisor to stop, or to restart its child, through its control pipe.
-pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Result<()> {
+pub fn signal_supervisor(
+    pid: u32,
+    suffix: Option<&str>,
+    control: crate::control::Control,
+) -> io::Result<()> {
     let request = match control {
         crate::control::Control::Restart => "restart",
         crate::control::Control::Stop => "stop",
@@ -287,7 +314,7 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
             return Err(crate::control::Control::not_from_a_client())
         }
     };
-    let reply = control_request(pid, request)?;
+    let reply = control_request(pid, suffix, request)?;
     if reply == "ok" {
         Ok(())
     } else {
@@ -298,10 +325,10 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
 }
 
 /// The DACL of a supervisor's control pipe, as SDDL, read back with GetSecurityInfo.
-pub fn control_pipe_dacl(pid: u32) -> io::Result<String> {
+pub fn control_pipe_dacl(pid: u32, suffix: Option<&str>) -> io::Result<String> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::READ_CONTROL;
-    let pipe = connect(pid, Some(READ_CONTROL))?;
+    let pipe = connect(pid, suffix, Some(READ_CONTROL))?;
     // SAFETY: valid handle; the descriptor GetSecurityInfo allocates is freed here and
     // the string by `take_local_wide`.
     unsafe {
