@@ -29,7 +29,9 @@ pub struct Account {
 pub struct InstallCaller<'a> {
     /// The token user of the installing (elevated) process.
     pub caller: &'a Account,
-    /// The user logged on at the console, when there is one.
+    /// The user logged on in the caller's own session (an RDP session, or the
+    /// console), when there is one (issue 25: not the console's, which may be
+    /// another user's or the logon screen).
     pub console_user: Option<&'a Account>,
     /// `--run-as NAME`, already resolved to an account.
     pub flag: Option<&'a Account>,
@@ -58,7 +60,7 @@ pub fn choose_install_account(run_as: RunAs, who: &InstallCaller) -> InstallChoi
     }
     match who.console_user {
         Some(console) if console.sid != who.caller.sid => InstallChoice::Refuse(format!(
-            "this prompt is elevated as {} but {} is logged on at the console; say whose \
+            "this prompt is elevated as {} but {} is logged on in this session; say whose \
              account the service's program should use: `--run-as {}` (or `--run-as {}`)",
             who.caller.name, console.name, console.name, who.caller.name
         )),

@@ -172,6 +172,21 @@ pub fn service_sddl(user_sid: Option<&str>) -> Result<String, String> {
     Ok(sddl)
 }
 
+/// The only privileges the service host keeps (`SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO`,
+/// issue 25): the user's token (WTSQueryUserToken, an S4U logon: TCB), starting the
+/// child with it (AssignPrimaryToken, IncreaseQuota), acting as the user for their
+/// files (Impersonate), loading their profile (Backup, Restore), and traversal
+/// (ChangeNotify). Everything else LocalSystem has is removed from the host's token.
+pub const HOST_PRIVILEGES: [&str; 7] = [
+    "SeTcbPrivilege",
+    "SeAssignPrimaryTokenPrivilege",
+    "SeIncreaseQuotaPrivilege",
+    "SeImpersonatePrivilege",
+    "SeBackupPrivilege",
+    "SeRestorePrivilege",
+    "SeChangeNotifyPrivilege",
+];
+
 /// One path a `run_as = "system"` service's LocalSystem processes read, write or run,
 /// besides the program: what it is to the service, and whether it is a folder.
 #[derive(Clone, Debug, PartialEq, Eq)]

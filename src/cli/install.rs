@@ -192,6 +192,7 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
     // Long on purpose: install's steps in order (spec, backend, flags, lock, install,
     // fallback, rollback, report), each delegated.
     let (kind, not_elevated) = choose_backend(&args);
+    refuse_preset_for_another_account(&args)?;
     // `--backend scm` unelevated: said before anything is created in the machine's
     // state root (a folder a user creates there would stay theirs).
     #[cfg(windows)]
@@ -424,6 +425,33 @@ fn apply_to_running(installed: &mut Installed) {
             inst.service, inst.service
         ),
     });
+}
+
+/// A preset fills in the home and program of the account running install; with
+/// `--run-as` naming another account those would be the wrong ones (issue 25): the
+/// elevated admin's, not the user's. Refused, saying what to pass instead.
+fn refuse_preset_for_another_account(args: &InstallArgs) -> Result<(), CliError> {
+    let (Some(preset), Some(other)) = (&args.preset, &args.run_as) else {
+        return Ok(());
+    };
+    #[cfg(windows)]
+    if let (Ok(me), Ok(them)) = (
+        crate::os::current_identity(),
+        crate::os::lookup_account(other),
+    ) {
+        if me.account.sid == them.sid {
+            return Ok(());
+        }
+    }
+    Err(CliError::bad_input(
+        format!(
+            "--preset {preset} fills in this account's home and program, not {other}'s; with --run-as, install a spec"
+        ),
+        format!(
+            "as {other}, run `respawn spec --preset {preset} > gateway.toml` (it finds their program and home), \
+             then from an elevated prompt `respawn install --spec gateway.toml --run-as {other}`"
+        ),
+    ))
 }
 
 /// Flags a backend would silently ignore are refused instead.

@@ -349,6 +349,17 @@ fn run_update(
     backend
         .stop(&inst)
         .context("cannot stop the service for the update")?;
+    #[cfg(windows)]
+    if inst.backend == backend::BackendKind::Scm && backend::scm::check_elevated().is_ok() {
+        // Issue 25: not run with a filtered token (that needs the user's logon, which
+        // an elevated prompt of another admin does not have): said loudly instead.
+        eprintln!(
+            "respawn: warning: the update command runs elevated, with administrator rights; if it runs \
+             files the service's program can change (pip in its venv), that program could take over \
+             the machine through it. The service lets its own user stop and start it: run \
+             `respawn update {name} -- ...` from an ordinary (unelevated) prompt instead."
+        );
+    }
     say(format!("update: running {}", shell_words(argv)));
     let mut command = std::process::Command::new(program);
     command.args(&argv[1..]);

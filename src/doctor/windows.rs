@@ -389,14 +389,15 @@ pub fn control_pipe(inst: &Installation) -> Check {
         "restart the supervisor as this user: `respawn stop {0}` then `respawn start {0}`",
         inst.service
     );
-    if let Err(e) = crate::os::control_request(pid, "ping") {
+    let suffix = crate::supervisor::client::pipe_suffix(&inst.paths());
+    if let Err(e) = crate::os::control_request(pid, suffix.as_deref(), "ping") {
         return Check::fail(
             ID,
             format!("the supervisor (pid {pid}) does not answer on its control pipe: {e}"),
             fix,
         );
     }
-    let dacl = crate::os::control_pipe_dacl(pid);
+    let dacl = crate::os::control_pipe_dacl(pid, suffix.as_deref());
     let want = crate::os::own_control_pipe_sddl();
     match (dacl, want) {
         (Ok(d), Ok(w)) if d == w => Check::ok(

@@ -222,7 +222,8 @@ pub fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
 }
 
 /// Ask a running supervisor to stop (SIGTERM) or to restart its child (SIGHUP).
-pub fn signal_supervisor(pid: u32, control: Control) -> io::Result<()> {
+/// `_suffix` names a Windows supervisor's control pipe; unused here.
+pub fn signal_supervisor(pid: u32, _suffix: Option<&str>, control: Control) -> io::Result<()> {
     let sig = match control {
         Control::Restart => Signal::SIGHUP,
         Control::Stop => Signal::SIGTERM,

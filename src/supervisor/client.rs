@@ -103,6 +103,12 @@ pub fn startup_error(paths: &ServicePaths) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
+/// The Windows control pipe suffix the live supervisor recorded (issue 25).
+pub fn pipe_suffix(paths: &ServicePaths) -> Option<String> {
+    let text = std::fs::read_to_string(paths.holder_file()).ok()?;
+    Holder::pipe_suffix(&text)
+}
+
 /// Send a control to the live supervisor. Returns which process got it.
 pub fn request(paths: &ServicePaths, control: Control) -> anyhow::Result<Holder> {
     let Some(holder) = live_supervisor(paths) else {
@@ -113,7 +119,9 @@ pub fn request(paths: &ServicePaths, control: Control) -> anyhow::Result<Holder>
             paths.holder_file().display()
         );
     };
-    os::signal_supervisor(holder.pid, control).context("cannot reach the supervisor")?;
+    let suffix = pipe_suffix(paths);
+    os::signal_supervisor(holder.pid, suffix.as_deref(), control)
+        .context("cannot reach the supervisor")?;
     Ok(holder)
 }
 

@@ -74,6 +74,21 @@ impl Holder {
         format!("{} {}\n", self.pid, self.token.unwrap_or(0))
     }
 
+    /// The holder record this process writes: [`Holder::me`], and on Windows its
+    /// control pipe's random suffix as a third field (issue 25).
+    pub fn record_text() -> String {
+        let text = Holder::me().to_text();
+        #[cfg(windows)]
+        let text = format!("{} {}\n", text.trim_end(), os::control_pipe_suffix());
+        text
+    }
+
+    /// The control pipe suffix a holder record names (its third field), if any.
+    pub fn pipe_suffix(text: &str) -> Option<String> {
+        let s = text.split_whitespace().nth(2)?;
+        (s.len() <= 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string())
+    }
+
     pub fn parse(text: &str) -> Option<Holder> {
         let mut parts = text.split_whitespace();
         let pid = parts.next()?.parse().ok().filter(|p| *p != 0)?;
@@ -151,6 +166,12 @@ mod tests {
             token: None,
         };
         assert_eq!(Holder::parse(&unknown.to_text()), Some(unknown));
+        // A third field names the Windows control pipe's suffix (hex only).
+        assert_eq!(Holder::parse("42 7 00ff\n"), Some(h));
+        assert_eq!(Holder::pipe_suffix("42 7 00ff\n").as_deref(), Some("00ff"));
+        assert_eq!(Holder::pipe_suffix("42 7\n"), None);
+        assert_eq!(Holder::pipe_suffix("42 7 ..\\x\n"), None);
+        assert_eq!(Holder::parse(&Holder::record_text()), Some(Holder::me()));
         for bad in ["", "x", "0 1", "12", "-3 4", "\u{0}"] {
             assert_eq!(Holder::parse(bad), None, "{bad:?}");
         }

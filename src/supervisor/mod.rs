@@ -166,7 +166,7 @@ impl Supervisor {
             })?;
         // Clients find us through this record (checked against the lock), even when
         // the state file is unreadable.
-        write_atomic(&paths.holder_file(), Holder::me().to_text().as_bytes())
+        write_atomic(&paths.holder_file(), Holder::record_text().as_bytes())
             .map_err(state_dir_err)?;
         let previous = ServiceState::read(&paths.state_file()).ok();
 

@@ -59,3 +59,30 @@ fn run_as_is_refused_where_the_service_runs_as_its_starter() {
         "the hint says where it applies: {stderr}"
     );
 }
+
+/// A preset fills in the home and program of whoever runs install: with `--run-as`
+/// naming someone else (an elevated admin installing for a user) those would be the
+/// admin's, so it is refused, saying what to do instead (issue 25).
+#[test]
+fn a_preset_for_another_account_is_refused_with_what_to_do() {
+    let h = Harness::new();
+    let out = h
+        .respawn()
+        .args([
+            "install",
+            "--preset",
+            "hermes",
+            "--run-as",
+            "someone-else-entirely",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not someone-else-entirely's"), "{stderr}");
+    assert!(
+        stderr.contains("respawn spec --preset hermes > gateway.toml")
+            && stderr.contains("--spec gateway.toml --run-as someone-else-entirely"),
+        "{stderr}"
+    );
+}

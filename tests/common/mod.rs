@@ -261,8 +261,37 @@ pub fn stop_supervisor(sup: &mut Child) -> std::process::ExitStatus {
     #[cfg(unix)]
     signal(sup.id(), nix::sys::signal::Signal::SIGTERM);
     #[cfg(windows)]
-    respawn::os::signal_supervisor(sup.id(), respawn::control::Control::Stop).unwrap();
+    {
+        let suffix = pipe_suffix_of(sup.id());
+        respawn::os::signal_supervisor(
+            sup.id(),
+            suffix.as_deref(),
+            respawn::control::Control::Stop,
+        )
+        .unwrap();
+    }
     wait_exit(sup)
+}
+
+/// The control pipe suffix supervisor `pid` recorded in its holder file (issue 25),
+/// found among the harnesses' state roots in the temp folder (Wine's pipe namespace
+/// cannot be listed: docs/wine.md).
+#[cfg(windows)]
+pub fn pipe_suffix_of(pid: u32) -> Option<String> {
+    let want = format!("{pid} ");
+    for harness in std::fs::read_dir(std::env::temp_dir()).ok()?.flatten() {
+        let Ok(services) = std::fs::read_dir(harness.path().join("state")) else {
+            continue;
+        };
+        for service in services.flatten() {
+            let text =
+                std::fs::read_to_string(service.path().join("supervisor.pid")).unwrap_or_default();
+            if text.starts_with(&want) {
+                return respawn::supervisor::lock::Holder::pipe_suffix(&text);
+            }
+        }
+    }
+    None
 }
 
 /// Wait until `path` holds a pid (a program's pid file); that pid.

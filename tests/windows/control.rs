@@ -26,27 +26,36 @@ fn another_process_restarts_and_stops_the_supervisor_through_its_pipe() {
     let mut sup = h.run(&probe_spec(&h, "ctl"));
     let first = h.wait_running("ctl");
     let pid = sup.id();
+    // The pipe's name has a random suffix, recorded in the holder file (issue 25).
+    let record = std::fs::read_to_string(h.service_dir("ctl").join("supervisor.pid")).unwrap();
+    let suffix = respawn::supervisor::lock::Holder::pipe_suffix(&record);
+    assert_eq!(suffix.as_deref().map(str::len), Some(16), "{record}");
+    let suffix = suffix.as_deref();
+    // The guessable name is not served; the harness finds the record as a client does.
+    assert!(respawn::os::control_request(pid, None, "ping").is_err());
+    assert_eq!(pipe_suffix_of(pid).as_deref(), suffix);
 
     assert_eq!(
-        respawn::os::control_request(pid, "ping").unwrap(),
+        respawn::os::control_request(pid, suffix, "ping").unwrap(),
         format!("ok respawn {pid}")
     );
-    let bad = respawn::os::control_request(pid, "reboot").unwrap();
+    let bad = respawn::os::control_request(pid, suffix, "reboot").unwrap();
     assert!(bad.starts_with("error unknown request"), "{bad}");
 
     // The DACL respawn set, read back from the kernel object.
-    let dacl = respawn::os::control_pipe_dacl(pid).unwrap();
+    let dacl = respawn::os::control_pipe_dacl(pid, suffix).unwrap();
     let want = respawn::os::own_control_pipe_sddl().unwrap();
     eprintln!("control pipe DACL: {dacl} (set: {want})");
     assert_eq!(dacl, want);
 
-    respawn::os::signal_supervisor(pid, respawn::control::Control::Restart).unwrap();
+    respawn::os::signal_supervisor(pid, suffix, respawn::control::Control::Restart).unwrap();
     let s = h.wait_new_child("ctl", first);
     assert_eq!(s["restarts"], 1, "{s:#}");
 
-    respawn::os::signal_supervisor(pid, respawn::control::Control::Stop).unwrap();
+    respawn::os::signal_supervisor(pid, suffix, respawn::control::Control::Stop).unwrap();
     assert_eq!(wait_exit(&mut sup).code(), Some(0));
-    let err = respawn::os::signal_supervisor(pid, respawn::control::Control::Stop).unwrap_err();
+    let err =
+        respawn::os::signal_supervisor(pid, suffix, respawn::control::Control::Stop).unwrap_err();
     assert!(err.to_string().contains("no control pipe"), "{err}");
 }
 
@@ -63,7 +72,8 @@ fn a_pipe_squatting_the_name_is_not_obeyed() {
             .create(format!(r"\\.\pipe\respawn-{claimed}"))
             .unwrap();
         let err = tokio::task::spawn_blocking(move || {
-            respawn::os::signal_supervisor(claimed, respawn::control::Control::Stop).unwrap_err()
+            respawn::os::signal_supervisor(claimed, None, respawn::control::Control::Stop)
+                .unwrap_err()
         })
         .await
         .unwrap();

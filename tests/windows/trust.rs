@@ -90,31 +90,42 @@ fn a_state_dir_from_the_environment_never_becomes_a_services_root() {
     assert_eq!(Path::new(&argv[root]), machine, "{image}");
 }
 
-/// The Known Folders API names ProgramData: the variable in the environment does not.
+/// The Known Folders API names ProgramData: the variables in the environment (which
+/// an elevated prompt inherits from the user) do not.
 #[test]
 fn program_data_comes_from_the_known_folder_not_the_environment() {
     let h = Harness::new();
     let evil = h.path("evil");
-    let out = h
-        .respawn_without_root()
-        .env_remove("RESPAWN_WINE_PROGRAMDATA")
-        .env("ProgramData", &evil)
-        .env("ALLUSERSPROFILE", &evil)
-        .args(["doctor", "--json"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!text.contains(&evil.display().to_string()), "{text}");
-    let known = respawn::os::shell_known_folder(respawn::os::KnownFolder::ProgramData).unwrap();
-    assert_ne!(known, evil);
+    let before = respawn::os::shell_known_folder(respawn::os::KnownFolder::ProgramData).unwrap();
+    // Only this test sets these, and respawn reads neither any more: children other
+    // tests start meanwhile are not affected.
+    let saved: Vec<_> = ["ProgramData", "ALLUSERSPROFILE", "ProgramFiles"]
+        .iter()
+        .map(|v| (*v, std::env::var_os(v)))
+        .collect();
+    for (v, _) in &saved {
+        std::env::set_var(v, &evil);
+    }
+    let data = respawn::os::shell_known_folder(respawn::os::KnownFolder::ProgramData);
+    let files = respawn::os::shell_known_folder(respawn::os::KnownFolder::ProgramFiles);
+    let root = respawn::state::machine_state_root();
+    for (v, old) in saved {
+        match old {
+            Some(o) => std::env::set_var(v, o),
+            None => std::env::remove_var(v),
+        }
+    }
+    let (data, files) = (data.unwrap(), files.unwrap());
+    assert_eq!(data, before);
+    assert_ne!(files, evil);
     assert!(
-        known
-            .to_string_lossy()
+        data.to_string_lossy()
             .to_lowercase()
             .ends_with("programdata"),
         "{}",
-        known.display()
+        data.display()
     );
+    assert_eq!(root, Some(before.join("respawn")));
 }
 
 /// With the check forced on (as on Windows), a state dir others can change is
@@ -170,6 +181,17 @@ fn a_state_dir_others_can_change_is_refused_and_wine_only_reports_it() {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&forced.stdout).unwrap();
+    // The host checks its exe, spec and state dir at every start, and says it in the
+    // service's log (and the Event Log).
+    ok(&h.cmd(&["start", &name]));
+    h.wait_running(&name);
+    let log = h.log(&name);
+    assert!(
+        log.contains("WARNING (this system keeps no file ACLs")
+            && log.contains("its exe, spec and state dir"),
+        "{log}"
+    );
+    ok(&h.cmd(&["stop", &name]));
     let check = doctor_check(&report, "permissions");
     assert_eq!(check["status"], "fail", "{check:#}");
     let summary = check["summary"].as_str().unwrap();
@@ -231,19 +253,46 @@ fn the_service_dacl_is_written_and_read_back() {
     let h = Harness::new();
     let name = unique_service("TrustDacl");
     let _cleanup = DeleteOnDrop(name.clone());
-    ok(&h.cmd(&[
+    let out = h.cmd(&[
         "install",
         "--backend",
         "scm",
         "--spec",
         spec(&h, &name).to_str().unwrap(),
-    ]));
+    ]);
+    ok(&out);
+    let said = err_of(&out);
     let me = respawn::os::current_identity().unwrap().account;
     let service = scm()
         .open_service(&name, ServiceAccess::READ_CONTROL)
         .unwrap();
     let sddl = respawn::os::service_security(&service).unwrap();
     let want = respawn::trust::service_sddl(Some(&me.sid)).unwrap();
+    // Hardening: only the host's privileges, an unrestricted service SID.
+    let key = winreg::RegKey::predef(winreg::enums::HKEY_LOCAL_MACHINE)
+        .open_subkey(format!(r"SYSTEM\CurrentControlSet\Services\{name}"))
+        .unwrap();
+    let privs: Result<Vec<String>, _> = key.get_value("RequiredPrivileges");
+    let sid_type: Result<u32, _> = key.get_value("ServiceSidType");
+    if respawn::os::running_under_wine() {
+        // Wine 8: ChangeServiceConfig2W answers ERROR_INVALID_LEVEL for both, stores
+        // nothing (docs/wine.md); install says so and goes on.
+        assert!(
+            said.contains("does not keep the host's required privileges"),
+            "{said}"
+        );
+        assert!(
+            said.contains("does not keep the service's SID type"),
+            "{said}"
+        );
+    } else {
+        let mut want: Vec<String> = respawn::trust::HOST_PRIVILEGES.map(String::from).to_vec();
+        let mut got = privs.unwrap();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(sid_type.unwrap(), 1, "SERVICE_SID_TYPE_UNRESTRICTED");
+    }
     if respawn::os::running_under_wine() {
         // Wine 8 accepts SetServiceObjectSecurity and reads back an empty DACL, whatever
         // was set (docs/wine.md): that the call was made is all it can show.
@@ -252,4 +301,34 @@ fn the_service_dacl_is_written_and_read_back() {
         assert_eq!(sddl, want, "read back");
     }
     ok(&h.cmd(&["uninstall", &name]));
+}
+
+/// An Event Log source of the same name that another product registered is neither
+/// overwritten nor deleted; ours is marked, and removed at uninstall.
+#[test]
+fn an_event_log_source_of_another_product_is_left_alone() {
+    use respawn::os::windows::eventlog::{register_source, remove_source, source_registered};
+    use winreg::enums::HKEY_LOCAL_MACHINE;
+    use winreg::RegKey;
+    let name = unique_service("TrustEvSrc");
+    let path = format!(r"SYSTEM\CurrentControlSet\Services\EventLog\Application\{name}");
+    let hklm = RegKey::predef(HKEY_LOCAL_MACHINE);
+    let (foreign, _) = hklm.create_subkey(&path).unwrap();
+    foreign
+        .set_value("EventMessageFile", &r"C:\Other\msgs.dll".to_string())
+        .unwrap();
+    let e = register_source(&name).unwrap_err();
+    assert!(e.to_string().contains("another program"), "{e}");
+    remove_source(&name).unwrap();
+    assert!(source_registered(&name), "not deleted");
+    let file: String = foreign.get_value("EventMessageFile").unwrap();
+    assert_eq!(file, r"C:\Other\msgs.dll", "not overwritten");
+    hklm.delete_subkey_all(&path).unwrap();
+    // Ours: registered, marked, and removed again.
+    register_source(&name).unwrap();
+    let ours = hklm.open_subkey(&path).unwrap();
+    assert_eq!(ours.get_value::<u32, _>("RespawnOwned").unwrap(), 1);
+    register_source(&name).unwrap();
+    remove_source(&name).unwrap();
+    assert!(!source_registered(&name));
 }

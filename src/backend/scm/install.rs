@@ -389,6 +389,26 @@ fn write_copies(
     admin_files::install_copies(paths, &exe_refs, copy_text, reader.as_ref())
 }
 
+/// Service hardening (issue 25): only the privileges the host uses, and an
+/// unrestricted service SID. A system that does not implement the settings (Wine: an
+/// invalid level) is told about, not refused, as the other optional settings are.
+fn harden(service: &Service) -> anyhow::Result<()> {
+    let (privs, sid) = crate::os::harden_service(service, &crate::trust::HOST_PRIVILEGES);
+    for (result, what) in [
+        (privs, "the host's required privileges"),
+        (sid, "the service's SID type"),
+    ] {
+        match result {
+            Err(e) if e.raw_os_error() == Some(ERROR_INVALID_LEVEL as i32) => {
+                eprintln!("respawn: warning: this system does not keep {what} (error 124); the service runs without that hardening");
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot set {what}"))),
+            Ok(()) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Create the service, or update the one respawn made before; whether it was created.
 fn create_or_update(
     action: InstallAction,
@@ -452,7 +472,11 @@ fn install_account(
         .map_err(|e| anyhow!("cannot read who is installing: {e}"))?
         .account;
     let flag = flag.map(crate::os::lookup_account).transpose()?;
-    let console = crate::os::console_user();
+    // The user of the caller's own session (an RDP user elevating with an admin's
+    // credentials is caught too), else the console's.
+    let console = crate::os::own_session()
+        .and_then(crate::os::session_user)
+        .or_else(crate::os::console_user);
     let who = InstallCaller {
         caller: &caller,
         console_user: console.as_ref(),
@@ -514,6 +538,7 @@ impl Backend for Scm {
                 crate::os::set_service_security(&service, &service_dacl?)
                     .context("cannot set who may start and stop the service")
             })
+            .and_then(|()| harden(&service))
             .and_then(|()| inst.write().context("cannot write the install record"));
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.

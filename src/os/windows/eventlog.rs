@@ -43,10 +43,37 @@ fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
-/// Register `source` under the Application log (install; needs admin).
+/// The value that marks a source as respawn's: a source name another product
+/// registered is never overwritten nor deleted (issue 25), as respawn leaves services
+/// it did not create alone.
+const OWNED_BY: &str = "RespawnOwned";
+
+/// Whether the source key is ours: marked, or made by a respawn from before the mark
+/// (our exact message file and types, and nothing else).
+fn ours(key: &RegKey) -> bool {
+    if key.get_value::<u32, _>(OWNED_BY).is_ok() {
+        return true;
+    }
+    let file: Result<String, _> = key.get_value("EventMessageFile");
+    let types: Result<u32, _> = key.get_value("TypesSupported");
+    file.is_ok_and(|f| f == MESSAGE_FILE)
+        && types.is_ok_and(|t| t == 7)
+        && key.enum_values().count() == 2
+}
+
+/// Register `source` under the Application log (install; needs admin). A source of
+/// that name someone else registered is left as it is, and said.
 pub fn register_source(source: &str) -> io::Result<()> {
-    let (key, _) =
-        RegKey::predef(HKEY_LOCAL_MACHINE).create_subkey(format!(r"{SOURCES_KEY}\{source}"))?;
+    let path = format!(r"{SOURCES_KEY}\{source}");
+    if let Ok(existing) = RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey(&path) {
+        if !ours(&existing) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("another program registered the Event Log source {source:?}; it is left as it is"),
+            ));
+        }
+    }
+    let (key, _) = RegKey::predef(HKEY_LOCAL_MACHINE).create_subkey(&path)?;
     let bytes: Vec<u8> = wide(MESSAGE_FILE)
         .iter()
         .flat_map(|u| u.to_le_bytes())
@@ -59,12 +86,19 @@ pub fn register_source(source: &str) -> io::Result<()> {
         },
     )?;
     // Error | Warning | Information
-    key.set_value("TypesSupported", &7u32)
+    key.set_value("TypesSupported", &7u32)?;
+    key.set_value(OWNED_BY, &1u32)
 }
 
-/// Remove the source at uninstall; a missing one is fine.
+/// Remove the source at uninstall, only when it is ours; a missing one is fine.
 pub fn remove_source(source: &str) -> io::Result<()> {
-    match RegKey::predef(HKEY_LOCAL_MACHINE).delete_subkey_all(format!(r"{SOURCES_KEY}\{source}")) {
+    let path = format!(r"{SOURCES_KEY}\{source}");
+    match RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey(&path) {
+        Ok(key) if !ours(&key) => return Ok(()),
+        Err(_) => return Ok(()),
+        Ok(_) => {}
+    }
+    match RegKey::predef(HKEY_LOCAL_MACHINE).delete_subkey_all(&path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }

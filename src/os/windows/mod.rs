@@ -33,9 +33,9 @@ pub mod eventlog;
 // Starting the child with a user's token (issue 15).
 mod token;
 pub use token::{
-    child_identity, console_session, console_user, current_identity, lookup_account,
-    process_identity, sessions_of, OwnedCommand, TokenIdentity, UserCommand, UserHelper, UserToken,
-    INTERACTIVE_DESKTOP,
+    child_identity, console_session, console_user, current_identity, lookup_account, own_session,
+    process_identity, session_user, sessions_of, OwnedCommand, TokenIdentity, UserCommand,
+    UserHelper, UserToken, INTERACTIVE_DESKTOP,
 };
 // Admin-only files for a LocalSystem host (issue 15).
 mod acl;
@@ -436,8 +436,8 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
 // pipe with a DACL, in its own file.
 mod pipe;
 pub use pipe::{
-    control_pipe_dacl, control_request, listen_for_control_events, own_control_pipe_sddl,
-    signal_supervisor,
+    control_pipe_dacl, control_pipe_suffix, control_request, listen_for_control_events,
+    own_control_pipe_sddl, signal_supervisor,
 };
 
 /// Whether this process has a console window (a visible or hidden console). Children

@@ -34,21 +34,50 @@ use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken}
 /// hold the channel.
 const CLIENT_LINE_LIMIT: Duration = Duration::from_secs(5);
 
-fn pipe_name(supervisor_pid: u32) -> String {
-    format!(r"\\.\pipe\respawn-{supervisor_pid}")
+/// The pipe of supervisor `pid`: `respawn-<pid>-<suffix>`, the suffix random per
+/// process and recorded in the holder file (issue 25: another user cannot pre-create
+/// a name nobody can guess, and so cannot keep the supervisor from serving). A holder
+/// record without one (an older supervisor) names `respawn-<pid>`.
+fn pipe_name(supervisor_pid: u32, suffix: Option<&str>) -> String {
+    match suffix {
+        Some(s) => format!(r"\\.\pipe\respawn-{supervisor_pid}-{s}"),
+        None => format!(r"\\.\pipe\respawn-{supervisor_pid}"),
+    }
+}
+
+/// This process's control pipe suffix: 16 hex digits from the OS's randomness (the
+/// seed of std's `RandomState`), made once.
+pub fn control_pipe_suffix() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SUFFIX.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        format!("{:016x}", h.finish())
+    })
 }
 
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
-/// The pipe's DACL: protected (no inherited entries), full access for the user who
-/// runs the supervisor, Administrators and LocalSystem; nobody else. FA (file all
-/// access) rather than GA: Windows maps generic rights when it creates the object, so
-/// GA would read back as FA.
+/// The pipe's DACL: protected (no inherited entries); the user who runs the
+/// supervisor may read and write (`0x12019b`: FILE_GENERIC_READ | FILE_GENERIC_WRITE
+/// without FILE_CREATE_PIPE_INSTANCE, so no process of theirs can add a server
+/// instance of its own: issue 25); Administrators and LocalSystem full access (FA
+/// rather than GA: Windows maps generic rights when it creates the object, so GA
+/// would read back as FA); nobody else.
 pub fn control_pipe_sddl(user_sid: &str) -> String {
-    format!("D:P(A;;FA;;;{user_sid})(A;;FA;;;BA)(A;;FA;;;SY)")
+    format!("D:P(A;;0x12019b;;;{user_sid})(A;;FA;;;BA)(A;;FA;;;SY)")
 }
+
+/// What a client opens the pipe with: read, and write data (not FILE_APPEND_DATA,
+/// which on a pipe means "create an instance", and which the user is not granted).
+const CLIENT_ACCESS: u32 = 0x0012_0089 | 0x0002;
 
 /// The integrity label the pipe is created with: Medium, no write up. A supervisor
 /// started elevated (High) would otherwise risk a label a standard (Medium) shell of
@@ -156,7 +185,7 @@ fn create_server(name: &str, sd: &SecurityDescriptor, first: bool) -> io::Result
 pub fn listen_for_control_events(
     on_event: impl Fn(bool) -> bool + Send + 'static,
 ) -> io::Result<()> {
-    let name = pipe_name(std::process::id());
+    let name = pipe_name(std::process::id(), Some(control_pipe_suffix()));
     let sd = SecurityDescriptor::from_sddl(&format!("{}{MEDIUM_LABEL}", own_control_pipe_sddl()?))?;
     let first = create_server(&name, &sd, true)?;
     tokio::spawn(async move {
@@ -220,17 +249,16 @@ fn answer(line: &str, on_event: &impl Fn(bool) -> bool) -> (String, bool) {
 }
 
 /// Open the supervisor's pipe and check that its server is that supervisor.
-fn connect(pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
+fn connect(pid: u32, suffix: Option<&str>, access: Option<u32>) -> io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     use std::os::windows::io::AsRawHandle;
-    let name = pipe_name(pid);
+    let name = pipe_name(pid, suffix);
     let mut busy = 0;
     let file = loop {
         let mut opts = std::fs::OpenOptions::new();
-        match access {
-            Some(mask) => opts.access_mode(mask),
-            None => opts.read(true).write(true),
-        };
+        opts.access_mode(access.unwrap_or(CLIENT_ACCESS));
+        // The server may identify us but never act as us (issue 25).
+        opts.security_qos_flags(windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION);
         match opts.open(&name) {
             Ok(f) => break f,
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) && busy < 10 => {
@@ -265,8 +293,8 @@ fn connect(pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
 }
 
 /// Send one request line and return the reply line.
-pub fn control_request(pid: u32, request: &str) -> io::Result<String> {
-    let mut pipe = connect(pid, None)?;
+pub fn control_request(pid: u32, suffix: Option<&str>, request: &str) -> io::Result<String> {
+    let mut pipe = connect(pid, suffix, None)?;
     pipe.write_all(format!("{request}\n").as_bytes())?;
     let mut reply = String::new();
     pipe.read_to_string(&mut reply)?;
@@ -274,7 +302,11 @@ pub fn control_request(pid: u32, request: &str) -> io::Result<String> {
 }
 
 /// Ask a running supervisor to stop, or to restart its child, through its control pipe.
-pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Result<()> {
+pub fn signal_supervisor(
+    pid: u32,
+    suffix: Option<&str>,
+    control: crate::control::Control,
+) -> io::Result<()> {
     let request = match control {
         crate::control::Control::Restart => "restart",
         crate::control::Control::Stop => "stop",
@@ -282,7 +314,7 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
             return Err(crate::control::Control::not_from_a_client())
         }
     };
-    let reply = control_request(pid, request)?;
+    let reply = control_request(pid, suffix, request)?;
     if reply == "ok" {
         Ok(())
     } else {
@@ -293,10 +325,10 @@ pub fn signal_supervisor(pid: u32, control: crate::control::Control) -> io::Resu
 }
 
 /// The DACL of a supervisor's control pipe, as SDDL, read back with GetSecurityInfo.
-pub fn control_pipe_dacl(pid: u32) -> io::Result<String> {
+pub fn control_pipe_dacl(pid: u32, suffix: Option<&str>) -> io::Result<String> {
     use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Storage::FileSystem::READ_CONTROL;
-    let pipe = connect(pid, Some(READ_CONTROL))?;
+    let pipe = connect(pid, suffix, Some(READ_CONTROL))?;
     // SAFETY: valid handle; the descriptor GetSecurityInfo allocates is freed here and
     // the string by `take_local_wide`.
     unsafe {
@@ -334,7 +366,7 @@ mod tests {
     fn the_dacl_names_the_user_administrators_and_system_only() {
         assert_eq!(
             super::control_pipe_sddl("S-1-5-21-1-2-3-1001"),
-            "D:P(A;;FA;;;S-1-5-21-1-2-3-1001)(A;;FA;;;BA)(A;;FA;;;SY)"
+            "D:P(A;;0x12019b;;;S-1-5-21-1-2-3-1001)(A;;FA;;;BA)(A;;FA;;;SY)"
         );
     }
 }

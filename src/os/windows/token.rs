@@ -290,7 +290,20 @@ fn session_string(session: u32, class: WTS_INFO_CLASS) -> Option<String> {
 /// The account logged on at the console (no token needed, so it works from an
 /// elevated prompt that is not LocalSystem).
 pub fn console_user() -> Option<Account> {
-    let session = console_session()?;
+    session_user(console_session()?)
+}
+
+/// The session this process runs in (`ProcessIdToSessionId`).
+pub fn own_session() -> Option<u32> {
+    use windows_sys::Win32::System::RemoteDesktop::ProcessIdToSessionId;
+    let mut session = 0u32;
+    // SAFETY: our own pid and an out-parameter.
+    let ok = unsafe { ProcessIdToSessionId(std::process::id(), &mut session) };
+    (ok != 0).then_some(session)
+}
+
+/// The user logged on in `session` (WTSQuerySessionInformation), when there is one.
+pub fn session_user(session: u32) -> Option<Account> {
     let user = session_string(session, WTSUserName).filter(|u| !u.is_empty())?;
     let name = match session_string(session, WTSDomainName).filter(|d| !d.is_empty()) {
         Some(domain) => format!("{domain}\\{user}"),

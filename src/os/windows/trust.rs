@@ -429,3 +429,45 @@ pub fn service_security(service: &windows_service::service::Service) -> io::Resu
         Ok(s)
     }
 }
+
+/// Service hardening (issue 25): the host keeps only `privileges`, and the service has
+/// its own unrestricted service SID (`NT SERVICE\<name>`). Each result is its own:
+/// a system that does not implement one (Wine: docs/wine.md) fails that one.
+pub fn harden_service(
+    service: &windows_service::service::Service,
+    privileges: &[&str],
+) -> (io::Result<()>, io::Result<()>) {
+    use windows_sys::Win32::System::Services::{
+        ChangeServiceConfig2W, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+        SERVICE_CONFIG_SERVICE_SID_INFO, SERVICE_REQUIRED_PRIVILEGES_INFOW, SERVICE_SID_INFO,
+        SERVICE_SID_TYPE_UNRESTRICTED,
+    };
+    // A multi-string: each name NUL-terminated, then one more NUL.
+    let mut multi: Vec<u16> = privileges
+        .iter()
+        .flat_map(|p| p.encode_utf16().chain(std::iter::once(0)))
+        .collect();
+    multi.push(0);
+    let mut privs = SERVICE_REQUIRED_PRIVILEGES_INFOW {
+        pmszRequiredPrivileges: multi.as_mut_ptr(),
+    };
+    let mut sid = SERVICE_SID_INFO {
+        dwServiceSidType: SERVICE_SID_TYPE_UNRESTRICTED,
+    };
+    // SAFETY: a valid service handle and structs (with the buffer they point to) that
+    // outlive the calls.
+    unsafe {
+        (
+            check(ChangeServiceConfig2W(
+                service.raw_handle(),
+                SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO,
+                (&mut privs as *mut SERVICE_REQUIRED_PRIVILEGES_INFOW).cast(),
+            )),
+            check(ChangeServiceConfig2W(
+                service.raw_handle(),
+                SERVICE_CONFIG_SERVICE_SID_INFO,
+                (&mut sid as *mut SERVICE_SID_INFO).cast(),
+            )),
+        )
+    }
+}
