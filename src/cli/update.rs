@@ -76,9 +76,7 @@ pub fn judge(
     let started_since = s
         .started_at
         .as_deref()
-        .and_then(|t| humantime::parse_rfc3339(t).ok())
-        // The state file keeps milliseconds.
-        .is_some_and(|t| t + Duration::from_millis(1) >= since);
+        .is_some_and(|t| at_or_after(t, since));
     let current = started_since && s.child_pid.is_some();
     // A supervisor that never writes `ready` (an older respawn): running is all it says.
     let ready = s.health.ready || (s.ready_unknown && s.state == RunState::Running);
@@ -86,8 +84,12 @@ pub fn judge(
         return Some(Ok(()));
     }
     if !supervisor_alive {
-        // An older state file stays until the new supervisor writes its own.
-        return started_since.then(|| {
+        // An older state file stays until the new supervisor writes its own; one
+        // written since the request by a supervisor that has ended since (a stop
+        // overtook a restart) is the answer now.
+        let ended = matches!(s.state, RunState::Stopped | RunState::Failed);
+        let ended_since = ended && at_or_after(&s.updated_at, since);
+        return (started_since || ended_since).then(|| {
             Err(NotReady(format!(
                 "the supervisor is not running: {}",
                 describe(s)
@@ -103,6 +105,11 @@ pub fn judge(
         return Some(Err(NotReady(describe(s))));
     }
     None
+}
+
+/// Whether the state file's time `t` is at or after `since` (it keeps milliseconds).
+fn at_or_after(t: &str, since: SystemTime) -> bool {
+    humantime::parse_rfc3339(t).is_ok_and(|t| t + Duration::from_millis(1) >= since)
 }
 
 fn describe(s: &ServiceState) -> String {
@@ -259,6 +266,7 @@ mod tests {
             state: st,
             child_pid: child,
             started_at: Some(crate::state::rfc3339(started)),
+            updated_at: crate::state::rfc3339(started),
             reason: Some("why".into()),
             health: HealthState {
                 ready,
@@ -302,6 +310,13 @@ mod tests {
             judge(&state(RunState::Stopped, old, None, false), since, false),
             None
         );
+        // Stopped since the request (a stop overtook a restart): say so at once.
+        let mut stopped = state(RunState::Stopped, old, None, false);
+        stopped.updated_at = crate::state::rfc3339(new);
+        assert!(matches!(
+            judge(&stopped, since, false),
+            Some(Err(NotReady(w))) if w == "the supervisor is not running: stopped (why)"
+        ));
         // A supervisor not up yet, with an old state file: keep waiting.
         assert_eq!(
             judge(&state(RunState::Stopping, old, None, false), since, false),
