@@ -8,7 +8,7 @@
 #
 # Prints the supervisor's RSS, open fds and threads at the start, after each phase
 # (they should stay flat), and the longest restart of each phase. The CI version is
-# fault_matrix::soak_short_keeps_fds_memory_and_threads_flat (500 cycles, asserts).
+# supervisor::faults::soak_short_keeps_fds_memory_and_threads_flat (500 cycles, asserts).
 #
 # Usage: bench/soak.sh [KILLS [RELOADS [STOPS]]]   (default 10000 1000 1000)
 # Environment: RESPAWN_BIN to use a built binary instead of `cargo build --release`.

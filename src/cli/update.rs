@@ -136,8 +136,12 @@ pub fn judge(
         return Some(Err(NotReady(exit_story(s, now))));
     }
     if !supervisor_alive {
-        // An older state file stays until the new supervisor writes its own.
-        return started_since.then(|| {
+        // An older state file stays until the new supervisor writes its own; one
+        // written since the request by a supervisor that has ended since (a stop
+        // overtook a restart) is the answer now.
+        let ended = matches!(s.state, RunState::Stopped | RunState::Failed);
+        let ended_since = ended && at_or_after(&s.updated_at, since);
+        return (started_since || ended_since).then(|| {
             Err(NotReady(format!(
                 "the supervisor is not running: {}",
                 describe(s)
@@ -207,6 +211,11 @@ fn exit_story(s: &ServiceState, now: SystemTime) -> String {
         ),
     };
     format!("the program exited with {how}{up}{why}{next}")
+}
+
+/// Whether the state file's time `t` is at or after `since` (it keeps milliseconds).
+fn at_or_after(t: &str, since: SystemTime) -> bool {
+    humantime::parse_rfc3339(t).is_ok_and(|t| t + Duration::from_millis(1) >= since)
 }
 
 fn describe(s: &ServiceState) -> String {
@@ -440,6 +449,7 @@ mod tests {
             state: st,
             child_pid: child,
             started_at: Some(crate::state::rfc3339(started)),
+            updated_at: crate::state::rfc3339(started),
             reason: Some("why".into()),
             health: HealthState {
                 ready,
@@ -513,6 +523,13 @@ mod tests {
             ),
             None
         );
+        // Stopped since the request (a stop overtook a restart): say so at once.
+        let mut stopped = state(RunState::Stopped, old, None, false);
+        stopped.updated_at = crate::state::rfc3339(new);
+        assert!(matches!(
+            judge(&stopped, since, false, Duration::ZERO, new + Duration::from_secs(1)),
+            Some(Err(NotReady(w))) if w == "the supervisor is not running: stopped (why)"
+        ));
         // A supervisor not up yet, with an old state file: keep waiting.
         assert_eq!(
             judge(

@@ -282,6 +282,34 @@ pub fn service_host(inst: &Installation) -> Check {
             ),
         );
     }
+    // A stop that outlived the stop timeout plus the margin: the engine hung, and the
+    // host's checkpoint stands still (`scm_policy::advance_stop_checkpoint`), so
+    // Windows reports it as not responding (issue 22 item 4).
+    if state.state == crate::state::RunState::Stopping {
+        let limit = crate::spec::file::load(&inst.spec_path)
+            .map(|s| s.stop.supervisor_timeout())
+            .unwrap_or(crate::spec::DEFAULT_STOP_TIMEOUT + crate::spec::SUPERVISOR_STOP_MARGIN);
+        let since = humantime::parse_rfc3339(&state.updated_at)
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if let Some(since) = since {
+            if !crate::backend::scm::policy::advance_stop_checkpoint(since, limit) {
+                return Check::fail(
+                    ID,
+                    format!(
+                        "the service host (pid {}) has been stopping for {}s, longer than its stop timeout plus margin ({}s): the stop hung",
+                        state.supervisor_pid,
+                        since.as_secs(),
+                        limit.as_secs()
+                    ),
+                    format!(
+                        "see `respawn logs {}`; end the host with `taskkill /F /PID {}` (its program goes with it), then start it again",
+                        inst.service, state.supervisor_pid
+                    ),
+                );
+            }
+        }
+    }
     Check::ok(ID, format!("the service host is {}", state.state.as_str()))
 }
 

@@ -21,7 +21,11 @@ impl ChildTree {
     pub fn spawn(cmd: &mut tokio::process::Command) -> io::Result<ChildTree> {
         cmd.process_group(0);
         let original = nix::sys::signal::SigSet::thread_get_mask()?;
+        #[cfg(target_os = "linux")]
         let last_signal = nix::libc::SIGRTMAX();
+        // macOS and the BSDs: NSIG is 32, no real-time signals.
+        #[cfg(not(target_os = "linux"))]
+        let last_signal = 31;
         #[cfg(target_os = "linux")]
         {
             let supervisor = nix::unistd::getpid();

@@ -1112,3 +1112,78 @@ fn records_are_versioned_and_a_newer_one_says_upgrade() {
     std::fs::remove_file(&record_file).unwrap();
     assert!(running(&["/bin/sleep", "99150"]).is_empty());
 }
+
+/// Issue 26 item 7, for real: a supervisor started by an older respawn (the binary in
+/// RESPAWN_OLD_BIN, e.g. b351e14 built by scripts/old-binary.sh) is driven by this CLI
+/// (status, list, logs, restart, stop, start, uninstall), and one started by this
+/// respawn by the old CLI. SKIPs without RESPAWN_OLD_BIN: building another respawn
+/// costs about a minute from a warm target dir, several minutes cold.
+#[test]
+fn an_old_supervisor_is_driven_by_the_new_cli_and_back() {
+    let Some(old) = std::env::var_os("RESPAWN_OLD_BIN") else {
+        eprintln!("SKIP: no RESPAWN_OLD_BIN (see scripts/old-binary.sh)");
+        return;
+    };
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"mix\"\ncommand = \"/bin/sleep\"\nargs = [\"99152\"]\n",
+    );
+    let spec = spec.to_str().unwrap();
+    let old_cmd = |args: &[&str]| {
+        std::process::Command::new(&old)
+            .env("RESPAWN_STATE_DIR", h.state_root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let new_cmd = |args: &[&str]| h.cmd(args);
+    // (who installs and starts, who drives)
+    type Cli<'a> = &'a dyn Fn(&[&str]) -> std::process::Output;
+    let rounds: [(Cli, Cli); 2] = [(&old_cmd, &new_cmd), (&new_cmd, &old_cmd)];
+    for (round, (starter, driver)) in rounds.iter().enumerate() {
+        ok(&starter(&[
+            "install",
+            "--backend",
+            "portable",
+            "--spec",
+            spec,
+        ]));
+        ok(&starter(&["start", "mix"]));
+        let child = h.wait_running("mix");
+        for args in [
+            &["status", "mix"][..],
+            &["list"],
+            &["logs", "mix", "-n", "3"],
+        ] {
+            let out = driver(args);
+            assert!(
+                out.status.success(),
+                "round {round}: {args:?}: {}",
+                text(&out)
+            );
+        }
+        // `restart` must not wait out a timeout for a field the other side does not write.
+        let out = driver(&["restart", "mix"]);
+        assert!(
+            out.status.success(),
+            "round {round}: restart: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("is ready"), "{}", text(&out));
+        h.wait_new_child("mix", child);
+        ok(&driver(&["stop", "mix"]));
+        assert!(
+            running(&["/bin/sleep", "99152"]).is_empty(),
+            "round {round}"
+        );
+        ok(&driver(&["start", "mix"]));
+        h.wait_running("mix");
+        ok(&driver(&["stop", "mix"]));
+        ok(&driver(&["uninstall", "mix"]));
+        assert!(
+            running(&["/bin/sleep", "99152"]).is_empty(),
+            "round {round}"
+        );
+    }
+}
