@@ -618,3 +618,26 @@ fn no_healthy_verdict_during_backoff() {
     assert!(!text.contains("healthy"), "{text}");
     stop_supervisor(&mut sup);
 }
+
+/// A stop respawn asked for is "on request"; a signal from elsewhere says so.
+#[test]
+fn a_stop_from_outside_is_not_called_a_request() {
+    let h = Harness::new();
+    let spec = sleeper(&h, "outside");
+    let mut sup = h.run(&spec);
+    h.wait_running("outside");
+    stop_supervisor(&mut sup);
+    let reason = h.state("outside").unwrap()["reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("from outside respawn"),
+        "{reason}"
+    );
+    ok(&h.cmd(&["uninstall", "outside"]));
+    h.install_portable(spec.to_str().unwrap());
+    ok(&h.cmd(&["start", "outside"]));
+    h.wait_running("outside");
+    ok(&h.cmd(&["stop", "outside"]));
+    assert_eq!(h.state("outside").unwrap()["reason"], "stopped on request");
+    assert!(!h.service_dir("outside").join("stop-request").exists());
+    ok(&h.cmd(&["uninstall", "outside"]));
+}

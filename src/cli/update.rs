@@ -216,9 +216,11 @@ fn run_update(
     let backend = backend::for_installation(&inst)?;
     let oplock = OperationLock::acquire(&paths, oplock::UPDATE, LOCK_WAIT)?;
     say(format!("update: stopping {name}"));
+    let asked = super::control::StopRequest::leave(&paths);
     backend
         .stop(&inst)
         .context("cannot stop the service for the update")?;
+    drop(asked);
     say(format!("update: running {}", shell_words(argv)));
     let mut command = std::process::Command::new(program);
     command.args(&argv[1..]);
