@@ -641,3 +641,22 @@ fn a_stop_from_outside_is_not_called_a_request() {
     assert!(!h.service_dir("outside").join("stop-request").exists());
     ok(&h.cmd(&["uninstall", "outside"]));
 }
+
+/// A stopped service whose state file is damaged: not "failed at start".
+#[test]
+fn a_corrupt_state_file_of_a_stopped_service_is_not_a_failed_start() {
+    let h = Harness::new();
+    h.install_portable(sleeper(&h, "cs").to_str().unwrap());
+    ok(&h.cmd(&["start", "cs"]));
+    ok(&h.cmd(&["stop", "cs"]));
+    std::fs::write(h.service_dir("cs").join("state.json"), "garbage").unwrap();
+    let out = h.cmd(&["status", "cs"]);
+    let text = text(&out);
+    assert_eq!(code(&out), Some(3), "{text}");
+    assert!(!text.contains("failed at start"), "{text}");
+    assert!(
+        text.contains("state file") && text.contains("unreadable"),
+        "{text}"
+    );
+    ok(&h.cmd(&["uninstall", "cs"]));
+}
