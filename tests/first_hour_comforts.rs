@@ -414,6 +414,14 @@ fn cpu_and_memory_of_a_busy_child_are_shown() {
         "name = \"busy\"\ncommand = \"sh\"\nargs = [\"-c\", \"sh -c 'while :; do :; done' & wait\"]\n[stop]\ntimeout = \"5s\"\n",
     );
     h.install_portable(spec.to_str().unwrap());
+    // A busy loop must not outlive a failing test.
+    struct Uninstall<'a>(&'a Harness);
+    impl Drop for Uninstall<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.cmd(&["uninstall", "busy"]);
+        }
+    }
+    let _gone = Uninstall(&h);
     ok(&h.cmd(&["start", "busy"]));
     let mut last = Value::Null;
     assert!(
@@ -447,7 +455,6 @@ fn cpu_and_memory_of_a_busy_child_are_shown() {
         .parse()
         .unwrap();
     assert!(pct > 1.0 && pct < 250.0, "{top}");
-    ok(&h.cmd(&["uninstall", "busy"]));
 }
 
 // ---- 16: the small ones ----
