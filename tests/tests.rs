@@ -59,6 +59,7 @@ mod test_scripts;
 mod update_portable;
 mod windows_admin_files;
 mod windows_control;
+mod windows_first_hour;
 mod windows_health;
 mod windows_install_copies;
 mod windows_proc;
