@@ -1,6 +1,6 @@
 //! Issue 23 on Windows (under Wine): the child's CPU and memory (its tree found in a
 //! process snapshot, each one's times and working set), the one JSON schema of
-//! `status` and `list`, "did you mean" with another case.
+//! `status` and `list`, "did you mean" for swapped letters.
 #![cfg(windows)]
 
 use crate::common::*;
@@ -27,7 +27,9 @@ fn status_and_list_show_the_childs_memory_in_one_schema() {
         k
     };
     assert_eq!(keys(&status), keys(row));
-    let out = h.cmd(&["status", "USAGE-W"]);
+    // Another case finds the service itself here (the file system ignores case);
+    // two letters swapped get the suggestion.
+    let out = h.cmd(&["status", "usgae-w"]);
     assert!(text(&out).contains("did you mean usage-w?"), "{}", text(&out));
     stop_supervisor(&mut sup);
 }
