@@ -33,3 +33,24 @@ fn status_and_list_show_the_childs_memory_in_one_schema() {
     assert!(text(&out).contains("did you mean usage-w?"), "{}", text(&out));
     stop_supervisor(&mut sup);
 }
+
+#[test]
+fn the_cpu_time_of_a_busy_child_grows() {
+    let h = Harness::new();
+    let name = "busy-w";
+    let spec = h.spec(
+        "b.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = \"cmd.exe\"\nargs = [\"/c\", \"for /L %i in (1,1,2000000000) do @rem\"]\n"
+        ),
+    );
+    let mut sup = h.run(&spec);
+    h.wait_running(name);
+    let mut last = serde_json::Value::Null;
+    let grew = wait_for("CPU time counted", || {
+        last = h.json(&["status", name, "--json"]);
+        last["cpu_seconds"].as_f64().is_some_and(|s| s >= 0.2)
+    });
+    stop_supervisor(&mut sup);
+    assert!(grew, "{last:#}");
+}
