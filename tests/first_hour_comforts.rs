@@ -387,6 +387,22 @@ fn log_lines_carry_time_and_stream_and_can_be_filtered() {
     let future = ok(&h.cmd(&["logs", "stamped", "--since", "2999-01-01T00:00:00Z"]));
     assert_eq!(future, "", "nothing since then");
 
+    // -f with --grep: the matching lines so far, then what matches as it comes.
+    let mut follow = h
+        .respawn()
+        .args(["logs", "stamped", "-f", "--grep", "to-err"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(first.ends_with("[err] to-err\n"), "{first}");
     // Without a name: every service, each line after its name.
     let all = ok(&h.cmd(&["logs"]));
     assert!(

@@ -30,7 +30,11 @@ fn status_and_list_show_the_childs_memory_in_one_schema() {
     // Another case finds the service itself here (the file system ignores case);
     // two letters swapped get the suggestion.
     let out = h.cmd(&["status", "usgae-w"]);
-    assert!(text(&out).contains("did you mean usage-w?"), "{}", text(&out));
+    assert!(
+        text(&out).contains("did you mean usage-w?"),
+        "{}",
+        text(&out)
+    );
     stop_supervisor(&mut sup);
 }
 
