@@ -135,7 +135,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every service under the state root: backend, state, pid, uptime, restarts.
+    /// List every service under the state root: backend, state, pid, uptime, restarts,
+    /// CPU time and memory.
     #[command(visible_aliases = ["ls", "ps"])]
     List {
         /// Print the list as JSON.
