@@ -258,6 +258,7 @@ fn did_you_mean_for_every_command_that_takes_a_name() {
             vec!["stop", typo],
             vec!["start", typo],
             vec!["uninstall", typo],
+            vec!["update", typo, "--", "true"],
         ] {
             let out = h.cmd(&args);
             assert_eq!(code(&out), Some(4), "{args:?}: {}", text(&out));

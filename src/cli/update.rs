@@ -188,6 +188,8 @@ pub fn update(
     argv: &[String],
     json: bool,
 ) -> Result<ExitStatus, CliError> {
+    // Not installed: exit 4, with the name meant when one is close.
+    super::control::installed(state_root, name)?;
     Ok(run_update(state_root, name, argv, json)?)
 }
 
