@@ -47,6 +47,7 @@ pub fn start(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, Cl
 pub fn stop(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, CliError> {
     let (inst, done) = act(state_root, name, "stop", json, |b, i| {
         let _shown = (!json).then(|| stopping(i));
+        let _asked = StopRequest::leave(&i.paths());
         b.stop(i)
     })?;
     if json {
@@ -166,6 +167,25 @@ fn backing_off(paths: &ServicePaths) -> bool {
             .is_ok_and(|s| s.state == crate::state::RunState::Backoff)
 }
 
+/// The stop-request file the supervisor reads to say "stopped on request": left
+/// before a stop is asked for, removed after it (the supervisor removes it too).
+pub(super) struct StopRequest(std::path::PathBuf);
+
+impl StopRequest {
+    pub(super) fn leave(paths: &ServicePaths) -> Option<StopRequest> {
+        let file = paths.stop_request();
+        let pid = std::process::id().to_string();
+        crate::state::write_atomic(&file, pid.as_bytes()).ok()?;
+        Some(StopRequest(file))
+    }
+}
+
+impl Drop for StopRequest {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A terminal shows what a stop waits for, and for how long at most: the spec's
 /// `[stop] timeout`, after which the tree is killed.
 fn stopping(inst: &Installation) -> super::progress::Waiting {
@@ -203,6 +223,7 @@ pub fn uninstall(
         None
     };
     let shown = (!json).then(|| stopping(&inst));
+    let asked = StopRequest::leave(&paths);
     let backend = backend::for_installation(&inst)?;
     let remarks = if force {
         backend.uninstall_forced(&inst)?
@@ -211,6 +232,7 @@ pub fn uninstall(
     };
     drop(shown);
     remarks.iter().for_each(super::remark);
+    drop(asked);
     super::quick::forget_written(&paths);
     let kept_path = kept.as_ref().map(|p| p.display().to_string());
     let kept_note = kept.map(|copy| {

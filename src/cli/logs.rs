@@ -68,6 +68,44 @@ impl Filter {
     }
 }
 
+/// What `-f` prints: every line, or with `--grep` only the lines that contain the text
+/// (a line cut between two reads is kept until its end arrives).
+struct Grep<W: std::io::Write> {
+    out: W,
+    text: Option<String>,
+    partial: Vec<u8>,
+}
+
+impl<W: std::io::Write> Grep<W> {
+    fn new(out: W, text: Option<String>) -> Self {
+        Grep {
+            out,
+            text,
+            partial: Vec::new(),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Grep<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(text) = &self.text else {
+            return self.out.write(buf);
+        };
+        self.partial.extend_from_slice(buf);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            if String::from_utf8_lossy(&line).contains(text.as_str()) {
+                self.out.write_all(&line)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// As many rotated files as exist are read, up to a sane bound.
 const MAX_ROTATED: u32 = 100;
 
@@ -78,12 +116,6 @@ pub fn logs(
     lines: LineCount,
     filter: &Filter,
 ) -> Result<ExitStatus, CliError> {
-    if follow && filter.is_set() {
-        return Err(CliError::bad_input(
-            "--since and --grep do not go with -f",
-            format!("`respawn logs {name} -f | grep TEXT` follows only the lines with TEXT"),
-        ));
-    }
     let paths = ServicePaths::new(state_root, name);
     let log_file = paths.recorded_log_file();
     // A supervisor that died before it could log left its words here.
@@ -113,7 +145,8 @@ pub fn logs(
         Err(e) => return Err(e.into()),
     }
     if follow {
-        match logs::follow(&log_file, &mut std::io::stdout()) {
+        let mut out = Grep::new(std::io::stdout(), filter.grep.clone());
+        match logs::follow(&log_file, &mut out) {
             // The reader went away (`| head`): done.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             other => other?,
@@ -162,6 +195,19 @@ fn known(paths: &ServicePaths) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follow_with_grep_keeps_whole_matching_lines() {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut g = Grep::new(&mut out, Some("err".into()));
+        g.write_all(b"one\nan er").unwrap();
+        g.write_all(b"ror here\nthree\nerr").unwrap();
+        assert_eq!(out, b"an error here\n");
+        let mut all = Vec::new();
+        Grep::new(&mut all, None).write_all(b"a\nb").unwrap();
+        assert_eq!(all, b"a\nb");
+    }
 
     #[test]
     fn line_counts_are_numbers_or_all() {

@@ -136,7 +136,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every service under the state root: backend, state, pid, uptime, restarts.
+    /// List every service under the state root: backend, state, pid, uptime, restarts,
+    /// CPU time and memory.
     #[command(visible_aliases = ["ls", "ps"])]
     List {
         /// Print the list as JSON.
@@ -188,7 +189,7 @@ pub enum Command {
         /// (`2026-05-01T12:00:00Z`); needs `[logs] timestamps = true` for the program's lines.
         #[arg(long, value_name = "WHEN")]
         since: Option<logs::Since>,
-        /// Only lines that contain TEXT (plain text, case-sensitive).
+        /// Only lines that contain TEXT (plain text, case-sensitive; with -f too).
         #[arg(long, value_name = "TEXT")]
         grep: Option<String>,
     },

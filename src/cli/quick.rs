@@ -34,6 +34,7 @@ pub fn command_spec(name: &str, argv: &[String], made_by: &str) -> Result<String
         args,
         working_dir: Some(&cwd),
         made_by,
+        installed: true,
     }))
 }
 
@@ -73,6 +74,7 @@ pub fn template_text(
         args: &args,
         working_dir: None,
         made_by: "`respawn spec`; save it as a file and `respawn check FILE`, then `respawn install FILE`",
+        installed: false,
     }))
 }
 

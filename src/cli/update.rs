@@ -327,6 +327,8 @@ pub fn update(
     argv: &[String],
     json: bool,
 ) -> Result<ExitStatus, CliError> {
+    // Not installed: exit 4, with the name meant when one is close.
+    super::control::installed(state_root, name)?;
     Ok(run_update(state_root, name, argv, json)?)
 }
 
@@ -355,6 +357,7 @@ fn run_update(
     let backend = backend::for_installation(&inst)?;
     let oplock = OperationLock::acquire(&paths, oplock::UPDATE, LOCK_WAIT)?;
     say(format!("update: stopping {name}"));
+    let asked = super::control::StopRequest::leave(&paths);
     backend
         .stop(&inst)
         .context("cannot stop the service for the update")?;
@@ -369,6 +372,7 @@ fn run_update(
              `respawn update {name} -- ...` from an ordinary (unelevated) prompt instead."
         );
     }
+    drop(asked);
     say(format!("update: running {}", shell_words(argv)));
     let mut command = std::process::Command::new(program);
     command.args(&argv[1..]);

@@ -27,6 +27,8 @@ pub struct Fill<'a> {
     pub working_dir: Option<&'a Path>,
     /// Who wrote it, for the header comment (`respawn install --name web -- …`).
     pub made_by: &'a str,
+    /// Written for an install (so `respawn restart` applies an edit), or to be saved.
+    pub installed: bool,
 }
 
 /// The placeholder program of a template shown without `--command`.
@@ -36,10 +38,14 @@ pub const PLACEHOLDER_PROGRAM: &str = "/path/to/your/program";
 pub fn render(fill: &Fill) -> String {
     let mut out = String::new();
     out.push_str(&format!("# Written by {}.\n", fill.made_by));
-    out.push_str(&format!(
-        "# Edit it, then `respawn restart {}` applies it; `respawn help-spec` lists every field.\n",
-        fill.name
-    ));
+    if fill.installed {
+        out.push_str(&format!(
+            "# Edit it, then `respawn restart {}` applies it; `respawn help-spec` lists every field.\n",
+            fill.name
+        ));
+    } else {
+        out.push_str("# `respawn help-spec` lists every field.\n");
+    }
     out.push_str(&format!("name = \"{}\"\n", q(fill.name)));
     out.push_str(&format!("command = \"{}\"\n", q(fill.program)));
     let args: Vec<String> = fill.args.iter().map(|a| format!("\"{}\"", q(a))).collect();
@@ -94,6 +100,7 @@ mod tests {
                 args: &args,
                 working_dir: Some(Path::new("/srv/my site")),
                 made_by: "a test",
+                installed: template == Template::Web,
             });
             let spec = Spec::parse(&text, None, Path::new("/elsewhere"))
                 .unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -204,6 +204,11 @@ impl ServicePaths {
     pub fn operation_lock(&self) -> PathBuf {
         self.dir.join("operation.lock")
     }
+    /// Left by a respawn command just before it asks the supervisor to stop, so the
+    /// supervisor can tell "stopped on request" from a signal from elsewhere.
+    pub fn stop_request(&self) -> PathBuf {
+        self.dir.join("stop-request")
+    }
     /// What a detached supervisor wrote before it could write its log: why it died.
     pub fn startup_log(&self) -> PathBuf {
         self.dir.join("startup.log")

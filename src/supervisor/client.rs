@@ -73,13 +73,23 @@ pub fn status(paths: &ServicePaths, service: &str, backend: Option<BackendKind>)
             ));
             report
         }
-        Err(_) => {
+        Err(e) => {
             let mut report = StatusReport::not_installed(service);
             if backend.is_some() {
                 report.installed = true;
                 report.backend = backend;
                 report.state = ServiceStatus::Stopped;
-                report.reason = Some(never_started_reason(paths));
+                // A state file that is there but unreadable says nothing about a
+                // failed start: what the last supervisor printed is no reason.
+                report.reason = Some(if e.kind() == std::io::ErrorKind::NotFound {
+                    never_started_reason(paths)
+                } else {
+                    format!(
+                        "not running; its state file {} is unreadable ({e}), so how it last \
+                         ended is unknown (the next start writes a new one)",
+                        paths.state_file().display()
+                    )
+                });
             }
             report
         }

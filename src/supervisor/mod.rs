@@ -880,19 +880,23 @@ impl Supervisor {
         self.stop_requested |= outcome == Outcome::Stopped;
         self.record_outcome(&outcome);
         self.announce(&outcome);
+        let _ = std::fs::remove_file(self.paths.stop_request());
         outcome
     }
 
-    fn final_state(outcome: &Outcome) -> (RunState, String) {
+    fn final_state(&self, outcome: &Outcome) -> (RunState, String) {
         match outcome {
-            Outcome::Stopped => (RunState::Stopped, "stopped on request".to_string()),
+            Outcome::Stopped => (
+                RunState::Stopped,
+                stop_reason(self.paths.stop_request().exists()),
+            ),
             Outcome::Finished(r) => (RunState::Stopped, r.clone()),
             Outcome::GaveUp(r) => (RunState::Failed, r.clone()),
         }
     }
 
     fn record_outcome(&mut self, outcome: &Outcome) {
-        let (state, reason) = Self::final_state(outcome);
+        let (state, reason) = self.final_state(outcome);
         self.state.state = state;
         self.state.reason = Some(reason);
         self.state.next_restart_at = None;
@@ -900,7 +904,7 @@ impl Supervisor {
     }
 
     fn announce(&self, outcome: &Outcome) {
-        let (state, reason) = Self::final_state(outcome);
+        let (state, reason) = self.final_state(outcome);
         self.event(&match outcome {
             Outcome::Stopped => reason,
             _ => format!("{}: {reason}", state.as_str()),
@@ -964,6 +968,19 @@ impl Supervisor {
         }
         let line = format!("[respawn {}] {what}\n", rfc3339(SystemTime::now()));
         self.log.lock().expect("log lock").write(line.as_bytes());
+    }
+}
+
+/// Why a supervisor stopped: a respawn command asked (it leaves a stop-request file
+/// first), or a signal came from elsewhere (Ctrl+C, a kill, the service manager on its
+/// own, a shutdown).
+pub fn stop_reason(respawn_asked: bool) -> String {
+    if respawn_asked {
+        "stopped on request".into()
+    } else {
+        "stopped by a stop signal from outside respawn (Ctrl+C, a kill, the service manager, \
+         or a shutdown)"
+            .into()
     }
 }
 

@@ -258,6 +258,7 @@ fn did_you_mean_for_every_command_that_takes_a_name() {
             vec!["stop", typo],
             vec!["start", typo],
             vec!["uninstall", typo],
+            vec!["update", typo, "--", "true"],
         ] {
             let out = h.cmd(&args);
             assert_eq!(code(&out), Some(4), "{args:?}: {}", text(&out));
@@ -387,6 +388,22 @@ fn log_lines_carry_time_and_stream_and_can_be_filtered() {
     let future = ok(&h.cmd(&["logs", "stamped", "--since", "2999-01-01T00:00:00Z"]));
     assert_eq!(future, "", "nothing since then");
 
+    // -f with --grep: the matching lines so far, then what matches as it comes.
+    let mut follow = h
+        .respawn()
+        .args(["logs", "stamped", "-f", "--grep", "to-err"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(first.ends_with("[err] to-err\n"), "{first}");
     // Without a name: every service, each line after its name.
     let all = ok(&h.cmd(&["logs"]));
     assert!(
@@ -414,6 +431,14 @@ fn cpu_and_memory_of_a_busy_child_are_shown() {
         "name = \"busy\"\ncommand = \"sh\"\nargs = [\"-c\", \"sh -c 'while :; do :; done' & wait\"]\n[stop]\ntimeout = \"5s\"\n",
     );
     h.install_portable(spec.to_str().unwrap());
+    // A busy loop must not outlive a failing test.
+    struct Uninstall<'a>(&'a Harness);
+    impl Drop for Uninstall<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.cmd(&["uninstall", "busy"]);
+        }
+    }
+    let _gone = Uninstall(&h);
     ok(&h.cmd(&["start", "busy"]));
     let mut last = Value::Null;
     assert!(
@@ -447,7 +472,6 @@ fn cpu_and_memory_of_a_busy_child_are_shown() {
         .parse()
         .unwrap();
     assert!(pct > 1.0 && pct < 250.0, "{top}");
-    ok(&h.cmd(&["uninstall", "busy"]));
 }
 
 // ---- 16: the small ones ----
@@ -617,4 +641,46 @@ fn no_healthy_verdict_during_backoff() {
     let text = text(&h.cmd(&["status", "hb"]));
     assert!(!text.contains("healthy"), "{text}");
     stop_supervisor(&mut sup);
+}
+
+/// A stop respawn asked for is "on request"; a signal from elsewhere says so.
+#[test]
+fn a_stop_from_outside_is_not_called_a_request() {
+    let h = Harness::new();
+    let spec = sleeper(&h, "outside");
+    let mut sup = h.run(&spec);
+    h.wait_running("outside");
+    stop_supervisor(&mut sup);
+    let reason = h.state("outside").unwrap()["reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("from outside respawn"),
+        "{reason}"
+    );
+    ok(&h.cmd(&["uninstall", "outside"]));
+    h.install_portable(spec.to_str().unwrap());
+    ok(&h.cmd(&["start", "outside"]));
+    h.wait_running("outside");
+    ok(&h.cmd(&["stop", "outside"]));
+    assert_eq!(h.state("outside").unwrap()["reason"], "stopped on request");
+    assert!(!h.service_dir("outside").join("stop-request").exists());
+    ok(&h.cmd(&["uninstall", "outside"]));
+}
+
+/// A stopped service whose state file is damaged: not "failed at start".
+#[test]
+fn a_corrupt_state_file_of_a_stopped_service_is_not_a_failed_start() {
+    let h = Harness::new();
+    h.install_portable(sleeper(&h, "cs").to_str().unwrap());
+    ok(&h.cmd(&["start", "cs"]));
+    ok(&h.cmd(&["stop", "cs"]));
+    std::fs::write(h.service_dir("cs").join("state.json"), "garbage").unwrap();
+    let out = h.cmd(&["status", "cs"]);
+    let text = text(&out);
+    assert_eq!(code(&out), Some(3), "{text}");
+    assert!(!text.contains("failed at start"), "{text}");
+    assert!(
+        text.contains("state file") && text.contains("unreadable"),
+        "{text}"
+    );
+    ok(&h.cmd(&["uninstall", "cs"]));
 }

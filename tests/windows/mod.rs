@@ -10,4 +10,5 @@ mod scm;
 mod scm_owner;
 mod token;
 mod trust;
+mod usage;
 mod user;
