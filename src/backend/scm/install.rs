@@ -392,21 +392,24 @@ fn write_copies(
 /// Service hardening (issue 25): only the privileges the host uses, and an
 /// unrestricted service SID. A system that does not implement the settings (Wine: an
 /// invalid level) is told about, not refused, as the other optional settings are.
-fn harden(service: &Service) -> anyhow::Result<()> {
+fn harden(service: &Service) -> anyhow::Result<Vec<Remark>> {
     let (privs, sid) = crate::os::harden_service(service, &crate::trust::HOST_PRIVILEGES);
+    let mut unsupported = Vec::new();
     for (result, what) in [
         (privs, "the host's required privileges"),
         (sid, "the service's SID type"),
     ] {
         match result {
             Err(e) if e.raw_os_error() == Some(ERROR_INVALID_LEVEL as i32) => {
-                eprintln!("respawn: warning: this system does not keep {what} (error 124); the service runs without that hardening");
+                unsupported.push(Remark::Warning(format!(
+                    "this system does not keep {what} (error 124); the service runs without that hardening"
+                )));
             }
             Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot set {what}"))),
             Ok(()) => {}
         }
     }
-    Ok(())
+    Ok(unsupported)
 }
 
 /// Create the service, or update the one respawn made before; whether it was created.
@@ -539,7 +542,10 @@ impl Backend for Scm {
                     .context("cannot set who may start and stop the service")
             })
             .and_then(|()| harden(&service))
-            .and_then(|()| inst.write().context("cannot write the install record"));
+            .and_then(|unsupported| {
+                remarks.extend(unsupported);
+                inst.write().context("cannot write the install record")
+            });
         if let Err(e) = finished {
             // Roll back: a service we just created goes away again, whole.
             if created {
