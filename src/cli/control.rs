@@ -418,29 +418,12 @@ pub(super) fn installed(state_root: &Path, name: &str) -> Result<Installation, C
 
 /// The known service whose name is closest to a mistyped one, if any is close.
 pub(super) fn closest_service(state_root: &Path, name: &str) -> Option<String> {
-    closest(name, crate::state::known_services(state_root))
-}
-
-fn closest(name: &str, candidates: impl IntoIterator<Item = String>) -> Option<String> {
-    crate::spec::suggest::closest(name, candidates)
+    crate::spec::suggest::closest(name, crate::state::known_services(state_root))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_close_name_is_suggested_and_a_far_one_is_not() {
-        let known = || ["hermes-work".to_string(), "echo".to_string()];
-        assert_eq!(closest("hermes-wrok", known()), Some("hermes-work".into()));
-        assert_eq!(closest("hermes", known()), Some("hermes-work".into()));
-        assert_eq!(closest("ech", known()), Some("echo".into()));
-        assert_eq!(closest("zzz", known()), None);
-        let web = || ["web".to_string(), "worker".to_string()];
-        assert_eq!(closest("wbe", web()), Some("web".into()));
-        assert_eq!(closest("Web", web()), Some("web".into()));
-        assert_eq!(closest("WEB", web()), Some("web".into()));
-    }
 
     #[test]
     fn every_outcome_is_said_with_the_service_name() {
