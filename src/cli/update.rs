@@ -362,7 +362,9 @@ fn run_update(
         .stop(&inst)
         .context("cannot stop the service for the update")?;
     #[cfg(windows)]
-    if inst.backend == backend::BackendKind::Scm && backend::scm::check_elevated().is_ok() {
+    if inst.backend == crate::state::install::BackendKind::Scm
+        && backend::scm::install::check_elevated().is_ok()
+    {
         // Issue 25: not run with a filtered token (that needs the user's logon, which
         // an elevated prompt of another admin does not have): said loudly instead.
         eprintln!(

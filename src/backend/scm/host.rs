@@ -162,7 +162,7 @@ impl Reporter {
             return false;
         }
         if let Some(since) = p.stop_since {
-            if !scm_policy::advance_stop_checkpoint(since.elapsed(), p.stop_limit) {
+            if !policy::advance_stop_checkpoint(since.elapsed(), p.stop_limit) {
                 p.ticking = false;
                 log_event(
                     Level::Warning,
