@@ -332,3 +332,44 @@ fn an_event_log_source_of_another_product_is_left_alone() {
     remove_source(&name).unwrap();
     assert!(!source_registered(&name));
 }
+
+/// A service's `env_file` is read by the host through the user path (impersonating the
+/// token the child will get; under Wine that is the host's own user, so this shows
+/// the path works, not that SYSTEM is kept out: docs/security.md), and its values
+/// reach the child.
+#[test]
+fn the_env_file_is_read_as_the_user_and_reaches_the_child() {
+    let h = Harness::new();
+    let name = unique_service("TrustEnvFile");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let env_file = h.path("gw.env");
+    std::fs::write(&env_file, "RT_TRUST_VALUE=from-the-env-file\n").unwrap();
+    let out_file = h.path("seen.txt");
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = 'C:\\windows\\system32\\cmd.exe'\nargs = [\"/c\", {:?}]\nenv_file = {:?}\n",
+            format!(
+                "echo X%RT_TRUST_VALUE%X> {} & ping -n 60 127.0.0.1 > NUL",
+                out_file.display()
+            ),
+            env_file.display().to_string()
+        ),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    ok(&h.cmd(&["start", &name]));
+    assert!(
+        wait_for("the child's output", || std::fs::read_to_string(&out_file)
+            .is_ok_and(|t| t.contains("Xfrom-the-env-fileX"))),
+        "{:?}\n{}",
+        std::fs::read_to_string(&out_file),
+        h.log(&name)
+    );
+    ok(&h.cmd(&["uninstall", &name]));
+}
