@@ -373,3 +373,54 @@ fn the_env_file_is_read_as_the_user_and_reaches_the_child() {
     );
     ok(&h.cmd(&["uninstall", &name]));
 }
+
+/// A bare program name is written into the service's spec copy as the absolute path
+/// install found it at (the host's PATH is SYSTEM's); a `run_as = "system"` helper
+/// named by a bare name is refused (SYSTEM's PATH would decide what runs).
+#[test]
+fn the_copy_names_the_program_install_found_and_system_helpers_need_full_paths() {
+    let h = Harness::new();
+    let name = unique_service("TrustBare");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = h.spec(
+        "svc.toml",
+        &format!("name = \"{name}\"\ncommand = \"cmd.exe\"\nargs = [\"/c\", \"exit 0\"]\n"),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    let copy = std::fs::read_to_string(h.state_root().join(&name).join("spec.toml")).unwrap();
+    let parsed: toml::Table = copy.parse().unwrap();
+    let command = parsed["command"].as_str().unwrap().to_lowercase();
+    assert!(
+        command.ends_with(r"\system32\cmd.exe") && Path::new(&command).is_absolute(),
+        "{copy}"
+    );
+    // doctor still takes the copy for the original.
+    let report = h.json(&["doctor", &name, "--json"]);
+    assert_eq!(doctor_check(&report, "spec-copy")["status"], "ok");
+    ok(&h.cmd(&["uninstall", &name]));
+
+    let sys = h.spec(
+        "sys.toml",
+        &format!("name = \"{name}\"\ncommand = 'C:\\windows\\system32\\cmd.exe'\n[stop]\ncommand = [\"gwctl\", \"stop\"]\n[service]\nrun_as = \"system\"\n"),
+    );
+    let out = h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        sys.to_str().unwrap(),
+    ]);
+    let err = err_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the [stop] command: `gwctl` would be found on LocalSystem's own PATH"),
+        "{err}"
+    );
+    assert!(!registered(&name));
+}
