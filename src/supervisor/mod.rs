@@ -571,6 +571,16 @@ impl Supervisor {
         Ok(child)
     }
 
+    /// The child's environment from the spec and its `env_file`, the file read as the
+    /// user the child runs as when the host is SYSTEM (issue 25).
+    fn child_env(&self) -> std::io::Result<Vec<crate::envfile::Entry>> {
+        #[cfg(windows)]
+        if let (Some(launcher), Some(_)) = (&self.launcher, &self.spec.env_file) {
+            return launcher.as_next_user(|| self.spec.child_env())?;
+        }
+        self.spec.child_env()
+    }
+
     fn command(&self) -> std::io::Result<tokio::process::Command> {
         let program = self.spec.resolve_program()?;
         let mut cmd = tokio::process::Command::new(program);
@@ -581,7 +591,7 @@ impl Supervisor {
         for name in SERVICE_ONLY_ENV {
             cmd.env_remove(name);
         }
-        cmd.envs(self.spec.child_env()?)
+        cmd.envs(self.child_env()?)
             // A pipe we hold open: a child that reads stdin sees no end-of-file while it
             // runs, and closing it is the graceful stop on Windows.
             .stdin(Stdio::piped())

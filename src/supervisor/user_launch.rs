@@ -213,6 +213,20 @@ impl UserLauncher {
         }
     }
 
+    /// Run `f` as the user the next start will use (impersonating the token of the
+    /// context [`UserLauncher::target`] names): the host reads the user's `env_file`
+    /// with the user's rights, never SYSTEM's (issue 25: a link there must not make
+    /// SYSTEM read a file of its choosing into the child's environment).
+    pub fn as_next_user<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
+        let Some(context) = self.target() else {
+            return Err(io::Error::other(format!(
+                "{} is not logged on (when_logged_off = \"wait\")",
+                self.account.name
+            )));
+        };
+        token_for(context, &self.account)?.impersonate(f)
+    }
+
     /// What `status` says while no child runs because the user is not logged on.
     pub fn waiting_reason(&self) -> String {
         format!(

@@ -332,3 +332,95 @@ fn an_event_log_source_of_another_product_is_left_alone() {
     remove_source(&name).unwrap();
     assert!(!source_registered(&name));
 }
+
+/// A service's `env_file` is read by the host through the user path (impersonating the
+/// token the child will get; under Wine that is the host's own user, so this shows
+/// the path works, not that SYSTEM is kept out: docs/security.md), and its values
+/// reach the child.
+#[test]
+fn the_env_file_is_read_as_the_user_and_reaches_the_child() {
+    let h = Harness::new();
+    let name = unique_service("TrustEnvFile");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let env_file = h.path("gw.env");
+    std::fs::write(&env_file, "RT_TRUST_VALUE=from-the-env-file\n").unwrap();
+    let out_file = h.path("seen.txt");
+    let spec = h.spec(
+        "svc.toml",
+        &format!(
+            "name = \"{name}\"\ncommand = 'C:\\windows\\system32\\cmd.exe'\nargs = [\"/c\", {:?}]\nenv_file = {:?}\n",
+            format!(
+                "echo X%RT_TRUST_VALUE%X> {} & ping -n 60 127.0.0.1 > NUL",
+                out_file.display()
+            ),
+            env_file.display().to_string()
+        ),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    ok(&h.cmd(&["start", &name]));
+    assert!(
+        wait_for("the child's output", || std::fs::read_to_string(&out_file)
+            .is_ok_and(|t| t.contains("Xfrom-the-env-fileX"))),
+        "{:?}\n{}",
+        std::fs::read_to_string(&out_file),
+        h.log(&name)
+    );
+    ok(&h.cmd(&["uninstall", &name]));
+}
+
+/// A bare program name is written into the service's spec copy as the absolute path
+/// install found it at (the host's PATH is SYSTEM's); a `run_as = "system"` helper
+/// named by a bare name is refused (SYSTEM's PATH would decide what runs).
+#[test]
+fn the_copy_names_the_program_install_found_and_system_helpers_need_full_paths() {
+    let h = Harness::new();
+    let name = unique_service("TrustBare");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let spec = h.spec(
+        "svc.toml",
+        &format!("name = \"{name}\"\ncommand = \"cmd.exe\"\nargs = [\"/c\", \"exit 0\"]\n"),
+    );
+    ok(&h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        spec.to_str().unwrap(),
+    ]));
+    let copy = std::fs::read_to_string(h.state_root().join(&name).join("spec.toml")).unwrap();
+    let parsed: toml::Table = copy.parse().unwrap();
+    let command = parsed["command"].as_str().unwrap().to_lowercase();
+    assert!(
+        command.ends_with(r"\system32\cmd.exe") && Path::new(&command).is_absolute(),
+        "{copy}"
+    );
+    // doctor still takes the copy for the original.
+    let report = h.json(&["doctor", &name, "--json"]);
+    assert_eq!(doctor_check(&report, "spec-copy")["status"], "ok");
+    ok(&h.cmd(&["uninstall", &name]));
+
+    let sys = h.spec(
+        "sys.toml",
+        &format!("name = \"{name}\"\ncommand = 'C:\\windows\\system32\\cmd.exe'\n[stop]\ncommand = [\"gwctl\", \"stop\"]\n[service]\nrun_as = \"system\"\n"),
+    );
+    let out = h.cmd(&[
+        "install",
+        "--backend",
+        "scm",
+        "--spec",
+        sys.to_str().unwrap(),
+    ]);
+    let err = err_of(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the [stop] command: `gwctl` would be found on LocalSystem's own PATH"),
+        "{err}"
+    );
+    assert!(!registered(&name));
+}
