@@ -69,6 +69,16 @@ pub fn restart(state_root: &Path, name: &str, json: bool) -> Result<ExitStatus, 
                 i.service
             )
         })?;
+        if !i.native {
+            state_dir_takes_writes(&i.paths()).map_err(|e| {
+                anyhow::anyhow!(
+                    "not restarted: the supervisor could not record the new start in {} ({e}); \
+                     the program keeps running; free space there, then `respawn restart {}`",
+                    i.paths().dir.display(),
+                    i.service
+                )
+            })?;
+        }
         let _shown = (!json).then(|| stopping(i));
         b.restart(i)
     })?;
@@ -188,6 +198,16 @@ impl Drop for StopRequest {
 
 /// A terminal shows what a stop waits for, and for how long at most: the spec's
 /// `[stop] timeout`, after which the tree is killed.
+/// Whether the service's folder takes a state file's worth of writes: a supervisor
+/// that cannot record a new start ends the service (issue 26 item 1), so a restart
+/// on a full disk is refused before the running program is touched.
+fn state_dir_takes_writes(paths: &crate::state::ServicePaths) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut probe = tempfile::NamedTempFile::new_in(&paths.dir)?;
+    probe.write_all(&[0; 8192])?;
+    probe.flush()
+}
+
 fn stopping(inst: &Installation) -> super::progress::Waiting {
     let graceful = crate::spec::file::load(&inst.spec_path)
         .map(|s| s.stop.timeout)

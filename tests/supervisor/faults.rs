@@ -789,6 +789,7 @@ sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
 dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null
 echo "filled: $(df -k "$1" | tail -1)"
 "$2" restart fsd; echo "restart=$?"
+kill -0 "$child" 2>/dev/null && echo "kept-running"
 "$2" start fsd; echo "start=$?"
 child=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
 sup=$(sed -n 's/.*"supervisor_pid": \([0-9]*\).*/\1/p' "$1/fsd/state.json")
@@ -819,6 +820,15 @@ kill -0 "$sup" 2>/dev/null && echo "supervisor-alive"
     eprintln!("{all}");
     assert!(all.contains("filled:"), "{all}");
     assert!(!all.contains("operation lock"), "{all}");
+    // A restart that could not record the new start is refused; the program runs on.
+    assert!(
+        all.contains("restart=1") && all.contains("kept-running"),
+        "{all}"
+    );
+    assert!(
+        all.contains("not restarted: the supervisor could not record"),
+        "{all}"
+    );
     assert!(all.contains("stop=0"), "{all}");
     assert!(!all.contains("child-alive"), "{all}");
     assert!(!all.contains("supervisor-alive"), "{all}");
