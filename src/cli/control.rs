@@ -196,8 +196,6 @@ impl Drop for StopRequest {
     }
 }
 
-/// A terminal shows what a stop waits for, and for how long at most: the spec's
-/// `[stop] timeout`, after which the tree is killed.
 /// Whether the service's folder takes a state file's worth of writes: a supervisor
 /// that cannot record a new start ends the service (issue 26 item 1), so a restart
 /// on a full disk is refused before the running program is touched.
@@ -208,6 +206,8 @@ fn state_dir_takes_writes(paths: &crate::state::ServicePaths) -> std::io::Result
     probe.flush()
 }
 
+/// A terminal shows what a stop waits for, and for how long at most: the spec's
+/// `[stop] timeout`, after which the tree is killed.
 fn stopping(inst: &Installation) -> super::progress::Waiting {
     let graceful = crate::spec::file::load(&inst.spec_path)
         .map(|s| s.stop.timeout)
