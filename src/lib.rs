@@ -59,6 +59,7 @@ pub mod run_as;
 pub mod service_host;
 #[cfg(windows)]
 pub mod service_user;
+pub mod session_end;
 pub mod signals;
 pub mod spec;
 pub mod state;

@@ -22,6 +22,7 @@ use crate::os::win_errors::win_error;
 use crate::os::windows_eventlog::{self as eventlog, EventId, Level};
 use crate::run_as::{self, Account};
 use crate::service_user::{self, Sessions, UserLauncher};
+use crate::session_end;
 use crate::spec::Spec;
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
@@ -210,6 +211,7 @@ struct SessionWatch {
 
 fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let agent_tx = tx.clone();
     let reporter_cell: Arc<OnceLock<Arc<Reporter>>> = Default::default();
     let handler_cell = reporter_cell.clone();
     let watch_cell: Arc<OnceLock<SessionWatch>> = Default::default();
@@ -253,7 +255,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     reporter.set(ServiceState::StartPending, ServiceControlAccept::empty());
     spawn_ticker(reporter.clone());
 
-    let (end, error) = match supervise(name, args, &reporter, &watch_cell, rx) {
+    let (end, error) = match supervise(name, args, &reporter, &watch_cell, rx, agent_tx) {
         Ok(end) => (end, None),
         Err((end, e)) => (end, Some(e)),
     };
@@ -289,6 +291,7 @@ fn supervise(
     reporter: &Reporter,
     watch: &OnceLock<SessionWatch>,
     rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    agent_tx: tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> HostResult {
     let spec = match crate::spec::load(&args.spec_path) {
         Ok(spec) => spec,
@@ -328,13 +331,16 @@ fn supervise(
     // A planned restart (`respawn restart`) applies the spec as it is then.
     supervisor.reload_from(&args.spec_path);
     let mut accepted = ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN;
+    let mut agents = None;
     if let Some(launcher) = launcher {
         let _ = watch.set(SessionWatch {
             sessions: launcher.sessions(),
             account: launcher.account().clone(),
         });
         accepted |= ServiceControlAccept::SESSION_CHANGE;
-        supervisor.run_as_user(launcher);
+        agents = Some((launcher.sessions(), launcher.account().clone()));
+        let plan = session_end::AgentPlan::for_this_host(name, spec.stop.timeout);
+        supervisor.run_as_user(launcher.with_session_agent(plan));
     }
     log_event(
         Level::Info,
@@ -353,11 +359,50 @@ fn supervise(
         .enable_all()
         .build()
         .map_err(|e| (HostEnd::HostError, e.into()))?;
-    Ok(match runtime.block_on(supervisor.run(rx)) {
+    let run = async {
+        if let Some((sessions, account)) = agents {
+            listen_to_agents(sessions, account, agent_tx);
+        }
+        supervisor.run(rx).await
+    };
+    Ok(match runtime.block_on(run) {
         Outcome::Stopped => HostEnd::Stopped,
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
+}
+
+/// Serve the pipe the session agents talk to (issue 22): "my session is ending" from
+/// the user's session moves the child out of it before Windows ends it.
+fn listen_to_agents(
+    sessions: service_user::Sessions,
+    account: Account,
+    tx: tokio::sync::mpsc::UnboundedSender<Control>,
+) {
+    let sddl = session_end::pipe_sddl(&account.sid);
+    let served = crate::os::serve_lines(
+        session_end::pipe_name(std::process::id()),
+        &sddl,
+        move |client, line| {
+            let (reply, moved) = service_user::agent_says(&sessions, &account, client, line);
+            log_event(
+                Level::Info,
+                EventId::Supervisor,
+                &format!("session agent (pid {client}) says `{line}`: {reply}"),
+            );
+            if moved {
+                let _ = tx.send(Control::SessionChanged);
+            }
+            reply
+        },
+    );
+    if let Err(e) = served {
+        log_event(
+            Level::Warning,
+            EventId::Supervisor,
+            &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
+        );
+    }
 }
 
 /// Whose account the program runs as, from the spec and the install record: never

@@ -64,6 +64,7 @@ mod windows_proc;
 mod windows_run_as_doctor;
 mod windows_scm;
 mod windows_scm_owner;
+mod windows_session_end;
 mod windows_token;
 mod windows_user;
 

@@ -56,7 +56,7 @@ pub fn logs(
     if follow {
         match logs::follow(&log_file, &mut std::io::stdout()) {
             // The reader went away (`| head`): done.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) if super::reader_gone(&e) => {}
             other => other?,
         }
     }

@@ -55,6 +55,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
+    /// What a Windows service host starts in the user's session beside the program, to
+    /// hear the session's end (not for use by hand).
+    #[command(hide = true)]
+    SessionAgent {
+        #[arg(long)]
+        service: String,
+        /// The service host's pid (the pipe's server).
+        #[arg(long)]
+        host: u32,
+        /// The program's pid.
+        #[arg(long)]
+        child: u32,
+        #[arg(long)]
+        limit_secs: u64,
+    },
     /// Check a spec and print what it means, without running anything.
     Check {
         /// The service's spec (TOML).
@@ -190,10 +205,17 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     // A command about one service acts where that service is (the user's root, or
     // on Windows the machine's, where a service install put it).
     let at = |name: &str| roots.root_of(name).to_path_buf();
+    let _ = SEARCHED.set(roots.all().to_vec());
     let primary = roots.primary();
     match cli.command {
         Command::Run { spec, managed_by } => supervise::run(&spec, primary, managed_by),
         Command::ServiceHost { spec } => supervise::service_host(&spec, primary),
+        Command::SessionAgent {
+            service,
+            host,
+            child,
+            limit_secs,
+        } => supervise::session_agent(&service, host, child, limit_secs),
         Command::Check { spec } => check::check(&spec, primary),
         Command::Spec { preset } => check::print_preset(&preset),
         Command::Install(args) => install::install(args, &roots),
@@ -222,6 +244,23 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
     }
 }
 
+/// Every state root this command looks in (the user's and the machine's, or the one
+/// given), for "not installed" to name them all.
+static SEARCHED: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Where `name` was looked for, in words: `dir` (its folder in the root it would be
+/// in), and its folder in every other root searched.
+pub(crate) fn searched_for(name: &str, dir: &std::path::Path) -> String {
+    let mut places = vec![dir.display().to_string()];
+    for root in SEARCHED.get().into_iter().flatten() {
+        let other = crate::state::ServicePaths::new(root, name).dir;
+        if other != dir {
+            places.push(other.display().to_string());
+        }
+    }
+    places.join(" nor in ")
+}
+
 /// Print to stdout. A reader that went away (`| head`, `| grep -q`) is not an error:
 /// the rest of the output is dropped and the command ends as it would have.
 /// ANSI colours in `text` are kept on a terminal and stripped elsewhere, or when
@@ -229,10 +268,19 @@ fn run(cli: Cli) -> Result<ExitStatus, CliError> {
 pub(crate) fn print(text: &str) {
     let mut out = anstream::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
+        if !reader_gone(&e) {
             eprintln!("respawn: cannot write to stdout: {e}");
         }
     }
+}
+
+/// Whether a write failed because the reader of our stdout went away (`| head`,
+/// `| true`): EPIPE, or on Windows ERROR_BROKEN_PIPE (109), ERROR_NO_DATA (232, "the
+/// pipe is being closed") or ERROR_PIPE_NOT_CONNECTED (233), which Rust does not all
+/// call BrokenPipe.
+pub(crate) fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+        || (cfg!(windows) && matches!(e.raw_os_error(), Some(109 | 232 | 233)))
 }
 
 /// [`print`] with a newline.

@@ -53,7 +53,7 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
                     "installed",
                     format!(
                         "{name} is not installed: no record in {}{ran}",
-                        paths.dir.display()
+                        crate::cli::searched_for(name, &paths.dir)
                     ),
                     "install it with `respawn install --spec FILE`, or check the name and --state-dir \
                      (`respawn doctor` without a name lists what is installed)",
@@ -414,6 +414,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::login_entry(ctx));
             checks.push(super::windows::login_entry_enabled(ctx.inst));
             checks.push(super::windows::user_mode(ctx.inst));
+            checks.push(super::windows::user_supervisor(ctx.inst));
             checks.push(super::windows::control_pipe(ctx.inst));
         }
         _ => {}

@@ -252,11 +252,31 @@ pub fn user_mode(inst: &Installation) -> Check {
 /// A host that died without stopping (killed, crashed): Windows' recovery restarts it,
 /// Wine's does not; either way it is a problem to report, never "ok".
 pub fn service_host(inst: &Installation) -> Check {
-    const ID: &str = "service-host";
+    supervisor_died(
+        inst,
+        "service-host",
+        "the service host",
+        crate::backend::scm::HOST_KILLED,
+    )
+}
+
+/// A per-user supervisor that died without stopping: nothing restarts it until the
+/// next logon (issue 22), a FAIL as for a killed service host.
+pub fn user_supervisor(inst: &Installation) -> Check {
+    supervisor_died(
+        inst,
+        "supervisor",
+        "the per-user supervisor",
+        "the per-user supervisor was killed or crashed without stopping, and nothing starts it again before the next logon",
+    )
+}
+
+/// The state file says live but nobody holds the lock: the supervisor died.
+fn supervisor_died(inst: &Installation, id: &'static str, what: &str, died: &str) -> Check {
     let paths = inst.paths();
     let state = match crate::state::ServiceState::read(&paths.state_file()) {
         Ok(s) => s,
-        Err(_) => return Check::ok(ID, "the service host has not run yet"),
+        Err(_) => return Check::ok(id, format!("{what} has not run yet")),
     };
     let live = matches!(
         state.state,
@@ -267,10 +287,9 @@ pub fn service_host(inst: &Installation) -> Check {
     );
     if live && !crate::supervisor::lock::is_held(&paths.lock_file()) {
         return Check::fail(
-            ID,
+            id,
             format!(
-                "{} (pid {}); its program was stopped with it",
-                crate::backend::scm::HOST_KILLED,
+                "{died} (pid {}); its program was stopped with it",
                 state.supervisor_pid
             ),
             format!(
@@ -281,7 +300,7 @@ pub fn service_host(inst: &Installation) -> Check {
             ),
         );
     }
-    Check::ok(ID, format!("the service host is {}", state.state.as_str()))
+    Check::ok(id, format!("{what} is {}", state.state.as_str()))
 }
 
 /// What the SCM's recovery ladder really does with the reset period (issue 14, item 6).
