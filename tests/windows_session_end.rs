@@ -148,3 +148,31 @@ fn a_services_session_agent_moves_the_gateway_out_of_the_ending_session_graceful
     ok(&h.cmd(&["stop", &name]));
     ok(&h.cmd(&["uninstall", &name]));
 }
+
+/// The agent on its own: started beside a live process (this test exe), it puts up
+/// its hidden window and stays until it is ended.
+#[test]
+fn the_session_agent_watches_beside_its_child() {
+    let h = Harness::new();
+    let mut agent = h
+        .respawn()
+        .args(["session-agent", "--service", "x", "--host", "1", "--child"])
+        .arg(std::process::id().to_string())
+        .args(["--limit-secs", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = wait_for("the agent's hidden window", || {
+        respawn::os::session_end_watchers().contains(&agent.id())
+            || agent.try_wait().unwrap().is_some()
+    });
+    let running = agent.try_wait().unwrap().is_none();
+    let _ = agent.kill();
+    let out = agent.wait_with_output().unwrap();
+    assert!(
+        up && running,
+        "the agent ended: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

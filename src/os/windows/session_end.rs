@@ -74,28 +74,27 @@ const CLASS: &str = "respawn-session-end\0";
 /// The processes of this desktop that watch for the session's end (own a hidden window
 /// of respawn's): for `doctor` and the tests, to know the watch is in place.
 pub fn session_end_watchers() -> Vec<u32> {
-    use windows_sys::Win32::UI::WindowsAndMessaging::{FindWindowExW, GetWindowThreadProcessId};
-    let class: Vec<u16> = CLASS.encode_utf16().collect();
-    let mut pids = Vec::new();
-    let mut after: HWND = std::ptr::null_mut();
-    // SAFETY: the class name is NUL-terminated; a window handle is only passed back to
-    // the calls that enumerate (a window that went away ends the walk).
-    unsafe {
-        loop {
-            after = FindWindowExW(
-                std::ptr::null_mut(),
-                after,
-                class.as_ptr(),
-                std::ptr::null(),
-            );
-            if after.is_null() {
-                break;
+    use windows_sys::Win32::UI::WindowsAndMessaging::{
+        EnumWindows, GetClassNameW, GetWindowThreadProcessId,
+    };
+    unsafe extern "system" fn each(hwnd: HWND, found: LPARAM) -> i32 {
+        let mut name = [0u16; 64];
+        // SAFETY: `found` is the Vec passed below, alive for the whole EnumWindows
+        // call; the buffer is as long as said.
+        unsafe {
+            let len = GetClassNameW(hwnd, name.as_mut_ptr(), name.len() as i32);
+            let want: Vec<u16> = CLASS.trim_end_matches('\0').encode_utf16().collect();
+            if len > 0 && name[..len as usize] == want[..] {
+                let mut pid = 0u32;
+                GetWindowThreadProcessId(hwnd, &mut pid);
+                (*(found as *mut Vec<u32>)).push(pid);
             }
-            let mut pid = 0u32;
-            GetWindowThreadProcessId(after, &mut pid);
-            pids.push(pid);
         }
+        1
     }
+    let mut pids: Vec<u32> = Vec::new();
+    // SAFETY: the callback only pushes into `pids`, which outlives the call.
+    unsafe { EnumWindows(Some(each), &mut pids as *mut Vec<u32> as LPARAM) };
     pids
 }
 
