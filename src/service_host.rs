@@ -361,7 +361,15 @@ fn supervise(
         .map_err(|e| (HostEnd::HostError, e.into()))?;
     let run = async {
         if let Some((sessions, account)) = agents {
-            listen_to_agents(sessions, account, agent_tx);
+            if let Err(e) = service_user::listen_to_agents(sessions, account, agent_tx, |line| {
+                log_event(Level::Info, EventId::Supervisor, line)
+            }) {
+                log_event(
+                    Level::Warning,
+                    EventId::Supervisor,
+                    &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
+                );
+            }
         }
         supervisor.run(rx).await
     };
@@ -370,39 +378,6 @@ fn supervise(
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
-}
-
-/// Serve the pipe the session agents talk to (issue 22): "my session is ending" from
-/// the user's session moves the child out of it before Windows ends it.
-fn listen_to_agents(
-    sessions: service_user::Sessions,
-    account: Account,
-    tx: tokio::sync::mpsc::UnboundedSender<Control>,
-) {
-    let sddl = session_end::pipe_sddl(&account.sid);
-    let served = crate::os::serve_lines(
-        session_end::pipe_name(std::process::id()),
-        &sddl,
-        move |client, line| {
-            let (reply, moved) = service_user::agent_says(&sessions, &account, client, line);
-            log_event(
-                Level::Info,
-                EventId::Supervisor,
-                &format!("session agent (pid {client}) says `{line}`: {reply}"),
-            );
-            if moved {
-                let _ = tx.send(Control::SessionChanged);
-            }
-            reply
-        },
-    );
-    if let Err(e) = served {
-        log_event(
-            Level::Warning,
-            EventId::Supervisor,
-            &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
-        );
-    }
 }
 
 /// Whose account the program runs as, from the spec and the install record: never

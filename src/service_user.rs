@@ -207,6 +207,32 @@ pub fn agent_says(
     }
 }
 
+/// Serve the pipe the session agents talk to (issue 22), on the current tokio runtime:
+/// "my session is ending" from the user's session moves the child out of it (through
+/// `tx`) before Windows ends it; `log` hears each request and its answer.
+pub fn listen_to_agents(
+    sessions: Sessions,
+    account: Account,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::supervisor::Control>,
+    log: fn(&str),
+) -> io::Result<()> {
+    let sddl = crate::session_end::pipe_sddl(&account.sid);
+    os::serve_lines(
+        crate::session_end::pipe_name(std::process::id()),
+        &sddl,
+        move |client, line| {
+            let (reply, moved) = agent_says(&sessions, &account, client, line);
+            log(&format!(
+                "session agent (pid {client}) says `{line}`: {reply}"
+            ));
+            if moved {
+                let _ = tx.send(crate::supervisor::Control::SessionChanged);
+            }
+            reply
+        },
+    )
+}
+
 /// How the service host starts its child: as the recorded user, where the plan says.
 pub struct UserLauncher {
     settings: ServiceSettings,

@@ -86,7 +86,13 @@ fn per_user_supervisor_stops_the_gateway_gracefully_when_the_session_ends() {
     assert!(!log.contains("did not stop within"), "{log}");
 }
 
+/// The whole path with Wine's service manager. Ignored: under Wine a process that a
+/// service starts cannot create a window, even with `winsta0\default` as its desktop
+/// (CreateWindowExW fails with error 0; docs/wine.md), so the agent ends at once. The
+/// test below runs the same host code (launcher, agent, pipe, engine) from a process
+/// Wine lets make windows.
 #[test]
+#[ignore = "Wine: a process started by a service cannot create a window (docs/wine.md)"]
 fn a_services_session_agent_moves_the_gateway_out_of_the_ending_session_gracefully() {
     let _ender = SessionEnder::take();
     let h = Harness::new();
@@ -175,4 +181,93 @@ fn the_session_agent_watches_beside_its_child() {
         "the agent ended: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The service host's side without the SCM (whose children Wine keeps from making
+/// windows): the engine with the host's launcher, which starts the session agent
+/// beside the stand-in gateway through the token path, and the host's agent pipe.
+/// `wineboot --end-session` → the agent → the pipe → a planned stop with Hermes'
+/// marker → `waiting`, 0 failures.
+#[test]
+fn the_hosts_engine_and_its_session_agent_stop_the_gateway_before_the_session_ends() {
+    use respawn::run_as::{ServiceSettings, WhenLoggedOff};
+    use respawn::service_user::{self, UserLauncher};
+    use respawn::session_end::AgentPlan;
+    use respawn::state::{ManagedBy, ServicePaths};
+    use respawn::supervisor::{Control, Outcome, Supervisor};
+    let _ender = SessionEnder::take();
+    let h = Harness::new();
+    let name = unique_service("EndEng");
+    let Some((hermes, home)) = stand_in_gateway(h.dir.path()) else {
+        return;
+    };
+    let me = respawn::os::current_identity().unwrap().account;
+    let text = stand_in_gateway_spec(
+        &name,
+        &hermes,
+        &home,
+        "[service]\nwhen_logged_off = \"wait\"\n",
+    );
+    let spec = respawn::spec::Spec::parse(&text, None, h.dir.path()).unwrap();
+    let paths = ServicePaths::new(&h.state_root(), &spec.id());
+    let settings = ServiceSettings {
+        run_as: None,
+        when_logged_off: WhenLoggedOff::Wait,
+    };
+    let plan = AgentPlan {
+        exe: std::path::PathBuf::from(env!("CARGO_BIN_EXE_respawnw")),
+        service: name.clone(),
+        host_pid: std::process::id(),
+        limit: std::time::Duration::from_secs(100),
+    };
+    let launcher = UserLauncher::new(settings, me.clone()).with_session_agent(plan);
+    let sessions = launcher.sessions();
+    let mut sup = Supervisor::prepare(spec, paths, ManagedBy::Scm).unwrap();
+    sup.run_as_user(launcher);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let agent_tx = tx.clone();
+    let host = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                service_user::listen_to_agents(sessions, me, agent_tx, |_| {}).unwrap();
+                sup.run(rx).await
+            })
+    });
+    let s = gateway_running(&h, &name);
+    let main = s["main_pid"].as_u64().unwrap();
+    assert!(
+        wait_for("the session agent's hidden window", || {
+            respawn::os::session_end_watchers()
+                .iter()
+                .any(|&pid| pid != std::process::id())
+        }),
+        "no session agent: {}",
+        h.log(&name)
+    );
+
+    end_the_session();
+    let s = h.wait_state(&name, "waiting for the user's next logon", |s| {
+        s["state"] == "waiting"
+    });
+    let log = h.log(&name);
+    assert!(
+        log.contains(&format!("gateway {main}: stop marker for me")),
+        "the gateway got its graceful stop:\n{log}"
+    );
+    assert!(!log.contains("did not stop within"), "{log}");
+    assert_eq!(s["last_exit"]["code"], 0, "{s:#}");
+    assert_eq!(s["restarts"], 1, "{s:#}");
+    assert_eq!(
+        s["planned_restarts"], 1,
+        "nothing counted as a failure: {s:#}"
+    );
+    assert!(
+        log.contains("the user logged off; stopping the program until they log on again (planned)"),
+        "{log}"
+    );
+    tx.send(Control::Stop).unwrap();
+    assert_eq!(host.join().unwrap(), Outcome::Stopped);
 }

@@ -406,6 +406,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
             checks.push(super::windows::service_host(ctx.inst));
+            checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::recovery_ladder(ctx));
             checks.push(super::windows::event_log(ctx.inst));
         }
@@ -415,6 +416,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::login_entry_enabled(ctx.inst));
             checks.push(super::windows::user_mode(ctx.inst));
             checks.push(super::windows::user_supervisor(ctx.inst));
+            checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::control_pipe(ctx.inst));
         }
         _ => {}

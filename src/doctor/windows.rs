@@ -433,3 +433,70 @@ pub fn control_pipe(inst: &Installation) -> Check {
         ),
     }
 }
+
+/// Whether the session's end will reach respawn before Windows ends the program
+/// (issue 22): the per-user supervisor, or the service's session agent beside a
+/// program in the user's session, owns the hidden window that hears it. Seen only
+/// from the same session (windows are per desktop).
+pub fn session_watch(inst: &Installation) -> Check {
+    const ID: &str = "session-end";
+    let Ok(state) = crate::state::ServiceState::read(&inst.paths().state_file()) else {
+        return Check::skip(ID, "the service has not run yet");
+    };
+    if state.state != crate::state::RunState::Running {
+        return Check::skip(ID, format!("the program is {}", state.state.as_str()));
+    }
+    let here = crate::os::current_identity().map(|id| id.session).ok();
+    let watchers = crate::os::session_end_watchers();
+    let (watching, session) = match inst.backend {
+        crate::backend::BackendKind::User => (
+            watchers.contains(&state.supervisor_pid),
+            here,
+        ),
+        _ if crate::os::running_under_wine() => {
+            return Check::skip(
+                ID,
+                "Wine: a process a service starts cannot make a window, so the session agent cannot run (docs/wine.md)",
+            )
+        }
+        _ => match &state.identity {
+            Some(id) if id.logon == crate::run_as::Logon::Interactive => (
+                watchers.iter().any(|&pid| {
+                    pid != std::process::id()
+                        && crate::os::process_identity(pid)
+                            .is_ok_and(|p| p.account.sid == id.user_sid)
+                }),
+                Some(id.session),
+            ),
+            _ => {
+                return Check::ok(
+                    ID,
+                    "the program runs outside the user's session: a logoff does not end it",
+                )
+            }
+        },
+    };
+    if session != here {
+        return Check::skip(
+            ID,
+            "seen only from the program's own session (run doctor there, not over ssh)",
+        );
+    }
+    if watching {
+        Check::ok(
+            ID,
+            "a logoff, restart or shutdown waits for the program's graceful stop",
+        )
+    } else {
+        Check::warn(
+            ID,
+            "nothing of respawn's watches for the session's end: a logoff or reboot ends the program without its graceful stop",
+            format!(
+                "restart it with `respawn{} restart {}`; if this stays, see `respawn logs {}`",
+                super::service::state_dir_arg(inst),
+                inst.service,
+                inst.service
+            ),
+        )
+    }
+}
