@@ -287,3 +287,25 @@ pub(crate) fn reader_gone(e: &std::io::Error) -> bool {
 pub(crate) fn say(line: impl AsRef<str>) {
     print(&format!("{}\n", line.as_ref()));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status --json | true` on Windows: the pipe's reader is gone with 232/233, which
+    /// Rust does not all call BrokenPipe; nothing to report then (issue 22, item 9).
+    #[test]
+    fn a_closed_reader_is_not_an_error() {
+        assert!(reader_gone(&std::io::ErrorKind::BrokenPipe.into()));
+        assert!(!reader_gone(&std::io::ErrorKind::PermissionDenied.into()));
+        for code in [109, 232, 233] {
+            let e = std::io::Error::from_raw_os_error(code);
+            assert_eq!(
+                reader_gone(&e),
+                cfg!(windows) || e.kind() == std::io::ErrorKind::BrokenPipe,
+                "{code}"
+            );
+        }
+        assert!(!reader_gone(&std::io::Error::from_raw_os_error(5)));
+    }
+}
