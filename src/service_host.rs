@@ -359,25 +359,56 @@ fn supervise(
         .enable_all()
         .build()
         .map_err(|e| (HostEnd::HostError, e.into()))?;
-    let run = async {
-        if let Some((sessions, account)) = agents {
-            if let Err(e) = service_user::listen_to_agents(sessions, account, agent_tx, |line| {
-                log_event(Level::Info, EventId::Supervisor, line)
-            }) {
-                log_event(
-                    Level::Warning,
-                    EventId::Supervisor,
-                    &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
-                );
-            }
-        }
-        supervisor.run(rx).await
-    };
+    if let Some((sessions, account)) = agents {
+        listen_to_agents(sessions, account, agent_tx);
+    }
+    let run = supervisor.run(rx);
     Ok(match runtime.block_on(run) {
         Outcome::Stopped => HostEnd::Stopped,
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
+}
+
+/// Serve the session agents' pipe (issue 22) on a thread of its own, with its own
+/// runtime that is never dropped: the host's end must not wait on a pipe's pending
+/// connect (the process ends right after it reports STOPPED).
+fn listen_to_agents(
+    sessions: Sessions,
+    account: Account,
+    tx: tokio::sync::mpsc::UnboundedSender<Control>,
+) {
+    let started = std::thread::Builder::new()
+        .name("session-agents".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return cannot_listen(&e),
+            };
+            runtime.block_on(async move {
+                let served = service_user::listen_to_agents(sessions, account, tx, |line| {
+                    log_event(Level::Info, EventId::Supervisor, line)
+                });
+                match served {
+                    Ok(()) => std::future::pending::<()>().await,
+                    Err(e) => cannot_listen(&e),
+                }
+            });
+        });
+    if let Err(e) = started {
+        cannot_listen(&e);
+    }
+}
+
+fn cannot_listen(e: &dyn std::fmt::Display) {
+    log_event(
+        Level::Warning,
+        EventId::Supervisor,
+        &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
+    );
 }
 
 /// Whose account the program runs as, from the spec and the install record: never
