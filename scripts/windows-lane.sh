@@ -116,10 +116,21 @@ install_shim() {
 
 prefix_ready() { [ -f "$WINEPREFIX/system.reg" ] && [ -f "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ]; }
 
+# Windows need a graphics driver, and there is no display here: without Wine's null
+# driver CreateWindowEx fails, and the hidden windows that hear the session's end
+# (tests/windows_session_end.rs) cannot exist. Set once per prefix, before any window
+# was made (the registry file is written when the server ends, so grep can miss a
+# value set in the running session: `reg add` again is harmless).
+null_graphics() {
+    grep -q '"Graphics"="null"' "$WINEPREFIX/user.reg" 2>/dev/null && return
+    "$WINE" reg add 'HKCU\Software\Wine\Drivers' /v Graphics /d null /f >/dev/null
+}
+
 # Create the prefix if it is missing (cheap no-op otherwise); `prefix` forces a fresh one.
 ensure_prefix() {
     if prefix_ready; then
         install_shim   # keeps the shim current if its source changed
+        null_graphics
         return
     fi
     mkdir -p "$WINEPREFIX"
@@ -129,6 +140,7 @@ ensure_prefix() {
     "$WINE" wineboot --init
     "$WINESERVER" -w
     install_shim
+    null_graphics
 }
 
 cmd_prefix() {

@@ -429,7 +429,7 @@ pub(super) fn installed(state_root: &Path, name: &str) -> Result<Installation, C
                 ExitStatus::NotInstalled,
                 format!(
                     "{name} is not installed (no record in {})",
-                    paths.dir.display()
+                    crate::state::searched_for(name, &paths.dir)
                 ),
                 hint,
             )

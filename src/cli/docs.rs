@@ -181,7 +181,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         // `respawn man | head` is fine: the reader left, nothing to report.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if super::reader_gone(&e) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

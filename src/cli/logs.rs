@@ -148,7 +148,7 @@ pub fn logs(
         let mut out = Grep::new(std::io::stdout(), filter.grep.clone());
         match logs::follow(&log_file, &mut out) {
             // The reader went away (`| head`): done.
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) if super::reader_gone(&e) => {}
             other => other?,
         }
     }

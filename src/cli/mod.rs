@@ -58,6 +58,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
+    /// What a Windows service host starts in the user's session beside the program, to
+    /// hear the session's end (not for use by hand).
+    #[command(hide = true)]
+    SessionAgent {
+        #[arg(long)]
+        service: String,
+        /// The service host's pid (the pipe's server).
+        #[arg(long)]
+        host: u32,
+        /// The program's pid.
+        #[arg(long)]
+        child: u32,
+        #[arg(long)]
+        limit_secs: u64,
+    },
     /// Check a spec and print what it means, without running anything.
     Check {
         #[command(flatten)]
@@ -277,10 +292,17 @@ fn run(cli: Cli, from_env: bool) -> Result<ExitStatus, CliError> {
     // A command about one service acts where that service is (the user's root, or
     // on Windows the machine's, where a service install put it).
     let at = |name: &str| roots.root_of(name).to_path_buf();
+    crate::state::remember_searched_roots(roots.all());
     let primary = roots.primary();
     match cli.command {
         Command::Run { spec, managed_by } => supervise::run(spec.path(), primary, managed_by),
         Command::ServiceHost { spec } => supervise::service_host(&spec, primary),
+        Command::SessionAgent {
+            service,
+            host,
+            child,
+            limit_secs,
+        } => supervise::session_agent(&service, host, child, limit_secs),
         Command::Check { spec } => check::check(spec.path(), primary),
         Command::Spec { preset } => check::print_preset(&preset),
         Command::Install(args) => install::install(args, &roots),
@@ -334,7 +356,7 @@ fn run(cli: Cli, from_env: bool) -> Result<ExitStatus, CliError> {
 pub(crate) fn print(text: &str) {
     let mut out = anstream::stdout().lock();
     if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
+        if !reader_gone(&e) {
             eprintln!("respawn: cannot write to stdout: {e}");
         }
     }
@@ -345,7 +367,38 @@ pub(crate) fn remark(remark: &crate::text::Remark) {
     eprintln!("{remark}");
 }
 
+/// Whether a write failed because the reader of our stdout went away (`| head`,
+/// `| true`): EPIPE, or on Windows ERROR_BROKEN_PIPE (109), ERROR_NO_DATA (232, "the
+/// pipe is being closed") or ERROR_PIPE_NOT_CONNECTED (233), which Rust does not all
+/// call BrokenPipe.
+pub(crate) fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+        || (cfg!(windows) && matches!(e.raw_os_error(), Some(109 | 232 | 233)))
+}
+
 /// [`print`] with a newline.
 pub(crate) fn say(line: impl AsRef<str>) {
     print(&format!("{}\n", line.as_ref()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status --json | true` on Windows: the pipe's reader is gone with 232/233, which
+    /// Rust does not all call BrokenPipe; nothing to report then (issue 22, item 9).
+    #[test]
+    fn a_closed_reader_is_not_an_error() {
+        assert!(reader_gone(&std::io::ErrorKind::BrokenPipe.into()));
+        assert!(!reader_gone(&std::io::ErrorKind::PermissionDenied.into()));
+        for code in [109, 232, 233] {
+            let e = std::io::Error::from_raw_os_error(code);
+            assert_eq!(
+                reader_gone(&e),
+                cfg!(windows) || e.kind() == std::io::ErrorKind::BrokenPipe,
+                "{code}"
+            );
+        }
+        assert!(!reader_gone(&std::io::Error::from_raw_os_error(5)));
+    }
 }

@@ -13,6 +13,8 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
     let spec = spec::file::load(spec_path)?;
     spec::file::preflight(&spec)?.iter().for_each(super::remark);
     let paths = ServicePaths::new(state_root, &spec.id());
+    #[cfg(windows)]
+    let (spec_name, stop_timeout) = (spec.id(), spec.stop.timeout);
     if let Some(holder) = crate::supervisor::oplock::update_in_progress(&paths) {
         // Started by a service manager in the middle of an update: the updater
         // starts the service itself when it is done.
@@ -37,12 +39,60 @@ pub fn run(spec_path: &Path, state_root: &Path, mode: ManagedBy) -> Result<ExitS
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // The per-user mode lives in the user's session: stop the child gracefully before
+    // Windows ends the session (issue 22).
+    #[cfg(windows)]
+    let session_gate = (mode == ManagedBy::User)
+        .then(|| {
+            crate::supervisor::session_end::stop_before_session_end(
+                &spec_name,
+                tx.clone(),
+                sup.stop_reason(),
+                stop_timeout + crate::supervisor::session_end::ANSWER_MARGIN,
+            )
+            .map_err(|e| eprintln!("respawn[{spec_name}]: {e}; a logoff will end the program without its graceful stop"))
+            .ok()
+        })
+        .flatten();
     let outcome = runtime.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         crate::supervisor::signals::forward_to(tx)?;
         Ok::<_, std::io::Error>(sup.run(rx).await)
     })?;
+    #[cfg(windows)]
+    if let Some(gate) = session_gate {
+        gate.stopped();
+    }
     Ok(outcome.exit_status())
+}
+
+#[cfg(windows)]
+pub fn session_agent(
+    service: &str,
+    host: u32,
+    child: u32,
+    limit_secs: u64,
+) -> Result<ExitStatus, CliError> {
+    crate::supervisor::session_end::agent(
+        service,
+        host,
+        child,
+        std::time::Duration::from_secs(limit_secs),
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+#[cfg(not(windows))]
+pub fn session_agent(
+    _service: &str,
+    _host: u32,
+    _child: u32,
+    _limit_secs: u64,
+) -> Result<ExitStatus, CliError> {
+    Err(CliError::bad_input(
+        "session-agent exists only on Windows",
+        "it is started by the Windows service host, not by hand",
+    ))
 }
 
 #[cfg(windows)]

@@ -50,7 +50,7 @@ pub fn checks(state_root: &Path, name: &str, state_ok: bool) -> Found {
                     "installed",
                     format!(
                         "{name} is not installed: no record in {}{ran}",
-                        paths.dir.display()
+                        crate::state::searched_for(name, &paths.dir)
                     ),
                     "install it with `respawn install --spec FILE`, or check the name and --state-dir \
                      (`respawn doctor` without a name lists what is installed)",
@@ -396,6 +396,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
             checks.push(super::windows::service_host(ctx.inst));
+            checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::recovery_ladder(ctx));
             checks.push(super::windows::event_log(ctx.inst));
         }
@@ -404,6 +405,8 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::login_entry(ctx));
             checks.push(super::windows::login_entry_enabled(ctx.inst));
             checks.push(super::windows::user_mode(ctx.inst));
+            checks.push(super::windows::user_supervisor(ctx.inst));
+            checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::control_pipe(ctx.inst));
         }
         _ => {}

@@ -253,11 +253,31 @@ pub fn user_mode(inst: &Installation) -> Check {
 /// A host that died without stopping (killed, crashed): Windows' recovery restarts it,
 /// Wine's does not; either way it is a problem to report, never "ok".
 pub fn service_host(inst: &Installation) -> Check {
-    const ID: &str = "service-host";
+    supervisor_died(
+        inst,
+        "service-host",
+        "the service host",
+        crate::backend::scm::install::HOST_KILLED,
+    )
+}
+
+/// A per-user supervisor that died without stopping: nothing restarts it until the
+/// next logon (issue 22), a FAIL as for a killed service host.
+pub fn user_supervisor(inst: &Installation) -> Check {
+    supervisor_died(
+        inst,
+        "supervisor",
+        "the per-user supervisor",
+        "the per-user supervisor was killed or crashed without stopping, and nothing starts it again before the next logon",
+    )
+}
+
+/// The state file says live but nobody holds the lock: the supervisor died.
+fn supervisor_died(inst: &Installation, id: &'static str, what: &str, died: &str) -> Check {
     let paths = inst.paths();
     let state = match crate::state::ServiceState::read(&paths.state_file()) {
         Ok(s) => s,
-        Err(_) => return Check::ok(ID, "the service host has not run yet"),
+        Err(_) => return Check::ok(id, format!("{what} has not run yet")),
     };
     let live = matches!(
         state.state,
@@ -268,10 +288,9 @@ pub fn service_host(inst: &Installation) -> Check {
     );
     if live && !crate::supervisor::lock::is_held(&paths.lock_file()) {
         return Check::fail(
-            ID,
+            id,
             format!(
-                "{} (pid {}); its program was stopped with it",
-                crate::backend::scm::install::HOST_KILLED,
+                "{died} (pid {}); its program was stopped with it",
                 state.supervisor_pid
             ),
             format!(
@@ -295,9 +314,9 @@ pub fn service_host(inst: &Installation) -> Check {
         if let Some(since) = since {
             if !crate::backend::scm::policy::advance_stop_checkpoint(since, limit) {
                 return Check::fail(
-                    ID,
+                    id,
                     format!(
-                        "the service host (pid {}) has been stopping for {}s, longer than its stop timeout plus margin ({}s): the stop hung",
+                        "{what} (pid {}) has been stopping for {}s, longer than its stop timeout plus margin ({}s): the stop hung",
                         state.supervisor_pid,
                         since.as_secs(),
                         limit.as_secs()
@@ -310,7 +329,7 @@ pub fn service_host(inst: &Installation) -> Check {
             }
         }
     }
-    Check::ok(ID, format!("the service host is {}", state.state.as_str()))
+    Check::ok(id, format!("{what} is {}", state.state.as_str()))
 }
 
 /// What the SCM's recovery ladder really does with the reset period (issue 14, item 6).
@@ -442,5 +461,72 @@ pub fn control_pipe(inst: &Installation) -> Check {
             format!("the supervisor (pid {pid}) answers, but its control pipe's DACL cannot be read: {e}"),
             fix,
         ),
+    }
+}
+
+/// Whether the session's end will reach respawn before Windows ends the program
+/// (issue 22): the per-user supervisor, or the service's session agent beside a
+/// program in the user's session, owns the hidden window that hears it. Seen only
+/// from the same session (windows are per desktop).
+pub fn session_watch(inst: &Installation) -> Check {
+    const ID: &str = "session-end";
+    let Ok(state) = crate::state::ServiceState::read(&inst.paths().state_file()) else {
+        return Check::skip(ID, "the service has not run yet");
+    };
+    if state.state != crate::state::RunState::Running {
+        return Check::skip(ID, format!("the program is {}", state.state.as_str()));
+    }
+    let here = crate::os::current_identity().map(|id| id.session).ok();
+    let watchers = crate::os::session_end_watchers();
+    let (watching, session) = match inst.backend {
+        crate::state::install::BackendKind::User => (
+            watchers.contains(&state.supervisor_pid),
+            here,
+        ),
+        _ if crate::os::running_under_wine() => {
+            return Check::skip(
+                ID,
+                "Wine: a process a service starts cannot make a window, so the session agent cannot run (docs/wine.md)",
+            )
+        }
+        _ => match &state.identity {
+            Some(id) if id.logon == crate::run_as::Logon::Interactive => (
+                watchers.iter().any(|&pid| {
+                    pid != std::process::id()
+                        && crate::os::process_identity(pid)
+                            .is_ok_and(|p| p.account.sid == id.user_sid)
+                }),
+                Some(id.session),
+            ),
+            _ => {
+                return Check::ok(
+                    ID,
+                    "the program runs outside the user's session: a logoff does not end it",
+                )
+            }
+        },
+    };
+    if session != here {
+        return Check::skip(
+            ID,
+            "seen only from the program's own session (run doctor there, not over ssh)",
+        );
+    }
+    if watching {
+        Check::ok(
+            ID,
+            "a logoff, restart or shutdown waits for the program's graceful stop",
+        )
+    } else {
+        Check::warn(
+            ID,
+            "nothing of respawn's watches for the session's end: a logoff or reboot ends the program without its graceful stop",
+            format!(
+                "restart it with `respawn{} restart {}`; if this stays, see `respawn logs {}`",
+                super::service::state_dir_arg(inst),
+                inst.service,
+                inst.service
+            ),
+        )
     }
 }

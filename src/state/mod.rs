@@ -248,6 +248,28 @@ impl ServicePaths {
     }
 }
 
+/// Every state root this command looks in (the user's and the machine's, or the one
+/// given), for "not installed" to name them all.
+static SEARCHED: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Where `name` was looked for, in words: `dir` (its folder in the root it would be
+/// in), and its folder in every other root searched.
+pub fn searched_for(name: &str, dir: &std::path::Path) -> String {
+    let mut places = vec![dir.display().to_string()];
+    for root in SEARCHED.get().into_iter().flatten() {
+        let other = crate::state::ServicePaths::new(root, name).dir;
+        if other != dir {
+            places.push(other.display().to_string());
+        }
+    }
+    places.join(" nor in ")
+}
+
+/// Say which roots this process looks in, once, for [`searched_for`].
+pub fn remember_searched_roots(roots: &[std::path::PathBuf]) {
+    let _ = SEARCHED.set(roots.to_vec());
+}
+
 /// The services under a state root: folders with an install record or a state file
 /// (a `respawn run` by hand has only the latter), sorted by name.
 pub fn known_services(state_root: &Path) -> Vec<String> {

@@ -12,6 +12,7 @@ pub mod main_pid;
 pub mod notify;
 pub mod oplock;
 pub mod orphans;
+pub mod session_end;
 pub mod signals;
 pub mod stamp;
 #[cfg(windows)]
@@ -41,6 +42,20 @@ static EVENT_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
 /// Send every supervisor event to `sink` too (set once, by the service host).
 pub fn set_event_sink(sink: fn(&str)) {
     let _ = EVENT_SINK.set(sink);
+}
+
+/// Why a stop was asked for, set by its sender before it sends [`Control::Stop`].
+#[derive(Clone, Debug, Default)]
+pub struct StopReason(Arc<Mutex<Option<String>>>);
+
+impl StopReason {
+    pub fn set(&self, why: impl Into<String>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.into());
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// How a supervisor run ended.
@@ -102,6 +117,9 @@ pub struct Supervisor {
     /// A stop was requested: from here on the run only ends, and a state file that
     /// can't be written (full disk) must not keep it from ending gracefully.
     stop_requested: bool,
+    /// Why a stop request came, when its sender said (the end of the user's session):
+    /// what the state file and the log say instead of "stopped on request".
+    stop_reason: StopReason,
     /// The Windows service host starts the child as the recorded user (issue 15).
     #[cfg(windows)]
     launcher: Option<crate::supervisor::user_launch::UserLauncher>,
@@ -203,6 +221,7 @@ impl Supervisor {
             sentry: orphans::Sentry::default(),
             planned: false,
             stop_requested: false,
+            stop_reason: StopReason::default(),
             #[cfg(windows)]
             launcher: None,
             _lock: lock,
@@ -295,6 +314,11 @@ impl Supervisor {
                 e.message
             )),
         }
+    }
+
+    /// Where a sender of [`Control::Stop`] can say why it stops the service.
+    pub fn stop_reason(&self) -> StopReason {
+        self.stop_reason.clone()
     }
 
     /// Where the child's output is logged.
@@ -525,6 +549,10 @@ impl Supervisor {
             ChildTree::spawn(&mut cmd)
         };
         let mut child = self.reaper.spawn_tracked(spawn, |c| Some(c.pid()), true)?;
+        #[cfg(windows)]
+        if let Some(note) = self.launcher.as_mut().and_then(|l| l.take_note()) {
+            self.event(&note);
+        }
         for (stream, which) in [
             (child.stdout(), stamp::Stream::Out),
             (child.stderr(), stamp::Stream::Err),
@@ -905,8 +933,17 @@ impl Supervisor {
         }
     }
 
-    fn record_outcome(&mut self, outcome: &Outcome) {
+    /// [`Supervisor::final_state`], with the reason a stop's sender gave.
+    fn final_state_said(&self, outcome: &Outcome) -> (RunState, String) {
         let (state, reason) = self.final_state(outcome);
+        match (outcome, self.stop_reason.get()) {
+            (Outcome::Stopped, Some(said)) => (state, said),
+            _ => (state, reason),
+        }
+    }
+
+    fn record_outcome(&mut self, outcome: &Outcome) {
+        let (state, reason) = self.final_state_said(outcome);
         self.state.state = state;
         self.state.reason = Some(reason);
         self.state.next_restart_at = None;
@@ -914,7 +951,7 @@ impl Supervisor {
     }
 
     fn announce(&self, outcome: &Outcome) {
-        let (state, reason) = self.final_state(outcome);
+        let (state, reason) = self.final_state_said(outcome);
         self.event(&match outcome {
             Outcome::Stopped => reason,
             _ => format!("{}: {reason}", state.as_str()),

@@ -9,8 +9,11 @@
 //! wake the engine, which re-plans.
 
 use crate::os::{self, ChildTree, OwnedCommand, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use crate::run_as::session_end::{believe_session_end, desktop_for, session_after_end, Claimant};
+use crate::run_as::spawn::load_profile_for;
 use crate::run_as::{self, Account, Context, Plan, SessionEvent};
 use crate::spec::service::ServiceSettings;
+use crate::supervisor::session_end::AgentPlan;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -46,10 +49,10 @@ pub fn token_for(context: Context, account: &Account) -> io::Result<UserToken> {
 }
 
 /// The token command for `cmd` in `context`: on the user's desktop in their session,
-/// with their profile loaded unless it is LocalSystem's.
+/// on the logon session's own window station through S4U (`desktop_for`), with their
+/// profile loaded by the host only when Windows has not (`load_profile_for`: S4U).
 fn command_in(owned: &OwnedCommand, context: Context) -> UserCommand<'_> {
-    let desktop = matches!(context, Context::Interactive(_)).then_some(INTERACTIVE_DESKTOP);
-    owned.command(desktop, context != Context::System)
+    owned.command(desktop_for(context), load_profile_for(context))
 }
 
 /// Start `cmd` (built by the engine exactly as for any other child) in `context` as
@@ -76,24 +79,74 @@ fn start(
 
 /// The recorded user's session as the host knows it: read from Windows at start, then
 /// moved by the SCM's session-change controls (at a logoff Windows may still list the
-/// session that is going away, so events are trusted over a fresh look).
+/// session that is going away, so events are trusted over a fresh look) and by the
+/// session agent's "my session is ending" (issue 22).
 #[derive(Clone, Debug, Default)]
-pub struct Sessions(Arc<Mutex<Option<u32>>>);
+pub struct Sessions(Arc<Mutex<Known>>);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Known {
+    current: Option<u32>,
+    /// A session whose end has begun (its agent said so): no place to start the child.
+    ending: Option<u32>,
+}
 
 impl Sessions {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn get(&self) -> Option<u32> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.known().current
     }
 
     fn set(&self, session: Option<u32>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = session;
+        self.known().current = session;
     }
 
-    /// Apply an event; whether it changed where the user is.
-    pub fn apply(&self, event: SessionEvent) -> bool {
-        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let after = run_as::user_session_after(*s, event);
-        std::mem::replace(&mut *s, after) != after
+    /// Apply an event; whether it changed where the user is. A logoff of their session
+    /// looks again where they are still logged on (`live`: their sessions now).
+    pub fn apply(&self, event: SessionEvent, live: impl FnOnce() -> Vec<u32>) -> bool {
+        let mut k = self.known();
+        let before = k.current;
+        k.current = match event {
+            SessionEvent::Logoff(gone) => {
+                let live = if before == Some(gone) {
+                    live()
+                } else {
+                    Vec::new()
+                };
+                let after = session_after_end(before, gone, os::console_session(), &live, k.ending);
+                if k.ending == Some(gone) {
+                    k.ending = None;
+                }
+                after
+            }
+            SessionEvent::Logon(_) => {
+                k.ending = None;
+                run_as::user_session_after(before, event)
+            }
+            SessionEvent::None => before,
+        };
+        k.current != before
+    }
+
+    /// The session agent of `session` says it is ending: the child leaves it (whether
+    /// the host should plan again).
+    fn ending(&self, session: u32, live: impl FnOnce() -> Vec<u32>) -> bool {
+        let mut k = self.known();
+        k.ending = Some(session);
+        let before = k.current;
+        k.current = session_after_end(before, session, os::console_session(), &live(), k.ending);
+        k.current != before
+    }
+
+    /// The session's end was cancelled (another program refused): where the user is
+    /// now, looked up again.
+    fn continuing(&self, now: Option<u32>) -> bool {
+        let mut k = self.known();
+        k.ending = None;
+        std::mem::replace(&mut k.current, now) != now
     }
 }
 
@@ -110,7 +163,75 @@ pub fn session_event(reason: u32, session: u32, account: &Account) -> SessionEve
 /// The SCM's session-change control: apply it to `sessions`; whether the engine must
 /// plan again (the recorded user's session moved).
 pub fn session_changed(sessions: &Sessions, account: &Account, reason: u32, session: u32) -> bool {
-    sessions.apply(session_event(reason, session, account))
+    sessions.apply(session_event(reason, session, account), || {
+        os::sessions_of(&account.sid)
+    })
+}
+
+/// A line from a session agent on the host's pipe (issue 22), sent by the process
+/// `client`: the reply, and whether the engine must plan again. Only the recorded
+/// user in the session the program runs in is believed.
+pub fn agent_says(
+    sessions: &Sessions,
+    account: &Account,
+    client: u32,
+    line: &str,
+) -> (String, bool) {
+    let who = match os::process_identity(client) {
+        Ok(id) => id,
+        Err(e) => {
+            return (
+                format!("error cannot read who sent the request: {e}"),
+                false,
+            )
+        }
+    };
+    let claimant = Claimant {
+        sid: &who.account.sid,
+        session: who.session,
+    };
+    match line {
+        crate::supervisor::session_end::ENDING => {
+            match believe_session_end(&claimant, &account.sid, sessions.get()) {
+                Ok(session) => {
+                    let moved = sessions.ending(session, || os::sessions_of(&account.sid));
+                    ("ok".to_string(), moved)
+                }
+                Err(why) => (format!("error {why}"), false),
+            }
+        }
+        crate::supervisor::session_end::CONTINUING if claimant.sid == account.sid => {
+            let moved = sessions.continuing(live_session(account));
+            ("ok".to_string(), moved)
+        }
+        other => (format!("error unknown request `{other}`"), false),
+    }
+}
+
+/// Serve the pipe the session agents talk to (issue 22), on the current tokio runtime:
+/// "my session is ending" from the user's session moves the child out of it (through
+/// `tx`) before Windows ends it; `log` hears each request and its answer.
+pub fn listen_to_agents(
+    sessions: Sessions,
+    account: Account,
+    tx: tokio::sync::mpsc::UnboundedSender<crate::supervisor::Control>,
+    log: fn(&str),
+) -> io::Result<()> {
+    let sddl = crate::supervisor::session_end::pipe_sddl(&account.sid);
+    os::serve_lines(
+        crate::supervisor::session_end::pipe_name(std::process::id()),
+        &sddl,
+        move |client, line| {
+            let (reply, moved) = agent_says(&sessions, &account, client, line);
+            log(&format!(
+                "session agent (pid {client}) says `{line}`: {reply}"
+            ));
+            if moved {
+                let _ = tx.send(crate::supervisor::Control::SessionChanged);
+            }
+            reply
+        },
+    )
 }
 
 /// How the service host starts its child: as the recorded user, where the plan says.
@@ -123,6 +244,13 @@ pub struct UserLauncher {
     /// The token of the last child started: what the host acts with for the user's
     /// files (kept after the child ends, so a log line about its exit is written too).
     token: Arc<Mutex<Option<Arc<UserToken>>>>,
+    /// How to start a session agent beside a child in the user's session (issue 22).
+    agent_plan: Option<AgentPlan>,
+    /// The running agent (in its own job: dropped, it ends). Kept after its child
+    /// ends, so it can answer the session's end; replaced at the next start.
+    agent: Option<ChildTree>,
+    /// What the engine should log about the last start (an agent that did not start).
+    note: Option<String>,
 }
 
 impl UserLauncher {
@@ -136,6 +264,44 @@ impl UserLauncher {
             sessions,
             running: None,
             token: Arc::default(),
+            agent_plan: None,
+            agent: None,
+            note: None,
+        }
+    }
+
+    /// Start a session agent beside every child in the user's session (issue 22).
+    pub fn with_session_agent(mut self, plan: AgentPlan) -> UserLauncher {
+        self.agent_plan = Some(plan);
+        self
+    }
+
+    /// What to log about the last start, once.
+    pub fn take_note(&mut self) -> Option<String> {
+        self.note.take()
+    }
+
+    /// The agent beside `child`, in `session`, as the same user.
+    fn start_agent(&mut self, token: &UserToken, child: u32) {
+        self.agent = None; // the last one ends with its job
+        let Some(plan) = &self.agent_plan else { return };
+        let args = plan.args(child);
+        let env = std::collections::BTreeMap::new();
+        let cmd = UserCommand {
+            program: &plan.exe,
+            args: &args,
+            env: &env,
+            working_dir: None,
+            desktop: Some(INTERACTIVE_DESKTOP),
+            load_profile: false,
+        };
+        match ChildTree::spawn_as_user(token, &cmd) {
+            Ok(agent) => self.agent = Some(agent),
+            Err(e) => {
+                self.note = Some(format!(
+                    "cannot start the session agent ({e}); a logoff or reboot will end the program without its graceful stop"
+                ))
+            }
         }
     }
 
@@ -183,6 +349,11 @@ impl UserLauncher {
         };
         match start(context, &self.account, cmd) {
             Ok((child, token)) => {
+                if matches!(context, Context::Interactive(_)) {
+                    self.start_agent(&token, child.pid());
+                } else {
+                    self.agent = None;
+                }
                 self.running = Some(context);
                 *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(token));
                 Ok(child)

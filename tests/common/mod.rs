@@ -32,6 +32,10 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     /// Supervisors this harness started: killed on drop, so a failing test leaks nothing.
     started: std::cell::RefCell<Vec<u32>>,
+    /// Windows: while this harness lives, no test ends the Wine session under it
+    /// (`wineboot --end-session` reaches every window of the prefix).
+    #[cfg(windows)]
+    _session: SessionShare,
 }
 
 impl Drop for Harness {
@@ -55,6 +59,8 @@ impl Harness {
         Harness {
             dir: tempfile::tempdir().expect("temp dir"),
             started: Default::default(),
+            #[cfg(windows)]
+            _session: SessionShare::take(),
         }
     }
 
@@ -67,6 +73,8 @@ impl Harness {
                 .tempdir_in(base)
                 .expect("temp dir"),
             started: Default::default(),
+            #[cfg(windows)]
+            _session: SessionShare::take(),
         }
     }
 

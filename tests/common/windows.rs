@@ -155,3 +155,160 @@ pub fn run_value(name: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains("REG_SZ"))?;
     Some(line.split("REG_SZ").nth(1)?.trim().to_string())
 }
+
+/// The Wine session is shared by every test of the run: `wineboot --end-session` sends
+/// the end of the session to every top-level window of the prefix, so the per-user
+/// supervisors and session agents of other tests would stop too. Each [`crate::common::Harness`]
+/// holds a share; a test that ends the session takes [`SessionEnder`], which waits
+/// until no share is held and holds new ones back meanwhile.
+#[derive(Default)]
+struct SessionUse {
+    shares: usize,
+    ender_waiting: bool,
+    ending: bool,
+}
+
+static SESSION_USE: std::sync::Mutex<SessionUse> = std::sync::Mutex::new(SessionUse {
+    shares: 0,
+    ender_waiting: false,
+    ending: false,
+});
+static SESSION_CHANGED: std::sync::Condvar = std::sync::Condvar::new();
+
+thread_local! {
+    /// Shares and enders this thread holds: a second harness of one test never waits.
+    static HELD_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn session_use() -> std::sync::MutexGuard<'static, SessionUse> {
+    SESSION_USE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub struct SessionShare {
+    counted: bool,
+}
+
+impl SessionShare {
+    pub fn take() -> SessionShare {
+        let counted = HELD_HERE.with(|h| h.get()) == 0;
+        if counted {
+            let mut u = session_use();
+            while u.ending || u.ender_waiting {
+                u = SESSION_CHANGED.wait(u).unwrap_or_else(|e| e.into_inner());
+            }
+            u.shares += 1;
+        }
+        HELD_HERE.with(|h| h.set(h.get() + 1));
+        SessionShare { counted }
+    }
+}
+
+impl Drop for SessionShare {
+    fn drop(&mut self) {
+        HELD_HERE.with(|h| h.set(h.get() - 1));
+        if self.counted {
+            session_use().shares -= 1;
+            SESSION_CHANGED.notify_all();
+        }
+    }
+}
+
+/// Held by a test that ends the Wine session (see [`SessionShare`]). Take it before
+/// the test's harness.
+pub struct SessionEnder(());
+
+impl SessionEnder {
+    pub fn take() -> SessionEnder {
+        let mut u = session_use();
+        while u.ending || u.ender_waiting {
+            u = SESSION_CHANGED.wait(u).unwrap_or_else(|e| e.into_inner());
+        }
+        u.ender_waiting = true;
+        while u.shares > 0 {
+            u = SESSION_CHANGED.wait(u).unwrap_or_else(|e| e.into_inner());
+        }
+        u.ender_waiting = false;
+        u.ending = true;
+        HELD_HERE.with(|h| h.set(h.get() + 1));
+        SessionEnder(())
+    }
+}
+
+impl Drop for SessionEnder {
+    fn drop(&mut self) {
+        HELD_HERE.with(|h| h.set(h.get() - 1));
+        session_use().ending = false;
+        SESSION_CHANGED.notify_all();
+    }
+}
+
+/// Build a console-script launcher the way distlib's ScriptMaker._write_script does:
+/// the launcher exe, then `#!<program>\n` (quoted when it has spaces), then a zip
+/// holding `__main__.py`. The launcher runs `<program> <its own path> <args>`. `None`
+/// without the fixtures (the test then says SKIP).
+pub fn pip_launcher(at: &Path, program: &Path) -> Option<()> {
+    let mut bytes = std::fs::read(fixture("t64.exe")?).unwrap();
+    let program = program.display().to_string();
+    let program = if program.contains(' ') {
+        format!("\"{program}\"")
+    } else {
+        program
+    };
+    bytes.extend_from_slice(format!("#!{program}\n").as_bytes());
+    bytes.extend_from_slice(&std::fs::read(fixture("main.zip")?).unwrap());
+    std::fs::write(at, bytes).unwrap();
+    Some(())
+}
+
+/// The stand-in Hermes gateway as a Windows install has it: `hermes.exe` (pip's
+/// launcher) in a venv whose `python.exe` redirects to a base interpreter that is the
+/// gateway (examples/pidfile_gateway.rs). Returns (hermes.exe, its home), or `None`
+/// without the fixtures.
+pub fn stand_in_gateway(root: &Path) -> Option<(PathBuf, PathBuf)> {
+    let venv = root.join("my venv");
+    let base = root.join("base python");
+    let home = root.join("hermes home");
+    for dir in [venv.join("Scripts"), base.clone(), home.clone()] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let gateway = example_exe("pidfile_gateway");
+    let python = venv.join("Scripts").join("python.exe");
+    std::fs::copy(&gateway, &python).unwrap();
+    std::fs::copy(&gateway, base.join("python.exe")).unwrap();
+    std::fs::write(
+        venv.join("pyvenv.cfg"),
+        format!(
+            "home = {}\ninclude-system-site-packages = false\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let hermes = venv.join("Scripts").join("hermes.exe");
+    pip_launcher(&hermes, &python)?;
+    Some((hermes, home))
+}
+
+/// The spec of the stand-in gateway (see [`stand_in_gateway`]) with Hermes' graceful
+/// stop (the marker file naming the gateway's pid, from its pid file), plus `extra`.
+pub fn stand_in_gateway_spec(name: &str, hermes: &Path, home: &Path, extra: &str) -> String {
+    format!(
+        r#"name = "{name}"
+command = {hermes:?}
+args = [{home:?}]
+pid_file = {pid_file:?}
+{extra}
+[stop]
+method = "file"
+file = {marker:?}
+contents = '{{"target_pid": {{pid}}, "target_start_time": null, "stopper_pid": {{supervisor_pid}}, "written_at": "{{now}}"}}'
+timeout = "90s"
+"#,
+        hermes = hermes.display().to_string(),
+        home = home.display().to_string(),
+        pid_file = home.join("gateway.pid").display().to_string(),
+        marker = home
+            .join(".gateway-planned-stop.json")
+            .display()
+            .to_string(),
+    )
+}

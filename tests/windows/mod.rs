@@ -8,6 +8,7 @@ mod proc;
 mod run_as_doctor;
 mod scm;
 mod scm_owner;
+mod session_end;
 mod token;
 mod trust;
 mod usage;

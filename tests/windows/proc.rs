@@ -13,70 +13,16 @@ use crate::common::*;
 use std::path::Path;
 use std::time::Duration;
 
-/// Build a console-script launcher the way distlib's ScriptMaker._write_script does:
-/// the launcher exe, then `#!<program>\n` (quoted when it has spaces), then a zip
-/// holding `__main__.py`. The launcher runs `<program> <its own path> <args>`.
-fn pip_launcher(at: &Path, program: &Path) -> Option<()> {
-    let mut bytes = std::fs::read(fixture("t64.exe")?).unwrap();
-    let program = program.display().to_string();
-    let program = if program.contains(' ') {
-        format!("\"{program}\"")
-    } else {
-        program
-    };
-    bytes.extend_from_slice(format!("#!{program}\n").as_bytes());
-    bytes.extend_from_slice(&std::fs::read(fixture("main.zip")?).unwrap());
-    std::fs::write(at, bytes).unwrap();
-    Some(())
-}
-
 #[test]
 fn graceful_stop_through_pips_launcher_reaches_the_real_program() {
     let h = Harness::new();
-    let venv = h.path("my venv");
-    let base = h.path("base python");
-    let home = h.path("hermes home");
-    for dir in [venv.join("Scripts"), base.clone(), home.clone()] {
-        std::fs::create_dir_all(dir).unwrap();
-    }
     // As on a Windows install: hermes.exe (pip's launcher) starts the venv's
     // python.exe, a redirector that starts the base interpreter, which is the
     // gateway. Folders with spaces: the shebang must quote the path.
-    let gateway = example_exe("pidfile_gateway");
-    let python = venv.join("Scripts").join("python.exe");
-    std::fs::copy(&gateway, &python).unwrap();
-    std::fs::copy(&gateway, base.join("python.exe")).unwrap();
-    std::fs::write(
-        venv.join("pyvenv.cfg"),
-        format!(
-            "home = {}\ninclude-system-site-packages = false\n",
-            base.display()
-        ),
-    )
-    .unwrap();
-    let hermes = venv.join("Scripts").join("hermes.exe");
-    if pip_launcher(&hermes, &python).is_none() {
+    let Some((hermes, home)) = stand_in_gateway(h.dir.path()) else {
         return;
-    }
-    let spec = h.spec(
-        "s.toml",
-        &format!(
-            r#"name = "gw"
-command = {hermes:?}
-args = [{home:?}]
-pid_file = {pid_file:?}
-[stop]
-method = "file"
-file = {marker:?}
-contents = '{{"target_pid": {{pid}}, "target_start_time": null, "stopper_pid": {{supervisor_pid}}, "written_at": "{{now}}"}}'
-timeout = "90s"
-"#,
-            hermes = hermes.display().to_string(),
-            home = home.display().to_string(),
-            pid_file = home.join("gateway.pid").display().to_string(),
-            marker = home.join(".gateway-planned-stop.json").display().to_string(),
-        ),
-    );
+    };
+    let spec = h.spec("s.toml", &stand_in_gateway_spec("gw", &hermes, &home, ""));
     let mut sup = h.run(&spec);
     let s = h.wait_state("gw", "the main pid from gateway.pid", |s| {
         s["main_pid"].is_u64()

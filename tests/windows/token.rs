@@ -544,6 +544,51 @@ mod engine {
         });
     }
 
+    /// Issue 22, item 5: a `[stop] command` with a bare name runs through the token
+    /// path like the program: looked up on the PATH of the environment it runs with
+    /// (the user's block and the spec's `env`), with PATHEXT's `.exe`.
+    /// CreateProcessAsUserW alone neither searches nor adds `.exe`.
+    #[test]
+    fn a_stop_command_with_a_bare_name_is_found_on_the_users_path() {
+        let me = os::current_identity().unwrap().account;
+        let dir = tempfile::tempdir().unwrap();
+        let tools = dir.path().join("my tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        std::fs::copy(
+            std::env::current_exe().unwrap(),
+            tools.join("stophelper.exe"),
+        )
+        .unwrap();
+        let report = dir.path().join("stop-report.txt");
+        let path = format!(
+            "{};{}",
+            tools.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let env = format!(
+            "RESPAWN_STOP_REPORT = {:?}\nPATH = {path:?}\n",
+            report.display().to_string()
+        );
+        let by_command = format!(
+            "[stop]\nmethod = \"command\"\ncommand = [\"stophelper\", {STOP_PROBE:?}, \"--exact\", \"--nocapture\"]\ntimeout = \"2s\"\n"
+        );
+        runtime().block_on(async {
+            let spec = spec(
+                dir.path(),
+                &crate::common::unique_service("bare"),
+                &by_command,
+                &env,
+            );
+            let (engine, _) =
+                Engine::start(dir.path(), spec, ServiceSettings::default(), &me).await;
+            engine.stop().await;
+        });
+        let text = std::fs::read_to_string(&report)
+            .expect("the bare-named stop command ran (it writes the report)");
+        assert!(text.contains(&format!("sid={}", me.sid)), "{text}");
+        assert!(text.contains("in_job=true"), "{text}");
+    }
+
     /// A `[logs] dir` of the user's is opened and rotated as the user (impersonation;
     /// under Wine the rights are the same, so this shows the path runs end to end).
     #[test]

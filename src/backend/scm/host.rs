@@ -23,6 +23,7 @@ use crate::run_as::{self, Account};
 use crate::spec::Spec;
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{ManagedBy, RunState, ServicePaths, ServiceState as StateFile};
+use crate::supervisor::session_end;
 use crate::supervisor::user_launch::{self, Sessions, UserLauncher};
 use crate::supervisor::{Control, Outcome, PrepareError, Supervisor};
 use std::ffi::OsString;
@@ -238,6 +239,7 @@ struct SessionWatch {
 
 fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let agent_tx = tx.clone();
     let reporter_cell: Arc<OnceLock<Arc<Reporter>>> = Default::default();
     let handler_cell = reporter_cell.clone();
     let watch_cell: Arc<OnceLock<SessionWatch>> = Default::default();
@@ -284,7 +286,7 @@ fn host(name: &str, args: &HostArgs) -> anyhow::Result<()> {
     reporter.set(ServiceState::StartPending, ServiceControlAccept::empty());
     spawn_ticker(reporter.clone());
 
-    let (end, error) = match supervise(name, args, &reporter, &watch_cell, rx) {
+    let (end, error) = match supervise(name, args, &reporter, &watch_cell, rx, agent_tx) {
         Ok(end) => (end, None),
         Err((end, e)) => (end, Some(e)),
     };
@@ -320,6 +322,7 @@ fn supervise(
     reporter: &Reporter,
     watch: &OnceLock<SessionWatch>,
     rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    agent_tx: tokio::sync::mpsc::UnboundedSender<Control>,
 ) -> HostResult {
     // Nothing the user can change is trusted (issue 25): checked before the spec is
     // read or anything is written in the state dir.
@@ -378,13 +381,16 @@ fn supervise(
     // A planned restart (`respawn restart`) applies the spec as it is then.
     supervisor.reload_from(&args.spec_path);
     let mut accepted = ServiceControlAccept::STOP | ServiceControlAccept::PRESHUTDOWN;
+    let mut agents = None;
     if let Some(launcher) = launcher {
         let _ = watch.set(SessionWatch {
             sessions: launcher.sessions(),
             account: launcher.account().clone(),
         });
         accepted |= ServiceControlAccept::SESSION_CHANGE;
-        supervisor.run_as_user(launcher);
+        agents = Some((launcher.sessions(), launcher.account().clone()));
+        let plan = session_end::AgentPlan::for_this_host(name, spec.stop.timeout);
+        supervisor.run_as_user(launcher.with_session_agent(plan));
     }
     log_event(
         Level::Info,
@@ -403,11 +409,56 @@ fn supervise(
         .enable_all()
         .build()
         .map_err(|e| (HostEnd::HostError, e.into()))?;
-    Ok(match runtime.block_on(supervisor.run(rx)) {
+    if let Some((sessions, account)) = agents {
+        listen_to_agents(sessions, account, agent_tx);
+    }
+    let run = supervisor.run(rx);
+    Ok(match runtime.block_on(run) {
         Outcome::Stopped => HostEnd::Stopped,
         Outcome::Finished(_) => HostEnd::Finished,
         Outcome::GaveUp(_) => HostEnd::GaveUp,
     })
+}
+
+/// Serve the session agents' pipe (issue 22) on a thread of its own, with its own
+/// runtime that is never dropped: the host's end must not wait on a pipe's pending
+/// connect (the process ends right after it reports STOPPED).
+fn listen_to_agents(
+    sessions: Sessions,
+    account: Account,
+    tx: tokio::sync::mpsc::UnboundedSender<Control>,
+) {
+    let started = std::thread::Builder::new()
+        .name("session-agents".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return cannot_listen(&e),
+            };
+            runtime.block_on(async move {
+                let served = service_user::listen_to_agents(sessions, account, tx, |line| {
+                    log_event(Level::Info, EventId::Supervisor, line)
+                });
+                match served {
+                    Ok(()) => std::future::pending::<()>().await,
+                    Err(e) => cannot_listen(&e),
+                }
+            });
+        });
+    if let Err(e) = started {
+        cannot_listen(&e);
+    }
+}
+
+fn cannot_listen(e: &dyn std::fmt::Display) {
+    log_event(
+        Level::Warning,
+        EventId::Supervisor,
+        &format!("cannot listen for the session agent ({e}); a logoff or reboot will end the program without its graceful stop"),
+    );
 }
 
 /// Whose account the program runs as, from the spec and the install record: never

@@ -146,7 +146,7 @@ fn open_existing(inst: &Installation, access: ServiceAccess) -> anyhow::Result<S
         anyhow!(
             "the Windows service {} is not registered (any more); reinstall with `respawn install --spec {}`",
             inst.os_name,
-            inst.spec_path.display()
+            crate::text::shell_path(&inst.spec_path)
         )
     })
 }
@@ -447,7 +447,7 @@ fn copy_notes(inst: &Installation) -> Vec<String> {
              `respawn install --spec {}` again from an elevated prompt to apply it",
             inst.spec_path.display(),
             source.display(),
-            source.display()
+            crate::text::shell_path(source)
         )],
         None => Vec::new(),
     }
@@ -645,7 +645,10 @@ impl Backend for Scm {
                     StoppedVerdict::Failed => report.state = ServiceStatus::Failed,
                     // Never started (or Wine, which forgets every exit code): the state
                     // file knows better; a state that was live means the host was killed.
-                    StoppedVerdict::AsStateFileSays if was_live => host_died(&mut report),
+                    StoppedVerdict::AsStateFileSays | StoppedVerdict::HostAborted if was_live => {
+                        host_died(&mut report)
+                    }
+                    StoppedVerdict::HostAborted => report.state = ServiceStatus::Failed,
                     StoppedVerdict::AsStateFileSays => {
                         if report.state != ServiceStatus::Failed {
                             report.state = ServiceStatus::Stopped;

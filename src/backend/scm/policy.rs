@@ -229,6 +229,9 @@ pub fn recovery_applies(reported: Option<ScmExit>, non_crash_flag: bool) -> bool
 /// ERROR_SERVICE_NEVER_STARTED (1077) is what Windows reports for a service that never
 /// ran since boot, and what Wine reports for any exited service: stopped, not failed.
 pub const ERROR_SERVICE_NEVER_STARTED: u32 = 1077;
+/// ERROR_PROCESS_ABORTED (1067): what Windows records for a service whose process ended
+/// without reporting STOPPED (killed, crashed). Wine says 1077 instead (docs/wine.md).
+pub const ERROR_PROCESS_ABORTED: u32 = 1067;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoppedVerdict {
@@ -236,12 +239,17 @@ pub enum StoppedVerdict {
     Failed,
     /// The exit code says nothing: believe the state file.
     AsStateFileSays,
+    /// The host's process ended without reporting STOPPED (killed or crashed): what the
+    /// state file last said was live is the host's last word (issue 22: Windows says
+    /// 1067, Wine 1077, and both mean "host killed" when the state file was live).
+    HostAborted,
 }
 
 pub fn stopped_verdict(exit: ScmExit) -> StoppedVerdict {
     match exit {
         ScmExit::Win32(0) => StoppedVerdict::Stopped,
         ScmExit::Win32(ERROR_SERVICE_NEVER_STARTED) => StoppedVerdict::AsStateFileSays,
+        ScmExit::Win32(ERROR_PROCESS_ABORTED) => StoppedVerdict::HostAborted,
         _ => StoppedVerdict::Failed,
     }
 }
@@ -510,10 +518,13 @@ mod tests {
             stopped_verdict(ScmExit::ServiceSpecific(78)),
             StoppedVerdict::Failed
         );
+        // A killed host: Windows records 1067, Wine 1077; with a live state file
+        // both mean "the host was killed" (status: HOST_KILLED).
         assert_eq!(
             stopped_verdict(ScmExit::Win32(1067)),
-            StoppedVerdict::Failed
+            StoppedVerdict::HostAborted
         );
+        assert_eq!(stopped_verdict(ScmExit::Win32(5)), StoppedVerdict::Failed);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::policy::ExitKind;
 use crate::spec::StopSignal;
 use std::io;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, FILETIME, HANDLE, INVALID_HANDLE_VALUE, STILL_ACTIVE,
+    CloseHandle, ERROR_ACCESS_DENIED, FILETIME, HANDLE, INVALID_HANDLE_VALUE, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
@@ -21,10 +21,10 @@ use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, GetExitCodeProcess, GetProcessTimes, OpenProcess, OpenThread, ResumeThread,
-    TerminateProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
+    GetCurrentProcess, GetProcessTimes, OpenProcess, OpenThread, ResumeThread, TerminateProcess,
+    WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
     CREATE_SUSPENDED, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
+    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
 };
 
 pub mod errors;
@@ -37,6 +37,9 @@ pub use token::{
     process_identity, session_user, sessions_of, OwnedCommand, TokenIdentity, UserCommand,
     UserHelper, UserToken, INTERACTIVE_DESKTOP,
 };
+// The end of the user's session: a hidden window that hears it (issue 22).
+mod session_end;
+pub use session_end::{session_end_watchers, watch_session_end, ProcessWaiter, SessionEnd};
 // Admin-only files for a LocalSystem host (issue 15).
 mod acl;
 pub use acl::*;
@@ -329,13 +332,15 @@ pub fn start_token(pid: u32) -> Option<u64> {
     Some(((created.dwHighDateTime as u64) << 32) | created.dwLowDateTime as u64)
 }
 
+/// Whether `pid` names a running process. Asked of the process object itself (a wait
+/// that times out), not of its exit code: a process that exited with 259 would read
+/// as STILL_ACTIVE.
 pub fn is_alive(pid: u32) -> bool {
-    let Some(process) = open_process(pid, PROCESS_QUERY_LIMITED_INFORMATION) else {
+    let Some(process) = open_process(pid, PROCESS_SYNCHRONIZE) else {
         return false;
     };
-    let mut code = 0u32;
-    // SAFETY: valid handle, pointer to a local.
-    unsafe { GetExitCodeProcess(process.0, &mut code) != 0 && code == STILL_ACTIVE as u32 }
+    // SAFETY: a valid handle with SYNCHRONIZE; a zero timeout only polls.
+    unsafe { WaitForSingleObject(process.0, 0) == WAIT_TIMEOUT }
 }
 
 /// Whether `pid` is alive and still the process whose creation time was recorded.
@@ -437,7 +442,7 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
 mod pipe;
 pub use pipe::{
     control_pipe_dacl, control_pipe_suffix, control_request, listen_for_control_events,
-    own_control_pipe_sddl, signal_supervisor,
+    own_control_pipe_sddl, request_line, serve_lines, signal_supervisor,
 };
 
 /// Whether this process has a console window (a visible or hidden console). Children
@@ -486,6 +491,8 @@ pub fn keep_std_handles_to_ourselves() {
         // SetHandleInformation rejects harmlessly).
         unsafe {
             let h = GetStdHandle(which);
+            // A console handle (no pipe, no file) cannot be made non-inheritable and
+            // needs not be: the failure is harmless there, so it is not reported.
             if !h.is_null() && h != INVALID_HANDLE_VALUE {
                 SetHandleInformation(h, HANDLE_FLAG_INHERIT, 0);
             }
@@ -508,6 +515,20 @@ pub fn running_under_wine() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process that exited with 259 (STILL_ACTIVE's value) is not alive (issue 22).
+    #[test]
+    fn a_process_that_exited_with_259_is_not_alive() {
+        let mut child = std::process::Command::new("cmd")
+            .args(["/C", "exit 259"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Our handle keeps the exited process object (and its pid) until it drops.
+        assert_eq!(child.wait().unwrap().code(), Some(259));
+        assert!(!is_alive(pid), "exit code 259 taken for a live process");
+        assert!(is_alive(std::process::id()));
+    }
 
     #[test]
     fn same_process_needs_the_recorded_creation_time() {

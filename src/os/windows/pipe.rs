@@ -248,23 +248,86 @@ fn answer(line: &str, on_event: &impl Fn(bool) -> bool) -> (String, bool) {
     }
 }
 
+/// Serve the pipe `name` (created first: it fails if another process owns the name)
+/// with the DACL `sddl` on the current tokio runtime: each client sends one line, and
+/// `on_line(client pid, line)` gives the reply. Event-driven, like the control pipe.
+pub fn serve_lines(
+    name: String,
+    sddl: &str,
+    on_line: impl Fn(u32, &str) -> String + Send + 'static,
+) -> io::Result<()> {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::System::Pipes::GetNamedPipeClientProcessId;
+    let sd = SecurityDescriptor::from_sddl(sddl)?;
+    let first = create_server(&name, &sd, true)?;
+    tokio::spawn(async move {
+        let mut server = first;
+        loop {
+            if server.connect().await.is_err() {
+                match create_server(&name, &sd, false) {
+                    Ok(s) => server = s,
+                    Err(_) => return,
+                }
+                continue;
+            }
+            let Ok(next) = create_server(&name, &sd, false) else {
+                return;
+            };
+            let mut connected = std::mem::replace(&mut server, next);
+            let mut client = 0u32;
+            // SAFETY: a connected pipe handle owned by `connected`, pointer to a local.
+            let known = unsafe {
+                GetNamedPipeClientProcessId(connected.as_raw_handle() as HANDLE, &mut client)
+            } != 0;
+            let line = tokio::time::timeout(CLIENT_LINE_LIMIT, read_line(&mut connected))
+                .await
+                .unwrap_or_default();
+            let reply = if known {
+                on_line(client, &line)
+            } else {
+                "error cannot tell who sent the request".to_string()
+            };
+            let _ = tokio::time::timeout(CLIENT_LINE_LIMIT, async {
+                let _ = connected.write_all(format!("{reply}\n").as_bytes()).await;
+                let _ = connected.flush().await;
+            })
+            .await;
+        }
+    });
+    Ok(())
+}
+
+/// Send one line to the pipe `name`, checking that its server is `server_pid`; the
+/// reply line.
+pub fn request_line(name: &str, server_pid: u32, line: &str) -> io::Result<String> {
+    let mut pipe = connect_named(name, server_pid, None)?;
+    pipe.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    pipe.read_to_string(&mut reply)?;
+    Ok(reply.trim().to_string())
+}
+
 /// Open the supervisor's pipe and check that its server is that supervisor.
 fn connect(pid: u32, suffix: Option<&str>, access: Option<u32>) -> io::Result<std::fs::File> {
+    connect_named(&pipe_name(pid, suffix), pid, access)
+}
+
+/// Open the pipe `name` and check that its server is the process `pid`.
+fn connect_named(name: &str, pid: u32, access: Option<u32>) -> io::Result<std::fs::File> {
     use std::os::windows::fs::OpenOptionsExt;
     use std::os::windows::io::AsRawHandle;
-    let name = pipe_name(pid, suffix);
     let mut busy = 0;
     let file = loop {
         let mut opts = std::fs::OpenOptions::new();
         opts.access_mode(access.unwrap_or(CLIENT_ACCESS));
         // The server may identify us but never act as us (issue 25).
         opts.security_qos_flags(windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION);
-        match opts.open(&name) {
+        match opts.open(name) {
             Ok(f) => break f,
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) && busy < 10 => {
                 busy += 1;
                 // SAFETY: NUL-terminated name; waits for a free instance (bounded).
-                unsafe { WaitNamedPipeW(wide(&name).as_ptr(), 2000) };
+                unsafe { WaitNamedPipeW(wide(name).as_ptr(), 2000) };
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(io::Error::new(

@@ -47,7 +47,7 @@ use windows_sys::Win32::System::Threading::{
 use windows_sys::Win32::UI::Shell::{LoadUserProfileW, UnloadUserProfile, PROFILEINFOW};
 
 /// The desktop of the user's interactive session: where GUI helpers can reach the screen.
-pub const INTERACTIVE_DESKTOP: &str = "winsta0\\default";
+pub use crate::run_as::session_end::INTERACTIVE_DESKTOP;
 
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
@@ -646,11 +646,12 @@ impl Drop for UserHelper {
 
 /// What to start, and how.
 pub struct UserCommand<'a> {
-    /// An absolute path: no search happens here.
+    /// A path, or a bare name looked up on the PATH the spawn runs with.
     pub program: &'a Path,
     pub args: &'a [String],
     /// Goes over the user's own environment block.
     pub env: &'a BTreeMap<String, String>,
+    /// `None`: the user's profile folder (never the host's System32).
     pub working_dir: Option<&'a Path>,
     /// `Some(INTERACTIVE_DESKTOP)` for a child in the user's session; `None` inherits
     /// the host's (session 0).
@@ -689,13 +690,22 @@ fn pipe(child_reads: bool) -> io::Result<(std::fs::File, Handle)> {
     unsafe {
         check(CreatePipe(&mut r, &mut w, &sa, 0))?;
         let (ours, theirs) = if child_reads { (w, r) } else { (r, w) };
-        windows_sys::Win32::Foundation::SetHandleInformation(ours, HANDLE_FLAG_INHERIT, 0);
-        Ok((std::fs::File::from_raw_handle(ours), Handle(theirs)))
+        let (ours, theirs) = (std::fs::File::from_raw_handle(ours), Handle(theirs));
+        // Our end must not be inherited (the child would hold its own pipe open).
+        check(windows_sys::Win32::Foundation::SetHandleInformation(
+            std::os::windows::io::AsRawHandle::as_raw_handle(&ours) as HANDLE,
+            HANDLE_FLAG_INHERIT,
+            0,
+        ))?;
+        Ok((ours, theirs))
     }
 }
 
-/// The user's environment block merged with the spec's, as a UTF-16 block.
-fn environment(token: &UserToken, extra: &BTreeMap<String, String>) -> io::Result<Vec<u16>> {
+/// The user's environment block merged with the spec's.
+fn environment(
+    token: &UserToken,
+    extra: &BTreeMap<String, String>,
+) -> io::Result<Vec<(String, String)>> {
     let mut block = std::ptr::null_mut();
     // SAFETY: the block is allocated by the call, read, then destroyed.
     let entries = unsafe {
@@ -710,17 +720,48 @@ fn environment(token: &UserToken, extra: &BTreeMap<String, String>) -> io::Resul
         DestroyEnvironmentBlock(block);
         entries
     };
-    let merged = run_as::merge_env(
+    Ok(run_as::merge_env(
         &run_as::parse_env_entries(entries.iter().map(String::as_str)),
         extra,
-    );
+    ))
+}
+
+/// An environment as a UTF-16 block.
+fn env_block(env: &[(String, String)]) -> Vec<u16> {
     let mut out = Vec::new();
-    for (k, v) in merged {
+    for (k, v) in env {
         out.extend(format!("{k}={v}").encode_utf16());
         out.push(0);
     }
     out.push(0);
-    Ok(out)
+    out
+}
+
+/// The program a token spawn starts (issue 22, item 5): a bare name (`curl`, `hermes`)
+/// is looked up as a shell would, on the PATH of the environment it will run with (the
+/// user's block and the spec's variables, not the host's), from its working dir, with
+/// PATHEXT's extensions; a path is used as it is. CreateProcessAsUserW itself neither
+/// searches nor adds `.exe`.
+fn resolve_for_user(
+    program: &Path,
+    env: &[(String, String)],
+    dir: Option<&Path>,
+) -> io::Result<PathBuf> {
+    use crate::run_as::spawn::{env_value, needs_search};
+    if !needs_search(program) {
+        return Ok(program.to_path_buf());
+    }
+    let path = env_value(env, "PATH").unwrap_or_default();
+    let cwd = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    which::which_in(program, Some(path), cwd).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "cannot find `{}` on the user's PATH ({e}); give its full path",
+                program.display()
+            ),
+        )
+    })
 }
 
 fn load_profile(token: &UserToken) -> io::Result<LoadedProfile> {
@@ -857,6 +898,49 @@ impl Drop for InheritOnly {
     }
 }
 
+/// The STARTUPINFOEXW of a token spawn, with the desktop name it points to.
+struct StartupInfo {
+    si: STARTUPINFOEXW,
+    /// What `si.StartupInfo.lpDesktop` points to (a heap buffer: it stays put when
+    /// this moves).
+    _desktop: Option<Vec<u16>>,
+}
+
+impl StartupInfo {
+    /// Standard handles `stdio`, the attribute list `list`, and `desktop` as
+    /// `lpDesktop`: NULL for `None` (inherit the host's), else the name — `""` too,
+    /// which is not NULL (see `session_end::rules::desktop_for`).
+    fn new(
+        desktop: Option<&str>,
+        stdio: [HANDLE; 3],
+        list: LPPROC_THREAD_ATTRIBUTE_LIST,
+    ) -> StartupInfo {
+        let mut wdesktop = desktop.map(wide);
+        let mut si = STARTUPINFOEXW::default();
+        si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
+        si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+        si.StartupInfo.hStdInput = stdio[0];
+        si.StartupInfo.hStdOutput = stdio[1];
+        si.StartupInfo.hStdError = stdio[2];
+        si.StartupInfo.lpDesktop = wdesktop
+            .as_mut()
+            .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
+        si.lpAttributeList = list;
+        StartupInfo {
+            si,
+            _desktop: wdesktop,
+        }
+    }
+
+    /// `lpDesktop` read back: `None` for NULL.
+    #[cfg(test)]
+    fn desktop(&self) -> Option<String> {
+        let p = self.si.StartupInfo.lpDesktop;
+        // SAFETY: null, or the NUL-terminated buffer this struct owns.
+        (!p.is_null()).then(|| unsafe { from_wide_ptr(p) })
+    }
+}
+
 /// CreateProcessAsUserW: suspended, hidden, with the token's environment block plus
 /// `cmd.env`, only `stdio` inherited; then put in `job` and resumed, so not even its
 /// first instruction runs outside the job. Returns the process handle and pid.
@@ -866,25 +950,23 @@ fn create_in_job(
     stdio: [&Handle; 3],
     job: &Job,
 ) -> io::Result<(Handle, u32)> {
-    let env = environment(token, cmd.env)?;
-    let line = crate::quote::windows::command_line(&cmd.program.to_string_lossy(), cmd.args);
+    let merged = environment(token, cmd.env)?;
+    let env = env_block(&merged);
+    let dir = crate::run_as::spawn::working_dir(cmd.working_dir, &merged);
+    let program = resolve_for_user(cmd.program, &merged, dir.as_deref())?;
+    let line = crate::quote::windows::command_line(&program.to_string_lossy(), cmd.args);
     let mut wline = wide(&line);
-    let wprogram = wide_path(cmd.program);
-    let wdir = cmd.working_dir.map(wide_path);
-    let mut wdesktop = cmd.desktop.map(wide);
+    let wprogram = wide_path(&program);
+    let wdir = dir.as_deref().map(wide_path);
 
     // Only these three handles are inherited, whatever else is inheritable in the host.
     let mut inherit = InheritOnly::new([stdio[0].0, stdio[1].0, stdio[2].0])?;
-    let mut si = STARTUPINFOEXW::default();
-    si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
-    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = stdio[0].0;
-    si.StartupInfo.hStdOutput = stdio[1].0;
-    si.StartupInfo.hStdError = stdio[2].0;
-    si.StartupInfo.lpDesktop = wdesktop
-        .as_mut()
-        .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
-    si.lpAttributeList = inherit.list();
+    let start = StartupInfo::new(
+        cmd.desktop,
+        [stdio[0].0, stdio[1].0, stdio[2].0],
+        inherit.list(),
+    );
+    let si = &start.si;
     let mut pi = PROCESS_INFORMATION::default();
     // SAFETY: every pointer is to a live, NUL-terminated local; the command
     // line buffer is writable as the API requires.
@@ -903,7 +985,7 @@ fn create_in_job(
                 | EXTENDED_STARTUPINFO_PRESENT,
             env.as_ptr().cast(),
             wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-            &si as *const STARTUPINFOEXW as *const STARTUPINFOW,
+            si as *const STARTUPINFOEXW as *const STARTUPINFOW,
             &mut pi,
         )
     })
@@ -931,4 +1013,33 @@ fn create_in_job(
         return Err(e);
     }
     Ok((process, pi.dwProcessId))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_as::session_end::desktop_for;
+    use crate::run_as::Context;
+
+    /// Issue 22, item 2: the STARTUPINFO a token spawn builds for each context. A
+    /// logged-off (S4U) child gets `""`, not NULL: its own window station.
+    #[test]
+    fn the_startupinfo_names_the_desktop_of_the_context() {
+        let null = std::ptr::null_mut();
+        let built = |context| StartupInfo::new(desktop_for(context), [null; 3], null);
+        let s4u = built(Context::S4u);
+        assert!(
+            !s4u.si.StartupInfo.lpDesktop.is_null(),
+            "S4U: \"\", not NULL"
+        );
+        assert_eq!(s4u.desktop().as_deref(), Some(""));
+        assert_eq!(
+            built(Context::Interactive(1)).desktop().as_deref(),
+            Some("winsta0\\default")
+        );
+        assert_eq!(built(Context::System).desktop(), None);
+        let si = &s4u.si.StartupInfo;
+        assert_eq!(si.cb as usize, std::mem::size_of::<STARTUPINFOEXW>());
+        assert_eq!(si.dwFlags, STARTF_USESTDHANDLES);
+    }
 }

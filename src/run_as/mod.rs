@@ -8,6 +8,9 @@
 //! `src/admin_files.rs`. What Wine can and cannot show is in docs/wine.md
 //! ("Tokens, sessions and file security").
 
+pub mod session_end;
+pub mod spawn;
+
 use crate::spec::service::{RunAs, ServiceSettings, WhenLoggedOff};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
