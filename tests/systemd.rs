@@ -166,7 +166,12 @@ struct Workspace {
 impl Workspace {
     fn new() -> Self {
         let h = Harness::new_in(&workspace_base(), "systemd-real-");
-        std::fs::copy(RESPAWN, h.path("respawn")).unwrap();
+        // A hard link where it can be: a copy is written through a file descriptor
+        // that a fork of another test thread can hold across its exec window, and
+        // executing the copy then fails with ETXTBSY ("Text file busy", seen in CI).
+        std::fs::hard_link(RESPAWN, h.path("respawn"))
+            .or_else(|_| std::fs::copy(RESPAWN, h.path("respawn")).map(drop))
+            .unwrap();
         Workspace { h }
     }
 
