@@ -53,7 +53,8 @@ mod windows_impl {
         create_dir_with_sddl, path_facts, replace_file, reset_security_no_follow,
         set_protected_dacl, untrusted_on_the_way,
     };
-    use crate::run_as::{admin_only_sddl, Account, AdminPaths, Role};
+    use crate::run_as::Account;
+    use crate::trust::sddl::{admin_only_sddl, AdminPaths, Role};
     use crate::trust::{judge, Problem, Verdict};
     use anyhow::Context;
     use std::path::{Path, PathBuf};
@@ -119,12 +120,12 @@ mod windows_impl {
     }
 
     /// Make the machine's state root (`%ProgramData%\respawn`) admin-only, listable by
-    /// every user ([`crate::run_as::MACHINE_ROOT_SDDL`]): under `%ProgramData%`, which
+    /// every user ([`crate::trust::sddl::MACHINE_ROOT_SDDL`]): under `%ProgramData%`, which
     /// lets users create folders, it would otherwise let them add or rename entries.
     pub fn protect_machine_root(root: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(root)
             .with_context(|| format!("cannot create {}", root.display()))?;
-        protect(root, crate::run_as::MACHINE_ROOT_SDDL)
+        protect(root, crate::trust::sddl::MACHINE_ROOT_SDDL)
     }
 
     /// Every path on the way to `path` (itself, its folder, the folders above) that
@@ -164,7 +165,7 @@ mod windows_impl {
         let enforced = crate::os::trust_is_enforced();
         let inner = admin_owned(&admin_only_sddl(None).map_err(anyhow::Error::msg)?);
         if is_machine_root {
-            let sddl = admin_owned(crate::run_as::MACHINE_ROOT_SDDL);
+            let sddl = admin_owned(crate::trust::sddl::MACHINE_ROOT_SDDL);
             if let Some(parent) = root.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -271,7 +272,7 @@ mod windows_impl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_as::Role;
+    use crate::trust::sddl::Role;
     use std::path::PathBuf;
 
     #[test]

@@ -115,7 +115,7 @@ pub struct StatusReport {
     /// Who the child runs as: `user`, `user_sid`, `session`, `logon` (Windows), read
     /// back from the child's token.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<crate::run_as::ChildIdentity>,
+    pub identity: Option<crate::run_as::identity::ChildIdentity>,
 }
 
 impl StatusReport {
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn who_the_child_runs_as_is_shown_only_while_it_runs() {
-        use crate::run_as::{ChildIdentity, Logon};
+        use crate::run_as::identity::{ChildIdentity, Logon};
         use crate::state::{ManagedBy, RunState, ServiceState};
         let mut state = ServiceState::new("gw".into(), ManagedBy::Scm, 10, "out.log".into());
         state.state = RunState::Running;

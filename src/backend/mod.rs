@@ -161,20 +161,20 @@ pub(crate) fn permission_hint(e: std::io::Error, path: &Path, if_denied: &str) -
     anyhow::anyhow!("cannot write {}: {e}{hint}", path.display())
 }
 
-/// A system unit's or LaunchDaemon's account ([`crate::run_as::unix_system_user`]):
+/// A system unit's or LaunchDaemon's account ([`crate::run_as::install::unix_system_user`]):
 /// `--run-as NAME`, else who ran sudo, else the caller when not root; `None`: root.
 /// The user must exist; its primary group goes with it.
 #[cfg(unix)]
 pub(crate) fn system_account(
     req: &InstallRequest,
-) -> anyhow::Result<Option<crate::run_as::UnixAccount>> {
+) -> anyhow::Result<Option<crate::run_as::install::UnixAccount>> {
     use nix::unistd::{geteuid, Group, User};
     let sudo_user = std::env::var("SUDO_USER").ok();
     let caller = match geteuid() {
         uid if uid.is_root() => None,
         uid => User::from_uid(uid).ok().flatten().map(|u| u.name),
     };
-    let Some(name) = crate::run_as::unix_system_user(
+    let Some(name) = crate::run_as::install::unix_system_user(
         req.spec.service.run_as,
         req.run_as,
         sudo_user.as_deref(),
@@ -182,7 +182,7 @@ pub(crate) fn system_account(
     ) else {
         return Ok(None);
     };
-    if !crate::run_as::is_unix_account_name(&name) {
+    if !crate::run_as::install::is_unix_account_name(&name) {
         anyhow::bail!("`{name}` is not a user name; pass --run-as with an existing user's name");
     }
     let user = User::from_name(&name)?.ok_or_else(|| {
@@ -195,12 +195,15 @@ pub(crate) fn system_account(
         .ok()
         .flatten()
         .map_or_else(|| user.gid.to_string(), |g| g.name);
-    Ok(Some(crate::run_as::UnixAccount { user: name, group }))
+    Ok(Some(crate::run_as::install::UnixAccount {
+        user: name,
+        group,
+    }))
 }
 
 /// What install says about a system service's account.
 #[cfg(unix)]
-pub(crate) fn account_note(account: Option<&crate::run_as::UnixAccount>) -> String {
+pub(crate) fn account_note(account: Option<&crate::run_as::install::UnixAccount>) -> String {
     match account {
         Some(a) => format!(
             "the program runs as {} (group {}); [service] run_as = \"system\" in the spec runs it as root",
@@ -220,19 +223,19 @@ pub(crate) fn account_note(account: Option<&crate::run_as::UnixAccount>) -> Stri
 pub(crate) fn give_state_dir(
     req: &InstallRequest,
     paths: &crate::state::ServicePaths,
-    account: &crate::run_as::UnixAccount,
+    account: &crate::run_as::install::UnixAccount,
 ) -> anyhow::Result<()> {
     let (state_root, spec_path, respawn_exe) = (req.state_root, req.spec_path, req.respawn_exe);
     use nix::unistd::{chown, User};
     use std::os::unix::fs::MetadataExt;
     let user = User::from_name(&account.user)?
         .ok_or_else(|| anyhow::anyhow!("there is no user `{}`", account.user))?;
-    let folders = |start: &Path| -> Vec<crate::run_as::DirMode> {
+    let folders = |start: &Path| -> Vec<crate::run_as::install::DirMode> {
         start
             .ancestors()
             .filter_map(|p| {
                 let m = std::fs::metadata(p).ok()?;
-                Some(crate::run_as::DirMode {
+                Some(crate::run_as::install::DirMode {
                     path: p.to_path_buf(),
                     uid: m.uid(),
                     gid: m.gid(),
@@ -261,7 +264,8 @@ pub(crate) fn give_state_dir(
             "install respawn where every user can run it (e.g. /usr/local/bin)",
         ),
     ] {
-        if let Some(closed) = crate::run_as::first_unreachable(uid, gid, &folders(&folder)) {
+        if let Some(closed) = crate::run_as::install::first_unreachable(uid, gid, &folders(&folder))
+        {
             anyhow::bail!(
                 "the service runs as {}, who cannot reach {what} in {} ({} is closed to them); {fix}",
                 account.user,

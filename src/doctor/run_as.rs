@@ -10,7 +10,8 @@
 #![cfg_attr(not(windows), allow(dead_code))]
 
 use super::Check;
-use crate::run_as::{Account, ChildIdentity, Logon};
+use crate::run_as::identity::{ChildIdentity, Logon};
+use crate::run_as::Account;
 use crate::spec::service::RunAs;
 use crate::trust::Finding;
 
@@ -200,7 +201,7 @@ mod windows_facts {
 mod tests {
     use super::*;
     use crate::doctor::Status;
-    use crate::run_as::Role;
+    use crate::trust::sddl::Role;
 
     fn acct(sid: &str, name: &str) -> Account {
         Account {

@@ -490,7 +490,7 @@ pub fn session_watch(inst: &Installation) -> Check {
             )
         }
         _ => match &state.identity {
-            Some(id) if id.logon == crate::run_as::Logon::Interactive => (
+            Some(id) if id.logon == crate::run_as::identity::Logon::Interactive => (
                 watchers.iter().any(|&pid| {
                     pid != std::process::id()
                         && crate::os::process_identity(pid)
@@ -523,7 +523,7 @@ pub fn session_watch(inst: &Installation) -> Check {
             "nothing of respawn's watches for the session's end: a logoff or reboot ends the program without its graceful stop",
             format!(
                 "restart it with `respawn{} restart {}`; if this stays, see `respawn logs {}`",
-                super::service::state_dir_arg(inst),
+                super::fix::state_dir_arg(inst),
                 inst.service,
                 inst.service
             ),

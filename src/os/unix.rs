@@ -260,6 +260,6 @@ pub fn keep_std_handles_to_ourselves() {}
 
 /// Who a child runs as is only recorded on Windows, where the service host starts it
 /// with another account's token (issue 15); on Unix the unit or agent says.
-pub fn child_identity(_pid: u32) -> Option<crate::run_as::ChildIdentity> {
+pub fn child_identity(_pid: u32) -> Option<crate::run_as::identity::ChildIdentity> {
     None
 }

@@ -103,7 +103,7 @@ pub fn plist_value(spec: &Spec, ctx: &ServiceContext) -> Result<Value, RenderErr
     }
     if let Some(account) = ctx.run_as.filter(|_| !ctx.user_scope) {
         for (key, name) in [("UserName", &account.user), ("GroupName", &account.group)] {
-            if !crate::run_as::is_unix_account_name(name) {
+            if !crate::run_as::install::is_unix_account_name(name) {
                 return Err(RenderError::launchd(format!(
                     "{key}: `{name}` is not a user or group name; use letters, digits, '_', '.' and '-'"
                 )));

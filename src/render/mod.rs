@@ -24,7 +24,7 @@ pub struct ServiceContext<'a> {
     /// A system service's account (systemd `User=`/`Group=`, launchd
     /// `UserName`/`GroupName`); `None`: root. Ignored in user scope, where the
     /// service runs as its user anyway.
-    pub run_as: Option<&'a crate::run_as::UnixAccount>,
+    pub run_as: Option<&'a crate::run_as::install::UnixAccount>,
     /// systemd: the major version of the systemd that will read the unit
     /// (`systemctl --version`); features newer than it are left out.
     pub systemd_version: u32,

@@ -66,7 +66,7 @@ fn account(unit: &mut Unit, ctx: &ServiceContext) -> Result<(), RenderError> {
         return Ok(());
     };
     for (key, name) in [("User", &account.user), ("Group", &account.group)] {
-        if !crate::run_as::is_unix_account_name(name) {
+        if !crate::run_as::install::is_unix_account_name(name) {
             return Err(RenderError::systemd(format!(
                 "{key}: `{name}` is not a user or group name systemd takes; use letters, digits, '_', '.' and '-'"
             )));

@@ -3,7 +3,7 @@
 //! in another session), whether a session agent's "my session is ending" is believed,
 //! and what the state file says after a stop at the session's end.
 
-use crate::run_as::{pick_user_session, Context};
+use crate::run_as::session::{pick_user_session, Context};
 
 /// The desktop a child (and its helpers) started in `context` is given, as
 /// STARTUPINFO's `lpDesktop` (issue 22, item 2): the user's own desktop in their

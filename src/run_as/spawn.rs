@@ -3,7 +3,7 @@
 //! `[stop] command` or `[health] command` such as `curl` or `hermes`) is looked up,
 //! and when the host loads the user's profile.
 
-use crate::run_as::Context;
+use crate::run_as::session::Context;
 use std::path::{Path, PathBuf};
 
 /// A variable of an environment block (names are case-insensitive on Windows).

@@ -164,7 +164,7 @@ pub struct Installation {
     /// A system unit or LaunchDaemon: the account the program runs as (`None`: root,
     /// or another backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unix_account: Option<crate::run_as::UnixAccount>,
+    pub unix_account: Option<crate::run_as::install::UnixAccount>,
 }
 
 impl Installation {

@@ -40,7 +40,7 @@ pub fn machine_state_root() -> Option<PathBuf> {
         // prompt inherits the user's environment, which any of their processes can
         // change (issue 25).
         let program_data = crate::os::known_folder(crate::os::KnownFolder::ProgramData).ok()?;
-        crate::run_as::machine_state_root(Some(&program_data.to_string_lossy())).ok()
+        crate::trust::sddl::machine_state_root(Some(&program_data.to_string_lossy())).ok()
     }
     #[cfg(target_os = "linux")]
     {
@@ -425,7 +425,7 @@ pub struct ServiceState {
     pub escaped: Vec<u32>,
     /// Who the child runs as, read back from its token at start (Windows).
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<crate::run_as::ChildIdentity>,
+    pub identity: Option<crate::run_as::identity::ChildIdentity>,
     pub updated_at: String,
     /// Readiness and health (`[health]`): ready, healthy, last_probe, …
     #[serde(flatten)]

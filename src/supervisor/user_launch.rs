@@ -9,9 +9,10 @@
 //! wake the engine, which re-plans.
 
 use crate::os::{self, ChildTree, OwnedCommand, UserCommand, UserToken, INTERACTIVE_DESKTOP};
+use crate::run_as::session::{Context, Plan, SessionEvent};
 use crate::run_as::session_end::{believe_session_end, desktop_for, session_after_end, Claimant};
 use crate::run_as::spawn::load_profile_for;
-use crate::run_as::{self, Account, Context, Plan, SessionEvent};
+use crate::run_as::{self, Account};
 use crate::spec::service::ServiceSettings;
 use crate::supervisor::session_end::AgentPlan;
 use std::io;
@@ -20,13 +21,13 @@ use std::sync::{Arc, Mutex};
 /// The plan at host start (or after a session change): where the recorded user is
 /// logged on now, and so where the child should run.
 pub fn plan_now(settings: ServiceSettings, account: &Account, running: Option<Context>) -> Plan {
-    run_as::plan(settings, live_session(account), running)
+    run_as::session::plan(settings, live_session(account), running)
 }
 
 /// The session the recorded user is logged on in now, as Windows lists it.
 fn live_session(account: &Account) -> Option<u32> {
     let sessions = os::sessions_of(&account.sid);
-    run_as::pick_user_session(os::console_session(), &sessions)
+    run_as::session::pick_user_session(os::console_session(), &sessions)
 }
 
 /// The token for a context: the session user's (WTSQueryUserToken), a service-for-user
@@ -124,7 +125,7 @@ impl Sessions {
             }
             SessionEvent::Logon(_) => {
                 k.ending = None;
-                run_as::user_session_after(before, event)
+                run_as::session::user_session_after(before, event)
             }
             SessionEvent::None => before,
         };
@@ -153,11 +154,11 @@ impl Sessions {
 /// A SERVICE_CONTROL_SESSIONCHANGE (`reason`, `session`) reduced to what matters for
 /// `account`: a logon is ours only if that session's user is the recorded one.
 pub fn session_event(reason: u32, session: u32, account: &Account) -> SessionEvent {
-    let session_user = (reason == run_as::WTS_SESSION_LOGON)
+    let session_user = (reason == run_as::session::WTS_SESSION_LOGON)
         .then(|| UserToken::of_session(session).and_then(|t| t.identity()))
         .and_then(Result::ok)
         .map(|id| id.account.sid);
-    run_as::session_event(reason, session, session_user.as_deref(), &account.sid)
+    run_as::session::session_event(reason, session, session_user.as_deref(), &account.sid)
 }
 
 /// The SCM's session-change control: apply it to `sessions`; whether the engine must
@@ -330,12 +331,12 @@ impl UserLauncher {
 
     /// Where the child should start now; `None`: wait for the user to log on.
     pub fn target(&self) -> Option<Context> {
-        run_as::plan(self.settings, self.sessions.get(), None).target
+        run_as::session::plan(self.settings, self.sessions.get(), None).target
     }
 
     /// After a session change: where the running child should move to, if anywhere.
     pub fn moved(&self) -> Option<Option<Context>> {
-        let plan = run_as::plan(self.settings, self.sessions.get(), self.running);
+        let plan = run_as::session::plan(self.settings, self.sessions.get(), self.running);
         plan.planned_restart.then_some(plan.target)
     }
 

@@ -388,7 +388,7 @@ fn native_mode_refuses_a_stop_launchd_cannot_do() {
 /// a name launchd would misread is refused.
 #[test]
 fn a_daemon_runs_as_its_account() {
-    let ann = respawn::run_as::UnixAccount {
+    let ann = respawn::run_as::install::UnixAccount {
         user: "ann".into(),
         group: "staff".into(),
     };
@@ -430,7 +430,7 @@ fn a_daemon_runs_as_its_account() {
         xml.contains("<key>UserName</key>\n\t<string>ann</string>"),
         "{xml}"
     );
-    let bad = respawn::run_as::UnixAccount {
+    let bad = respawn::run_as::install::UnixAccount {
         user: "<ann>".into(),
         group: "staff".into(),
     };

@@ -316,8 +316,8 @@ fn ctx_with<'a>(respawn: &'a Path, native: Option<&'a Path>, user: bool) -> Serv
     }
 }
 
-fn account(user: &str, group: &str) -> respawn::run_as::UnixAccount {
-    respawn::run_as::UnixAccount {
+fn account(user: &str, group: &str) -> respawn::run_as::install::UnixAccount {
+    respawn::run_as::install::UnixAccount {
         user: user.into(),
         group: group.into(),
     }
@@ -332,7 +332,7 @@ fn a_system_unit_runs_as_its_account() {
     fn with<'a>(
         native: Option<&'a Path>,
         user: bool,
-        account: Option<&'a respawn::run_as::UnixAccount>,
+        account: Option<&'a respawn::run_as::install::UnixAccount>,
     ) -> ServiceContext<'a> {
         ServiceContext {
             run_as: account,

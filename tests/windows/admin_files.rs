@@ -9,7 +9,8 @@
 use crate::common::*;
 use respawn::admin_files::{install_copies, writable_by_others};
 use respawn::os::{self, read_security, replace_file, set_protected_dacl};
-use respawn::run_as::{Account, AdminPaths, Role};
+use respawn::run_as::Account;
+use respawn::trust::sddl::{AdminPaths, Role};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 

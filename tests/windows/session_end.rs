@@ -232,7 +232,7 @@ fn the_hosts_engine_and_its_session_agent_stop_the_gateway_before_the_session_en
             .build()
             .unwrap()
             .block_on(async move {
-                service_user::listen_to_agents(sessions, me, agent_tx, |_| {}).unwrap();
+                user_launch::listen_to_agents(sessions, me, agent_tx, |_| {}).unwrap();
                 sup.run(rx).await
             })
     });

@@ -270,7 +270,7 @@ fn files_are_written_while_impersonating_and_the_thread_reverts() {
 
 #[test]
 fn the_host_plans_the_users_session_and_starts_the_spec_there() {
-    use respawn::run_as::Context;
+    use respawn::run_as::session::Context;
     use respawn::spec::service::ServiceSettings;
     use respawn::supervisor::user_launch;
     let me = os::current_identity().unwrap().account;
@@ -318,7 +318,7 @@ fn the_host_plans_the_users_session_and_starts_the_spec_there() {
 /// events Windows would send, and wakes the engine as the handler does.
 mod engine {
     use super::*;
-    use respawn::run_as::{WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
+    use respawn::run_as::session::{WTS_SESSION_LOGOFF, WTS_SESSION_LOGON};
     use respawn::spec::service::{ServiceSettings, WhenLoggedOff};
     use respawn::state::{ManagedBy, RunState, ServicePaths, ServiceState};
     use respawn::supervisor::user_launch::{self, UserLauncher};

@@ -439,7 +439,7 @@ fn listen_to_agents(
                 Err(e) => return cannot_listen(&e),
             };
             runtime.block_on(async move {
-                let served = service_user::listen_to_agents(sessions, account, tx, |line| {
+                let served = user_launch::listen_to_agents(sessions, account, tx, |line| {
                     log_event(Level::Info, EventId::Supervisor, line)
                 });
                 match served {
@@ -468,7 +468,7 @@ fn user_launcher(spec: &Spec, paths: &ServicePaths) -> Result<Option<UserLaunche
         .ok()
         .flatten()
         .and_then(|i| i.run_as_user);
-    let account = run_as::host_account(spec.service.windows_service_run_as(), recorded)?;
+    let account = run_as::install::host_account(spec.service.windows_service_run_as(), recorded)?;
     Ok(account.map(|a| UserLauncher::new(spec.service, a)))
 }
 

@@ -14,7 +14,8 @@ use crate::os::windows::errors::{
     ERROR_SERVICE_ALREADY_RUNNING, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_NOT_ACTIVE,
 };
 use crate::render::scm::{self, ScmConfig, ScmContext};
-use crate::run_as::{choose_install_account, Account, AdminPaths, InstallCaller, InstallChoice};
+use crate::run_as::install::{choose_install_account, InstallCaller, InstallChoice};
+use crate::run_as::Account;
 use crate::spec::service::{RunAs, ServiceSettings};
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{RunState, ServiceState as StateFile};
@@ -22,6 +23,7 @@ use crate::status::{ServiceStatus, StatusReport};
 use crate::supervisor::client::Done;
 use crate::supervisor::{client, lock};
 use crate::text::Remark;
+use crate::trust::sddl::AdminPaths;
 use anyhow::{anyhow, bail, Context};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

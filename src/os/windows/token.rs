@@ -3,7 +3,7 @@
 //! the user who installed it, with that user's environment block and profile, in the
 //! same kind of Job Object as every other child (suspended → job → resume).
 //!
-//! Which token to use is decided by `crate::run_as::plan`; this file only acts.
+//! Which token to use is decided by `crate::run_as::session::plan`; this file only acts.
 //! Under Wine (docs/wine.md, "Tokens, sessions and file security") the spawn path runs
 //! for real with the host's own token; WTSQueryUserToken ignores the session and
 //! LsaLogonUser is a stub that returns success without a token, which `s4u` reports.
@@ -78,12 +78,12 @@ unsafe fn from_wide_ptr(p: *const u16) -> String {
 pub struct TokenIdentity {
     pub account: Account,
     pub session: u32,
-    pub logon: run_as::Logon,
+    pub logon: run_as::identity::Logon,
 }
 
 impl TokenIdentity {
-    pub fn child_identity(&self) -> run_as::ChildIdentity {
-        run_as::ChildIdentity {
+    pub fn child_identity(&self) -> run_as::identity::ChildIdentity {
+        run_as::identity::ChildIdentity {
             user: self.account.name.clone(),
             user_sid: self.account.sid.clone(),
             session: self.session,
@@ -93,7 +93,7 @@ impl TokenIdentity {
 }
 
 /// Who the process `pid` runs as, for the state file and `status`.
-pub fn child_identity(pid: u32) -> Option<run_as::ChildIdentity> {
+pub fn child_identity(pid: u32) -> Option<run_as::identity::ChildIdentity> {
     process_identity(pid).ok().map(|id| id.child_identity())
 }
 
@@ -234,7 +234,7 @@ fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
             .filter_map(|i| sid_string((*first.add(i)).Sid).ok())
             .collect()
     };
-    let logon = run_as::logon_kind(&account.sid, &group_sids);
+    let logon = run_as::identity::logon_kind(&account.sid, &group_sids);
     Ok(TokenIdentity {
         account,
         session,
@@ -720,8 +720,8 @@ fn environment(
         DestroyEnvironmentBlock(block);
         entries
     };
-    Ok(run_as::merge_env(
-        &run_as::parse_env_entries(entries.iter().map(String::as_str)),
+    Ok(run_as::identity::merge_env(
+        &run_as::identity::parse_env_entries(entries.iter().map(String::as_str)),
         extra,
     ))
 }
@@ -1018,8 +1018,8 @@ fn create_in_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_as::session::Context;
     use crate::run_as::session_end::desktop_for;
-    use crate::run_as::Context;
 
     /// Issue 22, item 2: the STARTUPINFO a token spawn builds for each context. A
     /// logged-off (S4U) child gets `""`, not NULL: its own window station.

@@ -12,12 +12,14 @@
 //!
 //! The facts (owner and DACL as SDDL, whether it is a reparse point) are read by
 //! `crate::os::path_facts` without following links; who may write is decided by
-//! [`crate::run_as::untrusted_writers`]. Under Wine, which keeps no ACLs (every file
+//! [`crate::trust::sddl::untrusted_writers`]. Under Wine, which keeps no ACLs (every file
 //! is owned by its one user), an honest check refuses everything: there, and only
 //! there, [`enforce`] turns a refusal into a loud report (docs/security.md).
 
-pub use crate::run_as::Role;
-use crate::run_as::{paths_to_check, untrusted_writers};
+pub use crate::trust::sddl::Role;
+pub mod sddl;
+
+use crate::trust::sddl::{paths_to_check, untrusted_writers};
 use std::path::{Path, PathBuf};
 
 /// What the OS says about one path, read without following it.
@@ -164,7 +166,7 @@ pub fn service_sddl(user_sid: Option<&str>) -> Result<String, String> {
     const FULL: &str = "CCDCLCSWRPWPDTLOCRSDRCWDWO";
     let mut sddl = format!("D:(A;;{FULL};;;SY)(A;;{FULL};;;BA)(A;;CCLCSWLORC;;;AU)");
     if let Some(sid) = user_sid {
-        if !crate::run_as::is_sid_string(sid) {
+        if !crate::trust::sddl::is_sid_string(sid) {
             return Err(format!("`{sid}` is not a SID (S-1-...)"));
         }
         sddl.push_str(&format!("(A;;CCLCSWRPWPLOCRRC;;;{sid})"));
