@@ -31,11 +31,12 @@ pub mod errors;
 pub mod eventlog;
 
 // Starting the child with a user's token (issue 15).
+mod spawn_as;
 mod token;
+pub use spawn_as::{OwnedCommand, UserCommand, UserHelper};
 pub use token::{
     child_identity, console_session, console_user, current_identity, lookup_account, own_session,
-    process_identity, session_user, sessions_of, OwnedCommand, TokenIdentity, UserCommand,
-    UserHelper, UserToken, INTERACTIVE_DESKTOP,
+    process_identity, session_user, sessions_of, TokenIdentity, UserToken, INTERACTIVE_DESKTOP,
 };
 // The end of the user's session: a hidden window that hears it (issue 22).
 mod session_end;
@@ -125,10 +126,10 @@ pub struct ChildTree {
     /// Shared only weakly (with [`HelperSpawner`]s): this is the one owner.
     job: std::sync::Arc<Job>,
     /// The user whose token started the child (issue 15): its helpers run as them too.
-    user: Option<token::HelperUser>,
+    user: Option<spawn_as::HelperUser>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
-    _profile: Option<token::LoadedProfile>,
+    _profile: Option<spawn_as::LoadedProfile>,
 }
 
 impl ChildTree {
@@ -213,7 +214,7 @@ impl ChildTree {
 #[derive(Clone)]
 pub struct HelperSpawner {
     job: std::sync::Weak<Job>,
-    user: Option<token::HelperUser>,
+    user: Option<spawn_as::HelperUser>,
 }
 
 impl HelperSpawner {

@@ -1,21 +1,18 @@
-//! Starting the child with a user's token (issue 15): the one spawn that Rust's
-//! `Command` cannot do. The host runs as LocalSystem; the program it keeps up runs as
-//! the user who installed it, with that user's environment block and profile, in the
-//! same kind of Job Object as every other child (suspended → job → resume).
+//! A user's token and identity (issue 15): who a process runs as, which sessions a
+//! user is logged on in, the token of their session or of a service-for-user logon.
+//! The host runs as LocalSystem; the program it keeps up runs as the user who
+//! installed it, started with this token by [`super::spawn_as`].
 //!
 //! Which token to use is decided by `crate::run_as::session::plan`; this file only acts.
 //! Under Wine (docs/wine.md, "Tokens, sessions and file security") the spawn path runs
 //! for real with the host's own token; WTSQueryUserToken ignores the session and
 //! LsaLogonUser is a stub that returns success without a token, which `s4u` reports.
 
-use super::{check, ChildTree, Handle, Job};
-use crate::policy::ExitKind;
+use super::{check, Handle};
 use crate::run_as::{self, Account};
-use std::collections::BTreeMap;
 use std::io;
-use std::os::windows::io::FromRawHandle;
-use std::path::{Path, PathBuf};
-use windows_sys::Win32::Foundation::{LocalFree, HANDLE, HANDLE_FLAG_INHERIT, LUID, WAIT_OBJECT_0};
+use std::path::Path;
+use windows_sys::Win32::Foundation::{LocalFree, HANDLE, LUID};
 use windows_sys::Win32::Security::Authentication::Identity::{
     LsaConnectUntrusted, LsaDeregisterLogonProcess, LsaFreeReturnBuffer, LsaLogonUser,
     LsaLookupAuthenticationPackage, LsaNtStatusToWinError, LsaRegisterLogonProcess, MsV1_0S4ULogon,
@@ -25,35 +22,27 @@ use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
     AllocateLocallyUniqueId, DuplicateTokenEx, GetTokenInformation, ImpersonateLoggedOnUser,
     LookupAccountNameW, LookupAccountSidW, RevertToSelf, SecurityImpersonation, TokenGroups,
-    TokenPrimary, TokenSessionId, TokenUser, PSID, QUOTA_LIMITS, SECURITY_ATTRIBUTES,
-    SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_ACCESS_MASK, TOKEN_ALL_ACCESS, TOKEN_GROUPS,
-    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TOKEN_SOURCE, TOKEN_USER,
+    TokenPrimary, TokenSessionId, TokenUser, PSID, QUOTA_LIMITS, SID_AND_ATTRIBUTES, SID_NAME_USE,
+    TOKEN_ACCESS_MASK, TOKEN_ALL_ACCESS, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_QUERY,
+    TOKEN_SOURCE, TOKEN_USER,
 };
-use windows_sys::Win32::System::Environment::{CreateEnvironmentBlock, DestroyEnvironmentBlock};
-use windows_sys::Win32::System::Pipes::CreatePipe;
 use windows_sys::Win32::System::RemoteDesktop::{
     WTSDomainName, WTSEnumerateSessionsW, WTSFreeMemory, WTSGetActiveConsoleSessionId,
     WTSQuerySessionInformationW, WTSQueryUserToken, WTSUserName, WTS_CURRENT_SERVER_HANDLE,
     WTS_INFO_CLASS, WTS_SESSION_INFOW,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
-    InitializeProcThreadAttributeList, OpenProcess, OpenProcessToken, ResumeThread,
-    UpdateProcThreadAttribute, WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
-    CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
-    LPPROC_THREAD_ATTRIBUTE_LIST, PROCESS_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW, STARTUPINFOW,
+    GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
 };
-use windows_sys::Win32::UI::Shell::{LoadUserProfileW, UnloadUserProfile, PROFILEINFOW};
 
 /// The desktop of the user's interactive session: where GUI helpers can reach the screen.
 pub use crate::run_as::session_end::INTERACTIVE_DESKTOP;
 
-fn wide(s: &str) -> Vec<u16> {
+pub(super) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
-fn wide_path(p: &Path) -> Vec<u16> {
+pub(super) fn wide_path(p: &Path) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt;
     p.as_os_str()
         .encode_wide()
@@ -65,7 +54,7 @@ fn wide_path(p: &Path) -> Vec<u16> {
 ///
 /// # Safety
 /// `p` must point to a NUL-terminated UTF-16 string.
-unsafe fn from_wide_ptr(p: *const u16) -> String {
+pub(super) unsafe fn from_wide_ptr(p: *const u16) -> String {
     if p.is_null() {
         return String::new();
     }
@@ -98,7 +87,7 @@ pub fn child_identity(pid: u32) -> Option<run_as::identity::ChildIdentity> {
 }
 
 /// A primary token, owned.
-pub struct UserToken(Handle);
+pub struct UserToken(pub(super) Handle);
 
 impl UserToken {
     /// A primary copy of this process's own token. Under Wine this stands in for the
@@ -138,12 +127,12 @@ impl UserToken {
         token_identity(self.0 .0)
     }
 
-    fn raw(&self) -> HANDLE {
+    pub(super) fn raw(&self) -> HANDLE {
         self.0 .0
     }
 }
 
-fn primary_copy(token: &Handle) -> io::Result<UserToken> {
+pub(super) fn primary_copy(token: &Handle) -> io::Result<UserToken> {
     let mut dup = std::ptr::null_mut();
     // SAFETY: valid token handle; `dup` receives an owned handle.
     check(unsafe {
@@ -503,543 +492,5 @@ fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
         })();
         LsaDeregisterLogonProcess(lsa);
         result
-    }
-}
-
-// ---- the spawn ----
-
-/// A command as the engine built it with tokio (program, args, the variables set on
-/// it, working dir), owned: what a token spawn needs from it.
-pub struct OwnedCommand {
-    program: PathBuf,
-    args: Vec<String>,
-    env: BTreeMap<String, String>,
-    working_dir: Option<PathBuf>,
-}
-
-impl OwnedCommand {
-    pub fn of(cmd: &tokio::process::Command) -> OwnedCommand {
-        let cmd = cmd.as_std();
-        OwnedCommand {
-            program: PathBuf::from(cmd.get_program()),
-            args: cmd
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-            // Only variables set on the command: the rest comes from the user's own
-            // block, not from the host's (LocalSystem's) environment, so a variable
-            // the command removes (one of the host's) is not there to remove.
-            env: cmd
-                .get_envs()
-                .filter_map(|(k, v)| {
-                    Some((
-                        k.to_string_lossy().into_owned(),
-                        v?.to_string_lossy().into_owned(),
-                    ))
-                })
-                .collect(),
-            working_dir: cmd.get_current_dir().map(PathBuf::from),
-        }
-    }
-
-    pub fn command<'a>(&'a self, desktop: Option<&'a str>, load_profile: bool) -> UserCommand<'a> {
-        UserCommand {
-            program: &self.program,
-            args: &self.args,
-            env: &self.env,
-            working_dir: self.working_dir.as_deref(),
-            desktop,
-            load_profile,
-        }
-    }
-}
-
-/// Who a user-token child's helpers run as.
-#[derive(Clone)]
-pub(super) struct HelperUser {
-    token: std::sync::Arc<UserToken>,
-    desktop: Option<String>,
-}
-
-impl HelperUser {
-    /// Start `cmd` as this user in `job`, hidden, its output discarded.
-    pub(super) fn spawn(&self, cmd: &tokio::process::Command, job: &Job) -> io::Result<UserHelper> {
-        let nul = || -> io::Result<Handle> {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("NUL")?;
-            let h = Handle(std::os::windows::io::IntoRawHandle::into_raw_handle(f) as HANDLE);
-            // SAFETY: a handle we own; made inheritable for the helper only (the
-            // handle list names exactly these).
-            check(unsafe {
-                windows_sys::Win32::Foundation::SetHandleInformation(
-                    h.0,
-                    HANDLE_FLAG_INHERIT,
-                    HANDLE_FLAG_INHERIT,
-                )
-            })?;
-            Ok(h)
-        };
-        let (i, o, e) = (nul()?, nul()?, nul()?);
-        let owned = OwnedCommand::of(cmd);
-        let (process, pid) = create_in_job(
-            &self.token,
-            &owned.command(self.desktop.as_deref(), false),
-            [&i, &o, &e],
-            job,
-        )?;
-        Ok(UserHelper {
-            pid,
-            process: std::sync::Arc::new(process),
-            kill_on_drop: false,
-        })
-    }
-}
-
-/// A helper started with a user's token: waitable, killed on drop when asked.
-pub struct UserHelper {
-    pid: u32,
-    process: std::sync::Arc<Handle>,
-    kill_on_drop: bool,
-}
-
-impl UserHelper {
-    pub fn id(&self) -> u32 {
-        self.pid
-    }
-
-    pub fn kill_on_drop(mut self) -> UserHelper {
-        self.kill_on_drop = true;
-        self
-    }
-
-    /// Wait for it to exit (on the blocking pool). Cancel-safe.
-    pub async fn wait(&mut self) -> io::Result<ExitKind> {
-        let process = self.process.clone();
-        let code = tokio::task::spawn_blocking(move || {
-            let mut code = u32::MAX;
-            // SAFETY: the handle stays open while this `Arc` lives.
-            unsafe {
-                if WaitForSingleObject(process.0, INFINITE) != WAIT_OBJECT_0 {
-                    return Err(io::Error::last_os_error());
-                }
-                check(GetExitCodeProcess(process.0, &mut code))?;
-            }
-            Ok(code)
-        })
-        .await
-        .map_err(io::Error::other)??;
-        Ok(ExitKind::Code(code as i32))
-    }
-}
-
-impl Drop for UserHelper {
-    fn drop(&mut self) {
-        if self.kill_on_drop {
-            // SAFETY: our handle of the helper; ending one that already exited fails
-            // harmlessly.
-            unsafe { windows_sys::Win32::System::Threading::TerminateProcess(self.process.0, 1) };
-        }
-    }
-}
-
-/// What to start, and how.
-pub struct UserCommand<'a> {
-    /// A path, or a bare name looked up on the PATH the spawn runs with.
-    pub program: &'a Path,
-    pub args: &'a [String],
-    /// Goes over the user's own environment block.
-    pub env: &'a BTreeMap<String, String>,
-    /// `None`: the user's profile folder (never the host's System32).
-    pub working_dir: Option<&'a Path>,
-    /// `Some(INTERACTIVE_DESKTOP)` for a child in the user's session; `None` inherits
-    /// the host's (session 0).
-    pub desktop: Option<&'a str>,
-    /// Load the user's profile (HKCU) for the child's lifetime.
-    pub load_profile: bool,
-}
-
-/// The user's profile, loaded for as long as the child runs.
-pub(super) struct LoadedProfile {
-    token: Handle,
-    profile: HANDLE,
-}
-
-impl Drop for LoadedProfile {
-    fn drop(&mut self) {
-        // SAFETY: the pair came from LoadUserProfileW. Its result is ignored: Wine's
-        // UnloadUserProfile always fails (docs/wine.md), and there is nothing to do.
-        unsafe { UnloadUserProfile(self.token.0, self.profile) };
-    }
-}
-
-// SAFETY: kernel and registry handles may be used from any thread.
-unsafe impl Send for LoadedProfile {}
-unsafe impl Sync for LoadedProfile {}
-
-/// An anonymous pipe: (our end, the child's inheritable end).
-fn pipe(child_reads: bool) -> io::Result<(std::fs::File, Handle)> {
-    let sa = SECURITY_ATTRIBUTES {
-        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
-        lpSecurityDescriptor: std::ptr::null_mut(),
-        bInheritHandle: 1,
-    };
-    let (mut r, mut w) = (std::ptr::null_mut(), std::ptr::null_mut());
-    // SAFETY: both ends become owned right below.
-    unsafe {
-        check(CreatePipe(&mut r, &mut w, &sa, 0))?;
-        let (ours, theirs) = if child_reads { (w, r) } else { (r, w) };
-        let (ours, theirs) = (std::fs::File::from_raw_handle(ours), Handle(theirs));
-        // Our end must not be inherited (the child would hold its own pipe open).
-        check(windows_sys::Win32::Foundation::SetHandleInformation(
-            std::os::windows::io::AsRawHandle::as_raw_handle(&ours) as HANDLE,
-            HANDLE_FLAG_INHERIT,
-            0,
-        ))?;
-        Ok((ours, theirs))
-    }
-}
-
-/// The user's environment block merged with the spec's.
-fn environment(
-    token: &UserToken,
-    extra: &BTreeMap<String, String>,
-) -> io::Result<Vec<(String, String)>> {
-    let mut block = std::ptr::null_mut();
-    // SAFETY: the block is allocated by the call, read, then destroyed.
-    let entries = unsafe {
-        check(CreateEnvironmentBlock(&mut block, token.raw(), 0))?;
-        let mut p = block as *const u16;
-        let mut entries = Vec::new();
-        while *p != 0 {
-            let s = from_wide_ptr(p);
-            p = p.add(s.encode_utf16().count() + 1);
-            entries.push(s);
-        }
-        DestroyEnvironmentBlock(block);
-        entries
-    };
-    Ok(run_as::identity::merge_env(
-        &run_as::identity::parse_env_entries(entries.iter().map(String::as_str)),
-        extra,
-    ))
-}
-
-/// An environment as a UTF-16 block.
-fn env_block(env: &[(String, String)]) -> Vec<u16> {
-    let mut out = Vec::new();
-    for (k, v) in env {
-        out.extend(format!("{k}={v}").encode_utf16());
-        out.push(0);
-    }
-    out.push(0);
-    out
-}
-
-/// The program a token spawn starts (issue 22, item 5): a bare name (`curl`, `hermes`)
-/// is looked up as a shell would, on the PATH of the environment it will run with (the
-/// user's block and the spec's variables, not the host's), from its working dir, with
-/// PATHEXT's extensions; a path is used as it is. CreateProcessAsUserW itself neither
-/// searches nor adds `.exe`.
-fn resolve_for_user(
-    program: &Path,
-    env: &[(String, String)],
-    dir: Option<&Path>,
-) -> io::Result<PathBuf> {
-    use crate::run_as::spawn::{env_value, needs_search};
-    if !needs_search(program) {
-        return Ok(program.to_path_buf());
-    }
-    let path = env_value(env, "PATH").unwrap_or_default();
-    let cwd = dir.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    which::which_in(program, Some(path), cwd).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "cannot find `{}` on the user's PATH ({e}); give its full path",
-                program.display()
-            ),
-        )
-    })
-}
-
-fn load_profile(token: &UserToken) -> io::Result<LoadedProfile> {
-    let identity = token.identity()?;
-    let user = identity
-        .account
-        .name
-        .rsplit('\\')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let mut wuser = wide(&user);
-    let mut info = PROFILEINFOW::default();
-    info.dwSize = std::mem::size_of::<PROFILEINFOW>() as u32;
-    info.dwFlags = 1; // PI_NOUI: never show a message box from a service
-    info.lpUserName = wuser.as_mut_ptr();
-    // SAFETY: `info` is filled as the API requires; `wuser` outlives the call.
-    check(unsafe { LoadUserProfileW(token.raw(), &mut info) }).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot load {}'s profile: {e}", identity.account.name),
-        )
-    })?;
-    let dup = primary_copy(&token.0)?;
-    Ok(LoadedProfile {
-        token: dup.0,
-        profile: info.hProfile,
-    })
-}
-
-impl ChildTree {
-    /// Start `cmd` with `token`: created suspended, put in its job, then resumed, so
-    /// nothing it runs escapes the job. Hidden (CREATE_NO_WINDOW), stdio on pipes.
-    /// Everything else about the child is as for [`ChildTree::spawn`].
-    pub fn spawn_as_user(token: &UserToken, cmd: &UserCommand) -> io::Result<ChildTree> {
-        let profile = if cmd.load_profile {
-            Some(load_profile(token)?)
-        } else {
-            None
-        };
-        let (stdin, child_in) = pipe(true)?;
-        let (stdout, child_out) = pipe(false)?;
-        let (stderr, child_err) = pipe(false)?;
-        let job = Job::kill_on_close(0)?;
-        let (process, pid) = create_in_job(token, cmd, [&child_in, &child_out, &child_err], &job)?;
-        // Its helpers (stop and probe commands) run as the same user, on the same desktop.
-        let user = HelperUser {
-            token: std::sync::Arc::new(primary_copy(&token.0)?),
-            desktop: cmd.desktop.map(str::to_owned),
-        };
-        // The child's ends are closed here, so its exit ends our reads.
-        drop((child_in, child_out, child_err));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            // The whole `Handle` moves here (not just its raw pointer): closed at the end.
-            let process = process;
-            let mut code = u32::MAX;
-            // SAFETY: `process` is owned by this thread until it returns.
-            unsafe {
-                if WaitForSingleObject(process.0, INFINITE) == WAIT_OBJECT_0 {
-                    GetExitCodeProcess(process.0, &mut code);
-                }
-            }
-            let _ = tx.send(code);
-        });
-        Ok(ChildTree {
-            process: crate::os::Process::from_parts(pid, rx, stdin, stdout, stderr),
-            job: std::sync::Arc::new(job),
-            user: Some(user),
-            _profile: profile,
-        })
-    }
-
-    /// Who the child runs as, read back from its token.
-    pub fn identity(&self) -> io::Result<TokenIdentity> {
-        process_identity(self.pid())
-    }
-}
-
-/// A process-thread attribute list that names the only handles a child inherits
-/// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), deleted on drop.
-struct InheritOnly {
-    buf: Vec<u64>,
-    // Boxed, so the address given to the list stays put when `InheritOnly` moves.
-    handles: Box<[HANDLE; 3]>,
-}
-
-impl InheritOnly {
-    fn new(handles: [HANDLE; 3]) -> io::Result<InheritOnly> {
-        let mut len = 0usize;
-        // SAFETY: a size query (which fails by design), then a list in a buffer of
-        // that size.
-        let buf = unsafe {
-            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut len);
-            let mut buf = vec![0u64; len.div_ceil(8)];
-            check(InitializeProcThreadAttributeList(
-                buf.as_mut_ptr().cast(),
-                1,
-                0,
-                &mut len,
-            ))?;
-            buf
-        };
-        let mut out = InheritOnly {
-            buf,
-            handles: Box::new(handles),
-        };
-        let list = out.list();
-        // SAFETY: the handle array lives in a box owned by `out`, so it outlives every
-        // use of the list.
-        check(unsafe {
-            UpdateProcThreadAttribute(
-                list,
-                0,
-                PROC_THREAD_ATTRIBUTE_HANDLE_LIST as usize,
-                out.handles.as_ptr().cast(),
-                std::mem::size_of::<[HANDLE; 3]>(),
-                std::ptr::null_mut(),
-                std::ptr::null(),
-            )
-        })?;
-        Ok(out)
-    }
-
-    fn list(&mut self) -> LPPROC_THREAD_ATTRIBUTE_LIST {
-        self.buf.as_mut_ptr().cast()
-    }
-}
-
-impl Drop for InheritOnly {
-    fn drop(&mut self) {
-        // SAFETY: initialized in `new`, deleted once.
-        unsafe { DeleteProcThreadAttributeList(self.list()) };
-    }
-}
-
-/// The STARTUPINFOEXW of a token spawn, with the desktop name it points to.
-struct StartupInfo {
-    si: STARTUPINFOEXW,
-    /// What `si.StartupInfo.lpDesktop` points to (a heap buffer: it stays put when
-    /// this moves).
-    _desktop: Option<Vec<u16>>,
-}
-
-impl StartupInfo {
-    /// Standard handles `stdio`, the attribute list `list`, and `desktop` as
-    /// `lpDesktop`: NULL for `None` (inherit the host's), else the name — `""` too,
-    /// which is not NULL (see `session_end::rules::desktop_for`).
-    fn new(
-        desktop: Option<&str>,
-        stdio: [HANDLE; 3],
-        list: LPPROC_THREAD_ATTRIBUTE_LIST,
-    ) -> StartupInfo {
-        let mut wdesktop = desktop.map(wide);
-        let mut si = STARTUPINFOEXW::default();
-        si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
-        si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-        si.StartupInfo.hStdInput = stdio[0];
-        si.StartupInfo.hStdOutput = stdio[1];
-        si.StartupInfo.hStdError = stdio[2];
-        si.StartupInfo.lpDesktop = wdesktop
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |d| d.as_mut_ptr());
-        si.lpAttributeList = list;
-        StartupInfo {
-            si,
-            _desktop: wdesktop,
-        }
-    }
-
-    /// `lpDesktop` read back: `None` for NULL.
-    #[cfg(test)]
-    fn desktop(&self) -> Option<String> {
-        let p = self.si.StartupInfo.lpDesktop;
-        // SAFETY: null, or the NUL-terminated buffer this struct owns.
-        (!p.is_null()).then(|| unsafe { from_wide_ptr(p) })
-    }
-}
-
-/// CreateProcessAsUserW: suspended, hidden, with the token's environment block plus
-/// `cmd.env`, only `stdio` inherited; then put in `job` and resumed, so not even its
-/// first instruction runs outside the job. Returns the process handle and pid.
-fn create_in_job(
-    token: &UserToken,
-    cmd: &UserCommand,
-    stdio: [&Handle; 3],
-    job: &Job,
-) -> io::Result<(Handle, u32)> {
-    let merged = environment(token, cmd.env)?;
-    let env = env_block(&merged);
-    let dir = crate::run_as::spawn::working_dir(cmd.working_dir, &merged);
-    let program = resolve_for_user(cmd.program, &merged, dir.as_deref())?;
-    let line = crate::quote::windows::command_line(&program.to_string_lossy(), cmd.args);
-    let mut wline = wide(&line);
-    let wprogram = wide_path(&program);
-    let wdir = dir.as_deref().map(wide_path);
-
-    // Only these three handles are inherited, whatever else is inheritable in the host.
-    let mut inherit = InheritOnly::new([stdio[0].0, stdio[1].0, stdio[2].0])?;
-    let start = StartupInfo::new(
-        cmd.desktop,
-        [stdio[0].0, stdio[1].0, stdio[2].0],
-        inherit.list(),
-    );
-    let si = &start.si;
-    let mut pi = PROCESS_INFORMATION::default();
-    // SAFETY: every pointer is to a live, NUL-terminated local; the command
-    // line buffer is writable as the API requires.
-    check(unsafe {
-        CreateProcessAsUserW(
-            token.raw(),
-            wprogram.as_ptr(),
-            wline.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-            1,
-            CREATE_SUSPENDED
-                | CREATE_NO_WINDOW
-                | CREATE_NEW_PROCESS_GROUP
-                | CREATE_UNICODE_ENVIRONMENT
-                | EXTENDED_STARTUPINFO_PRESENT,
-            env.as_ptr().cast(),
-            wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-            si as *const STARTUPINFOEXW as *const STARTUPINFOW,
-            &mut pi,
-        )
-    })
-    .map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot start {} as the user: {e}", cmd.program.display()),
-        )
-    })?;
-    drop(inherit);
-    let process = Handle(pi.hProcess);
-    let thread = Handle(pi.hThread);
-    let placed = job.assign(process.0).and_then(|()| {
-        // SAFETY: the primary thread of the suspended child.
-        if unsafe { ResumeThread(thread.0) } == u32::MAX {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(e) = placed {
-        // It never ran: end just it (for a helper, the job holds the running child).
-        // SAFETY: the handle of the process we created.
-        unsafe { windows_sys::Win32::System::Threading::TerminateProcess(process.0, 1) };
-        return Err(e);
-    }
-    Ok((process, pi.dwProcessId))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::run_as::session::Context;
-    use crate::run_as::session_end::desktop_for;
-
-    /// Issue 22, item 2: the STARTUPINFO a token spawn builds for each context. A
-    /// logged-off (S4U) child gets `""`, not NULL: its own window station.
-    #[test]
-    fn the_startupinfo_names_the_desktop_of_the_context() {
-        let null = std::ptr::null_mut();
-        let built = |context| StartupInfo::new(desktop_for(context), [null; 3], null);
-        let s4u = built(Context::S4u);
-        assert!(
-            !s4u.si.StartupInfo.lpDesktop.is_null(),
-            "S4U: \"\", not NULL"
-        );
-        assert_eq!(s4u.desktop().as_deref(), Some(""));
-        assert_eq!(
-            built(Context::Interactive(1)).desktop().as_deref(),
-            Some("winsta0\\default")
-        );
-        assert_eq!(built(Context::System).desktop(), None);
-        let si = &s4u.si.StartupInfo;
-        assert_eq!(si.cb as usize, std::mem::size_of::<STARTUPINFOEXW>());
-        assert_eq!(si.dwFlags, STARTF_USESTDHANDLES);
     }
 }
