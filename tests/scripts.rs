@@ -7,10 +7,6 @@ use crate::common::*;
 #[cfg(unix)]
 use std::process::Command;
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
 /// The script's lines that run something (no comments, no blanks).
 fn code_lines(text: &str) -> Vec<&str> {
     text.lines()

@@ -37,12 +37,8 @@ fn a_spec_file_is_taken_by_position() {
     );
     // Both ways at once is a mistake, not a guess.
     let out = h.cmd(&["check", path, "--spec", path]);
-    assert_eq!(code(&out), Some(2), "{}", text_of(&out));
+    assert_eq!(code(&out), Some(2), "{}", crate::common::text(&out));
     ok(&h.cmd(&["uninstall", "pos"]));
-}
-
-fn text_of(out: &std::process::Output) -> String {
-    text(out)
 }
 
 #[test]
@@ -50,16 +46,20 @@ fn the_quick_form_writes_the_spec_and_says_where() {
     let h = Harness::new();
     // No name: say how to give one, with the command as typed.
     let out = h.cmd(&["install", "--backend", "portable", "--", "sleep", "300"]);
-    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert_eq!(code(&out), Some(2), "{}", crate::common::text(&out));
     assert!(
-        text(&out).contains("--name NAME -- sleep 300"),
+        crate::common::text(&out).contains("--name NAME -- sleep 300"),
         "{}",
-        text(&out)
+        crate::common::text(&out)
     );
     // Nothing at all: the three ways.
     let out = h.cmd(&["install", "--backend", "portable"]);
-    assert_eq!(code(&out), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--name web --"), "{}", text(&out));
+    assert_eq!(code(&out), Some(2), "{}", crate::common::text(&out));
+    assert!(
+        crate::common::text(&out).contains("--name web --"),
+        "{}",
+        crate::common::text(&out)
+    );
 
     let out = ok(&h.cmd(&[
         "install",
@@ -207,7 +207,7 @@ fn a_finished_foreground_run_is_not_listed_and_can_be_forgotten() {
     let rows: Value = serde_json::from_str(&ok(&h.cmd(&["list", "--json"]))).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 0, "{rows:#}");
     // status by name still says how it ended.
-    let status = text(&h.cmd(&["status", "ghost"]));
+    let status = crate::common::text(&h.cmd(&["status", "ghost"]));
     assert!(status.contains("stopped"), "{status}");
     let out = ok(&h.cmd(&["uninstall", "ghost"]));
     assert!(out.contains("forgot ghost"), "{out}");
@@ -234,7 +234,7 @@ fn a_program_that_cannot_run_is_told_apart() {
     ] {
         let spec = h.spec("p.toml", &format!("name = \"p\"\ncommand = {command:?}\n"));
         let out = h.check(&spec);
-        let err = text(&out);
+        let err = crate::common::text(&out);
         assert_eq!(code(&out), Some(2), "{command}: {err}");
         assert!(err.contains(want), "{command}: {err}");
         assert!(!err.contains("/./"), "{command}: normalised: {err}");
@@ -261,17 +261,22 @@ fn did_you_mean_for_every_command_that_takes_a_name() {
             vec!["update", typo, "--", "true"],
         ] {
             let out = h.cmd(&args);
-            assert_eq!(code(&out), Some(4), "{args:?}: {}", text(&out));
-            assert!(
-                text(&out).contains("did you mean web?"),
+            assert_eq!(
+                code(&out),
+                Some(4),
                 "{args:?}: {}",
-                text(&out)
+                crate::common::text(&out)
+            );
+            assert!(
+                crate::common::text(&out).contains("did you mean web?"),
+                "{args:?}: {}",
+                crate::common::text(&out)
             );
         }
     }
     // A mistyped spec field: the one field, not all of them.
     let bad = h.spec("bad.toml", "name = \"b\"\ncomand = \"sleep\"\n");
-    let err = text(&h.check(&bad));
+    let err = crate::common::text(&h.check(&bad));
     assert!(err.contains("did you mean `command`?"), "{err}");
     assert!(!err.contains("`profile`"), "{err}");
     // What pm2 and systemd users type.
@@ -484,7 +489,7 @@ fn the_small_ones_say_what_is_wrong() {
         "nul.toml",
         "name = \"nul\"\ncommand = \"sleep\"\n[env]\nKEY = \"a\\u0000b\"\n",
     );
-    let err = text(&h.check(&nul));
+    let err = crate::common::text(&h.check(&nul));
     assert!(err.contains("the value of `KEY`"), "{err}");
     // A [logs] dir that is a file.
     std::fs::write(h.path("afile"), "").unwrap();
@@ -493,8 +498,12 @@ fn the_small_ones_say_what_is_wrong() {
         "name = \"lg\"\ncommand = \"sleep\"\n[logs]\ndir = \"afile\"\n",
     );
     let out = h.check(&logs);
-    assert_eq!(code(&out), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("is a file"), "{}", text(&out));
+    assert_eq!(code(&out), Some(2), "{}", crate::common::text(&out));
+    assert!(
+        crate::common::text(&out).contains("is a file"),
+        "{}",
+        crate::common::text(&out)
+    );
     // An argument too big to start the program with (E2BIG, restarting forever).
     let big = h.spec(
         "big.toml",
@@ -504,8 +513,12 @@ fn the_small_ones_say_what_is_wrong() {
         ),
     );
     let out = h.check(&big);
-    assert_eq!(code(&out), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("args[0]"), "{}", text(&out));
+    assert_eq!(code(&out), Some(2), "{}", crate::common::text(&out));
+    assert!(
+        crate::common::text(&out).contains("args[0]"),
+        "{}",
+        crate::common::text(&out)
+    );
     // `check` says when the program counts as ready.
     let check = ok(&h.check(&sleeper(&h, "rd")));
     assert!(
@@ -532,15 +545,23 @@ fn the_small_ones_say_what_is_wrong() {
         .arg(sleeper(&h, "sd"))
         .output()
         .unwrap();
-    assert_eq!(code(&out), Some(1), "{}", text(&out));
-    assert!(!text(&out).contains("try again"), "{}", text(&out));
-    assert!(text(&out).contains("writable"), "{}", text(&out));
+    assert_eq!(code(&out), Some(1), "{}", crate::common::text(&out));
+    assert!(
+        !crate::common::text(&out).contains("try again"),
+        "{}",
+        crate::common::text(&out)
+    );
+    assert!(
+        crate::common::text(&out).contains("writable"),
+        "{}",
+        crate::common::text(&out)
+    );
     // Status in words.
     let out = h.cmd(&["status", "nothing-here"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("not installed"),
         "{}",
-        text(&out)
+        crate::common::text(&out)
     );
     ok(&h.cmd(&["uninstall", "rep"]));
 }
@@ -610,7 +631,7 @@ fn another_users_state_dir_is_said_not_shown_empty() {
     };
     for args in [&["list"][..], &["status", "theirs"]] {
         let out = as_nobody(args);
-        let err = text(&out);
+        let err = crate::common::text(&out);
         assert_eq!(code(&out), Some(1), "{args:?}: {err}");
         assert!(
             err.contains("permission denied (it belongs to root)"),
@@ -638,7 +659,7 @@ fn no_healthy_verdict_during_backoff() {
     let status = h.json(&["status", "hb", "--json"]);
     assert_eq!(status["state"], "backoff");
     assert!(status["healthy"].is_null(), "{status:#}");
-    let text = text(&h.cmd(&["status", "hb"]));
+    let text = crate::common::text(&h.cmd(&["status", "hb"]));
     assert!(!text.contains("healthy"), "{text}");
     stop_supervisor(&mut sup);
 }
@@ -675,7 +696,7 @@ fn a_corrupt_state_file_of_a_stopped_service_is_not_a_failed_start() {
     ok(&h.cmd(&["stop", "cs"]));
     std::fs::write(h.service_dir("cs").join("state.json"), "garbage").unwrap();
     let out = h.cmd(&["status", "cs"]);
-    let text = text(&out);
+    let text = crate::common::text(&out);
     assert_eq!(code(&out), Some(3), "{text}");
     assert!(!text.contains("failed at start"), "{text}");
     assert!(

@@ -8,10 +8,6 @@ use crate::common::*;
 
 const PACKAGE: &str = "respawn-cli";
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
 fn toml_file(rel: &str) -> toml::Value {
     toml::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }

@@ -3,15 +3,6 @@
 #![cfg(unix)]
 
 use crate::common::*;
-use std::process::Output;
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A service that reports the version in `app/version` (read at start) in
 /// `app/running`, becomes ready over sd_notify after a moment, then sleeps.

@@ -353,6 +353,16 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// A command's stderr, as text.
+pub fn err_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A file of this repository, as text.
+pub fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago, for a program to listen on.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

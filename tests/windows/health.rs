@@ -115,14 +115,6 @@ fn a_probe_command_runs_hidden_in_the_childs_job_and_dies_with_the_tree() {
     );
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn update_of_a_windows_service_success_and_failure() {
     let h = Harness::new();

@@ -46,10 +46,6 @@ fn spec(h: &Harness, name: &str, extra: &str) -> PathBuf {
     )
 }
 
-fn err_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn record(root: &Path, name: &str) -> Value {
     let text = std::fs::read_to_string(root.join(name).join("install.json"))
         .unwrap_or_else(|e| panic!("no install record of {name} in {}: {e}", root.display()));

@@ -55,10 +55,6 @@ fn spec(h: &Harness, name: &str, extra: &str) -> PathBuf {
     )
 }
 
-fn err_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn a_service_respawn_did_not_create_is_never_changed_or_deleted() {
     let h = Harness::new();

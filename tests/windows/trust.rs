@@ -11,17 +11,12 @@
 use crate::common::*;
 use respawn::quote::windows::split_command_line;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use windows_service::service::ServiceAccess;
 
 fn registered(name: &str) -> bool {
     scm()
         .open_service(name, ServiceAccess::QUERY_STATUS)
         .is_ok()
-}
-
-fn err_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A spec whose program is this test exe's sleeper.
