@@ -100,7 +100,8 @@ impl Sentinel {
     /// The current child's group and start time (`None`: no child now).
     pub fn tell(&mut self, child: Option<(u32, u64)>) {
         let (pgid, token) = child.unwrap_or((0, 0));
-        let _ = writeln!(self.tx, "{pgid} {token}");
+        // One write (one syscall, on the restart path), not one per formatted piece.
+        let _ = self.tx.write_all(format!("{pgid} {token}\n").as_bytes());
     }
 }
 

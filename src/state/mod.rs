@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod install;
+pub mod writer;
 
 use crate::policy::ExitKind;
 use serde::{Deserialize, Serialize};
@@ -492,9 +493,14 @@ impl ServiceState {
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        replace_file(path, &self.to_json(), false)
+    }
+
+    /// The file's contents.
+    pub fn to_json(&self) -> Vec<u8> {
         let mut json = serde_json::to_vec_pretty(self).expect("state serializes");
         json.push(b'\n');
-        replace_file(path, &json, false)
+        json
     }
 }
 
