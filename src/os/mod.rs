@@ -13,6 +13,10 @@ mod sentinel;
 #[cfg(target_os = "linux")]
 pub use sentinel::{serve_stdin as serve_sentry, Sentinel, SERVE_ARG as SENTRY_ARG};
 #[cfg(target_os = "linux")]
+mod shed;
+#[cfg(target_os = "linux")]
+pub use shed::shed_startup_pages;
+#[cfg(target_os = "linux")]
 mod own_pid;
 #[cfg(target_os = "linux")]
 pub use own_pid::CHILD_PID;
@@ -214,3 +218,7 @@ pub fn exchange_files(from: &std::path::Path, to: &std::path::Path) -> io::Resul
         Ok(false)
     }
 }
+
+/// Elsewhere: nothing to give back (see the Linux `shed` module).
+#[cfg(not(target_os = "linux"))]
+pub fn shed_startup_pages() {}

@@ -127,6 +127,9 @@ fn thread_count() -> Option<usize> {
 /// The sentinel's whole life: detach, wait for EOF, clean up, exit.
 fn watch(rx: OwnedFd) -> ! {
     detach(rx.as_raw_fd());
+    // It only reads a pipe and may kill a group: the supervisor's startup pages
+    // are not its own.
+    super::shed_startup_pages();
     let mut current: Option<(u32, u64)> = None;
     for line in BufReader::new(File::from(rx)).lines() {
         let Ok(line) = line else { break };

@@ -333,6 +333,7 @@ impl Supervisor {
     pub async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
         self.reaper.listen();
         let mut first_start = true;
+        let mut shed = true;
         loop {
             if !first_start {
                 self.state.restarts += 1;
@@ -346,7 +347,13 @@ impl Supervisor {
                 return outcome;
             }
             let next = match self.start_child() {
-                Ok(child) => self.supervise(child, &mut controls).await,
+                Ok(child) => {
+                    if std::mem::take(&mut shed) {
+                        // Startup's code and heap are done with (issue 24, memory).
+                        os::shed_startup_pages();
+                    }
+                    self.supervise(child, &mut controls).await
+                }
                 Err(e) => {
                     self.settle_old_tree(None).await;
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
