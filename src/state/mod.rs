@@ -510,6 +510,14 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     replace_file(path, contents, true)
 }
 
+/// Write a file so that readers see the old or the new contents, never half of one,
+/// without waiting for the disk: for records that only mean something while the
+/// machine is up (which supervisor holds a service's lock). An fsync there costs
+/// milliseconds at every launch (issue 24 item 3).
+pub fn write_atomic_volatile(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace_file(path, contents, false)
+}
+
 /// Atomic replace; `durable` adds an fsync. The state file skips it: it is rewritten at
 /// every transition, only matters while the machine is up, and an fsync on the restart
 /// path would delay the next start.

@@ -183,8 +183,12 @@ impl Supervisor {
             })?;
         // Clients find us through this record (checked against the lock), even when
         // the state file is unreadable.
-        write_atomic(&paths.holder_file(), Holder::me().to_text().as_bytes())
-            .map_err(state_dir_err)?;
+        // Not durable: after a power cut the lock is free whatever the record says.
+        crate::state::write_atomic_volatile(
+            &paths.holder_file(),
+            Holder::me().to_text().as_bytes(),
+        )
+        .map_err(state_dir_err)?;
         crate::state::writer::remove_leftovers(&paths.dir);
         let previous = ServiceState::read(&paths.state_file()).ok();
 
