@@ -76,7 +76,12 @@ pub fn become_subreaper() {
 pub fn own_children(except: &[u32]) -> Vec<ProcInfo> {
     let me = std::process::id();
     let candidates = match listed_children() {
-        Some(pids) => pids.into_iter().filter_map(proc_info).collect(),
+        // The excepted ones (the sentry, the current child) are not even read.
+        Some(pids) => pids
+            .into_iter()
+            .filter(|p| !except.contains(p))
+            .filter_map(proc_info)
+            .collect(),
         None => all_processes(),
     };
     candidates

@@ -100,7 +100,8 @@ impl Sentinel {
     /// The current child's group and start time (`None`: no child now).
     pub fn tell(&mut self, child: Option<(u32, u64)>) {
         let (pgid, token) = child.unwrap_or((0, 0));
-        let _ = writeln!(self.tx, "{pgid} {token}");
+        // One write (one syscall, on the restart path), not one per formatted piece.
+        let _ = self.tx.write_all(format!("{pgid} {token}\n").as_bytes());
     }
 }
 
@@ -126,6 +127,9 @@ fn thread_count() -> Option<usize> {
 /// The sentinel's whole life: detach, wait for EOF, clean up, exit.
 fn watch(rx: OwnedFd) -> ! {
     detach(rx.as_raw_fd());
+    // It only reads a pipe and may kill a group: the supervisor's startup pages
+    // are not its own.
+    super::shed_startup_pages();
     let mut current: Option<(u32, u64)> = None;
     for line in BufReader::new(File::from(rx)).lines() {
         let Ok(line) = line else { break };

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod install;
+pub mod writer;
 
 use crate::policy::ExitKind;
 use serde::{Deserialize, Serialize};
@@ -519,9 +520,14 @@ impl ServiceState {
     }
 
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        replace_file(path, &self.to_json(), false)
+    }
+
+    /// The file's contents.
+    pub fn to_json(&self) -> Vec<u8> {
         let mut json = serde_json::to_vec_pretty(self).expect("state serializes");
         json.push(b'\n');
-        replace_file(path, &json, false)
+        json
     }
 }
 
@@ -529,6 +535,14 @@ impl ServiceState {
 /// and so that it survives a power loss (for unit files, plists, install records).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     replace_file(path, contents, true)
+}
+
+/// Write a file so that readers see the old or the new contents, never half of one,
+/// without waiting for the disk: for records that only mean something while the
+/// machine is up (which supervisor holds a service's lock). An fsync there costs
+/// milliseconds at every launch (issue 24 item 3).
+pub fn write_atomic_volatile(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace_file(path, contents, false)
 }
 
 /// Atomic replace; `durable` adds an fsync. The state file skips it: it is rewritten at

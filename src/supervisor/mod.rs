@@ -120,6 +120,12 @@ pub struct Supervisor {
     /// Why a stop request came, when its sender said (the end of the user's session):
     /// what the state file and the log say instead of "stopped on request".
     stop_reason: StopReason,
+    /// An immediate restart's work on the old child that waits for the new fork.
+    after_fork: Option<AfterFork>,
+    /// Writes the state file; its tidying waits while a restart is under way.
+    writer: crate::state::writer::StateWriter,
+    /// Tidy the writer after each save (off during an immediate restart's first save).
+    tidy: bool,
     /// The Windows service host starts the child as the recorded user (issue 15).
     #[cfg(windows)]
     launcher: Option<crate::supervisor::user_launch::UserLauncher>,
@@ -136,6 +142,17 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 enum Next {
     StartAgain,
     Done(Outcome),
+}
+
+/// A restart with no backoff starts the new child first (issue 24): what is left of
+/// the old child, for after the fork.
+struct AfterFork {
+    /// The old child's process group, swept again for late escapees.
+    pgid: u32,
+    /// The old child's log pumps that had not finished by the fork.
+    pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// The "child ended" event, logged after the fork and before "started".
+    ended: Option<String>,
 }
 
 /// Why the engine stops the child: a stop request ends the run; a planned stop
@@ -184,8 +201,10 @@ impl Supervisor {
             })?;
         // Clients find us through this record (checked against the lock), even when
         // the state file is unreadable.
-        write_atomic(&paths.holder_file(), Holder::record_text().as_bytes())
+        // Not durable: after a power cut the lock is free whatever the record says.
+        crate::state::write_atomic_volatile(&paths.holder_file(), Holder::record_text().as_bytes())
             .map_err(state_dir_err)?;
+        crate::state::writer::remove_leftovers(&paths.dir);
         let previous = ServiceState::read(&paths.state_file()).ok();
 
         let log_file = paths.log_file(spec.logs.dir.as_deref());
@@ -222,6 +241,9 @@ impl Supervisor {
             planned: false,
             stop_requested: false,
             stop_reason: StopReason::default(),
+            after_fork: None,
+            writer: Default::default(),
+            tidy: true,
             #[cfg(windows)]
             launcher: None,
             _lock: lock,
@@ -336,6 +358,7 @@ impl Supervisor {
     pub async fn run(mut self, mut controls: mpsc::UnboundedReceiver<Control>) -> Outcome {
         self.reaper.listen();
         let mut first_start = true;
+        let mut shed = true;
         loop {
             if !first_start {
                 self.state.restarts += 1;
@@ -349,8 +372,15 @@ impl Supervisor {
                 return outcome;
             }
             let next = match self.start_child() {
-                Ok(child) => self.supervise(child, &mut controls).await,
+                Ok(child) => {
+                    if std::mem::take(&mut shed) {
+                        // Startup's code and heap are done with (issue 24, memory).
+                        os::shed_startup_pages();
+                    }
+                    self.supervise(child, &mut controls).await
+                }
                 Err(e) => {
+                    self.settle_old_tree(None).await;
                     self.event(&format!("cannot start `{}`: {e}", self.spec.command));
                     // Like a shell: "command cannot run" is exit code 127.
                     self.record_exit(ExitKind::Code(127));
@@ -371,6 +401,11 @@ impl Supervisor {
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Next {
         let started = Instant::now();
+        let spare = orphans::Spare {
+            pgid: child.pid(),
+            start: self.state.child_start_token,
+        };
+        self.settle_old_tree(Some(spare)).await;
         // A bounded watch for the pid file, only while the main pid is not known (often
         // while readiness waits for it).
         let mut pid_watch: Box<dyn Iterator<Item = Duration> + Send> =
@@ -537,7 +572,6 @@ impl Supervisor {
     }
 
     fn start_child(&mut self) -> std::io::Result<ChildTree> {
-        self.check_sentry();
         let mut cmd = self.command()?;
         #[cfg(windows)]
         let launcher = &mut self.launcher;
@@ -576,6 +610,8 @@ impl Supervisor {
         self.state.identity = os::child_identity(pid);
         self.set_main_pid(None);
         self.pid_file_refusal = None;
+        // After the fork: a sentry killed meanwhile is replaced, then told.
+        self.check_sentry();
         self.sentry.tell(Some((pid, self.state.child_start_token)));
         self.state.started_at = Some(rfc3339(SystemTime::now()));
         self.state.next_restart_at = None;
@@ -583,7 +619,14 @@ impl Supervisor {
         let notes = self
             .health
             .child_started(&child, &self.reaper, &mut self.state);
+        let ended = self.after_fork.as_mut().and_then(|a| a.ended.take());
+        if let Some(after) = &self.after_fork {
+            self.state.output_drained = after.pumps.is_empty();
+        }
         self.save();
+        if let Some(ended) = ended {
+            self.event(&ended);
+        }
         let whom = match &self.state.identity {
             Some(id) if cfg!(windows) => format!(
                 " as {} (session {}, {} logon)",
@@ -656,17 +699,26 @@ impl Supervisor {
                 // hold the pipe open).
                 self.state.state = RunState::Backoff;
                 self.state.next_restart_at = Some(rfc3339(SystemTime::now() + delay));
+                // Before an immediate restart, the writer's tidying waits for the fork.
+                self.tidy = !(delay.is_zero() && tree.is_some());
                 self.save();
+                self.tidy = true;
+                let why = if planned { " (planned restart)" } else { "" };
+                let ended = format!(
+                    "child ended with {exit} after {} up{why}; starting again in {}",
+                    humantime::format_duration(Duration::from_secs(uptime.as_secs())),
+                    humantime::format_duration(delay)
+                );
+                if let (true, Some(pgid)) = (delay.is_zero(), tree) {
+                    if let Some(next) = self.restart_now(pgid, &ended, controls).await {
+                        return next;
+                    }
+                }
                 if let Some(pgid) = tree {
                     self.end_tree(pgid).await;
                 }
                 self.output_drained();
-                let why = if planned { " (planned restart)" } else { "" };
-                self.event(&format!(
-                    "child ended with {exit} after {} up{why}; starting again in {}",
-                    humantime::format_duration(Duration::from_secs(uptime.as_secs())),
-                    humantime::format_duration(delay)
-                ));
+                self.event(&ended);
                 loop {
                     tokio::select! {
                         // A request already waiting wins over an elapsed (or zero)
@@ -703,6 +755,97 @@ impl Supervisor {
                 self.announce(&outcome);
                 Next::Done(outcome)
             }
+        }
+    }
+
+    /// Backoff 0 after the child's exit: the new child comes first (issue 24). Before
+    /// its fork only what the state's truth needs: the group is killed (by the caller)
+    /// and the state says `backoff` (saved by the caller), requests already waiting
+    /// are taken, and the log pumps get a turn to copy the old child's last output
+    /// (its pipes closed when it exited). The sweep for late escapees, what is left to
+    /// drain and the log lines follow the fork ([`Supervisor::settle_old_tree`]).
+    /// `None`: a descendant escaped the old group and is alive; it is killed first, as
+    /// before any start, so the new child never starts beside it.
+    async fn restart_now(
+        &mut self,
+        pgid: u32,
+        ended: &str,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> Option<Next> {
+        use mpsc::error::TryRecvError;
+        if self.reaper.escaped_alive(pgid) {
+            return None;
+        }
+        loop {
+            match controls.try_recv() {
+                Ok(Control::Restart) => {
+                    self.planned = true;
+                    self.reload_spec();
+                }
+                Ok(Control::SessionChanged) => {}
+                Ok(Control::Stop) | Err(TryRecvError::Disconnected) => {
+                    self.end_tree(pgid).await;
+                    self.output_drained();
+                    self.event(ended);
+                    return Some(Next::Done(self.finish(Outcome::Stopped)));
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        // A pump's EOF is ready; the runtime runs the pumps a turn or two after this
+        // task yields (block_on polls its own future first).
+        for _ in 0..3 {
+            if self.pumps.iter().all(|p| p.is_finished()) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let mut pumps = std::mem::take(&mut self.pumps);
+        pumps.retain(|p| !p.is_finished());
+        self.after_fork = Some(AfterFork {
+            pgid,
+            pumps,
+            ended: Some(ended.to_string()),
+        });
+        Some(Next::StartAgain)
+    }
+
+    /// After an immediate restart's fork (`spare`: the new child's group), or when the
+    /// new start failed (`None`): kill what escaped the old tree since, let the rest of
+    /// its output drain, and say so.
+    async fn settle_old_tree(&mut self, spare: Option<orphans::Spare>) {
+        let Some(after) = self.after_fork.take() else {
+            return;
+        };
+        if let Some(ended) = &after.ended {
+            self.event(ended);
+        }
+        let escaped = self.reaper.sweep(after.pgid, spare).await;
+        let mut changed = false;
+        if !escaped.is_empty() {
+            self.event(&format!(
+                "killed {} descendant(s) of the child that had left its process group: {escaped:?}",
+                escaped.len()
+            ));
+            self.state.escaped = escaped;
+            changed = true;
+        }
+        if spare.is_none() {
+            self.sentry.tell(None);
+        }
+        if !after.pumps.is_empty() {
+            // Only the old child's pumps: the new child's run on.
+            let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+                for pump in after.pumps {
+                    let _ = pump.await;
+                }
+            })
+            .await;
+            self.state.output_drained = true;
+            changed = true;
+        }
+        if changed {
+            self.save();
         }
     }
 
@@ -806,7 +949,7 @@ impl Supervisor {
     /// After the child's group was killed: kill what escaped the group (and say so),
     /// then let the last output drain.
     async fn end_tree(&mut self, pgid: u32) {
-        let escaped = self.reaper.sweep(pgid).await;
+        let escaped = self.reaper.sweep(pgid, None).await;
         if !escaped.is_empty() {
             self.event(&format!(
                 "killed {} descendant(s) of the child that had left its process group: {escaped:?}",
@@ -960,7 +1103,12 @@ impl Supervisor {
 
     fn try_save(&mut self) -> std::io::Result<()> {
         self.state.updated_at = rfc3339(SystemTime::now());
-        self.state.write(&self.paths.state_file())
+        let file = self.paths.state_file();
+        self.writer.write(&file, &self.state.to_json())?;
+        if self.tidy {
+            self.writer.tidy(&file);
+        }
+        Ok(())
     }
 
     /// Record the state, or stop everything: a supervisor whose state file is stale
@@ -1008,8 +1156,10 @@ impl Supervisor {
     /// A supervisor event, for the log file (so `respawn logs` tells the whole story)
     /// and for our own stderr (the journal, or the terminal in the foreground).
     fn event(&self, what: &str) {
-        // Not eprintln!, which panics when stderr is a closed pipe.
-        let _ = writeln!(std::io::stderr(), "respawn[{}]: {what}", self.state.service);
+        // Not eprintln!, which panics when stderr is a closed pipe; one write, not one
+        // per formatted piece (stderr is unbuffered).
+        let said = format!("respawn[{}]: {what}\n", self.state.service);
+        let _ = std::io::stderr().write_all(said.as_bytes());
         if let Some(sink) = EVENT_SINK.get() {
             sink(what);
         }

@@ -131,6 +131,22 @@ impl Sentry {
     }
 }
 
+/// A new child that a sweep of the old tree must leave alone, with what it starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Spare {
+    /// Its process group (its pid).
+    pub pgid: u32,
+    /// Its start time (clock ticks since boot), when known.
+    pub start: Option<u64>,
+}
+
+impl Spare {
+    #[cfg(unix)]
+    fn covers(&self, c: &crate::os::ProcInfo) -> bool {
+        c.pgid == self.pgid || self.start.is_some_and(|start| c.start >= start)
+    }
+}
+
 #[cfg(unix)]
 /// How long a sweep may go on killing what keeps appearing (each kill can orphan
 /// more descendants, which reparent to us a moment later).
@@ -202,10 +218,41 @@ impl Reaper {
         }
     }
 
+    /// Right after the child's group `pgid` was killed: whether a descendant that left
+    /// that group is now our own child and alive (an escaped one, to be killed before
+    /// anything new starts). Reaps the dead meanwhile. One look at
+    /// /proc/self/task/*/children, which lists only the sentry in the usual case.
+    #[cfg(unix)]
+    pub fn escaped_alive(&self, pgid: u32) -> bool {
+        use nix::sys::wait::{waitpid, WaitPidFlag};
+        let mut alive = false;
+        for c in crate::os::own_children(&self.theirs()) {
+            if c.zombie {
+                let _ = waitpid(
+                    nix::unistd::Pid::from_raw(c.pid as i32),
+                    Some(WaitPidFlag::WNOHANG),
+                );
+            } else if c.pgid != pgid {
+                alive = true;
+            }
+        }
+        alive
+    }
+
+    /// Windows: the Job Object holds the whole tree; nothing can escape it.
+    #[cfg(not(unix))]
+    pub fn escaped_alive(&self, _pgid: u32) -> bool {
+        false
+    }
+
     /// Kill every descendant of the child's tree that is now our own child, after the
     /// child's group was killed. Returns the pids that had left the group `pgid`.
+    /// `spare`: a new child started meanwhile (an immediate restart sweeps after the
+    /// new fork): its group, and any process started at or after it, are never taken
+    /// for the old tree's. (One that did belong to the old tree, born in the same
+    /// clock tick, is left to the next sweep: at the next stop or restart.)
     #[cfg(unix)]
-    pub async fn sweep(&self, pgid: u32) -> Vec<u32> {
+    pub async fn sweep(&self, pgid: u32, spare: Option<Spare>) -> Vec<u32> {
         let mut escaped = Vec::new();
         {
             let end = tokio::time::Instant::now() + SWEEP_LIMIT;
@@ -213,7 +260,7 @@ impl Reaper {
                 self.reap();
                 let live: Vec<_> = crate::os::own_children(&self.theirs())
                     .into_iter()
-                    .filter(|c| !c.zombie)
+                    .filter(|c| !c.zombie && !spare.is_some_and(|s| s.covers(c)))
                     .collect();
                 if live.is_empty() || tokio::time::Instant::now() >= end {
                     break;
@@ -232,7 +279,7 @@ impl Reaper {
 
     /// Windows: the Job Object holds the whole tree; nothing can escape it.
     #[cfg(not(unix))]
-    pub async fn sweep(&self, _pgid: u32) -> Vec<u32> {
+    pub async fn sweep(&self, _pgid: u32, _spare: Option<Spare>) -> Vec<u32> {
         Vec::new()
     }
 

@@ -6,4 +6,5 @@ mod faults;
 mod health;
 mod lock_truth;
 mod main_pid;
+mod restart_now;
 mod stdin;
