@@ -12,8 +12,13 @@ pub mod main_pid;
 pub mod notify;
 pub mod oplock;
 pub mod orphans;
+mod output;
 pub mod session_end;
 pub mod signals;
+mod stop;
+
+use output::spawn_log_pump;
+use stop::StopKind;
 pub mod stamp;
 #[cfg(windows)]
 pub mod user_launch;
@@ -153,27 +158,6 @@ struct AfterFork {
     pumps: Vec<tokio::task::JoinHandle<()>>,
     /// The "child ended" event, logged after the fork and before "started".
     ended: Option<String>,
-}
-
-/// Why the engine stops the child: a stop request ends the run; a planned stop
-/// (restart, spec reload, session move) is followed by a new start.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum StopKind {
-    Requested,
-    Planned,
-}
-
-/// Take the requests already waiting; whether a stop (or a closed channel) is among
-/// them. The others (restart, session change) are moot before a new start.
-fn stop_waiting(controls: &mut mpsc::UnboundedReceiver<Control>) -> bool {
-    use mpsc::error::TryRecvError;
-    loop {
-        match controls.try_recv() {
-            Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(Control::Restart | Control::SessionChanged) => {}
-            Err(TryRecvError::Empty) => return false,
-        }
-    }
 }
 
 impl Supervisor {
@@ -849,87 +833,6 @@ impl Supervisor {
         }
     }
 
-    /// Graceful stop: ask with the spec's stop method, wait up to the stop timeout (or
-    /// a second stop request), then kill the whole tree. Returns the child's exit and,
-    /// for a planned stop, whether a stop request came meanwhile: that one is the
-    /// first stop (the graceful wait goes on; only a further stop kills at once), and
-    /// the run must end stopped instead of starting the child again.
-    async fn stop_child(
-        &mut self,
-        child: &mut ChildTree,
-        controls: &mut mpsc::UnboundedReceiver<Control>,
-        kind: StopKind,
-    ) -> (ExitKind, bool) {
-        self.health.child_gone();
-        self.state.state = RunState::Stopping;
-        self.save();
-        let timeout = self.health.stop_timeout(self.spec.stop.timeout);
-        let asked = match self.request_graceful_stop(child) {
-            Ok(asked) => asked,
-            Err(e) => {
-                self.event(&format!("graceful stop request failed: {e}"));
-                false
-            }
-        };
-        let mut exit = None;
-        let mut stop_seen = false;
-        if asked {
-            let deadline = tokio::time::Instant::now() + timeout;
-            let mut listening = true;
-            loop {
-                tokio::select! {
-                    r = child.wait() => {
-                        exit = r.ok();
-                        break;
-                    }
-                    () = tokio::time::sleep_until(deadline) => {
-                        self.event(&format!("child did not stop within {}; killing it", humantime::format_duration(timeout)));
-                        break;
-                    }
-                    control = controls.recv(), if listening => match control {
-                        Some(Control::Stop) if kind == StopKind::Planned && !stop_seen => {
-                            stop_seen = true;
-                            self.stop_requested = true;
-                            self.event("stop requested during a planned stop; the child keeps its graceful stop, and is not started again");
-                        }
-                        Some(Control::Stop) => {
-                            self.event("second stop request; killing the child now");
-                            break;
-                        }
-                        // Already stopping; the next start (if any) plans afresh.
-                        Some(Control::Restart | Control::SessionChanged) => {}
-                        // Nobody can ask any more: wait for the child or the timeout.
-                        None => {
-                            listening = false;
-                            stop_seen |= kind == StopKind::Planned;
-                        }
-                    },
-                }
-            }
-        }
-        child.kill_tree();
-        let exit = match exit {
-            Some(e) => e,
-            None => child.wait().await.unwrap_or(ExitKind::Code(-1)),
-        };
-        self.record_exit(exit);
-        self.end_tree(child.pid()).await;
-        self.event(&format!("child stopped ({exit})"));
-        if kind == StopKind::Planned {
-            // Requests that came while nothing listened (no graceful wait, the drain).
-            stop_seen |= stop_waiting(controls);
-        }
-        (exit, stop_seen)
-    }
-
-    /// The last child's output is in the log (its tree was ended and drained, by
-    /// [`Supervisor::end_tree`] here or in the stop before): say so, for a `start`
-    /// that shows it.
-    fn output_drained(&mut self) {
-        self.state.output_drained = true;
-        self.save();
-    }
-
     /// The child is gone: what the state says of it, at once.
     fn record_exit(&mut self, exit: ExitKind) {
         self.state.output_drained = false;
@@ -960,18 +863,6 @@ impl Supervisor {
         }
         self.sentry.tell(None);
         self.drain_output().await;
-    }
-
-    /// Let the log pumps copy what the child wrote last: its pipes close once its tree
-    /// is gone, so this is quick, and bounded for a descendant that escaped the tree.
-    async fn drain_output(&mut self) {
-        let pumps = std::mem::take(&mut self.pumps);
-        let _ = tokio::time::timeout(DRAIN_LIMIT, async {
-            for pump in pumps {
-                let _ = pump.await;
-            }
-        })
-        .await;
     }
 
     /// Look at the pid file again; returns whether the main pid is known. A pid that
@@ -1009,52 +900,6 @@ impl Supervisor {
     fn set_main_pid(&mut self, main: Option<main_pid::MainPid>) {
         self.state.main_pid = main.map(|m| m.pid);
         self.state.main_start_token = main.and_then(|m| m.token);
-    }
-
-    /// The pid a stop request names: the program's own (pid_file) when it is known
-    /// and still the same process, else the child's.
-    fn stop_target(&mut self, child: &ChildTree) -> u32 {
-        if self.refresh_main_pid(child) {
-            if let Some(pid) = self.state.main_pid {
-                if os::start_token(pid) == self.state.main_start_token {
-                    return pid;
-                }
-            }
-        }
-        child.pid()
-    }
-
-    /// Returns whether a graceful request was made (and so is worth waiting for).
-    fn request_graceful_stop(&mut self, child: &mut ChildTree) -> std::io::Result<bool> {
-        let pid = self.stop_target(child).to_string();
-        let fill = |text: &str| fill_placeholders(text, &pid);
-        match &self.spec.stop.method {
-            StopMethod::Signal(sig) => child.send_stop_signal(*sig),
-            StopMethod::Command(argv) => {
-                let argv: Vec<String> = argv.iter().map(|a| fill(a)).collect();
-                let mut cmd = tokio::process::Command::new(&argv[0]);
-                cmd.args(&argv[1..])
-                    .envs(&self.spec.env)
-                    .stdin(Stdio::null());
-                // In the child's job (Windows), hidden, as the child's user when it was
-                // started with a user's token; Tokio reaps it, so the sweep must not
-                // take it for an escaped descendant.
-                self.reaper
-                    .spawn_tracked(|| child.spawn_helper(&mut cmd), |c| c.id(), false)
-                    .map(|_| true)
-            }
-            StopMethod::File { path, contents } => {
-                let write = || write_atomic(path, fill(contents).as_bytes()).map(|()| true);
-                // A file of the user's (Hermes' planned-stop marker in HERMES_HOME) is
-                // written with the user's rights, never SYSTEM's.
-                #[cfg(windows)]
-                if let Some(launcher) = &self.launcher {
-                    return launcher.as_user(write)?;
-                }
-                write()
-            }
-            StopMethod::Kill => Ok(false),
-        }
     }
 
     fn finish(&mut self, outcome: Outcome) -> Outcome {
@@ -1179,72 +1024,4 @@ pub fn stop_reason(respawn_asked: bool) -> String {
          or a shutdown)"
             .into()
     }
-}
-
-/// `{pid}`, `{supervisor_pid}` and `{now}` in stop commands and stop files.
-pub fn fill_placeholders(text: &str, pid: &str) -> String {
-    text.replace("{pid}", pid)
-        .replace("{supervisor_pid}", &std::process::id().to_string())
-        .replace(
-            "{now}",
-            &humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        )
-}
-
-/// The child's output on our stdout, a prefix before every line.
-struct Echo {
-    prefix: Arc<str>,
-    at_line_start: bool,
-}
-
-impl Echo {
-    fn show(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        let mut text = Vec::with_capacity(bytes.len() + 16);
-        for line in bytes.split_inclusive(|b| *b == b'\n') {
-            if self.at_line_start {
-                text.extend_from_slice(self.prefix.as_bytes());
-            }
-            text.extend_from_slice(line);
-            self.at_line_start = line.ends_with(b"\n");
-        }
-        // A closed terminal must not stop the logging.
-        let _ = std::io::stdout().lock().write_all(&text);
-    }
-}
-
-/// Copy one of the child's output streams into the log until it closes. Runs on its
-/// own so a grandchild that keeps the pipe open never holds up the engine.
-fn spawn_log_pump(
-    mut stream: os::Output,
-    log: Arc<Mutex<RotatingLog>>,
-    health: watch::Sender<Option<String>>,
-    echo: Option<Arc<str>>,
-    mut stamper: Option<stamp::Stamper>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 8192];
-        let mut echo = echo.map(|prefix| Echo {
-            prefix,
-            at_line_start: true,
-        });
-        while let Ok(n @ 1..) = stream.read(&mut buf).await {
-            if let Some(echo) = echo.as_mut() {
-                echo.show(&buf[..n]);
-            }
-            let stamped = stamper
-                .as_mut()
-                .map(|s| s.stamp(&buf[..n], std::time::SystemTime::now()));
-            let error = {
-                let mut log = log.lock().expect("log lock");
-                log.write(stamped.as_deref().unwrap_or(&buf[..n]));
-                log.error().map(str::to_owned)
-            };
-            health.send_if_modified(|current| {
-                let changed = *current != error;
-                *current = error;
-                changed
-            });
-        }
-    })
 }
