@@ -227,7 +227,11 @@ fn wait_for_lock_release(lock_path: &Path, timeout: Duration) -> bool {
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(file.lock_shared().is_ok());
+        let released = file.lock_shared().is_ok();
+        // Let go of the shared lock before saying so: a supervisor launched right
+        // after (update, restart) takes the lock exclusively and would find it held.
+        drop(file);
+        let _ = tx.send(released);
     });
     rx.recv_timeout(timeout).unwrap_or(false)
 }
