@@ -30,7 +30,7 @@ fn wide_path(p: &Path) -> Vec<u16> {
         .collect()
 }
 
-fn win32(code: u32, what: &str, path: &Path) -> io::Result<()> {
+pub(super) fn win32(code: u32, what: &str, path: &Path) -> io::Result<()> {
     if code == 0 {
         return Ok(());
     }
@@ -39,6 +39,62 @@ fn win32(code: u32, what: &str, path: &Path) -> io::Result<()> {
         e.kind(),
         format!("{what} {}: {e}", path.display()),
     ))
+}
+
+/// A security descriptor made from SDDL (LocalAlloc'ed by Windows), freed on drop:
+/// the one conversion every "set these permissions" call starts from.
+pub(super) struct Descriptor(PSECURITY_DESCRIPTOR);
+
+impl Descriptor {
+    pub(super) fn from_sddl(sddl: &str) -> io::Result<Descriptor> {
+        let wsddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated string; the descriptor the call allocates is owned
+        // by the returned value and freed in its drop.
+        check(unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                wsddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        })
+        .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
+        Ok(Descriptor(sd))
+    }
+
+    pub(super) fn raw(&self) -> PSECURITY_DESCRIPTOR {
+        self.0
+    }
+
+    /// Its owner and DACL, pointers into it: valid while it lives.
+    pub(super) fn owner_and_dacl(&self) -> io::Result<(PSID, *mut ACL)> {
+        let (mut present, mut defaulted) = (0, 0);
+        let mut dacl: *mut ACL = std::ptr::null_mut();
+        let mut owner: PSID = std::ptr::null_mut();
+        // SAFETY: a valid descriptor owned by self; out pointers to locals.
+        unsafe {
+            check(GetSecurityDescriptorDacl(
+                self.0,
+                &mut present,
+                &mut dacl,
+                &mut defaulted,
+            ))?;
+            check(GetSecurityDescriptorOwner(
+                self.0,
+                &mut owner,
+                &mut defaulted,
+            ))?;
+        }
+        Ok((owner, dacl))
+    }
+}
+
+impl Drop for Descriptor {
+    fn drop(&mut self) {
+        // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW.
+        unsafe { LocalFree(self.0) };
+    }
 }
 
 /// Replace the DACL of `path` with the one in `sddl` (a `D:` string), protected from
@@ -52,52 +108,24 @@ pub fn set_protected_dacl(path: &Path, sddl: &str) -> io::Result<()> {
     } else {
         format!("O:BA{sddl}")
     };
-    let wsddl: Vec<u16> = with_owner
-        .encode_utf16()
-        .chain(std::iter::once(0))
-        .collect();
+    let sd = Descriptor::from_sddl(&with_owner)?;
+    let (owner, dacl) = sd.owner_and_dacl()?;
     let wpath = wide_path(path);
-    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: the descriptor is LocalAlloc'ed by the call and freed below; the DACL
-    // pointer points into it and is used before the free.
-    unsafe {
-        check(ConvertStringSecurityDescriptorToSecurityDescriptorW(
-            wsddl.as_ptr(),
-            SDDL_REVISION_1,
-            &mut sd,
+    // SAFETY: the owner and DACL point into `sd`, alive for the call.
+    let code = unsafe {
+        SetNamedSecurityInfoW(
+            wpath.as_ptr(),
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION
+                | DACL_SECURITY_INFORMATION
+                | PROTECTED_DACL_SECURITY_INFORMATION,
+            owner,
             std::ptr::null_mut(),
-        ))
-        .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
-        let (mut present, mut defaulted) = (0, 0);
-        let mut dacl: *mut ACL = std::ptr::null_mut();
-        let mut owner: PSID = std::ptr::null_mut();
-        let got = check(GetSecurityDescriptorDacl(
-            sd,
-            &mut present,
-            &mut dacl,
-            &mut defaulted,
-        ))
-        .and_then(|()| check(GetSecurityDescriptorOwner(sd, &mut owner, &mut defaulted)));
-        let set = got.and_then(|()| {
-            win32(
-                SetNamedSecurityInfoW(
-                    wpath.as_ptr(),
-                    SE_FILE_OBJECT,
-                    OWNER_SECURITY_INFORMATION
-                        | DACL_SECURITY_INFORMATION
-                        | PROTECTED_DACL_SECURITY_INFORMATION,
-                    owner,
-                    std::ptr::null_mut(),
-                    dacl,
-                    std::ptr::null(),
-                ),
-                "cannot set the permissions of",
-                path,
-            )
-        });
-        LocalFree(sd);
-        set
-    }
+            dacl,
+            std::ptr::null(),
+        )
+    };
+    win32(code, "cannot set the permissions of", path)
 }
 
 /// The owner and DACL of `path` as SDDL (`O:...D:...`).

@@ -291,10 +291,7 @@ pub fn make_junction(link: &Path, target: &Path) -> io::Result<()> {
 /// are made through one handle, so the path cannot be swapped in between.
 pub fn reset_security_no_follow(path: &Path, sddl: &str) -> io::Result<()> {
     use windows_sys::Win32::Security::Authorization::SetSecurityInfo;
-    use windows_sys::Win32::Security::{
-        GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, ACL,
-        PROTECTED_DACL_SECURITY_INFORMATION, PSID,
-    };
+    use windows_sys::Win32::Security::PROTECTED_DACL_SECURITY_INFORMATION;
     use windows_sys::Win32::Storage::FileSystem::{WRITE_DAC, WRITE_OWNER};
     let h = open_no_follow(path, READ_CONTROL | WRITE_DAC | WRITE_OWNER)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
@@ -311,53 +308,23 @@ pub fn reset_security_no_follow(path: &Path, sddl: &str) -> io::Result<()> {
             ),
         ));
     }
-    let wsddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
-    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: the descriptor is LocalAlloc'ed by the conversion and freed below; the
-    // owner and DACL pointers point into it and are used before the free.
-    unsafe {
-        check(ConvertStringSecurityDescriptorToSecurityDescriptorW(
-            wsddl.as_ptr(),
-            SDDL_REVISION_1,
-            &mut sd,
+    let sd = super::acl::Descriptor::from_sddl(sddl)?;
+    let (owner, dacl) = sd.owner_and_dacl()?;
+    // SAFETY: a valid handle; the owner and DACL point into `sd`, alive for the call.
+    let code = unsafe {
+        SetSecurityInfo(
+            h.0,
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION
+                | DACL_SECURITY_INFORMATION
+                | PROTECTED_DACL_SECURITY_INFORMATION,
+            owner,
             std::ptr::null_mut(),
-        ))
-        .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
-        let (mut present, mut defaulted) = (0, 0);
-        let mut dacl: *mut ACL = std::ptr::null_mut();
-        let mut owner: PSID = std::ptr::null_mut();
-        let got = check(GetSecurityDescriptorDacl(
-            sd,
-            &mut present,
-            &mut dacl,
-            &mut defaulted,
-        ))
-        .and_then(|()| check(GetSecurityDescriptorOwner(sd, &mut owner, &mut defaulted)));
-        let set = got.and_then(|()| {
-            let code = SetSecurityInfo(
-                h.0,
-                SE_FILE_OBJECT,
-                OWNER_SECURITY_INFORMATION
-                    | DACL_SECURITY_INFORMATION
-                    | PROTECTED_DACL_SECURITY_INFORMATION,
-                owner,
-                std::ptr::null_mut(),
-                dacl,
-                std::ptr::null(),
-            );
-            if code == 0 {
-                Ok(())
-            } else {
-                let e = io::Error::from_raw_os_error(code as i32);
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot set the permissions of {}: {e}", path.display()),
-                ))
-            }
-        });
-        LocalFree(sd);
-        set
-    }
+            dacl,
+            std::ptr::null(),
+        )
+    };
+    super::acl::win32(code, "cannot set the permissions of", path)
 }
 
 /// Give a service the DACL in `sddl` (`SetServiceObjectSecurity`); the handle needs
@@ -367,26 +334,11 @@ pub fn set_service_security(
     sddl: &str,
 ) -> io::Result<()> {
     use windows_sys::Win32::System::Services::SetServiceObjectSecurity;
-    let wsddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
-    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: the descriptor is LocalAlloc'ed by the conversion and freed after use;
-    // the service handle is valid for the borrow.
-    unsafe {
-        check(ConvertStringSecurityDescriptorToSecurityDescriptorW(
-            wsddl.as_ptr(),
-            SDDL_REVISION_1,
-            &mut sd,
-            std::ptr::null_mut(),
-        ))
-        .map_err(|e| io::Error::new(e.kind(), format!("bad SDDL {sddl:?}: {e}")))?;
-        let set = check(SetServiceObjectSecurity(
-            service.raw_handle(),
-            DACL_SECURITY_INFORMATION,
-            sd,
-        ));
-        LocalFree(sd);
-        set
-    }
+    let sd = super::acl::Descriptor::from_sddl(sddl)?;
+    // SAFETY: the service handle is valid for the borrow; `sd` lives for the call.
+    check(unsafe {
+        SetServiceObjectSecurity(service.raw_handle(), DACL_SECURITY_INFORMATION, sd.raw())
+    })
 }
 
 /// A service's DACL as SDDL (`QueryServiceObjectSecurity`); the handle needs
