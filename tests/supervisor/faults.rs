@@ -738,13 +738,27 @@ fn a_killed_sentry_is_reaped_logged_and_replaced() {
         "the old sentry was not reaped: {:?}",
         stat(old)
     );
-    let new = sentries(sup.id());
-    assert!(new.len() == 1 && new[0] != old, "{new:?}");
-    // The replacement is named in `ps` as the first one was.
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", new[0])).unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&cmdline).trim_end_matches('\0'),
-        "respawn: sentry of sk"
+    // The replacement runs respawn again; it names itself (comm, then its command
+    // line) as its first act, which a loaded machine may show a moment later.
+    let mut new = Vec::new();
+    assert!(
+        wait_for("the new sentry", || {
+            new = sentries(sup.id());
+            new.len() == 1 && new[0] != old
+        }),
+        "{new:?}"
+    );
+    // It is named in `ps` as the first one was.
+    let shown = || {
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", new[0])).unwrap_or_default();
+        String::from_utf8_lossy(&cmdline)
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    assert!(
+        wait_for("its name", || shown() == "respawn: sentry of sk"),
+        "{}",
+        shown()
     );
     assert!(alive(child));
     signal(sup.id(), Signal::SIGKILL);
