@@ -128,6 +128,26 @@ pub fn set_protected_dacl(path: &Path, sddl: &str) -> io::Result<()> {
     win32(code, "cannot set the permissions of", path)
 }
 
+/// The parts `info` names of the security descriptor `sd`, as SDDL text. The one
+/// conversion every "read these permissions" call ends with.
+///
+/// # Safety
+/// `sd` must point to a valid security descriptor for the call.
+pub(super) unsafe fn sddl_of(sd: PSECURITY_DESCRIPTOR, info: u32) -> io::Result<String> {
+    let mut text = std::ptr::null_mut();
+    check(ConvertSecurityDescriptorToStringSecurityDescriptorW(
+        sd,
+        SDDL_REVISION_1,
+        info,
+        &mut text,
+        std::ptr::null_mut(),
+    ))?;
+    let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+    let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+    LocalFree(text.cast());
+    Ok(s)
+}
+
 /// The owner and DACL of `path` as SDDL (`O:...D:...`).
 pub fn read_security(path: &Path) -> io::Result<String> {
     let wpath = wide_path(path);
@@ -149,20 +169,9 @@ pub fn read_security(path: &Path) -> io::Result<String> {
             "cannot read the permissions of",
             path,
         )?;
-        let mut text = std::ptr::null_mut();
-        let converted = check(ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            sd,
-            SDDL_REVISION_1,
-            info,
-            &mut text,
-            std::ptr::null_mut(),
-        ));
+        let sddl = sddl_of(sd, info);
         LocalFree(sd);
-        converted?;
-        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
-        LocalFree(text.cast());
-        Ok(s)
+        sddl
     }
 }
 

@@ -19,9 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
 use windows_sys::Win32::Foundation::{LocalFree, ERROR_PIPE_BUSY, HANDLE};
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertSidToStringSidW,
-    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
-    SE_KERNEL_OBJECT,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo,
+    SDDL_REVISION_1, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
     GetTokenInformation, TokenUser, DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
@@ -409,17 +408,9 @@ pub fn control_pipe_dacl(pid: u32, suffix: Option<&str>) -> io::Result<String> {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc as i32));
         }
-        let mut text = std::ptr::null_mut();
-        let ok = ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            sd,
-            SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
-            &mut text,
-            std::ptr::null_mut(),
-        );
+        let sddl = super::acl::sddl_of(sd, DACL_SECURITY_INFORMATION);
         LocalFree(sd);
-        check(ok)?;
-        Ok(take_local_wide(text))
+        sddl
     }
 }
 

@@ -15,7 +15,6 @@ use windows_sys::Win32::Foundation::{
     GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSecurityDescriptorToStringSecurityDescriptorW,
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo, SDDL_REVISION_1,
     SE_FILE_OBJECT,
 };
@@ -116,20 +115,9 @@ fn handle_sddl(h: &Handle) -> io::Result<String> {
         if code != 0 {
             return Err(io::Error::from_raw_os_error(code as i32));
         }
-        let mut text = std::ptr::null_mut();
-        let converted = check(ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            sd,
-            SDDL_REVISION_1,
-            info,
-            &mut text,
-            std::ptr::null_mut(),
-        ));
+        let sddl = super::acl::sddl_of(sd, info);
         LocalFree(sd);
-        converted?;
-        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
-        LocalFree(text.cast());
-        Ok(s)
+        sddl
     }
 }
 
@@ -367,18 +355,7 @@ pub fn service_security(service: &windows_service::service::Service) -> io::Resu
             needed,
             &mut needed,
         ))?;
-        let mut text = std::ptr::null_mut();
-        check(ConvertSecurityDescriptorToStringSecurityDescriptorW(
-            buf.as_mut_ptr().cast(),
-            SDDL_REVISION_1,
-            DACL_SECURITY_INFORMATION,
-            &mut text,
-            std::ptr::null_mut(),
-        ))?;
-        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
-        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
-        LocalFree(text.cast());
-        Ok(s)
+        super::acl::sddl_of(buf.as_mut_ptr().cast(), DACL_SECURITY_INFORMATION)
     }
 }
 
