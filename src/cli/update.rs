@@ -475,106 +475,59 @@ mod tests {
         let since = SystemTime::now();
         let old = since - Duration::from_secs(5);
         let new = since + Duration::from_millis(10);
-        assert_eq!(
+        // The verdict a second after the new start, with no settle time.
+        let at = |s: &ServiceState, alive: bool| {
             judge(
-                &state(RunState::Running, old, Some(2), true),
+                s,
                 since,
-                true,
+                alive,
                 Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
+                new + Duration::from_secs(1),
+            )
+        };
+        assert_eq!(
+            at(&state(RunState::Running, old, Some(2), true), true),
             None
         );
         assert_eq!(
-            judge(
-                &state(RunState::Starting, new, Some(2), false),
-                since,
-                true,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
+            at(&state(RunState::Starting, new, Some(2), false), true),
             None
         );
         assert_eq!(
-            judge(
-                &state(RunState::Running, new, Some(2), true),
-                since,
-                true,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
+            at(&state(RunState::Running, new, Some(2), true), true),
             Some(Ok(()))
         );
         assert!(matches!(
-            judge(&state(RunState::Failed, new, None, false), since, true, Duration::ZERO, new + Duration::from_secs(1)),
+            at(&state(RunState::Failed, new, None, false), true),
             Some(Err(NotReady(w))) if w == "failed (why)"
         ));
         assert!(matches!(
-            judge(
-                &state(RunState::Running, new, Some(2), false),
-                since,
-                false,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
+            at(&state(RunState::Running, new, Some(2), false), false),
             Some(Err(_))
         ));
-        assert_eq!(
-            judge(
-                &state(RunState::Stopped, old, None, false),
-                since,
-                false,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
-            None
-        );
+        assert_eq!(at(&state(RunState::Stopped, old, None, false), false), None);
         // Stopped since the request (a stop overtook a restart): say so at once.
         let mut stopped = state(RunState::Stopped, old, None, false);
         stopped.updated_at = crate::state::rfc3339(new);
         assert!(matches!(
-            judge(&stopped, since, false, Duration::ZERO, new + Duration::from_secs(1)),
+            at(&stopped, false),
             Some(Err(NotReady(w))) if w == "the supervisor is not running: stopped (why)"
         ));
         // A supervisor not up yet, with an old state file: keep waiting.
         assert_eq!(
-            judge(
-                &state(RunState::Stopping, old, None, false),
-                since,
-                false,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
+            at(&state(RunState::Stopping, old, None, false), false),
             None
         );
         // A supervisor of an older respawn that never writes `ready`: running is
         // ready (issue 26 item 7: `restart` waited 93 s for it).
         let mut old_side = state(RunState::Running, new, Some(2), false);
         old_side.ready_unknown = true;
-        assert_eq!(
-            judge(
-                &old_side,
-                since,
-                true,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
-            Some(Ok(()))
-        );
+        assert_eq!(at(&old_side, true), Some(Ok(())));
         old_side.state = RunState::Starting;
-        assert_eq!(
-            judge(
-                &old_side,
-                since,
-                true,
-                Duration::ZERO,
-                new + Duration::from_secs(1)
-            ),
-            None
-        );
+        assert_eq!(at(&old_side, true), None);
         // The service runs but its program waits for a logon: say so at once.
         assert!(matches!(
-            judge(&state(RunState::Waiting, old, None, false), since, true, Duration::ZERO, new + Duration::from_secs(1)),
+            at(&state(RunState::Waiting, old, None, false), true),
             Some(Err(NotReady(w))) if w == "waiting (why)"
         ));
     }
