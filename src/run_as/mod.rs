@@ -10,6 +10,7 @@
 
 pub mod identity;
 pub mod install;
+pub mod s4u;
 pub mod session;
 pub mod session_end;
 pub mod spawn;
