@@ -473,7 +473,14 @@ mod tests {
     fn account_kinds_and_their_logon() {
         use AccountKind::*;
         // sid, LookupAccountSid's domain, machine SID known, kind, package or refusal
-        let table: [(&str, &str, bool, AccountKind, Result<S4uPackage, &str>); 12] = [
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            bool,
+            AccountKind,
+            Result<S4uPackage, &'a str>,
+        );
+        let table: [Row; 12] = [
             (
                 "S-1-5-21-111-222-333-1001",
                 "PC",
