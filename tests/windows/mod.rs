@@ -6,6 +6,7 @@ mod health;
 mod install_copies;
 mod proc;
 mod run_as_doctor;
+mod s4u;
 mod scm;
 mod scm_owner;
 mod session_end;

@@ -14,9 +14,10 @@ use std::io;
 use std::path::Path;
 use windows_sys::Win32::Foundation::{LocalFree, HANDLE, LUID};
 use windows_sys::Win32::Security::Authentication::Identity::{
-    LsaConnectUntrusted, LsaDeregisterLogonProcess, LsaFreeReturnBuffer, LsaLogonUser,
-    LsaLookupAuthenticationPackage, LsaNtStatusToWinError, LsaRegisterLogonProcess, MsV1_0S4ULogon,
-    LSA_STRING, LSA_UNICODE_STRING, MSV1_0_PACKAGE_NAME, MSV1_0_S4U_LOGON, SECURITY_LOGON_TYPE,
+    KerbS4ULogon, LsaConnectUntrusted, LsaDeregisterLogonProcess, LsaFreeReturnBuffer,
+    LsaLogonUser, LsaLookupAuthenticationPackage, LsaNtStatusToWinError, LsaRegisterLogonProcess,
+    MsV1_0S4ULogon, KERB_S4U_LOGON, LSA_STRING, LSA_UNICODE_STRING, MICROSOFT_KERBEROS_NAME_A,
+    MSV1_0_PACKAGE_NAME, MSV1_0_S4U_LOGON, SECURITY_LOGON_TYPE,
 };
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
@@ -115,12 +116,23 @@ impl UserToken {
 
     /// A service-for-user logon: the user's token without their password. On Windows
     /// this needs SE_TCB (LocalSystem has it) to give a token that can start processes.
+    /// The account is found by its SID (names change), logged on through the package
+    /// its kind needs (`run_as::s4u`: MSV1_0 local, Kerberos domain, none for Entra ID),
+    /// and an elevated token (a Network logon is not UAC-split) gets a filtered
+    /// token's rights.
     pub fn s4u(account: &Account) -> io::Result<UserToken> {
-        let (domain, user) = account
-            .name
-            .split_once('\\')
-            .unwrap_or((".", account.name.as_str()));
-        s4u_logon(domain, user)
+        let request = super::account::s4u_request_for(&account.sid)?;
+        let token = s4u_logon(&request)?;
+        primary_copy(&token)?.unelevated()
+    }
+
+    /// `doctor`: try the S4U logon of `sid` as this process may (an elevated admin
+    /// without SE_TCB gets an identification token, enough to read its rights).
+    pub fn s4u_trial(sid: &str) -> io::Result<(run_as::s4u::S4uRequest, run_as::s4u::TokenRights)> {
+        let request = super::account::s4u_request_for(sid)?;
+        let token = UserToken(s4u_logon(&request)?);
+        let rights = token.rights()?;
+        Ok((request, rights))
     }
 
     pub fn identity(&self) -> io::Result<TokenIdentity> {
@@ -149,7 +161,7 @@ pub(super) fn primary_copy(token: &Handle) -> io::Result<UserToken> {
 }
 
 /// GetTokenInformation into a pointer-aligned buffer.
-fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
+pub(super) fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
     let mut len = 0u32;
     // SAFETY: size query with a null buffer.
     unsafe { GetTokenInformation(token, class, std::ptr::null_mut(), 0, &mut len) };
@@ -162,7 +174,7 @@ fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u
     Ok(buf)
 }
 
-fn sid_string(sid: PSID) -> io::Result<String> {
+pub(super) fn sid_string(sid: PSID) -> io::Result<String> {
     let mut out = std::ptr::null_mut();
     // SAFETY: valid SID; `out` is LocalAlloc'ed by the call and freed below.
     unsafe {
@@ -380,22 +392,28 @@ pub fn lookup_account(name: &str) -> io::Result<Account> {
     })
 }
 
-fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
+fn s4u_logon(request: &run_as::s4u::S4uRequest) -> io::Result<Handle> {
+    use run_as::s4u::{logon_failure, S4uPackage};
     // Long on purpose: one LSA call sequence whose handles and buffers must be freed
     // on every path; split, the cleanup would be spread over functions.
+    let win_text = |status: i32| {
+        // SAFETY: plain conversion.
+        let code = unsafe { LsaNtStatusToWinError(status) };
+        io::Error::from_raw_os_error(code as i32)
+    };
     let nt = |status: i32, what: &str| -> io::Result<()> {
         if status == 0 {
             return Ok(());
         }
-        // SAFETY: plain conversion.
-        let code = unsafe { LsaNtStatusToWinError(status) };
+        let e = win_text(status);
         Err(io::Error::new(
-            io::Error::from_raw_os_error(code as i32).kind(),
-            format!(
-                "{what}: NTSTATUS {status:#010x} ({})",
-                io::Error::from_raw_os_error(code as i32)
-            ),
+            e.kind(),
+            format!("{what}: NTSTATUS {status:#010x} ({e})"),
         ))
+    };
+    let (pkg_name, pkg_label) = match request.package {
+        S4uPackage::Msv1_0 => (MSV1_0_PACKAGE_NAME, "MSV1_0"),
+        S4uPackage::Kerberos => (MICROSOFT_KERBEROS_NAME_A, "Kerberos"),
     };
     let mut name = *b"respawn\0";
     let origin = LSA_STRING {
@@ -413,23 +431,29 @@ fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
             nt(LsaConnectUntrusted(&mut lsa), "cannot connect to the LSA")?;
         }
         let result = (|| {
-            let pkg_name = std::ffi::CStr::from_ptr(MSV1_0_PACKAGE_NAME.cast());
+            let pkg_c = std::ffi::CStr::from_ptr(pkg_name.cast());
             let pkg = LSA_STRING {
-                Length: pkg_name.to_bytes().len() as u16,
-                MaximumLength: pkg_name.to_bytes().len() as u16 + 1,
-                Buffer: MSV1_0_PACKAGE_NAME as *mut u8,
+                Length: pkg_c.to_bytes().len() as u16,
+                MaximumLength: pkg_c.to_bytes().len() as u16 + 1,
+                Buffer: pkg_name as *mut u8,
             };
             let mut pkg_id = 0u32;
             nt(
                 LsaLookupAuthenticationPackage(lsa, &pkg, &mut pkg_id),
-                "cannot find the MSV1_0 authentication package",
+                &format!(
+                    "cannot find the {pkg_label} authentication package to log {} on",
+                    request.display
+                ),
             )?;
-            // The strings live right after the struct, in one buffer, as the LSA wants.
+            // MSV1_0_S4U_LOGON and KERB_S4U_LOGON have one layout: message type (12 in
+            // both), flags, user (UPN), domain (realm). The strings live right after
+            // the struct, in one buffer, as the LSA wants.
             let (u, d): (Vec<u16>, Vec<u16>) = (
-                user.encode_utf16().collect(),
-                domain.encode_utf16().collect(),
+                request.user.encode_utf16().collect(),
+                request.domain.encode_utf16().collect(),
             );
             let head = std::mem::size_of::<MSV1_0_S4U_LOGON>();
+            debug_assert_eq!(head, std::mem::size_of::<KERB_S4U_LOGON>());
             let total = head + 2 * (u.len() + d.len());
             let mut buf = vec![0u64; total.div_ceil(8)];
             let base = buf.as_mut_ptr() as *mut u8;
@@ -437,19 +461,27 @@ fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
             let dom = upn.add(u.len());
             std::ptr::copy_nonoverlapping(u.as_ptr(), upn, u.len());
             std::ptr::copy_nonoverlapping(d.as_ptr(), dom, d.len());
-            let logon = base as *mut MSV1_0_S4U_LOGON;
-            (*logon).MessageType = MsV1_0S4ULogon;
-            (*logon).Flags = 0;
-            (*logon).UserPrincipalName = LSA_UNICODE_STRING {
-                Length: (u.len() * 2) as u16,
-                MaximumLength: (u.len() * 2) as u16,
-                Buffer: upn,
+            let string = |p: *mut u16, len: usize| LSA_UNICODE_STRING {
+                Length: (len * 2) as u16,
+                MaximumLength: (len * 2) as u16,
+                Buffer: if len == 0 { std::ptr::null_mut() } else { p },
             };
-            (*logon).DomainName = LSA_UNICODE_STRING {
-                Length: (d.len() * 2) as u16,
-                MaximumLength: (d.len() * 2) as u16,
-                Buffer: dom,
-            };
+            match request.package {
+                S4uPackage::Msv1_0 => {
+                    let logon = base as *mut MSV1_0_S4U_LOGON;
+                    (*logon).MessageType = MsV1_0S4ULogon;
+                    (*logon).Flags = 0;
+                    (*logon).UserPrincipalName = string(upn, u.len());
+                    (*logon).DomainName = string(dom, d.len());
+                }
+                S4uPackage::Kerberos => {
+                    let logon = base as *mut KERB_S4U_LOGON;
+                    (*logon).MessageType = KerbS4ULogon;
+                    (*logon).Flags = 0;
+                    (*logon).ClientUpn = string(upn, u.len());
+                    (*logon).ClientRealm = string(dom, d.len());
+                }
+            }
             let mut source: TOKEN_SOURCE = std::mem::zeroed();
             for (dst, src) in source.SourceName.iter_mut().zip(b"respawn\0") {
                 *dst = *src as _;
@@ -480,15 +512,24 @@ fn s4u_logon(domain: &str, user: &str) -> io::Result<UserToken> {
             if !profile.is_null() {
                 LsaFreeReturnBuffer(profile);
             }
-            nt(
-                status,
-                &format!("the service-for-user logon of {domain}\\{user} failed"),
-            )?;
+            if status != 0 {
+                // The status and its substatus, in words and with what to do (issue 22).
+                let e = win_text(status);
+                let failure =
+                    logon_failure(status as u32, sub as u32, &request.display, &e.to_string());
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the service-for-user logon of {} ({pkg_label}) failed: {}",
+                        request.display,
+                        failure.line()
+                    ),
+                ));
+            }
             // Wine's LsaLogonUser is a stub that says success and returns no token.
-            let token = Handle::new(token).map_err(|_| {
+            Handle::new(token).map_err(|_| {
                 io::Error::other("the service-for-user logon reported success but returned no token (Wine stubs LsaLogonUser)")
-            })?;
-            primary_copy(&token)
+            })
         })();
         LsaDeregisterLogonProcess(lsa);
         result
