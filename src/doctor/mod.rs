@@ -37,6 +37,9 @@
 //!   file exists and matches what the spec gives now; the unit is enabled;
 //! - `run-as` (Windows service): the program's token user is the recorded user (or
 //!   LocalSystem, stated loudly, for `run_as = "system"`), with its session and logon;
+//! - `s4u` (Windows service, `when_logged_off = "run"`): a trial service-for-user logon
+//!   of the recorded account by its kind (refused for Entra ID; a denying policy or an
+//!   unreachable DC shown with its NTSTATUS), and an administrator's S4U token filtered;
 //! - `image-path`, `recovery` (Windows service): the ImagePath is quoted (CWE-428) and
 //!   current; recovery actions are set;
 //! - `login-entry`, `user-mode` (Windows per-user mode): the HKCU Run value exists and is
@@ -58,6 +61,7 @@ mod logs;
 mod machine;
 mod probe;
 mod run_as;
+mod s4u;
 pub(crate) mod service;
 #[cfg(target_os = "linux")]
 mod systemd;

@@ -393,6 +393,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
         #[cfg(windows)]
         BackendKind::Scm => {
             checks.push(super::run_as::run_as(ctx));
+            checks.extend(super::s4u::s4u(ctx));
             checks.push(super::windows::image_path(ctx));
             checks.push(super::windows::recovery(ctx.inst));
             checks.push(super::windows::service_host(ctx.inst));

@@ -199,6 +199,15 @@ pub fn check_when_logged_off(
     }
 }
 
+/// `doctor`'s trial S4U logon: what was asked, the token's rights, and the rights
+/// after the host's filter (or why it could not be applied).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S4uTrial {
+    pub request: S4uRequest,
+    pub rights: TokenRights,
+    pub filtered: Result<TokenRights, String>,
+}
+
 // ---- what an LsaLogonUser failure means ----
 
 /// An NTSTATUS from LsaLogonUser, with its substatus, in words.

@@ -73,6 +73,14 @@ fn doctor_reads_the_childs_identity_and_the_host_files_permissions() {
         summary.contains(&format!("session {}", me.session)),
         "{summary}"
     );
+    // Issue 22: the trial service-for-user logon of the recorded account (by its SID,
+    // through MSV1_0: a local account). Wine stubs the logon, so it is no verdict here.
+    let (status, summary) = check(&report, "s4u");
+    if respawn::os::running_under_wine() {
+        assert_eq!(status, "warn", "{summary}");
+        assert!(summary.contains(&me.account.name), "{summary}");
+        assert!(summary.contains("MSV1_0"), "{summary}");
+    }
     let (status, summary) = check(&report, "permissions");
     if respawn::os::running_under_wine() {
         // Wine keeps no file ACLs: the user owns everything, reported as a warning.

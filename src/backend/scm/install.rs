@@ -488,7 +488,19 @@ fn install_account(
         flag: flag.as_ref(),
     };
     match choose_install_account(run_as, &who) {
-        InstallChoice::User(account) => Ok((Some(account), None)),
+        InstallChoice::User(account) => {
+            // Issue 22: an account with no service-for-user logon (Entra ID) cannot
+            // have when_logged_off = "run"; refused before anything changes.
+            let facts = crate::os::account_facts(&account.sid);
+            let kind = crate::run_as::s4u::account_kind(&facts);
+            crate::run_as::s4u::check_when_logged_off(
+                settings.when_logged_off,
+                kind,
+                &account.name,
+            )
+            .map_err(anyhow::Error::msg)?;
+            Ok((Some(account), None))
+        }
         InstallChoice::System => Ok((None, None)),
         InstallChoice::Refuse(message) => Err(anyhow!(message)),
     }

@@ -157,6 +157,22 @@ pub fn s4u_request_for(sid: &str) -> io::Result<S4uRequest> {
 
 // ---- a token's rights, and the LUA filter ----
 
+/// The rights of the running process `pid`'s token (`doctor`: is an S4U child elevated?).
+pub fn process_rights(pid: u32) -> io::Result<TokenRights> {
+    use windows_sys::Win32::Security::TOKEN_QUERY;
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: plain calls; handles are owned by `Handle`.
+    let token = unsafe {
+        let process = Handle::new(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid))?;
+        let mut raw = std::ptr::null_mut();
+        check(OpenProcessToken(process.0, TOKEN_QUERY, &mut raw))?;
+        super::UserToken(Handle::new(raw)?)
+    };
+    token.rights()
+}
+
 const SE_GROUP_INTEGRITY: u32 = 0x20;
 
 fn privilege_name(luid: &LUID) -> String {

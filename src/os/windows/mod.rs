@@ -35,7 +35,9 @@ mod spawn_as;
 mod token;
 // The S4U logon by account kind and the LUA filter (issue 22).
 mod account;
-pub use account::{account_by_sid, account_facts, machine_domain, s4u_request_for, upn_of};
+pub use account::{
+    account_by_sid, account_facts, machine_domain, process_rights, s4u_request_for, upn_of,
+};
 pub use spawn_as::{OwnedCommand, UserCommand, UserHelper};
 pub use token::{
     child_identity, console_session, console_user, current_identity, lookup_account, own_session,

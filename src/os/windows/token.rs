@@ -127,12 +127,22 @@ impl UserToken {
     }
 
     /// `doctor`: try the S4U logon of `sid` as this process may (an elevated admin
-    /// without SE_TCB gets an identification token, enough to read its rights).
-    pub fn s4u_trial(sid: &str) -> io::Result<(run_as::s4u::S4uRequest, run_as::s4u::TokenRights)> {
+    /// without SE_TCB gets an identification token, enough to read its rights and try
+    /// the filter on).
+    pub fn s4u_trial(sid: &str) -> io::Result<run_as::s4u::S4uTrial> {
         let request = super::account::s4u_request_for(sid)?;
         let token = UserToken(s4u_logon(&request)?);
         let rights = token.rights()?;
-        Ok((request, rights))
+        let filter = run_as::s4u::token_filter(&rights);
+        let filtered = token
+            .filtered(&filter)
+            .and_then(|t| t.rights())
+            .map_err(|e| e.to_string());
+        Ok(run_as::s4u::S4uTrial {
+            request,
+            rights,
+            filtered,
+        })
     }
 
     pub fn identity(&self) -> io::Result<TokenIdentity> {
