@@ -208,6 +208,26 @@ pub struct S4uTrial {
     pub filtered: Result<TokenRights, String>,
 }
 
+/// The host's start: what a logged-off user's service does, given the account's kind.
+/// An Entra ID account can never have S4U (installed by an older respawn, which did
+/// not refuse it): it waits for its user instead of failing at every start, and says
+/// so once. Any other account keeps its setting (a failed logon says why itself).
+pub fn host_when_logged_off(
+    setting: WhenLoggedOff,
+    kind: AccountKind,
+    display: &str,
+) -> (WhenLoggedOff, Option<String>) {
+    match (setting, kind) {
+        (WhenLoggedOff::Run, AccountKind::EntraId) => (
+            WhenLoggedOff::Wait,
+            no_s4u_reason(kind, display).map(|why| {
+                format!("when_logged_off = \"run\" cannot work: {why}; until then the program waits while they are logged off")
+            }),
+        ),
+        _ => (setting, None),
+    }
+}
+
 // ---- what an LsaLogonUser failure means ----
 
 /// An NTSTATUS from LsaLogonUser, with its substatus, in words.
@@ -637,6 +657,27 @@ mod tests {
             if let Err(e) = got {
                 assert!(e.contains("when_logged_off = \"wait\""), "{e}");
                 assert!(e.contains("AzureAD\\ann"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_host_waits_for_an_entra_id_user_it_cannot_log_on() {
+        use AccountKind::*;
+        use WhenLoggedOff::*;
+        for (setting, kind, want, warns) in [
+            (Run, EntraId, Wait, true),
+            (Wait, EntraId, Wait, false),
+            (Run, Local, Run, false),
+            (Run, Domain, Run, false),
+            (Run, Other, Run, false),
+            (Wait, Local, Wait, false),
+        ] {
+            let (got, warning) = host_when_logged_off(setting, kind, "AzureAD\\ann");
+            assert_eq!(got, want, "{setting:?} {kind:?}");
+            assert_eq!(warning.is_some(), warns, "{setting:?} {kind:?}");
+            if let Some(w) = warning {
+                assert!(w.contains("AzureAD\\ann") && w.contains("waits"), "{w}");
             }
         }
     }

@@ -469,7 +469,18 @@ fn user_launcher(spec: &Spec, paths: &ServicePaths) -> Result<Option<UserLaunche
         .flatten()
         .and_then(|i| i.run_as_user);
     let account = run_as::install::host_account(spec.service.windows_service_run_as(), recorded)?;
-    Ok(account.map(|a| UserLauncher::new(spec.service, a)))
+    Ok(account.map(|a| {
+        // Issue 22: an account with no service-for-user logon (Entra ID) waits.
+        let kind = run_as::s4u::account_kind(&crate::os::account_facts(&a.sid));
+        let mut settings = spec.service;
+        let (when, warning) =
+            run_as::s4u::host_when_logged_off(settings.when_logged_off, kind, &a.name);
+        settings.when_logged_off = when;
+        if let Some(warning) = warning {
+            log_event(Level::Warning, EventId::Supervisor, &warning);
+        }
+        UserLauncher::new(settings, a)
+    }))
 }
 
 /// Take the supervisor lock, retrying for a while when a killed predecessor's lock
