@@ -172,14 +172,17 @@ pub fn s4u_request(facts: &AccountFacts, upn: Option<&str>) -> Result<S4uRequest
                 display,
             },
         },
+        // The machine's own name, not the lookup's domain: a Microsoft-account-linked
+        // account may be shown under `MicrosoftAccount`, which MSV1_0 does not know.
         _ => S4uRequest {
             package: S4uPackage::Msv1_0,
             user: name,
-            domain: if domain.is_empty() {
-                ".".into()
-            } else {
-                domain
-            },
+            domain: facts
+                .machine_name
+                .clone()
+                .filter(|m| !m.is_empty())
+                .or(Some(domain).filter(|d| !d.is_empty()))
+                .unwrap_or_else(|| ".".into()),
             display,
         },
     })
@@ -625,6 +628,18 @@ mod tests {
         assert_eq!(
             (req.package, req.user.as_str(), req.domain.as_str()),
             (S4uPackage::Kerberos, "ann@corp.example", "")
+        );
+        // a Microsoft-account-linked local account shown under MicrosoftAccount: its
+        // SID is local, and MSV1_0 is asked with the machine's name
+        let msa = facts(
+            "S-1-5-21-111-222-333-1002",
+            "MicrosoftAccount",
+            Some(MACHINE),
+        );
+        let req = s4u_request(&msa, None).unwrap();
+        assert_eq!(
+            (req.package, req.user.as_str(), req.domain.as_str()),
+            (S4uPackage::Msv1_0, "ann", "PC")
         );
         // no UPN: the name with its realm
         let req = s4u_request(&dom, Some("not-a-upn")).unwrap();

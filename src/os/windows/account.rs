@@ -20,8 +20,9 @@ use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
 use windows_sys::Win32::Security::{
     CreateRestrictedToken, GetLengthSid, LookupAccountSidW, LookupPrivilegeNameW,
     LookupPrivilegeValueW, SetTokenInformation, TokenElevationType, TokenGroups,
-    TokenIntegrityLevel, TokenPrivileges, LUA_TOKEN, LUID_AND_ATTRIBUTES, PSID, SID_AND_ATTRIBUTES,
-    SID_NAME_USE, TOKEN_GROUPS, TOKEN_MANDATORY_LABEL, TOKEN_PRIVILEGES,
+    TokenIntegrityLevel, TokenOwner, TokenPrivileges, TokenUser, LUA_TOKEN, LUID_AND_ATTRIBUTES,
+    PSID, SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_GROUPS, TOKEN_MANDATORY_LABEL, TOKEN_OWNER,
+    TOKEN_PRIVILEGES, TOKEN_USER,
 };
 
 /// A SID from its string form, freed on drop.
@@ -300,6 +301,32 @@ impl super::UserToken {
             )
         })?;
         let token = super::UserToken(Handle::new(raw)?);
+        // Wine does not implement SetTokenInformation(TokenOwner) (error 1, docs/wine.md).
+        if flags == LUA_TOKEN && !super::running_under_wine() {
+            // The objects the program creates are owned by the user, as a filtered
+            // token's are, not by a group it may now only be denied by
+            // (Administrators is an administrator's default owner on some editions).
+            let user = super::token::token_info(token.raw(), TokenUser)?;
+            // SAFETY: the buffer starts with a TOKEN_USER whose SID points into it.
+            let owner = TOKEN_OWNER {
+                Owner: unsafe { (*(user.as_ptr() as *const TOKEN_USER)).User.Sid },
+            };
+            // SAFETY: `owner` and the buffer its SID lives in outlive the call.
+            check(unsafe {
+                SetTokenInformation(
+                    token.raw(),
+                    TokenOwner,
+                    std::ptr::addr_of!(owner).cast(),
+                    std::mem::size_of::<TOKEN_OWNER>() as u32,
+                )
+            })
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot make the user the token's default owner: {e}"),
+                )
+            })?;
+        }
         if lower_integrity {
             let medium = OwnedSid::parse(crate::run_as::s4u::MEDIUM_INTEGRITY_SID)?;
             let label = TOKEN_MANDATORY_LABEL {
