@@ -150,6 +150,14 @@ pub fn s4u_request(facts: &AccountFacts, upn: Option<&str>) -> Result<S4uRequest
     if let Some(why) = no_s4u_reason(kind, &display) {
         return Err(why);
     }
+    if name.is_empty() && kind == AccountKind::Domain {
+        return Err(format!(
+            "Windows cannot look up the domain account with the SID {} now (no domain \
+             controller reachable?); it logs on again once one is, or set \
+             when_logged_off = \"wait\" in [service]",
+            facts.sid
+        ));
+    }
     if name.is_empty() {
         return Err(format!(
             "no account has the SID {} any more (deleted?); reinstall as an existing user, \
@@ -652,6 +660,14 @@ mod tests {
         };
         let err = s4u_request(&gone, None).unwrap_err();
         assert!(err.contains("S-1-5-21-111-222-333-1001"), "{err}");
+        assert!(err.contains("deleted"), "{err}");
+        // a domain account Windows cannot look up now (offline): not "deleted"
+        let offline = AccountFacts {
+            sid: "S-1-5-21-9-8-7-1105".into(),
+            ..gone
+        };
+        let err = s4u_request(&offline, None).unwrap_err();
+        assert!(err.contains("domain controller"), "{err}");
     }
 
     #[test]
