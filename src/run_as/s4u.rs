@@ -459,37 +459,61 @@ pub enum TokenFilter {
     },
 }
 
-/// Whether (and how) an S4U token is filtered: a filtered half of a split token is
-/// kept; any other token with a group UAC filters still enabled, a privilege a
-/// filtered token lacks, or a label above medium is filtered to a filtered token's
-/// rights (issue 22: a Network logon is not UAC-split, so an administrator's S4U
-/// child would otherwise run elevated while they are logged off).
+/// The privileges that make Windows split a token at an interactive logon (with the
+/// groups of [`is_filtered_group`]): a token holding one is an administrator's.
+pub const ELEVATED_PRIVILEGES: [&str; 9] = [
+    "SeCreateTokenPrivilege",
+    "SeTcbPrivilege",
+    "SeTakeOwnershipPrivilege",
+    "SeBackupPrivilege",
+    "SeRestorePrivilege",
+    "SeDebugPrivilege",
+    "SeImpersonatePrivilege",
+    "SeRelabelPrivilege",
+    "SeLoadDriverPrivilege",
+];
+
+/// Whether (and how) an S4U token is filtered, as UAC filters an interactive logon's:
+/// a token Windows would split (the full half of a split token, a group UAC filters
+/// still enabled, one of [`ELEVATED_PRIVILEGES`], or a label above medium) gets the
+/// filtered half's rights: those groups deny-only, every privilege but the five of
+/// [`LUA_PRIVILEGES`] removed, medium integrity. Any other token (a standard user's,
+/// with whatever privileges policy gives them; the filtered half itself) is kept, as
+/// Windows keeps it at an interactive logon. Issue 22: a Network logon is not
+/// UAC-split, so an administrator's S4U child would otherwise run elevated while they
+/// are logged off.
 pub fn token_filter(rights: &TokenRights) -> TokenFilter {
     if rights.elevation == Some(Elevation::Limited) {
         return TokenFilter::Keep;
     }
+    let has = |list: &[&str], p: &str| list.iter().any(|k| k.eq_ignore_ascii_case(p));
     let deny: Vec<String> = rights
         .groups
         .iter()
         .filter(|g| g.attributes & SE_GROUP_USE_FOR_DENY_ONLY == 0 && is_filtered_group(&g.sid))
         .map(|g| g.sid.clone())
         .collect();
+    let lower_integrity = rights.integrity.is_some_and(|rid| rid > MEDIUM_INTEGRITY);
+    let split = rights.elevation == Some(Elevation::Full)
+        || !deny.is_empty()
+        || lower_integrity
+        || rights
+            .privileges
+            .iter()
+            .any(|p| has(&ELEVATED_PRIVILEGES, p));
+    if !split {
+        return TokenFilter::Keep;
+    }
     let delete: Vec<String> = rights
         .privileges
         .iter()
-        .filter(|p| !LUA_PRIVILEGES.iter().any(|k| k.eq_ignore_ascii_case(p)))
+        .filter(|p| !has(&LUA_PRIVILEGES, p))
         .cloned()
         .collect();
-    let lower_integrity = rights.integrity.is_some_and(|rid| rid > MEDIUM_INTEGRITY);
-    let elevated = rights.elevation == Some(Elevation::Full);
-    if deny.is_empty() && delete.is_empty() && !lower_integrity && !elevated {
-        TokenFilter::Keep
-    } else {
-        TokenFilter::Lua {
-            deny,
-            delete,
-            lower_integrity,
-        }
+    TokenFilter::Lua {
+        deny,
+        delete,
+        lower_integrity,
     }
 }
 
@@ -899,6 +923,27 @@ mod tests {
                     Some(0x2000),
                 ),
                 Some((&["S-1-5-32-551"], &[], false)),
+            ),
+            // a standard user with a privilege policy gives them (not one that makes
+            // Windows split a token): kept, as at their interactive logon
+            (
+                rights(
+                    Some(Default),
+                    vec![users.clone()],
+                    &["SeChangeNotifyPrivilege", "SeCreateSymbolicLinkPrivilege"],
+                    Some(0x2000),
+                ),
+                None,
+            ),
+            // an admin's: every privilege but the five goes, the symlink one too
+            (
+                rights(
+                    Some(Default),
+                    vec![admins.clone()],
+                    &["SeCreateSymbolicLinkPrivilege"],
+                    Some(0x3000),
+                ),
+                Some((&["S-1-5-32-544"], &["SeCreateSymbolicLinkPrivilege"], true)),
             ),
             // unknown elevation (not readable): judged by what it holds
             (rights(None, vec![users.clone()], &[], None), None),
