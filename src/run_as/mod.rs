@@ -13,6 +13,7 @@ pub mod install;
 pub mod session;
 pub mod session_end;
 pub mod spawn;
+pub mod update;
 
 use serde::{Deserialize, Serialize};
 

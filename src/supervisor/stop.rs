@@ -84,7 +84,9 @@ impl Supervisor {
     /// off the engine's thread, for at most [`main_pid::STOP_READ_LIMIT`] (or the stop
     /// timeout): a read that never returns does not hang the stop (issue 25); the pid
     /// known before is asked then.
-    async fn stop_target(&mut self, child: &ChildTree) -> u32 {
+    /// (`&mut`: a shared borrow held across the wait would need the child to be
+    /// `Sync`, which its Windows pipes are not.)
+    async fn stop_target(&mut self, child: &mut ChildTree) -> u32 {
         let mut known = true;
         if let Some(path) = self.spec.pid_file.clone() {
             let limit = main_pid::STOP_READ_LIMIT.min(self.spec.stop.timeout);
@@ -93,7 +95,7 @@ impl Supervisor {
                 self.pid_reader.look(&path);
                 match tokio::time::timeout_at(deadline, self.pid_reader.done()).await {
                     Ok(Some(read)) => {
-                        known = self.take_main_pid(read, child);
+                        known = self.take_main_pid(read, &*child);
                         break;
                     }
                     // A read for the child before: look again.

@@ -149,7 +149,7 @@ pub(super) fn primary_copy(token: &Handle) -> io::Result<UserToken> {
 }
 
 /// GetTokenInformation into a pointer-aligned buffer.
-fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
+pub(super) fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
     let mut len = 0u32;
     // SAFETY: size query with a null buffer.
     unsafe { GetTokenInformation(token, class, std::ptr::null_mut(), 0, &mut len) };
@@ -162,7 +162,7 @@ fn token_info(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u
     Ok(buf)
 }
 
-fn sid_string(sid: PSID) -> io::Result<String> {
+pub(super) fn sid_string(sid: PSID) -> io::Result<String> {
     let mut out = std::ptr::null_mut();
     // SAFETY: valid SID; `out` is LocalAlloc'ed by the call and freed below.
     unsafe {
@@ -204,7 +204,7 @@ fn sid_name(sid: PSID) -> String {
     }
 }
 
-fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
+pub(super) fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
     let user = token_info(token, TokenUser)?;
     // SAFETY: the buffer starts with a TOKEN_USER whose SID points into the buffer.
     let sid = unsafe { (*(user.as_ptr() as *const TOKEN_USER)).User.Sid };
