@@ -443,7 +443,12 @@ impl UpdateRunner {
         let filtered = match update_as(name, program_user.as_ref(), &caller, elevation) {
             UpdateAs::Caller => None,
             UpdateAs::Refuse(why) => bail!("{why}"),
-            UpdateAs::Filtered => Some(crate::os::filtered_token().with_context(|| {
+            UpdateAs::Filtered => Some(crate::os::filtered_token().map(|f| {
+                if let Some(warning) = f.warning {
+                    eprintln!("respawn: WARNING: {warning}");
+                }
+                f.token
+            }).with_context(|| {
                 format!(
                     "the update command would run elevated, with rights over files {name}'s program \
                      (an agent) can change, so it runs with your unelevated token; that failed. Run \

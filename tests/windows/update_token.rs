@@ -40,7 +40,11 @@ fn service(h: &Harness, name: &str) {
 }
 
 /// The caller here is elevated; the update command is not: it runs with the caller's
-/// filtered (linked) token, at medium integrity.
+/// filtered (linked) token, at medium integrity. Under Wine the linked token reads
+/// high integrity (so respawn says loudly that Windows would refuse it, and refuses
+/// with `RESPAWN_WINE_ENFORCE_TRUST=1`, before anything stops), and
+/// CreateProcessWithTokenW starts the program with the caller's own token: the program
+/// runs, but its token is the elevated one (docs/wine.md).
 #[test]
 fn the_update_command_runs_with_the_callers_filtered_token() {
     let h = Harness::new();
@@ -52,6 +56,7 @@ fn the_update_command_runs_with_the_callers_filtered_token() {
         "the test runs elevated (Wine's one user is an elevated administrator)"
     );
     service(&h, &name);
+    let child = h.wait_running(&name);
     let probe = h.path("probe.txt");
     let exe = std::env::current_exe().unwrap().display().to_string();
     let mut args = vec!["update", &name, "--", &exe];
@@ -66,7 +71,33 @@ fn the_update_command_runs_with_the_callers_filtered_token() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("(unelevated: with your filtered token)"), "{t}");
     let seen = std::fs::read_to_string(&probe).unwrap_or_else(|e| panic!("{e}\n{t}"));
-    assert_eq!(seen, "elevation=Limited integrity=S-1-16-8192", "{t}");
+    if respawn::os::running_under_wine() {
+        assert!(t.contains("respawn: WARNING: the unelevated token found has integrity level S-1-16-12288 (elevation Limited)"), "{t}");
+        assert!(t.contains("Windows would refuse it"), "{t}");
+        assert_eq!(seen, "elevation=Full integrity=S-1-16-12288", "{t}");
+        // The refusal Windows would make, forced on: before anything is stopped.
+        let child = h.wait_running(&name);
+        let out = h
+            .respawn()
+            .args(&args)
+            .env("RESPAWN_UPDATE_PROBE", h.path("probe2.txt"))
+            .env("RESPAWN_WINE_ENFORCE_TRUST", "1")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{t}");
+        assert!(t.contains("not running the update command with it"), "{t}");
+        assert!(
+            t.contains("from an ordinary (unelevated) prompt: the service lets its own user stop and start it"),
+            "{t}"
+        );
+        assert!(!h.path("probe2.txt").exists(), "{t}");
+        let s = h.state(&name).unwrap();
+        assert_eq!(s["child_pid"], child, "not stopped: {s:#}");
+    } else {
+        assert_eq!(seen, "elevation=Limited integrity=S-1-16-8192", "{t}");
+    }
+    let _ = child;
     ok(&h.cmd(&["uninstall", &name]));
 }
 

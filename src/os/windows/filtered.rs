@@ -107,9 +107,18 @@ fn shell_token() -> io::Result<UserToken> {
     }
 }
 
+/// The caller's filtered token, and what to say about it.
+pub struct Filtered {
+    pub token: UserToken,
+    /// Under Wine only: why the token would have been refused on Windows (Wine's linked
+    /// token keeps the high integrity level: docs/wine.md), said loudly instead, unless
+    /// `RESPAWN_WINE_ENFORCE_TRUST=1`.
+    pub warning: Option<String>,
+}
+
 /// The caller's filtered token (see the module's text): the linked token, else the
 /// shell's; checked to be the caller's own account at medium integrity or lower.
-pub fn filtered_token() -> io::Result<UserToken> {
+pub fn filtered_token() -> io::Result<Filtered> {
     let own = own_token()?;
     let me = token_identity(own.0)?.account;
     let token = match linked_token(&own) {
@@ -129,13 +138,24 @@ pub fn filtered_token() -> io::Result<UserToken> {
         )));
     }
     let level = integrity_of(token.raw())?;
+    let mut warning = None;
     if integrity_rid(&level).is_none_or(|rid| rid > MEDIUM_RID) {
-        return Err(io::Error::other(format!(
-            "the token linked to this elevated prompt's has integrity level {level}, not medium \
-             (S-1-16-8192) or lower; not running the update command with it"
-        )));
+        let why = format!(
+            "the unelevated token found has integrity level {level} (elevation {}), not medium \
+             (S-1-16-8192) or lower",
+            elevation_of(token.raw()).map_or_else(|e| e.to_string(), |e| format!("{e:?}"))
+        );
+        if super::trust_is_enforced() {
+            return Err(io::Error::other(format!(
+                "{why}; not running the update command with it"
+            )));
+        }
+        warning = Some(format!(
+            "{why}; used anyway, since this system is Wine (one user), where that is how the \
+             linked token reads; Windows would refuse it"
+        ));
     }
-    Ok(token)
+    Ok(Filtered { token, warning })
 }
 
 /// This process's environment as a UTF-16 block (the caller's: the user's PATH and

@@ -40,7 +40,7 @@ pub use token::{
 };
 // `respawn update`'s command with the caller's filtered token (issue 25).
 mod filtered;
-pub use filtered::{filtered_token, own_elevation, own_integrity, run_with_token};
+pub use filtered::{filtered_token, own_elevation, own_integrity, run_with_token, Filtered};
 // The end of the user's session: a hidden window that hears it (issue 22).
 mod session_end;
 pub use session_end::{session_end_watchers, watch_session_end, ProcessWaiter, SessionEnd};
