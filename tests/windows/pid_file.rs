@@ -52,6 +52,31 @@ fn the_host_reads_the_pid_file_as_the_user() {
         "{log}"
     );
     assert!(!log.contains("did not stop within"), "{log}");
+    // doctor's `permissions` names every file the host touches: as SYSTEM (judged;
+    // under Wine every file is the one user's, so all are listed) and as the user.
+    let report = h.json(&["doctor", &name, "--json"]);
+    let check = doctor_check(&report, "permissions");
+    let summary = check["summary"].as_str().unwrap();
+    let state = h.state_root().join(&name);
+    assert!(
+        summary.contains(&state.join("output.log").display().to_string()),
+        "the log the host writes: {summary}"
+    );
+    let agent = h.program_files().join("respawn").join("respawnw.exe");
+    if agent.exists() {
+        assert!(
+            summary.contains(&agent.display().to_string()),
+            "the session agent's exe: {summary}"
+        );
+    }
+    assert!(
+        summary.contains(&format!(
+            "Read and written as the user (their token, never SYSTEM's), so they may be the user's: the [stop] file's folder {}; the pid_file {}",
+            home.display(),
+            home.join("gateway.pid").display()
+        )),
+        "{summary}"
+    );
     ok(&h.cmd(&["uninstall", &name]));
 }
 
