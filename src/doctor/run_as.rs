@@ -160,6 +160,45 @@ pub fn permissions_verdict(findings: &[Finding], acls_kept: bool, as_user: &[AsU
     }
 }
 
+/// The filtered token looked for: its integrity level and the warning said under Wine,
+/// or why none was found; `None` when none was looked for.
+pub type FilteredFound = Option<Result<(String, Option<String>), String>>;
+
+/// `update-token`: what `respawn update NAME -- CMD` from this prompt runs CMD with
+/// (issue 25). `decision`: [`crate::run_as::update::update_as`] for this caller;
+/// `filtered`: for [`UpdateAs::Filtered`], the filtered token found (its integrity
+/// level, and the warning said under Wine) or why none was.
+pub fn update_token_verdict(
+    decision: &crate::run_as::update::UpdateAs,
+    filtered: FilteredFound,
+) -> Check {
+    use crate::run_as::update::UpdateAs;
+    const ID: &str = "update-token";
+    let unelevated = "run `respawn update` from an ordinary (unelevated) prompt: the service lets its own user stop and start it";
+    match (decision, filtered) {
+        (UpdateAs::Caller, _) => Check::ok(
+            ID,
+            "`respawn update` from this prompt runs the command as you: not elevated, or over files only administrators can change",
+        ),
+        (UpdateAs::Refuse(why), _) => Check::skip(ID, format!("`respawn update` from this prompt is refused: {why}")),
+        (UpdateAs::Filtered, Some(Ok((level, None)))) => Check::ok(
+            ID,
+            format!("`respawn update` from this elevated prompt runs the command with your unelevated token (integrity {level})"),
+        ),
+        (UpdateAs::Filtered, Some(Ok((_, Some(warning))))) => Check::warn(ID, warning, unelevated),
+        (UpdateAs::Filtered, Some(Err(why))) => Check::fail(
+            ID,
+            format!("`respawn update` from this elevated prompt would be refused: {why}"),
+            unelevated,
+        ),
+        (UpdateAs::Filtered, None) => Check::fail(
+            ID,
+            "`respawn update` from this elevated prompt would be refused: no unelevated token was looked for",
+            unelevated,
+        ),
+    }
+}
+
 #[cfg(windows)]
 pub use windows_facts::*;
 
@@ -262,6 +301,34 @@ mod windows_facts {
             }
         }
         permissions_verdict(&findings, crate::os::trust_is_enforced(), &as_user)
+    }
+
+    /// `update-token` for this caller and this service (see [`update_token_verdict`]).
+    pub fn update_token(ctx: &Ctx) -> Check {
+        use crate::run_as::update::{update_as, UpdateAs};
+        let facts = crate::os::current_identity()
+            .and_then(|id| crate::os::own_elevation().map(|e| (id.account, e)));
+        let (caller, elevation) = match facts {
+            Ok(facts) => facts,
+            Err(e) => {
+                return Check::skip(
+                    "update-token",
+                    format!("cannot read this prompt's token: {e}"),
+                )
+            }
+        };
+        let decision = update_as(
+            &ctx.inst.service,
+            ctx.inst.run_as_user.as_ref(),
+            &caller,
+            elevation,
+        );
+        let filtered = (decision == UpdateAs::Filtered).then(|| {
+            crate::os::filtered_token()
+                .map(|f| (f.integrity, f.warning))
+                .map_err(|e| e.to_string())
+        });
+        update_token_verdict(&decision, filtered)
     }
 }
 
@@ -391,5 +458,55 @@ mod tests {
             );
         }
         assert_eq!(permissions_verdict(&[], true, &mine).status, Status::Ok);
+    }
+
+    #[test]
+    fn update_token_verdicts() {
+        use crate::run_as::update::UpdateAs;
+        let medium = Some(Ok(("S-1-16-8192".to_string(), None)));
+        let cases: Vec<(UpdateAs, FilteredFound, Status, &str)> = vec![
+            (
+                UpdateAs::Caller,
+                None,
+                Status::Ok,
+                "runs the command as you",
+            ),
+            (
+                UpdateAs::Refuse("run it as PC\\ann".into()),
+                None,
+                Status::Skip,
+                "is refused: run it as PC\\ann",
+            ),
+            (
+                UpdateAs::Filtered,
+                medium,
+                Status::Ok,
+                "with your unelevated token (integrity S-1-16-8192)",
+            ),
+            (
+                UpdateAs::Filtered,
+                Some(Ok((
+                    "S-1-16-12288".into(),
+                    Some("Windows would refuse it".into()),
+                ))),
+                Status::Warn,
+                "Windows would refuse it",
+            ),
+            (
+                UpdateAs::Filtered,
+                Some(Err("no shell".into())),
+                Status::Fail,
+                "would be refused: no shell",
+            ),
+        ];
+        for (decision, filtered, status, text) in cases {
+            let c = update_token_verdict(&decision, filtered);
+            assert_eq!(c.status, status, "{decision:?}: {}", c.summary);
+            assert!(c.summary.contains(text), "{}", c.summary);
+            assert_eq!(c.id, "update-token");
+            if status != Status::Ok && status != Status::Skip {
+                assert!(c.fix.unwrap().contains("unelevated"));
+            }
+        }
     }
 }

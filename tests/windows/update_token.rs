@@ -94,6 +94,17 @@ fn the_update_command_runs_with_the_callers_filtered_token() {
         assert!(!h.path("probe2.txt").exists(), "{t}");
         let s = h.state(&name).unwrap();
         assert_eq!(s["child_pid"], child, "not stopped: {s:#}");
+        // doctor says the same, for this prompt (`update-token`).
+        let report = h.json(&["doctor", &name, "--json"]);
+        let check = doctor_check(&report, "update-token");
+        assert_eq!(check["status"], "warn", "{check:#}");
+        assert!(
+            check["summary"]
+                .as_str()
+                .unwrap()
+                .contains("Windows would refuse it"),
+            "{check:#}"
+        );
     } else {
         assert_eq!(seen, "elevation=Limited integrity=S-1-16-8192", "{t}");
     }

@@ -110,6 +110,8 @@ fn shell_token() -> io::Result<UserToken> {
 /// The caller's filtered token, and what to say about it.
 pub struct Filtered {
     pub token: UserToken,
+    /// Its integrity level, as a SID (`S-1-16-8192`: medium).
+    pub integrity: String,
     /// Under Wine only: why the token would have been refused on Windows (Wine's linked
     /// token keeps the high integrity level: docs/wine.md), said loudly instead, unless
     /// `RESPAWN_WINE_ENFORCE_TRUST=1`.
@@ -155,7 +157,11 @@ pub fn filtered_token() -> io::Result<Filtered> {
              linked token reads; Windows would refuse it"
         ));
     }
-    Ok(Filtered { token, warning })
+    Ok(Filtered {
+        token,
+        integrity: level,
+        warning,
+    })
 }
 
 /// This process's environment as a UTF-16 block (the caller's: the user's PATH and
