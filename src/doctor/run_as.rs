@@ -125,7 +125,7 @@ fn as_user_text(as_user: &[AsUser]) -> String {
         })
         .collect();
     format!(
-        ". Read and written as the user (their token, never SYSTEM's), so they may be the user's: {}",
+        ". Read, written or run as the user (their token, never SYSTEM's), so they may be the user's: {}",
         list.join("; ")
     )
 }
@@ -239,7 +239,8 @@ mod windows_facts {
     /// log location and the log in the state dir; for `run_as = "system"` also the
     /// program, working dir, env file, log folder, stop file's folder, pid file and
     /// helper programs. Each is read without following links, with every folder above
-    /// it. For a user's service, the files it touches as the user are named too.
+    /// it. For a user's service, the files it touches as the user (and the helpers it
+    /// starts with the user's token) are named too.
     pub fn permissions(inst: &Installation, spec: Option<&crate::spec::Spec>) -> Check {
         let paths = inst.paths();
         let mut targets: Vec<(std::path::PathBuf, bool)> = vec![
@@ -276,6 +277,14 @@ mod windows_facts {
                     what: t.what,
                     path: t.path,
                     link,
+                });
+            }
+            // Helpers start with the child's token (the user's), on the user's PATH.
+            for (what, program) in crate::trust::helper_programs(spec) {
+                as_user.push(AsUser {
+                    what,
+                    path: program.into(),
+                    link: false,
                 });
             }
         }
@@ -452,7 +461,7 @@ mod tests {
             permissions_verdict(&f, true, &mine),
         ] {
             assert!(
-                c.summary.contains(r"Read and written as the user (their token, never SYSTEM's), so they may be the user's: the env_file C:\Users\ann\gw.env; the pid_file C:\Users\ann\gw.pid (a junction or link: followed as the user)"),
+                c.summary.contains(r"Read, written or run as the user (their token, never SYSTEM's), so they may be the user's: the env_file C:\Users\ann\gw.env; the pid_file C:\Users\ann\gw.pid (a junction or link: followed as the user)"),
                 "{}",
                 c.summary
             );

@@ -71,7 +71,7 @@ fn the_host_reads_the_pid_file_as_the_user() {
     }
     assert!(
         summary.contains(&format!(
-            "Read and written as the user (their token, never SYSTEM's), so they may be the user's: the [stop] file's folder {}; the pid_file {}",
+            "Read, written or run as the user (their token, never SYSTEM's), so they may be the user's: the [stop] file's folder {}; the pid_file {}",
             home.display(),
             home.join("gateway.pid").display()
         )),
