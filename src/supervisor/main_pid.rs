@@ -280,6 +280,44 @@ mod tests {
         }
     }
 
+    /// What a pid file holds is never quoted back (issue 25: a link there could point
+    /// at a secret, and a refusal goes to the log and the Event Log).
+    #[test]
+    fn a_refusal_never_quotes_the_file() {
+        for secret in ["API_KEY=sk-live-123", r#"{"pid": "sk-live-123"}"#] {
+            let why = parse(secret).unwrap_err();
+            assert!(!why.contains("sk-live"), "{why}");
+        }
+    }
+
+    /// Reads run on their own thread and come back through `done`; a read that was
+    /// under way when a new child started is dropped (`None`), and the next one counts.
+    #[test]
+    fn the_reader_hands_back_reads_and_drops_those_for_an_earlier_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gw.pid");
+        std::fs::write(&file, "4242\n").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut reader = Reader::default();
+            assert!(!reader.busy());
+            reader.look(&file);
+            assert!(reader.busy());
+            reader.look(&file); // not doubled: the read under way will do
+            reader.new_child();
+            assert!(reader.done().await.is_none(), "for the child before");
+            assert!(!reader.busy());
+            reader.look(&file);
+            assert_eq!(reader.done().await.unwrap().unwrap(), "4242\n");
+            reader.look(&dir.path().join("missing.pid"));
+            let e = reader.done().await.unwrap().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        });
+    }
+
     #[test]
     fn the_watch_is_bounded() {
         let total: std::time::Duration = watch_delays().sum();
