@@ -17,6 +17,9 @@
 #                          runs, so a second build is incremental)
 #   RESPAWN_PYTHON         the Python that makes the venvs (default python3)
 #   RESPAWN_KEEP_WHEEL     a folder to copy the built wheel into
+#   RESPAWN_WINDOWS_WHEELS Windows wheels built elsewhere (MSVC, `maturin build
+#                          --release` on Windows), space-separated: their exes must
+#                          import only Windows' own DLLs (scripts/win-imports.sh)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -111,6 +114,17 @@ lap "maturin $MATURIN_VERSION venv"
 if [ "${1:-}" = setup ]; then
     log "maturin $MATURIN_VERSION is ready in $TOOL_VENV"
     exit 0
+fi
+
+# ---------------------------------------------------------- Windows wheels ----
+
+# A LocalSystem host must not load a C runtime from a PATH folder its user can write
+# (issue 25): a shipped Windows wheel's exes import only Windows' own DLLs.
+if [ -n "${RESPAWN_WINDOWS_WHEELS:-}" ]; then
+    # shellcheck disable=SC2086 # a list of paths, split on purpose
+    "$REPO/scripts/win-imports.sh" $RESPAWN_WINDOWS_WHEELS >&2 ||
+        die "a Windows wheel's exe imports a DLL that is not part of Windows (above)"
+    lap "Windows wheels' imports"
 fi
 
 # -------------------------------------------------------------------- build ----

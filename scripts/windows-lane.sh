@@ -162,10 +162,22 @@ lane_cargo() {
     CARGO_TARGET_DIR="$WIN_TARGET" /usr/bin/cargo "$@"
 }
 
+# The exes in $1 import only Windows' own DLLs (issue 25: a LocalSystem host must not
+# look for a C runtime along PATH): scripts/win-imports.sh lists them and fails otherwise.
+check_imports() {
+    local exes=() f
+    for f in respawn.exe respawnw.exe; do
+        [ -f "$1/$f" ] && exes+=("$1/$f")
+    done
+    [ "${#exes[@]}" -eq 0 ] && return 0
+    "$REPO/scripts/win-imports.sh" "${exes[@]}" >&2
+}
+
 cmd_build() {
     cmd_setup
     cd "$REPO"
     lane_cargo build --release "${BUILD_STD[@]}" --target "$TARGET" "$@"
+    check_imports "$WIN_TARGET/$TARGET/release"
     log "built into $WIN_TARGET/$TARGET/release/"
 }
 
@@ -195,6 +207,7 @@ cmd_test() {
         return 1
     fi
     rm -f "$log"
+    check_imports "$WIN_TARGET/$TARGET/debug" || return 1
     lane_cargo test "${BUILD_STD[@]}" --target "$TARGET" "$@" || rc=$?
     # Leave nothing behind: services started by the tests, stray children, the server.
     cmd_stop

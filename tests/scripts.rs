@@ -75,6 +75,8 @@ fn the_scripts_parse() {
         "scripts/setup",
         ".ci/run",
         "scripts/wheel-check.sh",
+        "scripts/win-imports.sh",
+        "scripts/windows-lane.sh",
     ] {
         let out = Command::new("bash")
             .arg("-n")
@@ -102,4 +104,60 @@ fn an_unknown_lane_to_skip_is_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("unknown lane 'windoes'"), "{stderr}");
     assert!(!stderr.contains("==>"), "nothing may run first: {stderr}");
+}
+
+/// scripts/win-imports.sh (run by the Windows lane on the exes it builds, and by the
+/// wheel check on Windows wheels) fails on an exe that imports a DLL that is not part
+/// of Windows (here a C runtime, `vcruntime140.dll`, which a LocalSystem host would
+/// look for along PATH: issue 25), and passes one that imports only Windows' own.
+#[cfg(unix)]
+#[test]
+fn win_imports_refuses_an_exe_that_imports_a_c_runtime() {
+    let gcc = "x86_64-w64-mingw32-gcc";
+    if Command::new(gcc).arg("--version").output().is_err() {
+        eprintln!("SKIP: no {gcc} (scripts/windows-lane.sh setup installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    std::fs::write(dir.path().join("v.c"), "int vc_thing(void) { return 0; }\n").unwrap();
+    std::fs::write(
+        dir.path().join("m.c"),
+        "int vc_thing(void);\nint main(void) { return vc_thing(); }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("plain.c"), "int main(void) { return 0; }\n").unwrap();
+    run(&[gcc, "-shared", "-o", "vcruntime140.dll", "v.c"]);
+    run(&[gcc, "-o", "m.exe", "m.c", "-L.", "-l:vcruntime140.dll"]);
+    run(&[gcc, "-o", "plain.exe", "plain.c"]);
+    let check = |file: &str| {
+        Command::new(repo_root().join("scripts/win-imports.sh"))
+            .arg(file)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = check("m.exe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        text.contains("vcruntime140.dll   <- NOT part of Windows"),
+        "{text}"
+    );
+    let out = check("plain.exe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        text.contains("msvcrt.dll") && text.contains("only Windows' own DLLs"),
+        "{text}"
+    );
+    // Not a PE file: an error, never a pass.
+    assert_eq!(check("m.c").status.code(), Some(2));
 }

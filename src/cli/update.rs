@@ -355,39 +355,23 @@ fn run_update(
     })?;
     super::control::spec_present(&inst)?;
     let backend = backend::for_installation(&inst)?;
+    // Before anything is stopped: whom the command runs as, or a refusal (issue 25).
+    let runner = UpdateRunner::for_installation(&inst, name)?;
     let oplock = OperationLock::acquire(&paths, oplock::UPDATE, LOCK_WAIT)?;
     say(format!("update: stopping {name}"));
     let asked = super::control::StopRequest::leave(&paths);
     backend
         .stop(&inst)
         .context("cannot stop the service for the update")?;
-    #[cfg(windows)]
-    if inst.backend == crate::state::install::BackendKind::Scm
-        && backend::scm::install::check_elevated().is_ok()
-    {
-        // Issue 25: not run with a filtered token (that needs the user's logon, which
-        // an elevated prompt of another admin does not have): said loudly instead.
-        eprintln!(
-            "respawn: warning: the update command runs elevated, with administrator rights; if it runs \
-             files the service's program can change (pip in its venv), that program could take over \
-             the machine through it. The service lets its own user stop and start it: run \
-             `respawn update {name} -- ...` from an ordinary (unelevated) prompt instead."
-        );
-    }
     drop(asked);
-    say(format!("update: running {}", shell_words(argv)));
-    let mut command = std::process::Command::new(program);
-    command.args(&argv[1..]);
-    if json {
-        command.stdout(std::io::stderr());
-    }
-    let status = command.status();
-    let failed = match &status {
-        Ok(s) if s.success() => None,
-        Ok(s) => Some(format!(
-            "the update command failed ({})",
-            crate::os::exit_kind(*s)
-        )),
+    say(format!(
+        "update: running {}{}",
+        shell_words(argv),
+        runner.describe()
+    ));
+    let failed = match runner.run(program, &argv[1..], json) {
+        Ok(crate::policy::ExitKind::Code(0)) => None,
+        Ok(kind) => Some(format!("the update command failed ({kind})")),
         Err(e) => Some(format!("the update command could not run: {e}")),
     };
     // Released before the start: a supervisor started while it is held steps aside.
@@ -429,6 +413,84 @@ fn run_update(
             Ok(ExitStatus::Failure)
         }
         None => Ok(ready),
+    }
+}
+
+/// Whom `respawn update`'s command runs as. On Windows the decision is
+/// `run_as::update::update_as` (issue 25): an elevated administrator's update of their
+/// own service runs with their filtered token, another account's is refused, since the
+/// command touches files the service's program (an agent) can change. Elsewhere the
+/// command runs as the caller.
+struct UpdateRunner {
+    #[cfg(windows)]
+    filtered: Option<crate::os::UserToken>,
+}
+
+impl UpdateRunner {
+    #[cfg(windows)]
+    fn for_installation(inst: &Installation, name: &str) -> anyhow::Result<UpdateRunner> {
+        use crate::run_as::update::{update_as, UpdateAs};
+        let caller = crate::os::current_identity()
+            .context("cannot tell who runs this command")?
+            .account;
+        // A per-user service's program runs as the account whose state root this is.
+        let program_user = match inst.backend {
+            crate::state::install::BackendKind::Scm => inst.run_as_user.clone(),
+            _ => Some(caller.clone()),
+        };
+        let elevation =
+            crate::os::own_elevation().context("cannot tell whether this prompt is elevated")?;
+        let filtered = match update_as(name, program_user.as_ref(), &caller, elevation) {
+            UpdateAs::Caller => None,
+            UpdateAs::Refuse(why) => bail!("{why}"),
+            UpdateAs::Filtered => Some(crate::os::filtered_token().map(|f| {
+                if let Some(warning) = f.warning {
+                    eprintln!("respawn: WARNING: {warning}");
+                }
+                f.token
+            }).with_context(|| {
+                format!(
+                    "the update command would run elevated, with rights over files {name}'s program \
+                     (an agent) can change, so it runs with your unelevated token; that failed. Run \
+                     `respawn update {name} -- ...` from an ordinary (unelevated) prompt: the service \
+                     lets its own user stop and start it"
+                )
+            })?),
+        };
+        Ok(UpdateRunner { filtered })
+    }
+
+    #[cfg(not(windows))]
+    fn for_installation(_inst: &Installation, _name: &str) -> anyhow::Result<UpdateRunner> {
+        Ok(UpdateRunner {})
+    }
+
+    /// What the "running" line adds.
+    fn describe(&self) -> &'static str {
+        #[cfg(windows)]
+        if self.filtered.is_some() {
+            return " (unelevated: with your filtered token)";
+        }
+        ""
+    }
+
+    /// Run it in the foreground, its output on ours (on stderr with `--json`).
+    fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        json: bool,
+    ) -> std::io::Result<crate::policy::ExitKind> {
+        #[cfg(windows)]
+        if let Some(token) = &self.filtered {
+            return crate::os::run_with_token(token, program, args, json);
+        }
+        let mut command = std::process::Command::new(program);
+        command.args(args);
+        if json {
+            command.stdout(std::io::stderr());
+        }
+        command.status().map(crate::os::exit_kind)
     }
 }
 

@@ -400,6 +400,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::recovery_ladder(ctx));
             checks.push(super::windows::event_log(ctx.inst));
+            checks.push(super::run_as::update_token(ctx));
         }
         #[cfg(windows)]
         BackendKind::User => {

@@ -14,6 +14,7 @@ pub mod s4u;
 pub mod session;
 pub mod session_end;
 pub mod spawn;
+pub mod update;
 
 use serde::{Deserialize, Serialize};
 

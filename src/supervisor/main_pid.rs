@@ -8,6 +8,7 @@
 //! process's start token so a recycled pid is never taken for it.
 
 use crate::os::{self, ChildTree};
+use crate::supervisor::logs::Actor;
 use std::path::Path;
 
 /// The main pid, checked to be in the child's tree when it was read.
@@ -80,9 +81,10 @@ fn read_capped(path: &Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Read `path` and check the pid it names against the child's tree.
-pub fn lookup(path: &Path, child: &ChildTree) -> Lookup {
-    let text = match read_capped(path) {
+/// Check what a read of `path` gave against the child's tree. An error never quotes
+/// the file's text (issue 25: what a link there points at is not echoed into the log).
+pub fn judge(path: &Path, read: std::io::Result<String>, child: &ChildTree) -> Lookup {
+    let text = match read {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Missing,
         Err(e) => return Lookup::Refused(format!("cannot read pid_file {}: {e}", path.display())),
@@ -103,6 +105,109 @@ pub fn lookup(path: &Path, child: &ChildTree) -> Lookup {
         pid,
         token: os::start_token(pid),
     })
+}
+
+/// How long a stop waits for a look at the pid file before it asks the pid it knows
+/// (or the child's): a read that never returns (a slow share, a pipe) must not hang
+/// the stop.
+pub const STOP_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A read that finished: which one, and what it gave.
+struct Done {
+    id: u64,
+    read: std::io::Result<String>,
+}
+
+/// Reads the pid file off the engine's thread, one read at a time, and hands the text
+/// back as an event for the engine's `select!` (issue 25): the file is the program's,
+/// so it may be a pipe, a slow network share, or a link, and a read that never returns
+/// must hang only its own thread, never the engine (stop included). A read under way
+/// is never doubled: the next look waits for it. The Windows service host reads it
+/// with the user's rights ([`Reader::act_as`]), never SYSTEM's.
+pub struct Reader {
+    tx: tokio::sync::mpsc::UnboundedSender<Done>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Done>,
+    /// The read under way, if any.
+    busy: Option<u64>,
+    next: u64,
+    /// Reads numbered below this were for an earlier child: their text is dropped.
+    current_from: u64,
+    actor: Option<Actor>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Reader {
+            tx,
+            rx,
+            busy: None,
+            next: 0,
+            current_from: 0,
+            actor: None,
+        }
+    }
+}
+
+impl Reader {
+    /// From now on, read the file as `actor` says (the program's user).
+    pub fn act_as(&mut self, actor: Actor) {
+        self.actor = Some(actor);
+    }
+
+    /// Whether a read is under way (its result is what [`Reader::done`] gives).
+    pub fn busy(&self) -> bool {
+        self.busy.is_some()
+    }
+
+    /// A new child: the text of a read under way is for the one before, and dropped.
+    pub fn new_child(&mut self) {
+        self.current_from = self.next;
+    }
+
+    /// Start reading `path`, unless a read is under way (then its result will do).
+    pub fn look(&mut self, path: &Path) {
+        if self.busy.is_some() {
+            return;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.busy = Some(id);
+        let (tx, actor, path) = (self.tx.clone(), self.actor.clone(), path.to_path_buf());
+        let work = move || {
+            let read = match &actor {
+                None => read_capped(&path),
+                Some(actor) => {
+                    let mut out = None;
+                    actor(&mut || out = Some(read_capped(&path)))
+                        .and(out)
+                        .unwrap_or_else(|| {
+                            Err(std::io::Error::other("there is no user to read it as yet"))
+                        })
+                }
+            };
+            let _ = tx.send(Done { id, read });
+        };
+        // A thread of its own, not tokio's blocking pool: the runtime waits for its
+        // blocking tasks when it shuts down, and this one may never return.
+        if let Err(e) = std::thread::Builder::new()
+            .name("pid-file".into())
+            .spawn(work)
+        {
+            let _ = self.tx.send(Done { id, read: Err(e) });
+        }
+    }
+
+    /// The result of the read under way: `Some` for the current child, `None` for a
+    /// read that was for an earlier one. Pending while no read is under way.
+    pub async fn done(&mut self) -> Option<std::io::Result<String>> {
+        if self.busy.is_none() {
+            return std::future::pending().await;
+        }
+        let done = self.rx.recv().await?;
+        self.busy = None;
+        (done.id >= self.current_from).then_some(done.read)
+    }
 }
 
 /// Delays between looks at a pid file that readiness waits for: quick at first, then
@@ -173,6 +278,44 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    /// What a pid file holds is never quoted back (issue 25: a link there could point
+    /// at a secret, and a refusal goes to the log and the Event Log).
+    #[test]
+    fn a_refusal_never_quotes_the_file() {
+        for secret in ["API_KEY=sk-live-123", r#"{"pid": "sk-live-123"}"#] {
+            let why = parse(secret).unwrap_err();
+            assert!(!why.contains("sk-live"), "{why}");
+        }
+    }
+
+    /// Reads run on their own thread and come back through `done`; a read that was
+    /// under way when a new child started is dropped (`None`), and the next one counts.
+    #[test]
+    fn the_reader_hands_back_reads_and_drops_those_for_an_earlier_child() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gw.pid");
+        std::fs::write(&file, "4242\n").unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut reader = Reader::default();
+            assert!(!reader.busy());
+            reader.look(&file);
+            assert!(reader.busy());
+            reader.look(&file); // not doubled: the read under way will do
+            reader.new_child();
+            assert!(reader.done().await.is_none(), "for the child before");
+            assert!(!reader.busy());
+            reader.look(&file);
+            assert_eq!(reader.done().await.unwrap().unwrap(), "4242\n");
+            reader.look(&dir.path().join("missing.pid"));
+            let e = reader.done().await.unwrap().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        });
     }
 
     #[test]

@@ -111,6 +111,8 @@ pub struct Supervisor {
     spec_path: Option<std::path::PathBuf>,
     /// The last reason a pid_file was refused, so each reason is logged once.
     pid_file_refusal: Option<String>,
+    /// Reads the pid_file off the engine's thread (issue 25).
+    pid_reader: main_pid::Reader,
     /// Readiness, the sd_notify watchdog and probes of the current child.
     health: health::Monitor,
     /// Kills and reaps the child's descendants that escaped its process group.
@@ -220,6 +222,7 @@ impl Supervisor {
             echo: None,
             spec_path: None,
             pid_file_refusal: None,
+            pid_reader: main_pid::Reader::default(),
             reaper: orphans::Reaper::default(),
             sentry: orphans::Sentry::default(),
             planned: false,
@@ -281,6 +284,9 @@ impl Supervisor {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             log.act_as(launcher.actor());
         }
+        // The pid_file is the user's program's: read with their rights, never SYSTEM's
+        // (a link there must not make SYSTEM open a file of its choosing: issue 25).
+        self.pid_reader.act_as(launcher.actor());
         self.launcher = Some(launcher);
     }
 
@@ -409,7 +415,16 @@ impl Supervisor {
             };
             tokio::select! {
                 () = look => {
-                    next_look = if self.refresh_main_pid(&child) {
+                    // The read runs on a thread of its own; its text comes back below.
+                    if let Some(path) = &self.spec.pid_file {
+                        self.pid_reader.look(path);
+                    }
+                    next_look = None;
+                }
+                read = self.pid_reader.done() => {
+                    // `None`: a read that was for the child before; look again.
+                    let found = read.is_some_and(|read| self.take_main_pid(read, &child));
+                    next_look = if found {
                         // Readiness "pid-file": ready now.
                         let lines = self
                             .state
@@ -594,6 +609,7 @@ impl Supervisor {
         self.state.identity = os::child_identity(pid);
         self.set_main_pid(None);
         self.pid_file_refusal = None;
+        self.pid_reader.new_child();
         // After the fork: a sentry killed meanwhile is replaced, then told.
         self.check_sentry();
         self.sentry.tell(Some((pid, self.state.child_start_token)));
@@ -865,13 +881,13 @@ impl Supervisor {
         self.drain_output().await;
     }
 
-    /// Look at the pid file again; returns whether the main pid is known. A pid that
-    /// is not in the child's tree is refused, with the reason logged once.
-    fn refresh_main_pid(&mut self, child: &ChildTree) -> bool {
+    /// Take what a read of the pid file gave; returns whether the main pid is known. A
+    /// pid that is not in the child's tree is refused, with the reason logged once.
+    fn take_main_pid(&mut self, read: std::io::Result<String>, child: &ChildTree) -> bool {
         let Some(path) = self.spec.pid_file.clone() else {
             return false;
         };
-        match main_pid::lookup(&path, child) {
+        match main_pid::judge(&path, read, child) {
             main_pid::Lookup::Found(found) => {
                 let same = self.state.main_pid == Some(found.pid)
                     && self.state.main_start_token == found.token;

@@ -21,7 +21,7 @@ impl Supervisor {
         self.state.state = RunState::Stopping;
         self.save();
         let timeout = self.health.stop_timeout(self.spec.stop.timeout);
-        let asked = match self.request_graceful_stop(child) {
+        let asked = match self.request_graceful_stop(child).await {
             Ok(asked) => asked,
             Err(e) => {
                 self.event(&format!("graceful stop request failed: {e}"));
@@ -80,21 +80,57 @@ impl Supervisor {
     }
 
     /// The pid a stop request names: the program's own (pid_file) when it is known
-    /// and still the same process, else the child's.
-    fn stop_target(&mut self, child: &ChildTree) -> u32 {
-        if self.refresh_main_pid(child) {
-            if let Some(pid) = self.state.main_pid {
-                if os::start_token(pid) == self.state.main_start_token {
-                    return pid;
+    /// and still the same process, else the child's. The pid file is looked at again,
+    /// off the engine's thread, for at most [`main_pid::STOP_READ_LIMIT`] (or the stop
+    /// timeout): a read that never returns does not hang the stop (issue 25); the pid
+    /// known before is asked then.
+    /// (`&mut`: a shared borrow held across the wait would need the child to be
+    /// `Sync`, which its Windows pipes are not.)
+    async fn stop_target(&mut self, child: &mut ChildTree) -> u32 {
+        let mut known = true;
+        if let Some(path) = self.spec.pid_file.clone() {
+            let limit = main_pid::STOP_READ_LIMIT.min(self.spec.stop.timeout);
+            let deadline = tokio::time::Instant::now() + limit;
+            loop {
+                self.pid_reader.look(&path);
+                match tokio::time::timeout_at(deadline, self.pid_reader.done()).await {
+                    Ok(Some(read)) => {
+                        known = self.take_main_pid(read, &*child);
+                        break;
+                    }
+                    // A read for the child before: look again.
+                    Ok(None) => continue,
+                    Err(_) => {
+                        self.event(&format!(
+                            "pid_file {}: the read did not return within {}; stopping {} instead",
+                            path.display(),
+                            humantime::format_duration(limit),
+                            match self.state.main_pid {
+                                Some(pid) => format!("the main pid known before ({pid})"),
+                                None => "the child".to_string(),
+                            }
+                        ));
+                        break;
+                    }
                 }
+            }
+        }
+        if let (true, Some(pid)) = (known, self.state.main_pid) {
+            if os::start_token(pid) == self.state.main_start_token {
+                return pid;
             }
         }
         child.pid()
     }
 
     /// Returns whether a graceful request was made (and so is worth waiting for).
-    fn request_graceful_stop(&mut self, child: &mut ChildTree) -> std::io::Result<bool> {
-        let pid = self.stop_target(child).to_string();
+    async fn request_graceful_stop(&mut self, child: &mut ChildTree) -> std::io::Result<bool> {
+        // Only the methods that name a pid look for it.
+        let pid = match &self.spec.stop.method {
+            StopMethod::Command(_) | StopMethod::File { .. } => self.stop_target(child).await,
+            StopMethod::Signal(_) | StopMethod::Kill => child.pid(),
+        }
+        .to_string();
         let fill = |text: &str| fill_placeholders(text, &pid);
         match &self.spec.stop.method {
             StopMethod::Signal(sig) => child.send_stop_signal(*sig),

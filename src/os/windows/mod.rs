@@ -43,6 +43,9 @@ pub use token::{
     child_identity, console_session, console_user, current_identity, lookup_account, own_session,
     process_identity, session_user, sessions_of, TokenIdentity, UserToken, INTERACTIVE_DESKTOP,
 };
+// `respawn update`'s command with the caller's filtered token (issue 25).
+mod filtered;
+pub use filtered::{filtered_token, own_elevation, own_integrity, run_with_token, Filtered};
 // The end of the user's session: a hidden window that hears it (issue 22).
 mod session_end;
 pub use session_end::{session_end_watchers, watch_session_end, ProcessWaiter, SessionEnd};

@@ -226,7 +226,7 @@ fn sid_name(sid: PSID) -> String {
     }
 }
 
-fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
+pub(super) fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
     let user = token_info(token, TokenUser)?;
     // SAFETY: the buffer starts with a TOKEN_USER whose SID points into the buffer.
     let sid = unsafe { (*(user.as_ptr() as *const TOKEN_USER)).User.Sid };
