@@ -53,6 +53,7 @@
 
 mod boot;
 mod env_file;
+pub mod event_log;
 pub(crate) mod fix;
 mod logs;
 mod machine;

@@ -421,7 +421,13 @@ pub fn event_log(inst: &Installation) -> Check {
                 ),
             )
         }
-        Err(e) => Check::skip(ID, format!("cannot read the Application event log: {e}")),
+        Err(e) => {
+            let logon = crate::os::current_identity().ok().map(|id| id.logon);
+            Check::skip(
+                ID,
+                super::event_log::unreadable(e.raw_os_error(), &e.to_string(), logon),
+            )
+        }
     }
 }
 
