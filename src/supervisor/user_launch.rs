@@ -317,7 +317,7 @@ impl UserLauncher {
     fn start_agent(&mut self, token: &UserToken, child: u32) {
         self.agent = None; // the last one ends with its job
         let Some(plan) = &self.agent_plan else { return };
-        let args = plan.args(child);
+        let args: Vec<std::ffi::OsString> = plan.args(child).into_iter().map(Into::into).collect();
         let env = std::collections::BTreeMap::new();
         let cmd = UserCommand {
             program: &plan.exe,

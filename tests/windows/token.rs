@@ -82,7 +82,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (ChildTree, tempf
         env.insert("RESPAWN_PROBE_STAY".to_string(), "1".to_string());
     }
     let program = std::env::current_exe().unwrap();
-    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(String::from);
+    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(std::ffi::OsString::from);
     let child = ChildTree::spawn_as_user(
         token,
         &UserCommand {

@@ -127,6 +127,9 @@ pub struct ChildTree {
     job: std::sync::Arc<Job>,
     /// The user whose token started the child (issue 15): its helpers run as them too.
     user: Option<spawn_as::HelperUser>,
+    /// How a token spawn put the child in its job (`None`: std's spawn, suspended,
+    /// assigned, resumed).
+    placement: Option<crate::run_as::spawn::JobPlacement>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<spawn_as::LoadedProfile>,
@@ -157,6 +160,7 @@ impl ChildTree {
             process,
             job,
             user: None,
+            placement: None,
             _profile: None,
         })
     }
@@ -176,6 +180,12 @@ impl ChildTree {
             job: std::sync::Arc::downgrade(&self.job),
             user: self.user.clone(),
         }
+    }
+
+    /// How a child started with a user's token got into its job (issue 22 item 10):
+    /// created in it where Windows can, else suspended, assigned and resumed.
+    pub fn job_placement(&self) -> Option<crate::run_as::spawn::JobPlacement> {
+        self.placement
     }
 
     /// The limit flags of the child's job, read back from the kernel.
