@@ -291,7 +291,7 @@ fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
     let (stop_file, go, ended) = (h.path("stop-now"), h.path("go"), h.path("ended"));
     let spec_text = |description: &str| {
         format!(
-            "name = \"{name}\"\ndescription = \"{description}\"\ncommand = {:?}\nargs = [{:?}, {:?}, {:?}]\n[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = \"stop\"\ntimeout = \"60s\"\n",
+            "name = \"{name}\"\ndescription = \"{name} {description}\"\ncommand = {:?}\nargs = [{:?}, {:?}, {:?}]\n[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = \"stop\"\ntimeout = \"60s\"\n",
             example_exe("slow_stop").display().to_string(),
             stop_file.display().to_string(),
             go.display().to_string(),
@@ -311,15 +311,23 @@ fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    h.wait_state(&name, "the old child's graceful stop", |s| {
-        s["state"] == "stopping"
+    // An install among many tests on a loaded machine can take a while to get there.
+    let stopping = || h.state(&name).is_some_and(|s| s["state"] == "stopping");
+    let seen = wait_until(std::time::Duration::from_secs(180), || {
+        stopping() || install.try_wait().unwrap().is_some()
     });
     // The old child cannot end before `go` exists: install must still be waiting.
-    assert!(
-        install.try_wait().unwrap().is_none(),
-        "install returned while the old child was still stopping: {}",
-        stderr_of(install)
-    );
+    if !seen || install.try_wait().unwrap().is_some() {
+        let _ = install.kill();
+        let out = install.wait_with_output().unwrap();
+        panic!(
+            "install returned (or never restarted the service) while the old child was still running or stopping: {}{}\n{:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            h.state(&name)
+        );
+    }
+    assert!(stopping(), "{:?}", h.state(&name));
     std::fs::write(&go, "").unwrap();
     let out = install.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
