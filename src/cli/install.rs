@@ -294,19 +294,26 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         generated.is_some(),
     ));
     let restarted = apply_to_running(&mut installed);
-    // A restarted service is waited for as `restart` waits: until the new child is
-    // ready (the old one may still be in its graceful stop now).
-    let readiness = match restarted {
-        Some(since) if args.json => Some(super::control::wait_ready(&installed.inst, since)),
-        _ => None,
-    };
     // Some backends start the service as part of install (systemd's enable --now,
     // launchd's bootstrap); say which way it went rather than guess.
-    let state = backend::for_installation(&installed.inst)
-        .and_then(|b| b.status(&installed.inst))
-        .ok()
-        .map(|r| r.state);
+    let status_now = || {
+        backend::for_installation(&installed.inst)
+            .and_then(|b| b.status(&installed.inst))
+            .ok()
+            .map(|r| r.state)
+    };
+    let mut state = status_now();
     let next = next_step(state, restarted.is_some());
+    // A restarted service is waited for as `restart` waits: until the new child is
+    // ready (the old one may still be in its graceful stop now).
+    let readiness = match (next, restarted) {
+        (Next::Restarting, Some(since)) if args.json => {
+            let readiness = super::control::wait_ready(&installed.inst, since);
+            state = status_now();
+            Some(readiness)
+        }
+        _ => None,
+    };
     report(
         &installed,
         fallback_reason,
@@ -340,12 +347,16 @@ enum Next {
     Running(ServiceStatus),
     /// Not running: `respawn start` starts it.
     Start,
+    /// Restarted while it waits for its user to log on (Windows service,
+    /// `when_logged_off = "wait"`): the new spec applies at that start.
+    WaitsForLogon,
 }
 
 /// A restarted service is never told to be started, whatever state its old child is
 /// in (still stopping, say): the restart starts it.
 fn next_step(state: Option<ServiceStatus>, restarted: bool) -> Next {
     match state {
+        Some(ServiceStatus::Waiting) if restarted => Next::WaitsForLogon,
         _ if restarted => Next::Restarting,
         Some(s @ (ServiceStatus::Running | ServiceStatus::Starting)) => Next::Running(s),
         _ => Next::Start,
@@ -655,7 +666,7 @@ fn report(
         value["schema_version"] = super::json::SCHEMA_VERSION.into();
         value["action"] = "install".into();
         value["notes"] = installed.notes.clone().into();
-        value["restarted"] = (*next == Next::Restarting).into();
+        value["restarted"] = matches!(next, Next::Restarting | Next::WaitsForLogon).into();
         value["ready"] = readiness.map(|r| r.ready).into();
         value["ready_seconds"] = readiness
             .and_then(|r| r.took)
@@ -678,6 +689,9 @@ fn report(
     let next = match next {
         Next::Restarting => "it was running: restarting it so the spec applies now".to_string(),
         Next::Running(s) => format!("it is {s}; see `respawn status {}`", inst.service),
+        Next::WaitsForLogon => {
+            "it waits for its user to log on; the new spec applies when it starts".to_string()
+        }
         Next::Start => format!(
             "start it with `respawn{} start {}`",
             crate::doctor::fix::state_dir_arg(inst),
@@ -716,6 +730,8 @@ mod tests {
         ] {
             assert_eq!(next_step(state, true), Next::Restarting, "{state:?}");
         }
+        // Nothing to wait for while its user is logged off.
+        assert_eq!(next_step(Some(Waiting), true), Next::WaitsForLogon);
         assert_eq!(next_step(Some(Starting), false), Next::Running(Starting));
         assert_eq!(next_step(Some(Running), false), Next::Running(Running));
         for state in [None, Some(Stopping), Some(Stopped)] {
