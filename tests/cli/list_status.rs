@@ -353,5 +353,20 @@ fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
         h.log("slowre")
     );
     assert!(wait_for("v2", || h.log("slowre").contains("running v2")));
+    // With --json: one object that says it restarted, and the new child's readiness.
+    std::fs::write(&spec, slow("v3")).unwrap();
+    let second = h.wait_running("slowre");
+    let report = h.json(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec_arg,
+        "--json",
+    ]);
+    assert_eq!(report["restarted"], true, "{report:#}");
+    assert_eq!(report["ready"], true, "{report:#}");
+    assert_eq!(report["status"]["state"], "running", "{report:#}");
+    assert_ne!(report["status"]["child_pid"], second, "{report:#}");
     ok(&h.cmd(&["uninstall", "slowre"]));
 }
