@@ -786,11 +786,17 @@ impl Supervisor {
             return SessionExit::Counted;
         };
         let deadline = exited + grace;
+        let asked_restart = matches!(exit, ExitKind::Code(code)
+            if self.tracker.policy().force_restart_exit_codes.contains(&code));
         let mut said = false;
         loop {
             let grace_left = tokio::time::Instant::now() < deadline;
-            match self.launcher.as_ref().map(|l| l.count_exit(grace_left)) {
-                None | Some(ExitCount::Failure) => return SessionExit::Counted,
+            match self
+                .launcher
+                .as_ref()
+                .map(|l| l.count_exit(grace_left, asked_restart))
+            {
+                None | Some(ExitCount::ByPolicy) => return SessionExit::Counted,
                 Some(ExitCount::SessionEnd) => {
                     let why = exit_at_session_end(&exit.to_string());
                     self.event(&why);

@@ -302,10 +302,16 @@ impl UserLauncher {
 
     /// What the last child's unplanned exit counts as, with what the host knows of
     /// the user's sessions now (`grace_left`: [`UserLauncher::exit_grace`] since the
-    /// exit has not passed).
-    pub fn count_exit(&self, grace_left: bool) -> ExitCount {
+    /// exit has not passed; `asked_restart`: its exit code asks for a planned restart).
+    pub fn count_exit(&self, grace_left: bool, asked_restart: bool) -> ExitCount {
         let k = self.sessions.known();
-        count_unplanned_exit(self.last_ran, k.current, k.ending, grace_left)
+        count_unplanned_exit(
+            self.last_ran,
+            k.current,
+            k.ending,
+            grace_left,
+            asked_restart,
+        )
     }
 
     /// What to log about the last start, once.
