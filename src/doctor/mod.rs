@@ -52,6 +52,7 @@
 //! - `status`: whether the service runs (failed is a FAIL, with the last lines).
 
 mod boot;
+pub mod child_job;
 mod env_file;
 pub mod event_log;
 pub(crate) mod fix;

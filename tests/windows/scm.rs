@@ -348,6 +348,18 @@ fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
     assert_ne!(second, first, "{s}");
     assert!(respawn::os::is_alive(second));
     assert!(!respawn::os::is_alive(first));
+    // doctor sees the new child in its Job Object (created there: JOB_LIST).
+    let doctor = h.cmd(&["doctor", &name, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = doctor_check(&report, "child-job");
+    assert_eq!(check["status"], "ok", "{check:#}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {second}")),
+        "{check:#}"
+    );
     // The new child stops when asked, as the first did.
     std::fs::remove_file(&ended).unwrap();
     ok(&h.cmd(&["stop", &name]));

@@ -427,6 +427,16 @@ pub fn in_a_job() -> bool {
     ok != 0 && inside != 0
 }
 
+/// Whether process `pid` runs in any Job Object (`None`: it cannot be opened or asked).
+/// Needs PROCESS_QUERY_INFORMATION: with only the limited right Wine answers FALSE.
+pub fn process_in_a_job(pid: u32) -> Option<bool> {
+    let process = open_process(pid, PROCESS_QUERY_INFORMATION)?;
+    let mut inside = 0;
+    // SAFETY: a valid process handle, null job = any job, pointer to a local.
+    let ok = unsafe { IsProcessInJob(process.0, std::ptr::null_mut(), &mut inside) };
+    (ok != 0).then_some(inside != 0)
+}
+
 /// The limit flags of the job this process runs in (a null job handle means "mine").
 /// For test probes; Wine 8 fails this call (see docs/wine.md).
 pub fn own_job_limits() -> io::Result<u32> {
