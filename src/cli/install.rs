@@ -293,24 +293,74 @@ pub fn install(args: InstallArgs, roots: &StateRoots) -> Result<ExitStatus, CliE
         kept.as_deref(),
         generated.is_some(),
     ));
-    apply_to_running(&mut installed);
+    let restarted = apply_to_running(&mut installed);
     // Some backends start the service as part of install (systemd's enable --now,
     // launchd's bootstrap); say which way it went rather than guess.
-    let state = backend::for_installation(&installed.inst)
-        .and_then(|b| b.status(&installed.inst))
-        .ok()
-        .map(|r| r.state);
-    report(&installed, fallback_reason, state, args.json);
-    // Started by the install: wait for ready (`[health]`), as `start` does.
-    if !args.json
-        && matches!(
-            state,
-            Some(ServiceStatus::Running | ServiceStatus::Starting)
-        )
-    {
-        return Ok(super::update::report_ready(&installed.inst, since));
+    let status_now = || {
+        backend::for_installation(&installed.inst)
+            .and_then(|b| b.status(&installed.inst))
+            .ok()
+            .map(|r| r.state)
+    };
+    let mut state = status_now();
+    let next = next_step(state, restarted.is_some());
+    // A restarted service is waited for as `restart` waits: until the new child is
+    // ready (the old one may still be in its graceful stop now).
+    let readiness = match (next, restarted) {
+        (Next::Restarting, Some(since)) if args.json => {
+            let readiness = super::control::wait_ready(&installed.inst, since);
+            state = status_now();
+            Some(readiness)
+        }
+        _ => None,
+    };
+    report(
+        &installed,
+        fallback_reason,
+        &next,
+        state,
+        readiness.as_ref(),
+        args.json,
+    );
+    if args.json {
+        return Ok(match readiness {
+            Some(r) if !r.ready => ExitStatus::Failure,
+            _ => ExitStatus::Success,
+        });
     }
-    Ok(ExitStatus::Success)
+    // Started or restarted by the install: wait for ready (`[health]`), as `start`
+    // and `restart` do.
+    match (next, restarted) {
+        (Next::Restarting, Some(since)) => Ok(super::update::report_ready(&installed.inst, since)),
+        (Next::Running(_), _) => Ok(super::update::report_ready(&installed.inst, since)),
+        _ => Ok(ExitStatus::Success),
+    }
+}
+
+/// What install says comes next, in the one line that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// A running service was asked for a planned restart: the wait for its new
+    /// child follows.
+    Restarting,
+    /// Started by the install itself (systemd, launchd): the wait for ready follows.
+    Running(ServiceStatus),
+    /// Not running: `respawn start` starts it.
+    Start,
+    /// Restarted while it waits for its user to log on (Windows service,
+    /// `when_logged_off = "wait"`): the new spec applies at that start.
+    WaitsForLogon,
+}
+
+/// A restarted service is never told to be started, whatever state its old child is
+/// in (still stopping, say): the restart starts it.
+fn next_step(state: Option<ServiceStatus>, restarted: bool) -> Next {
+    match state {
+        Some(ServiceStatus::Waiting) if restarted => Next::WaitsForLogon,
+        _ if restarted => Next::Restarting,
+        Some(s @ (ServiceStatus::Running | ServiceStatus::Starting)) => Next::Running(s),
+        _ => Next::Start,
+    }
 }
 
 /// Where a spec comes from: a file (`respawn install FILE`, `--spec FILE`), a preset,
@@ -404,27 +454,28 @@ fn spec_notes(
 
 /// A reinstall of a running service must not leave the old spec running. systemd and
 /// launchd restart what they run as part of install; elsewhere, ask the backend for a
-/// planned restart, whose supervisor reads the spec again.
-fn apply_to_running(installed: &mut Installed) {
+/// planned restart, whose supervisor reads the spec again. When it was asked: the
+/// time just before, from which the new child's start is waited for.
+fn apply_to_running(installed: &mut Installed) -> Option<std::time::SystemTime> {
     let inst = &installed.inst;
     if matches!(inst.backend, BackendKind::Systemd | BackendKind::Launchd) {
-        return;
+        return None;
     }
     let paths = inst.paths();
     if !client::is_supervised(&paths) {
-        return;
+        return None;
     }
-    let restarted = backend::for_installation(inst).and_then(|b| b.restart(inst));
-    installed.notes.push(match restarted {
-        Ok(_) => format!(
-            "{} was running: asked it to restart so the spec applies now",
-            inst.service
-        ),
-        Err(e) => format!(
-            "{} is running with the old spec ({e:#}); `respawn restart {}` applies the new one",
-            inst.service, inst.service
-        ),
-    });
+    let since = std::time::SystemTime::now();
+    match backend::for_installation(inst).and_then(|b| b.restart(inst)) {
+        Ok(_) => Some(since),
+        Err(e) => {
+            installed.notes.push(format!(
+                "{} is running with the old spec ({e:#}); `respawn restart {}` applies the new one",
+                inst.service, inst.service
+            ));
+            None
+        }
+    }
 }
 
 /// A preset fills in the home and program of the account running install; with
@@ -598,7 +649,9 @@ impl GeneratedSpec {
 fn report(
     installed: &Installed,
     fallback_reason: Option<&str>,
+    next: &Next,
     state: Option<ServiceStatus>,
+    readiness: Option<&super::json::Readiness>,
     json: bool,
 ) {
     let inst = &installed.inst;
@@ -613,6 +666,13 @@ fn report(
         value["schema_version"] = super::json::SCHEMA_VERSION.into();
         value["action"] = "install".into();
         value["notes"] = installed.notes.clone().into();
+        value["restarted"] = matches!(next, Next::Restarting | Next::WaitsForLogon).into();
+        value["ready"] = readiness.map(|r| r.ready).into();
+        value["ready_seconds"] = readiness
+            .and_then(|r| r.took)
+            .map(|d| d.as_secs_f64())
+            .into();
+        value["not_ready_reason"] = readiness.and_then(|r| r.why_not.clone()).into();
         value["status"] = super::status::report(&inst.state_root, &inst.service)
             .ok()
             .map(|r| super::json::service(&r, std::time::SystemTime::now()))
@@ -626,11 +686,13 @@ fn report(
     if let Some(reason) = fallback_reason {
         say(reason);
     }
-    let next = match state {
-        Some(s @ (ServiceStatus::Running | ServiceStatus::Starting)) => {
-            format!("it is {s}; see `respawn status {}`", inst.service)
+    let next = match next {
+        Next::Restarting => "it was running: restarting it so the spec applies now".to_string(),
+        Next::Running(s) => format!("it is {s}; see `respawn status {}`", inst.service),
+        Next::WaitsForLogon => {
+            "it waits for its user to log on; the new spec applies when it starts".to_string()
         }
-        _ => format!(
+        Next::Start => format!(
             "start it with `respawn{} start {}`",
             crate::doctor::fix::state_dir_arg(inst),
             inst.service
@@ -655,6 +717,27 @@ fn report(
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn a_restarted_service_is_never_told_to_be_started() {
+        use ServiceStatus::*;
+        for state in [
+            None,
+            Some(Stopping),
+            Some(Stopped),
+            Some(Running),
+            Some(Backoff),
+        ] {
+            assert_eq!(next_step(state, true), Next::Restarting, "{state:?}");
+        }
+        // Nothing to wait for while its user is logged off.
+        assert_eq!(next_step(Some(Waiting), true), Next::WaitsForLogon);
+        assert_eq!(next_step(Some(Starting), false), Next::Running(Starting));
+        assert_eq!(next_step(Some(Running), false), Next::Running(Running));
+        for state in [None, Some(Stopping), Some(Stopped)] {
+            assert_eq!(next_step(state, false), Next::Start, "{state:?}");
+        }
+    }
 
     #[test]
     fn system_wide_services_go_to_the_machine_root_unless_a_root_is_given() {

@@ -55,7 +55,9 @@
 //! - `status`: whether the service runs (failed is a FAIL, with the last lines).
 
 mod boot;
+pub mod child_job;
 mod env_file;
+pub mod event_log;
 pub(crate) mod fix;
 mod logs;
 mod machine;

@@ -401,6 +401,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::recovery_ladder(ctx));
             checks.push(super::windows::event_log(ctx.inst));
             checks.push(super::run_as::update_token(ctx));
+            checks.push(super::windows::child_job(ctx.inst));
         }
         #[cfg(windows)]
         BackendKind::User => {
@@ -410,6 +411,7 @@ fn backend_specific(ctx: &Ctx, backend_ok: bool) -> Vec<Check> {
             checks.push(super::windows::user_supervisor(ctx.inst));
             checks.push(super::windows::session_watch(ctx.inst));
             checks.push(super::windows::control_pipe(ctx.inst));
+            checks.push(super::windows::child_job(ctx.inst));
         }
         _ => {}
     }

@@ -390,6 +390,19 @@ pub fn login_entry_enabled(inst: &Installation) -> Check {
     Check::ok(ID, "the login entry is enabled")
 }
 
+/// The running program is in a Job Object (issue 22 item 10): see [`super::child_job`].
+pub fn child_job(inst: &Installation) -> Check {
+    let state = crate::state::ServiceState::read(&inst.paths().state_file()).ok();
+    // The recorded child, if it is that process still (a recycled pid is someone else).
+    let child = state.and_then(|s| {
+        let pid = s.child_pid?;
+        (s.child_start_token.is_some() && crate::os::start_token(pid) == s.child_start_token)
+            .then_some(pid)
+    });
+    let in_job = child.and_then(crate::os::process_in_a_job);
+    super::child_job::verdict(&inst.service, child, in_job)
+}
+
 /// The newest Event Log entries of the service, so `doctor` shows what the host said.
 pub fn event_log(inst: &Installation) -> Check {
     use crate::os::windows::eventlog;
@@ -421,7 +434,13 @@ pub fn event_log(inst: &Installation) -> Check {
                 ),
             )
         }
-        Err(e) => Check::skip(ID, format!("cannot read the Application event log: {e}")),
+        Err(e) => {
+            let logon = crate::os::current_identity().ok().map(|id| id.logon);
+            Check::skip(
+                ID,
+                super::event_log::unreadable(e.raw_os_error(), &e.to_string(), logon),
+            )
+        }
     }
 }
 

@@ -30,32 +30,63 @@ pub fn quote_program(program: &str) -> String {
 /// before a `"`, where 2n backslashes + `"` mean n backslashes and a closing quote, and
 /// 2n+1 backslashes + `"` mean n backslashes and a literal quote.
 pub fn quote_arg(arg: &str) -> String {
-    let needs_quotes = arg.is_empty() || arg.contains([' ', '\t', '\n', '\u{b}', '"']);
-    if !needs_quotes {
-        return arg.to_string();
+    let units: Vec<u16> = arg.encode_utf16().collect();
+    let mut out = Vec::with_capacity(units.len() + 2);
+    quote_arg_wide(&units, &mut out);
+    // Only ASCII was added to valid UTF-16, and never between a surrogate pair.
+    String::from_utf16(&out).expect("quoting keeps valid UTF-16 valid")
+}
+
+/// [`command_line`] in UTF-16 units, for CreateProcess*: the program and arguments as
+/// Windows holds them (an `OsStr`'s wide form), so a name with an unpaired surrogate
+/// (legal in Windows names, not in a Rust `str`) comes through unchanged.
+pub fn command_line_wide<A: AsRef<[u16]>>(program: &[u16], args: &[A]) -> Vec<u16> {
+    debug_assert!(
+        !program.contains(&QUOTE),
+        "a Windows path cannot contain a double quote"
+    );
+    let mut line = Vec::with_capacity(program.len() + 2);
+    line.push(QUOTE);
+    line.extend_from_slice(program);
+    line.push(QUOTE);
+    for arg in args {
+        line.push(u16::from(b' '));
+        quote_arg_wide(arg.as_ref(), &mut line);
     }
-    let mut out = String::with_capacity(arg.len() + 2);
-    out.push('"');
+    line
+}
+
+const QUOTE: u16 = b'"' as u16;
+const BACKSLASH: u16 = b'\\' as u16;
+
+/// [`quote_arg`] on UTF-16 units, appended to `out`: every character the rules look
+/// at is ASCII, so the rest (surrogates included, paired or not) is copied as it is.
+fn quote_arg_wide(arg: &[u16], out: &mut Vec<u16>) {
+    let special = [b' ', b'\t', b'\n', 0x0b, b'"'].map(u16::from);
+    if !arg.is_empty() && !arg.iter().any(|u| special.contains(u)) {
+        out.extend_from_slice(arg);
+        return;
+    }
+    out.push(QUOTE);
     let mut backslashes = 0;
-    for c in arg.chars() {
-        match c {
-            '\\' => backslashes += 1,
-            '"' => {
-                out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
-                out.push('"');
+    for &u in arg {
+        match u {
+            BACKSLASH => backslashes += 1,
+            QUOTE => {
+                out.extend(std::iter::repeat_n(BACKSLASH, backslashes * 2 + 1));
+                out.push(QUOTE);
                 backslashes = 0;
             }
             _ => {
-                out.extend(std::iter::repeat_n('\\', backslashes));
-                out.push(c);
+                out.extend(std::iter::repeat_n(BACKSLASH, backslashes));
+                out.push(u);
                 backslashes = 0;
             }
         }
     }
     // Before the closing quote, backslashes must be doubled or they would escape it.
-    out.extend(std::iter::repeat_n('\\', backslashes * 2));
-    out.push('"');
-    out
+    out.extend(std::iter::repeat_n(BACKSLASH, backslashes * 2));
+    out.push(QUOTE);
 }
 
 /// Split a command line the way `CommandLineToArgvW` does (for tests and for reading
@@ -133,6 +164,41 @@ pub fn split_command_line(line: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_wide_line_keeps_unpaired_surrogates_and_quotes_as_the_text_one() {
+        let wide = |s: &str| s.encode_utf16().collect::<Vec<u16>>();
+        for (program, args) in [
+            (
+                "C:\\a b\\x.exe",
+                vec!["plain", "", "a b", "say \"hi\"", "end\\", "tab\tx"],
+            ),
+            ("x.exe", vec!["\\\\server\\share\\", "ünï cödé 🚀"]),
+        ] {
+            let wargs: Vec<Vec<u16>> = args.iter().map(|a| wide(a)).collect();
+            assert_eq!(
+                String::from_utf16(&command_line_wide(&wide(program), &wargs)).unwrap(),
+                command_line(program, &args)
+            );
+        }
+        // A lone high surrogate in the program and an argument, one needing quotes.
+        let program = [u16::from(b'p'), 0xD800, u16::from(b'.')];
+        let args = [vec![0xDC00, u16::from(b' '), 0xD834], vec![0xDFFF]];
+        let line = command_line_wide(&program, &args);
+        let mut want = vec![QUOTE];
+        want.extend(program);
+        want.push(QUOTE);
+        want.extend([
+            u16::from(b' '),
+            QUOTE,
+            0xDC00,
+            u16::from(b' '),
+            0xD834,
+            QUOTE,
+        ]);
+        want.extend([u16::from(b' '), 0xDFFF]);
+        assert_eq!(line, want);
+    }
 
     #[test]
     fn known_examples() {

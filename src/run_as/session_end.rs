@@ -78,6 +78,64 @@ pub fn believe_session_end(
     }
 }
 
+/// What an exit the host did not ask for (a crash, a kill) counts as (issue 22).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCount {
+    /// Decided by the restart policy, as any exit (a failure unless its exit code
+    /// says otherwise).
+    ByPolicy,
+    /// The end of the session the child ran in: a planned stop, never a failure; the
+    /// child moves to the logged-off plan (S4U or waiting).
+    SessionEnd,
+    /// Not known yet: the child ran in the user's session, which may be ending without
+    /// the host having heard so. At a logoff (and before every restart or shutdown)
+    /// Windows may end the session's processes before the session agent's "my session
+    /// is ending" (or the SCM's logoff) reaches the host, so the host waits up to
+    /// [`SESSION_END_GRACE`] after the exit for either before counting it.
+    AwaitSessionEnd,
+}
+
+/// How long after an unplanned exit in the user's session the host waits for word
+/// that the session is ending before it counts the exit as a failure. The word is an
+/// event (the agent's line on the pipe, the SCM's session change) that ends the wait
+/// at once; the bound only delays the restart of a child that crashed by itself, and
+/// the backoff's own delay runs meanwhile.
+pub const SESSION_END_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What an unplanned exit counts as: `ran_in`, where the child ran; `user_session`,
+/// the session the host now knows the recorded user in; `ending`, a session whose end
+/// an agent announced; `grace_left`, whether [`SESSION_END_GRACE`] since the exit is
+/// still running; `asked_restart`, whether the program's exit code asks for a planned
+/// restart (`force_restart_exit_codes`: that restart is never held back). Only a child
+/// in the user's session can be ended by its end: one through S4U (session 0) or as
+/// LocalSystem outlives every logoff.
+pub fn count_unplanned_exit(
+    ran_in: Option<Context>,
+    user_session: Option<u32>,
+    ending: Option<u32>,
+    grace_left: bool,
+    asked_restart: bool,
+) -> ExitCount {
+    let Some(Context::Interactive(session)) = ran_in else {
+        return ExitCount::ByPolicy;
+    };
+    if ending == Some(session) || user_session != Some(session) {
+        ExitCount::SessionEnd
+    } else if grace_left && !asked_restart {
+        ExitCount::AwaitSessionEnd
+    } else {
+        ExitCount::ByPolicy
+    }
+}
+
+/// What the log says of an exit that came with the end of the session it ran in.
+pub fn exit_at_session_end(exit: &str) -> String {
+    format!(
+        "the child ended with {exit} as the user's session ended (Windows ended it before its \
+         graceful stop): planned, not counted as a failure"
+    )
+}
+
 /// What the state file and the log say after a per-user supervisor stopped its child
 /// because the session ends (`logoff`: only the user's session; else Windows itself
 /// is shutting down or restarting).
@@ -136,6 +194,51 @@ mod tests {
                 "{before:?} {gone} {console:?} {live:?} {ending:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_exit_within_the_sessions_end_is_never_a_failure() {
+        use ExitCount::*;
+        let i = Context::Interactive;
+        // (ran_in, user_session, ending, grace_left) -> count; the exit code asks for
+        // no restart of its own.
+        let table = [
+            // Through S4U or as LocalSystem: no logoff ends it; a crash is a crash.
+            (Some(Context::S4u), None, None, true, ByPolicy),
+            (Some(Context::S4u), Some(1), Some(1), true, ByPolicy),
+            (Some(Context::System), Some(1), Some(1), true, ByPolicy),
+            (None, Some(1), Some(1), true, ByPolicy),
+            // In the user's session 1, and the agent said it ends (before or after).
+            (Some(i(1)), None, Some(1), true, SessionEnd),
+            (Some(i(1)), None, Some(1), false, SessionEnd),
+            // The SCM's logoff moved the user away (or to their other session 3).
+            (Some(i(1)), None, None, true, SessionEnd),
+            (Some(i(1)), Some(3), None, false, SessionEnd),
+            // Another session's end is not this child's.
+            (Some(i(1)), Some(1), Some(3), false, ByPolicy),
+            // Nothing heard yet: wait for the word while the grace runs, then count.
+            (Some(i(1)), Some(1), None, true, AwaitSessionEnd),
+            (Some(i(1)), Some(1), Some(3), true, AwaitSessionEnd),
+            (Some(i(1)), Some(1), None, false, ByPolicy),
+        ];
+        for (ran_in, user_session, ending, grace_left, want) in table {
+            assert_eq!(
+                count_unplanned_exit(ran_in, user_session, ending, grace_left, false),
+                want,
+                "{ran_in:?} {user_session:?} {ending:?} {grace_left}"
+            );
+        }
+        // An exit code that asks for a planned restart (75) is never held back; at the
+        // session's end it is still the session's end.
+        assert_eq!(
+            count_unplanned_exit(Some(i(1)), Some(1), None, true, true),
+            ByPolicy
+        );
+        assert_eq!(
+            count_unplanned_exit(Some(i(1)), None, Some(1), true, true),
+            SessionEnd
+        );
+        assert!(exit_at_session_end("exit code 1").contains("not counted as a failure"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What a spawn with the user's token needs decided (issue 22, items 5 and 7), pure:
 //! the working dir it gets when the spec names none, where a bare program name (a
 //! `[stop] command` or `[health] command` such as `curl` or `hermes`) is looked up,
-//! and when the host loads the user's profile.
+//! when the host loads the user's profile, and how the child gets into its job.
 
 use crate::run_as::session::Context;
 use std::path::{Path, PathBuf};
@@ -39,9 +39,51 @@ pub fn load_profile_for(context: Context) -> bool {
     context == Context::S4u
 }
 
+/// How a token spawn puts the child in its Job Object (issue 22 item 10), so that not
+/// even its first instruction runs outside the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobPlacement {
+    /// Created inside the job (PROC_THREAD_ATTRIBUTE_JOB_LIST, Windows 10 1607+).
+    AtCreation,
+    /// Created suspended, assigned to the job, then its thread resumed.
+    SuspendAssignResume,
+}
+
+/// The placement to use: `attribute`, what UpdateProcThreadAttribute answered for the
+/// job list (`Err(code)` where Windows predates it); `seen_in_job`, after a creation
+/// with the list, whether the child was found in its job (`None` before). A child
+/// created with the list but outside the job (an implementation that takes the
+/// attribute and ignores it) is ended before it ran and created again the old way.
+pub fn job_placement(attribute: Result<(), i32>, seen_in_job: Option<bool>) -> JobPlacement {
+    match (attribute, seen_in_job) {
+        (Ok(()), None | Some(true)) => JobPlacement::AtCreation,
+        (Ok(()), Some(false)) | (Err(_), _) => JobPlacement::SuspendAssignResume,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_child_goes_into_its_job_at_creation_where_windows_can() {
+        use JobPlacement::*;
+        // ERROR_NOT_SUPPORTED (50) and ERROR_INVALID_PARAMETER (87): before 1607.
+        for (attribute, seen, want) in [
+            (Ok(()), None, AtCreation),
+            (Ok(()), Some(true), AtCreation),
+            (Ok(()), Some(false), SuspendAssignResume),
+            (Err(50), None, SuspendAssignResume),
+            (Err(87), None, SuspendAssignResume),
+            (Err(87), Some(true), SuspendAssignResume),
+        ] {
+            assert_eq!(
+                job_placement(attribute, seen),
+                want,
+                "{attribute:?} {seen:?}"
+            );
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

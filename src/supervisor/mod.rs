@@ -151,6 +151,18 @@ enum Next {
     Done(Outcome),
 }
 
+/// What an exit the engine did not ask for turned out to be
+/// ([`Supervisor::count_at_session_end`]).
+#[cfg_attr(not(windows), allow(dead_code))]
+enum SessionExit {
+    /// Counted by the restart policy, as any exit.
+    Counted,
+    /// A planned stop (the end of the user's session, or a restart asked meanwhile).
+    Planned,
+    /// A stop was asked meanwhile: the run ends.
+    Stopped,
+}
+
 /// A restart with no backoff starts the new child first (issue 24): what is left of
 /// the old child, for after the fork.
 struct AfterFork {
@@ -689,7 +701,21 @@ impl Supervisor {
         let decision = match self.health.take_failure() {
             // Stopped because it hung or failed its checks: a failure, whatever its exit.
             Some(_) => self.tracker.on_unhealthy(uptime, self.began.elapsed()),
-            None => self.tracker.on_exit(exit, uptime, self.began.elapsed()),
+            None => match self.count_at_session_end(exit, exited, controls).await {
+                SessionExit::Counted => self.tracker.on_exit(exit, uptime, self.began.elapsed()),
+                SessionExit::Planned => Decision::Restart {
+                    delay: Duration::ZERO,
+                    planned: true,
+                },
+                SessionExit::Stopped => {
+                    if let Some(pgid) = tree {
+                        self.end_tree(pgid).await;
+                    }
+                    self.output_drained();
+                    self.event(&format!("child ended with {exit}"));
+                    return Next::Done(self.finish(Outcome::Stopped));
+                }
+            },
         };
         match decision {
             Decision::Restart { delay, planned } => {
@@ -756,6 +782,79 @@ impl Supervisor {
                 Next::Done(outcome)
             }
         }
+    }
+
+    /// An exit the engine did not ask for, in the user's session (Windows service host):
+    /// Windows may end the session's processes before the host hears that the session
+    /// ends (issue 22). Such an exit is never a failure: word of the session's end
+    /// (the session agent's line, the SCM's logoff: both wake the engine) that comes
+    /// within the grace after the exit makes it a planned stop; the grace's end counts
+    /// it. A `restart` meanwhile is planned too; a stop ends the run.
+    #[cfg(windows)]
+    async fn count_at_session_end(
+        &mut self,
+        exit: ExitKind,
+        exited: tokio::time::Instant,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> SessionExit {
+        use crate::run_as::session_end::{exit_at_session_end, ExitCount};
+        let Some(grace) = self.launcher.as_ref().map(|l| l.exit_grace()) else {
+            return SessionExit::Counted;
+        };
+        let deadline = exited + grace;
+        let asked_restart = matches!(exit, ExitKind::Code(code)
+            if self.tracker.policy().force_restart_exit_codes.contains(&code));
+        let mut said = false;
+        loop {
+            let grace_left = tokio::time::Instant::now() < deadline;
+            match self
+                .launcher
+                .as_ref()
+                .map(|l| l.count_exit(grace_left, asked_restart))
+            {
+                None | Some(ExitCount::ByPolicy) => return SessionExit::Counted,
+                Some(ExitCount::SessionEnd) => {
+                    let why = exit_at_session_end(&exit.to_string());
+                    self.event(&why);
+                    self.state.reason = Some(why);
+                    return SessionExit::Planned;
+                }
+                Some(ExitCount::AwaitSessionEnd) if !said => {
+                    // A dead child is never shown as running meanwhile.
+                    said = true;
+                    self.state.state = RunState::Backoff;
+                    self.state.next_restart_at = None;
+                    self.state.reason = Some(format!(
+                        "the child ended with {exit}; waiting up to {} to hear whether the user's session is ending",
+                        humantime::format_duration(grace)
+                    ));
+                    self.save();
+                }
+                Some(ExitCount::AwaitSessionEnd) => {}
+            }
+            tokio::select! {
+                biased;
+                control = controls.recv() => match control {
+                    Some(Control::SessionChanged) => {}
+                    Some(Control::Restart) => {
+                        self.reload_spec();
+                        return SessionExit::Planned;
+                    }
+                    Some(Control::Stop) | None => return SessionExit::Stopped,
+                },
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    #[cfg(not(windows))]
+    async fn count_at_session_end(
+        &mut self,
+        _exit: ExitKind,
+        _exited: tokio::time::Instant,
+        _controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> SessionExit {
+        SessionExit::Counted
     }
 
     /// Backoff 0 after the child's exit: the new child comes first (issue 24). Before

@@ -10,7 +10,10 @@
 
 use crate::os::{self, ChildTree, OwnedCommand, UserCommand, UserToken, INTERACTIVE_DESKTOP};
 use crate::run_as::session::{Context, Plan, SessionEvent};
-use crate::run_as::session_end::{believe_session_end, desktop_for, session_after_end, Claimant};
+use crate::run_as::session_end::{
+    believe_session_end, count_unplanned_exit, desktop_for, session_after_end, Claimant, ExitCount,
+    SESSION_END_GRACE,
+};
 use crate::run_as::spawn::load_profile_for;
 use crate::run_as::{self, Account};
 use crate::spec::service::ServiceSettings;
@@ -242,6 +245,12 @@ pub struct UserLauncher {
     sessions: Sessions,
     /// Where the current child runs; `None` while none runs.
     running: Option<Context>,
+    /// Where the last child ran, after it is gone: whether the end of its session
+    /// can explain its exit.
+    last_ran: Option<Context>,
+    /// How long after an unplanned exit in the user's session word of the session's
+    /// end is waited for ([`SESSION_END_GRACE`]).
+    exit_grace: std::time::Duration,
     /// The token of the last child started: what the host acts with for the user's
     /// files (kept after the child ends, so a log line about its exit is written too).
     token: Arc<Mutex<Option<Arc<UserToken>>>>,
@@ -264,6 +273,8 @@ impl UserLauncher {
             account,
             sessions,
             running: None,
+            last_ran: None,
+            exit_grace: SESSION_END_GRACE,
             token: Arc::default(),
             agent_plan: None,
             agent: None,
@@ -277,6 +288,32 @@ impl UserLauncher {
         self
     }
 
+    /// Wait `grace` instead of [`SESSION_END_GRACE`] for word of the session's end
+    /// after an unplanned exit (a test on a loaded machine).
+    pub fn with_exit_grace(mut self, grace: std::time::Duration) -> UserLauncher {
+        self.exit_grace = grace;
+        self
+    }
+
+    /// How long after an unplanned exit word of the session's end is waited for.
+    pub fn exit_grace(&self) -> std::time::Duration {
+        self.exit_grace
+    }
+
+    /// What the last child's unplanned exit counts as, with what the host knows of
+    /// the user's sessions now (`grace_left`: [`UserLauncher::exit_grace`] since the
+    /// exit has not passed; `asked_restart`: its exit code asks for a planned restart).
+    pub fn count_exit(&self, grace_left: bool, asked_restart: bool) -> ExitCount {
+        let k = self.sessions.known();
+        count_unplanned_exit(
+            self.last_ran,
+            k.current,
+            k.ending,
+            grace_left,
+            asked_restart,
+        )
+    }
+
     /// What to log about the last start, once.
     pub fn take_note(&mut self) -> Option<String> {
         self.note.take()
@@ -286,7 +323,7 @@ impl UserLauncher {
     fn start_agent(&mut self, token: &UserToken, child: u32) {
         self.agent = None; // the last one ends with its job
         let Some(plan) = &self.agent_plan else { return };
-        let args = plan.args(child);
+        let args: Vec<std::ffi::OsString> = plan.args(child).into_iter().map(Into::into).collect();
         let env = std::collections::BTreeMap::new();
         let cmd = UserCommand {
             program: &plan.exe,
@@ -371,7 +408,7 @@ impl UserLauncher {
 
     /// The child is gone.
     pub fn child_gone(&mut self) {
-        self.running = None;
+        self.last_ran = self.running.take();
     }
 
     /// Run `f` with the running child's user's rights (impersonating its token): for

@@ -231,7 +231,7 @@ fn restart_and_reinstall_apply_the_spec_as_it_is_now() {
     // Installing again over the running service applies the new spec at once.
     std::fs::write(&spec, versioned("v3")).unwrap();
     let out = h.install_portable(spec_arg);
-    assert!(out.contains("restart so the spec applies"), "{out}");
+    assert!(out.contains("restarting it so the spec applies"), "{out}");
     h.wait_new_child("ver", child);
     assert!(wait_for("v3", || h.log("ver").contains("running v3")));
     ok(&h.cmd(&["uninstall", "ver"]));
@@ -290,4 +290,83 @@ fn logs_kept_outside_the_state_dir_are_found_after_uninstall() {
     ok(&h.cmd(&["uninstall", "o"]));
     let shown = ok(&h.cmd(&["logs", "o"]));
     assert!(shown.contains("outside"), "{shown}");
+}
+
+/// Issue 22 item 9: a reinstall over a running service waits, as `restart` does, for
+/// the old child's graceful stop and the new child's start, and says one thing: never
+/// "start it with `respawn start`" while the old child is still stopping.
+#[test]
+fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
+    let h = Harness::new();
+    let go = h.path("go");
+    let slow = |v: &str| {
+        format!(
+            "name = \"slowre\"\ncommand = \"sh\"\nargs = [\"-c\", \"trap 'while [ ! -e {} ]; do sleep 0.05; done; echo graceful {v}; exit 0' TERM; echo running {v}; while :; do sleep 0.05; done\"]\n[stop]\ntimeout = \"60s\"\n",
+            go.display()
+        )
+    };
+    let spec = h.spec("slowre.toml", &slow("v1"));
+    let spec_arg = spec.to_str().unwrap();
+    h.install_portable(spec_arg);
+    ok(&h.cmd(&["start", "slowre"]));
+    let first = h.wait_running("slowre");
+    assert!(wait_for("v1", || h.log("slowre").contains("running v1")));
+    std::fs::write(&spec, slow("v2")).unwrap();
+    let install = h
+        .respawn()
+        .args(["install", "--backend", "portable", "--spec", spec_arg])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut install = install;
+    h.wait_state("slowre", "the old child's graceful stop", |s| {
+        s["state"] == "stopping"
+    });
+    // The old child cannot end before `go` exists: install must still be waiting.
+    assert!(
+        install.try_wait().unwrap().is_none(),
+        "install returned while the old child was still stopping: {}",
+        stderr_of(install)
+    );
+    std::fs::write(&go, "").unwrap();
+    let out = install.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!said.contains("respawn start"), "{said}");
+    // One thing said about the restart, on install's own line.
+    assert_eq!(said.matches("restarting").count(), 1, "{said}");
+    assert!(!said.contains("asked it to restart"), "{said}");
+    assert!(said.contains("it was running: restarting it"), "{said}");
+    assert!(said.contains("is ready"), "{said}");
+    // When install returns, the new child runs the new spec.
+    let s = h.state("slowre").unwrap();
+    assert_eq!(s["state"], "running", "{s}");
+    assert_ne!(s["child_pid"].as_u64(), Some(u64::from(first)), "{s}");
+    assert!(
+        h.log("slowre").contains("graceful v1"),
+        "{}",
+        h.log("slowre")
+    );
+    assert!(wait_for("v2", || h.log("slowre").contains("running v2")));
+    // With --json: one object that says it restarted, and the new child's readiness.
+    std::fs::write(&spec, slow("v3")).unwrap();
+    let second = h.wait_running("slowre");
+    let report = h.json(&[
+        "install",
+        "--backend",
+        "portable",
+        "--spec",
+        spec_arg,
+        "--json",
+    ]);
+    assert_eq!(report["restarted"], true, "{report:#}");
+    assert_eq!(report["ready"], true, "{report:#}");
+    assert_eq!(report["status"]["state"], "running", "{report:#}");
+    assert_ne!(report["status"]["child_pid"], second, "{report:#}");
+    ok(&h.cmd(&["uninstall", "slowre"]));
 }

@@ -278,3 +278,90 @@ fn a_stop_during_a_planned_restart_ends_the_service_stopped() {
     assert!(!respawn::os::is_alive(first));
     ok(&h.cmd(&["uninstall", &name]));
 }
+
+/// Issue 22 item 9: a reinstall over a running service waits, as `restart` does, until
+/// the old child has had its graceful stop and the new one runs, and says one thing
+/// about it. (Before: it returned while the old child was still stopping and told the
+/// user to `respawn start` a service that was restarting by itself.)
+#[test]
+fn a_reinstall_over_a_running_service_waits_for_the_new_child() {
+    let h = Harness::new();
+    let name = unique_service("Reinstall");
+    let _cleanup = DeleteOnDrop(name.clone());
+    let (stop_file, go, ended) = (h.path("stop-now"), h.path("go"), h.path("ended"));
+    let spec_text = |description: &str| {
+        format!(
+            "name = \"{name}\"\ndescription = \"{name} {description}\"\ncommand = {:?}\nargs = [{:?}, {:?}, {:?}]\n[stop]\nmethod = \"file\"\nfile = {:?}\ncontents = \"stop\"\ntimeout = \"60s\"\n",
+            example_exe("slow_stop").display().to_string(),
+            stop_file.display().to_string(),
+            go.display().to_string(),
+            ended.display().to_string(),
+            stop_file.display().to_string(),
+        )
+    };
+    let spec = h.spec("svc.toml", &spec_text("first"));
+    ok(&h.cmd(&["install", "--spec", spec.to_str().unwrap()]));
+    ok(&h.cmd(&["start", &name]));
+    let first = h.wait_running(&name);
+    std::fs::write(&spec, spec_text("second")).unwrap();
+    let mut install = h
+        .respawn()
+        .args(["install", "--spec", spec.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // An install among many tests on a loaded machine can take a while to get there.
+    let stopping = || h.state(&name).is_some_and(|s| s["state"] == "stopping");
+    let seen = wait_until(std::time::Duration::from_secs(180), || {
+        stopping() || install.try_wait().unwrap().is_some()
+    });
+    // The old child cannot end before `go` exists: install must still be waiting.
+    if !seen || install.try_wait().unwrap().is_some() {
+        let _ = install.kill();
+        let out = install.wait_with_output().unwrap();
+        panic!(
+            "install returned (or never restarted the service) while the old child was still running or stopping: {}{}\n{:?}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            h.state(&name)
+        );
+    }
+    assert!(stopping(), "{:?}", h.state(&name));
+    std::fs::write(&go, "").unwrap();
+    let out = install.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        h.log(&name)
+    );
+    assert!(!said.contains("respawn start"), "{said}");
+    assert_eq!(said.matches("restarting").count(), 1, "{said}");
+    assert!(said.contains("is ready"), "{said}");
+    assert_eq!(std::fs::read_to_string(&ended).unwrap(), "graceful");
+    // When install returns, the new child runs.
+    let s = h.state(&name).unwrap();
+    assert_eq!(s["state"], "running", "{s}\n{}", h.log(&name));
+    let second = s["child_pid"].as_u64().unwrap() as u32;
+    assert_ne!(second, first, "{s}");
+    assert!(respawn::os::is_alive(second));
+    assert!(!respawn::os::is_alive(first));
+    // doctor sees the new child in its Job Object (created there: JOB_LIST).
+    let doctor = h.cmd(&["doctor", &name, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = doctor_check(&report, "child-job");
+    assert_eq!(check["status"], "ok", "{check:#}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {second}")),
+        "{check:#}"
+    );
+    // The new child stops when asked, as the first did.
+    std::fs::remove_file(&ended).unwrap();
+    ok(&h.cmd(&["stop", &name]));
+    ok(&h.cmd(&["uninstall", &name]));
+}

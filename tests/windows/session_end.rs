@@ -271,3 +271,76 @@ fn the_hosts_engine_and_its_session_agent_stop_the_gateway_before_the_session_en
     tx.send(Control::Stop).unwrap();
     assert_eq!(host.join().unwrap(), Outcome::Stopped);
 }
+
+/// Issue 22: at a session's end Windows may kill the child before the session agent's
+/// "my session is ending" reaches the host. An exit within the session's end is never
+/// a failure: the agent's line that comes after the exit (within the grace) makes it a
+/// planned stop, and the child moves to the logged-off plan (`waiting`). Before: the
+/// exit was counted as a failure and the child started again into the dying session.
+/// The host's engine and pipe outside the SCM, the test speaking as the agent.
+#[test]
+fn an_exit_that_races_ahead_of_the_agents_word_is_a_planned_stop() {
+    use respawn::spec::service::{ServiceSettings, WhenLoggedOff};
+    use respawn::state::{ManagedBy, ServicePaths};
+    use respawn::supervisor::session_end::{pipe_name, ENDING};
+    use respawn::supervisor::user_launch::{self, UserLauncher};
+    use respawn::supervisor::{Control, Outcome, Supervisor};
+    // The host's pipe is named after this process: one such test at a time.
+    let _ender = SessionEnder::take();
+    let h = Harness::new();
+    let name = unique_service("EndRace");
+    let me = respawn::os::current_identity().unwrap().account;
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let text = format!(
+        "name = \"{name}\"\ncommand = {exe:?}\nargs = {SLEEPER_ARGS:?}\n[restart]\nbackoff = [\"1s\"]\n\
+         [service]\nwhen_logged_off = \"wait\"\n[env]\nRESPAWN_SLEEPER = \"1\"\n"
+    );
+    let spec = respawn::spec::Spec::parse(&text, None, h.dir.path()).unwrap();
+    let paths = ServicePaths::new(&h.state_root(), &spec.id());
+    let settings = ServiceSettings {
+        run_as: None,
+        when_logged_off: WhenLoggedOff::Wait,
+    };
+    // A long grace: the word comes at once here, and a loaded machine must not turn
+    // this test into a timing one.
+    let launcher = UserLauncher::new(settings, me.clone())
+        .with_exit_grace(std::time::Duration::from_secs(120));
+    let sessions = launcher.sessions();
+    let mut sup = Supervisor::prepare(spec, paths, ManagedBy::Scm).unwrap();
+    sup.run_as_user(launcher);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let agent_tx = tx.clone();
+    let host = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                user_launch::listen_to_agents(sessions, me, agent_tx, |_| {}).unwrap();
+                sup.run(rx).await
+            })
+    });
+    let child = h.wait_running(&name);
+    // Windows ends the session's processes first…
+    taskkill(child);
+    h.wait_state(&name, "the child's exit", |s| s["child_pid"] != child);
+    // …and the agent's word comes after.
+    let me_pid = std::process::id();
+    assert_eq!(
+        respawn::os::request_line(&pipe_name(me_pid), me_pid, ENDING).unwrap(),
+        "ok"
+    );
+    let s = h.wait_state(&name, "waiting for the user's next logon", |s| {
+        s["state"] == "waiting"
+    });
+    let log = h.log(&name);
+    assert_eq!(s["restarts"], 1, "{s:#}\n{log}");
+    assert_eq!(
+        s["planned_restarts"], 1,
+        "the exit at the session's end is no failure: {s:#}\n{log}"
+    );
+    assert!(log.contains("not counted as a failure"), "{log}");
+    assert!(!respawn::os::is_alive(child));
+    tx.send(Control::Stop).unwrap();
+    assert_eq!(host.join().unwrap(), Outcome::Stopped);
+}

@@ -82,7 +82,7 @@ fn spawn(token: &UserToken, load_profile: bool, stay: bool) -> (ChildTree, tempf
         env.insert("RESPAWN_PROBE_STAY".to_string(), "1".to_string());
     }
     let program = std::env::current_exe().unwrap();
-    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(String::from);
+    let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(std::ffi::OsString::from);
     let child = ChildTree::spawn_as_user(
         token,
         &UserCommand {
@@ -659,4 +659,66 @@ mod engine {
             engine.stop().await;
         });
     }
+}
+
+/// Issue 22 item 10: the program and its arguments reach CreateProcessAsUserW as
+/// Windows names them, never through `str`: an unpaired surrogate (legal in a Windows
+/// file name or argument, not in UTF-8) in the program's name and in an argument comes
+/// through unchanged. And the child is created in its job: at creation where Windows
+/// has PROC_THREAD_ATTRIBUTE_JOB_LIST, else suspended, assigned and resumed.
+#[test]
+fn unpaired_surrogates_reach_the_child_and_it_starts_in_its_job() {
+    use std::ffi::OsString;
+    use std::os::windows::ffi::OsStringExt;
+    let token = UserToken::own().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `probe<U+D800>.exe` and an argument `a b<U+DC00>` (quoted: it has a space).
+    let mut name: Vec<u16> = "probe".encode_utf16().collect();
+    name.push(0xD800);
+    name.extend(".exe".encode_utf16());
+    let mut program = dir.path().join(OsString::from_wide(&name));
+    let probe = crate::common::example_exe("job_probe");
+    if let Err(e) = std::fs::copy(&probe, &program) {
+        // Wine keeps names as UTF-8 on the Unix side: it refuses a file name with an
+        // unpaired surrogate (ERROR_FILE_NOT_FOUND, docs/wine.md). Windows takes it.
+        assert!(os::running_under_wine(), "{e}");
+        assert_eq!(e.raw_os_error(), Some(2), "{e}");
+        program = dir.path().join("probe.exe");
+        std::fs::copy(&probe, &program).unwrap();
+    }
+    let out = dir.path().join("answer.json");
+    let mut odd: Vec<u16> = "a b".encode_utf16().collect();
+    odd.push(0xDC00);
+    let args = [out.clone().into_os_string(), OsString::from_wide(&odd)];
+    runtime().block_on(async {
+        let mut child = ChildTree::spawn_as_user(
+            &token,
+            &UserCommand {
+                program: &program,
+                args: &args,
+                env: &BTreeMap::new(),
+                working_dir: Some(dir.path()),
+                desktop: None,
+                load_profile: false,
+            },
+        )
+        .unwrap();
+        let exit = exit_within_a_minute(&mut child, "the probe answers and exits").await;
+        assert_eq!(exit, respawn::policy::ExitKind::Code(0));
+        let answer: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let argv: Vec<Vec<u16>> = serde_json::from_value(answer["argv_wide"].clone()).unwrap();
+        use std::os::windows::ffi::OsStrExt;
+        let program_units: Vec<u16> = program.as_os_str().encode_wide().collect();
+        assert_eq!(argv[0], program_units, "argv[0]");
+        assert_eq!(argv[2], odd, "the argument with a lone low surrogate");
+        assert_eq!(argv.len(), 3, "{argv:?}");
+        assert_eq!(answer["in_job"], true, "{answer}");
+        let placement = child.job_placement().unwrap();
+        eprintln!("job placement under this Windows: {placement:?}");
+        if os::running_under_wine() {
+            // Wine 8 takes the job list and creates the child in the job (docs/wine.md).
+            assert_eq!(placement, respawn::run_as::spawn::JobPlacement::AtCreation);
+        }
+    });
 }

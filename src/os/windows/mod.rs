@@ -135,6 +135,9 @@ pub struct ChildTree {
     job: std::sync::Arc<Job>,
     /// The user whose token started the child (issue 15): its helpers run as them too.
     user: Option<spawn_as::HelperUser>,
+    /// How a token spawn put the child in its job (`None`: std's spawn, suspended,
+    /// assigned, resumed).
+    placement: Option<crate::run_as::spawn::JobPlacement>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<spawn_as::LoadedProfile>,
@@ -165,6 +168,7 @@ impl ChildTree {
             process,
             job,
             user: None,
+            placement: None,
             _profile: None,
         })
     }
@@ -184,6 +188,12 @@ impl ChildTree {
             job: std::sync::Arc::downgrade(&self.job),
             user: self.user.clone(),
         }
+    }
+
+    /// How a child started with a user's token got into its job (issue 22 item 10):
+    /// created in it where Windows can, else suspended, assigned and resumed.
+    pub fn job_placement(&self) -> Option<crate::run_as::spawn::JobPlacement> {
+        self.placement
     }
 
     /// The limit flags of the child's job, read back from the kernel.
@@ -423,6 +433,16 @@ pub fn in_a_job() -> bool {
     // SAFETY: pseudo-handle of this process, null job = any job, pointer to a local.
     let ok = unsafe { IsProcessInJob(GetCurrentProcess(), std::ptr::null_mut(), &mut inside) };
     ok != 0 && inside != 0
+}
+
+/// Whether process `pid` runs in any Job Object (`None`: it cannot be opened or asked).
+/// Needs PROCESS_QUERY_INFORMATION: with only the limited right Wine answers FALSE.
+pub fn process_in_a_job(pid: u32) -> Option<bool> {
+    let process = open_process(pid, PROCESS_QUERY_INFORMATION)?;
+    let mut inside = 0;
+    // SAFETY: a valid process handle, null job = any job, pointer to a local.
+    let ok = unsafe { IsProcessInJob(process.0, std::ptr::null_mut(), &mut inside) };
+    (ok != 0).then_some(inside != 0)
 }
 
 /// The limit flags of the job this process runs in (a null job handle means "mine").

@@ -9,14 +9,18 @@ use super::token::{
 };
 use super::{check, ChildTree, Handle, Job};
 use crate::policy::ExitKind;
+use crate::run_as::spawn::{job_placement, JobPlacement};
 use crate::run_as::{self};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io;
+use std::os::windows::ffi::OsStrExt;
 use std::os::windows::io::FromRawHandle;
 use std::path::{Path, PathBuf};
 use windows_sys::Win32::Foundation::{HANDLE, HANDLE_FLAG_INHERIT, WAIT_OBJECT_0};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::System::Environment::{CreateEnvironmentBlock, DestroyEnvironmentBlock};
+use windows_sys::Win32::System::JobObjects::IsProcessInJob;
 use windows_sys::Win32::System::Pipes::CreatePipe;
 use windows_sys::Win32::System::Threading::{
     CreateProcessAsUserW, DeleteProcThreadAttributeList, GetExitCodeProcess,
@@ -24,7 +28,7 @@ use windows_sys::Win32::System::Threading::{
     WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED,
     CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
     LPPROC_THREAD_ATTRIBUTE_LIST, PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
-    STARTF_USESTDHANDLES, STARTUPINFOEXW, STARTUPINFOW,
+    PROC_THREAD_ATTRIBUTE_JOB_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW, STARTUPINFOW,
 };
 use windows_sys::Win32::UI::Shell::{LoadUserProfileW, UnloadUserProfile, PROFILEINFOW};
 
@@ -34,7 +38,8 @@ use windows_sys::Win32::UI::Shell::{LoadUserProfileW, UnloadUserProfile, PROFILE
 /// it, working dir), owned: what a token spawn needs from it.
 pub struct OwnedCommand {
     program: PathBuf,
-    args: Vec<String>,
+    /// As given, never through `str`: a Windows name may hold an unpaired surrogate.
+    args: Vec<OsString>,
     env: BTreeMap<String, String>,
     working_dir: Option<PathBuf>,
 }
@@ -44,10 +49,7 @@ impl OwnedCommand {
         let cmd = cmd.as_std();
         OwnedCommand {
             program: PathBuf::from(cmd.get_program()),
-            args: cmd
-                .get_args()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
+            args: cmd.get_args().map(OsString::from).collect(),
             // Only variables set on the command: the rest comes from the user's own
             // block, not from the host's (LocalSystem's) environment, so a variable
             // the command removes (one of the host's) is not there to remove.
@@ -105,7 +107,7 @@ impl HelperUser {
         };
         let (i, o, e) = (nul()?, nul()?, nul()?);
         let owned = OwnedCommand::of(cmd);
-        let (process, pid) = create_in_job(
+        let (process, pid, _) = create_in_job(
             &self.token,
             &owned.command(self.desktop.as_deref(), false),
             [&i, &o, &e],
@@ -170,7 +172,8 @@ impl Drop for UserHelper {
 pub struct UserCommand<'a> {
     /// A path, or a bare name looked up on the PATH the spawn runs with.
     pub program: &'a Path,
-    pub args: &'a [String],
+    /// As given: they reach CreateProcessAsUserW in their wide form, unchanged.
+    pub args: &'a [OsString],
     /// Goes over the user's own environment block.
     pub env: &'a BTreeMap<String, String>,
     /// `None`: the user's profile folder (never the host's System32).
@@ -328,7 +331,8 @@ impl ChildTree {
         let (stdout, child_out) = pipe(false)?;
         let (stderr, child_err) = pipe(false)?;
         let job = Job::kill_on_close(0)?;
-        let (process, pid) = create_in_job(token, cmd, [&child_in, &child_out, &child_err], &job)?;
+        let (process, pid, placement) =
+            create_in_job(token, cmd, [&child_in, &child_out, &child_err], &job)?;
         // Its helpers (stop and probe commands) run as the same user, on the same desktop.
         let user = HelperUser {
             token: std::sync::Arc::new(primary_copy(&token.0)?),
@@ -353,6 +357,7 @@ impl ChildTree {
             process: crate::os::Process::from_parts(pid, rx, stdin, stdout, stderr),
             job: std::sync::Arc::new(job),
             user: Some(user),
+            placement: Some(placement),
             _profile: profile,
         })
     }
@@ -364,32 +369,40 @@ impl ChildTree {
 }
 
 /// A process-thread attribute list that names the only handles a child inherits
-/// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), deleted on drop.
-struct InheritOnly {
+/// (PROC_THREAD_ATTRIBUTE_HANDLE_LIST) and, where Windows has it, the job it is
+/// created in (PROC_THREAD_ATTRIBUTE_JOB_LIST, Windows 10 1607+); deleted on drop.
+struct Attributes {
     buf: Vec<u64>,
-    // Boxed, so the address given to the list stays put when `InheritOnly` moves.
+    // Boxed, so the addresses given to the list stay put when `Attributes` moves.
     handles: Box<[HANDLE; 3]>,
+    job: Box<HANDLE>,
+    /// What UpdateProcThreadAttribute answered for the job list (`Err(code)`; 0 when
+    /// not asked).
+    job_list: Result<(), i32>,
 }
 
-impl InheritOnly {
-    fn new(handles: [HANDLE; 3]) -> io::Result<InheritOnly> {
+impl Attributes {
+    fn new(handles: [HANDLE; 3], job: Option<HANDLE>) -> io::Result<Attributes> {
+        let count = if job.is_some() { 2 } else { 1 };
         let mut len = 0usize;
         // SAFETY: a size query (which fails by design), then a list in a buffer of
         // that size.
         let buf = unsafe {
-            InitializeProcThreadAttributeList(std::ptr::null_mut(), 1, 0, &mut len);
+            InitializeProcThreadAttributeList(std::ptr::null_mut(), count, 0, &mut len);
             let mut buf = vec![0u64; len.div_ceil(8)];
             check(InitializeProcThreadAttributeList(
                 buf.as_mut_ptr().cast(),
-                1,
+                count,
                 0,
                 &mut len,
             ))?;
             buf
         };
-        let mut out = InheritOnly {
+        let mut out = Attributes {
             buf,
             handles: Box::new(handles),
+            job: Box::new(job.unwrap_or(std::ptr::null_mut())),
+            job_list: Err(0),
         };
         let list = out.list();
         // SAFETY: the handle array lives in a box owned by `out`, so it outlives every
@@ -405,6 +418,21 @@ impl InheritOnly {
                 std::ptr::null(),
             )
         })?;
+        if job.is_some() {
+            // SAFETY: as above, the job handle lives in a box owned by `out`.
+            out.job_list = check(unsafe {
+                UpdateProcThreadAttribute(
+                    list,
+                    0,
+                    PROC_THREAD_ATTRIBUTE_JOB_LIST as usize,
+                    (&*out.job as *const HANDLE).cast(),
+                    std::mem::size_of::<HANDLE>(),
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                )
+            })
+            .map_err(|e| e.raw_os_error().unwrap_or(-1));
+        }
         Ok(out)
     }
 
@@ -413,7 +441,7 @@ impl InheritOnly {
     }
 }
 
-impl Drop for InheritOnly {
+impl Drop for Attributes {
     fn drop(&mut self) {
         // SAFETY: initialized in `new`, deleted once.
         unsafe { DeleteProcThreadAttributeList(self.list()) };
@@ -463,78 +491,109 @@ impl StartupInfo {
     }
 }
 
-/// CreateProcessAsUserW: suspended, hidden, with the token's environment block plus
-/// `cmd.env`, only `stdio` inherited; then put in `job` and resumed, so not even its
-/// first instruction runs outside the job. Returns the process handle and pid.
+/// CreateProcessAsUserW: hidden, with the token's environment block plus `cmd.env`,
+/// only `stdio` inherited, created in `job` where Windows can (JOB_LIST), else
+/// suspended, put in `job` and resumed: either way not even its first instruction
+/// runs outside the job. Returns the process handle, pid and how it got in the job.
 fn create_in_job(
     token: &UserToken,
     cmd: &UserCommand,
     stdio: [&Handle; 3],
     job: &Job,
-) -> io::Result<(Handle, u32)> {
+) -> io::Result<(Handle, u32, JobPlacement)> {
     let merged = environment(token, cmd.env)?;
     let env = env_block(&merged);
     let dir = crate::run_as::spawn::working_dir(cmd.working_dir, &merged);
     let program = resolve_for_user(cmd.program, &merged, dir.as_deref())?;
-    let line = crate::quote::windows::command_line(&program.to_string_lossy(), cmd.args);
-    let mut wline = wide(&line);
+    // The program and arguments in their wide form, never through `str`.
+    let wargs: Vec<Vec<u16>> = cmd.args.iter().map(|a| a.encode_wide().collect()).collect();
+    let wprogram_units: Vec<u16> = program.as_os_str().encode_wide().collect();
+    let mut wline = crate::quote::windows::command_line_wide(&wprogram_units, &wargs);
+    wline.push(0);
     let wprogram = wide_path(&program);
     let wdir = dir.as_deref().map(wide_path);
-
-    // Only these three handles are inherited, whatever else is inheritable in the host.
-    let mut inherit = InheritOnly::new([stdio[0].0, stdio[1].0, stdio[2].0])?;
-    let start = StartupInfo::new(
-        cmd.desktop,
-        [stdio[0].0, stdio[1].0, stdio[2].0],
-        inherit.list(),
-    );
-    let si = &start.si;
-    let mut pi = PROCESS_INFORMATION::default();
-    // SAFETY: every pointer is to a live, NUL-terminated local; the command
-    // line buffer is writable as the API requires.
-    check(unsafe {
-        CreateProcessAsUserW(
-            token.raw(),
-            wprogram.as_ptr(),
-            wline.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-            1,
-            CREATE_SUSPENDED
-                | CREATE_NO_WINDOW
-                | CREATE_NEW_PROCESS_GROUP
-                | CREATE_UNICODE_ENVIRONMENT
-                | EXTENDED_STARTUPINFO_PRESENT,
-            env.as_ptr().cast(),
-            wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
-            si as *const STARTUPINFOEXW as *const STARTUPINFOW,
-            &mut pi,
-        )
-    })
-    .map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot start {} as the user: {e}", cmd.program.display()),
-        )
-    })?;
-    drop(inherit);
-    let process = Handle(pi.hProcess);
-    let thread = Handle(pi.hThread);
-    let placed = job.assign(process.0).and_then(|()| {
-        // SAFETY: the primary thread of the suspended child.
-        if unsafe { ResumeThread(thread.0) } == u32::MAX {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
+    let stdio = [stdio[0].0, stdio[1].0, stdio[2].0];
+    let create = |in_job: Option<HANDLE>,
+                  wline: &mut Vec<u16>|
+     -> io::Result<(Handle, Handle, u32, JobPlacement)> {
+        // Only these three handles are inherited, whatever else is inheritable in the host.
+        let mut attributes = Attributes::new(stdio, in_job)?;
+        let placement = job_placement(attributes.job_list, None);
+        let suspended = match placement {
+            JobPlacement::AtCreation => 0,
+            JobPlacement::SuspendAssignResume => CREATE_SUSPENDED,
+        };
+        let start = StartupInfo::new(cmd.desktop, stdio, attributes.list());
+        let si = &start.si;
+        let mut pi = PROCESS_INFORMATION::default();
+        // SAFETY: every pointer is to a live, NUL-terminated local; the command
+        // line buffer is writable as the API requires.
+        check(unsafe {
+            CreateProcessAsUserW(
+                token.raw(),
+                wprogram.as_ptr(),
+                wline.as_mut_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                1,
+                suspended
+                    | CREATE_NO_WINDOW
+                    | CREATE_NEW_PROCESS_GROUP
+                    | CREATE_UNICODE_ENVIRONMENT
+                    | EXTENDED_STARTUPINFO_PRESENT,
+                env.as_ptr().cast(),
+                wdir.as_ref().map_or(std::ptr::null(), |d| d.as_ptr()),
+                si as *const STARTUPINFOEXW as *const STARTUPINFOW,
+                &mut pi,
+            )
+        })
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot start {} as the user: {e}", cmd.program.display()),
+            )
+        })?;
+        drop(attributes);
+        Ok((
+            Handle(pi.hProcess),
+            Handle(pi.hThread),
+            pi.dwProcessId,
+            placement,
+        ))
+    };
+    let (mut process, mut thread, mut pid, mut placement) = create(Some(job.0 .0), &mut wline)?;
+    if placement == JobPlacement::AtCreation {
+        let mut inside = 0;
+        // SAFETY: valid process and job handles, pointer to a local.
+        let ok = unsafe { IsProcessInJob(process.0, job.0 .0, &mut inside) };
+        let seen = ok != 0 && inside != 0;
+        if job_placement(Ok(()), Some(seen)) == JobPlacement::SuspendAssignResume {
+            // Created outside the job although the list was taken: end it (it may
+            // have run a little, alone: nothing of it is in our job) and start again
+            // the old way.
+            // SAFETY: the handle of the process we created.
+            unsafe { windows_sys::Win32::System::Threading::TerminateProcess(process.0, 1) };
+            (process, thread, pid, placement) = create(None, &mut wline)?;
         }
-    });
-    if let Err(e) = placed {
-        // It never ran: end just it (for a helper, the job holds the running child).
-        // SAFETY: the handle of the process we created.
-        unsafe { windows_sys::Win32::System::Threading::TerminateProcess(process.0, 1) };
-        return Err(e);
     }
-    Ok((process, pi.dwProcessId))
+    if placement == JobPlacement::SuspendAssignResume {
+        let placed = job.assign(process.0).and_then(|()| {
+            // SAFETY: the primary thread of the suspended child.
+            if unsafe { ResumeThread(thread.0) } == u32::MAX {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = placed {
+            // It never ran: end just it (for a helper, the job holds the running child).
+            // SAFETY: the handle of the process we created.
+            unsafe { windows_sys::Win32::System::Threading::TerminateProcess(process.0, 1) };
+            return Err(e);
+        }
+    }
+    drop(thread);
+    Ok((process, pid, placement))
 }
 
 #[cfg(test)]
