@@ -115,7 +115,8 @@ fn an_elevated_token_gets_a_filtered_tokens_rights_and_its_child_too() {
         let mut env = BTreeMap::new();
         env.insert("RESPAWN_S4U_PROBE".to_string(), "1".to_string());
         let program = std::env::current_exe().unwrap();
-        let args = [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(String::from);
+        let args =
+            [PROBE, "--exact", "--nocapture", "--test-threads=1"].map(std::ffi::OsString::from);
         let mut child = ChildTree::spawn_as_user(
             &filtered,
             &UserCommand {
