@@ -18,6 +18,32 @@ pub mod update;
 
 use serde::{Deserialize, Serialize};
 
+/// How a token stands under UAC (`GetTokenInformation(TokenElevationType)`): what
+/// decides whether an S4U token is filtered ([`s4u`]) and what `respawn update` runs
+/// its command with ([`update`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elevation {
+    /// No split token: a standard user, UAC turned off, the built-in Administrator, or
+    /// a Network/S4U logon (which Windows never splits).
+    Default,
+    /// The elevated half of a split token; the filtered half is linked to it.
+    Full,
+    /// The filtered (unelevated) half of a split token.
+    Limited,
+}
+
+impl Elevation {
+    /// From `TOKEN_ELEVATION_TYPE` (1 default, 2 full, 3 limited).
+    pub fn from_raw(raw: i32) -> Option<Elevation> {
+        match raw {
+            1 => Some(Elevation::Default),
+            2 => Some(Elevation::Full),
+            3 => Some(Elevation::Limited),
+            _ => None,
+        }
+    }
+}
+
 /// An account as the install record keeps it: the SID is the identity, the name is for
 /// people (and may change when the account is renamed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -364,27 +364,7 @@ pub fn logon_failure(status: u32, substatus: u32, who: &str, windows_text: &str)
 
 // ---- an elevated S4U token gets the rights of a filtered one ----
 
-/// TokenElevationType.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Elevation {
-    /// Not split (UAC off, a standard user, or a Network/S4U logon).
-    Default,
-    /// The elevated half of a split token.
-    Full,
-    /// The filtered half of a split token.
-    Limited,
-}
-
-impl Elevation {
-    pub fn from_raw(raw: i32) -> Option<Elevation> {
-        match raw {
-            1 => Some(Elevation::Default),
-            2 => Some(Elevation::Full),
-            3 => Some(Elevation::Limited),
-            _ => None,
-        }
-    }
-}
+pub use super::Elevation;
 
 /// A token's group as GetTokenInformation(TokenGroups) gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]

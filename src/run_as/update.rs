@@ -11,29 +11,7 @@
 
 use super::Account;
 
-/// How the caller's token stands (`GetTokenInformation(TokenElevationType)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Elevation {
-    /// No split token: a standard user, UAC turned off, or the built-in Administrator.
-    /// Whatever the caller can do, the user's own processes (the agent's) can already.
-    Default,
-    /// An administrator's elevated token; the filtered one is linked to it.
-    Full,
-    /// An administrator's filtered (unelevated) token.
-    Limited,
-}
-
-impl Elevation {
-    /// From `TOKEN_ELEVATION_TYPE` (1 default, 2 full, 3 limited).
-    pub fn from_raw(raw: i32) -> Option<Elevation> {
-        match raw {
-            1 => Some(Elevation::Default),
-            2 => Some(Elevation::Full),
-            3 => Some(Elevation::Limited),
-            _ => None,
-        }
-    }
-}
+pub use super::Elevation;
 
 /// What the update command runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]

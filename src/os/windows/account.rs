@@ -6,8 +6,8 @@
 use super::token::{from_wide_ptr, sid_string, wide};
 use super::{check, Handle};
 use crate::run_as::s4u::{
-    account_kind, s4u_request, AccountFacts, AccountKind, Elevation, Group, S4uRequest,
-    TokenFilter, TokenRights,
+    account_kind, s4u_request, AccountFacts, AccountKind, Group, S4uRequest, TokenFilter,
+    TokenRights,
 };
 use std::io;
 use windows_sys::Win32::Foundation::{LocalFree, LUID};
@@ -19,10 +19,9 @@ use windows_sys::Win32::Security::Authentication::Identity::{
 use windows_sys::Win32::Security::Authorization::ConvertStringSidToSidW;
 use windows_sys::Win32::Security::{
     CreateRestrictedToken, GetLengthSid, LookupAccountSidW, LookupPrivilegeNameW,
-    LookupPrivilegeValueW, SetTokenInformation, TokenElevationType, TokenGroups,
-    TokenIntegrityLevel, TokenOwner, TokenPrivileges, TokenUser, LUA_TOKEN, LUID_AND_ATTRIBUTES,
-    PSID, SID_AND_ATTRIBUTES, SID_NAME_USE, TOKEN_GROUPS, TOKEN_MANDATORY_LABEL, TOKEN_OWNER,
-    TOKEN_PRIVILEGES, TOKEN_USER,
+    LookupPrivilegeValueW, SetTokenInformation, TokenGroups, TokenIntegrityLevel, TokenOwner,
+    TokenPrivileges, TokenUser, LUA_TOKEN, LUID_AND_ATTRIBUTES, PSID, SID_AND_ATTRIBUTES,
+    SID_NAME_USE, TOKEN_GROUPS, TOKEN_MANDATORY_LABEL, TOKEN_OWNER, TOKEN_PRIVILEGES, TOKEN_USER,
 };
 
 /// A SID from its string form, freed on drop.
@@ -192,9 +191,7 @@ impl super::UserToken {
     /// integrity label.
     pub fn rights(&self) -> io::Result<TokenRights> {
         let token = self.raw();
-        let elevation = super::token::token_info(token, TokenElevationType)
-            .ok()
-            .and_then(|b| Elevation::from_raw(b[0] as u32 as i32));
+        let elevation = super::filtered::elevation_of(token).ok();
         let groups_buf = super::token::token_info(token, TokenGroups)?;
         let privs_buf = super::token::token_info(token, TokenPrivileges)?;
         let label = super::token::token_info(token, TokenIntegrityLevel).ok();

@@ -47,7 +47,7 @@ fn own_token() -> io::Result<Handle> {
     Handle::new(raw)
 }
 
-fn elevation_of(token: HANDLE) -> io::Result<Elevation> {
+pub(super) fn elevation_of(token: HANDLE) -> io::Result<Elevation> {
     let buf = token_info(token, TokenElevationType)?;
     let raw = buf[0] as u32 as i32;
     Elevation::from_raw(raw)
