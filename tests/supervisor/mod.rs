@@ -6,5 +6,6 @@ mod faults;
 mod health;
 mod lock_truth;
 mod main_pid;
+mod memory;
 mod restart_now;
 mod stdin;
