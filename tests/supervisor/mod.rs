@@ -6,6 +6,7 @@ mod faults;
 mod health;
 mod lock_truth;
 mod main_pid;
+mod memory;
 mod pid_file_hang;
 mod restart_now;
 mod stdin;
