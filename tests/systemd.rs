@@ -941,3 +941,102 @@ fn a_system_unit_installed_through_sudo_runs_the_program_as_that_user() {
     ok(&plain(&["uninstall", "asuser"]));
     assert_eq!(count_sleepers(&sleep), 0);
 }
+
+/// Issue 26 item 7 under a real systemd: a system unit installed and started by an
+/// older respawn (RESPAWN_OLD_BIN: b351e14, `scripts/old-binary.sh build`) is driven by
+/// this CLI (status, list, logs, restart, stop, start, uninstall), and one installed by
+/// this respawn by the old CLI. `restart` must not wait for a `ready` the old
+/// supervisor never writes. Needs RESPAWN_OLD_BIN (scripts/test builds it and sets
+/// RESPAWN_REQUIRE_OLD_BIN=1); without it the test SKIPs.
+#[test]
+fn an_old_supervisor_under_systemd_is_driven_by_the_new_cli_and_back() {
+    let test = "an_old_supervisor_under_systemd_is_driven_by_the_new_cli_and_back";
+    let Some(old) = old_binary(test) else {
+        return;
+    };
+    let Some(ns) = boot_or_skip(test) else {
+        return;
+    };
+    let ws = Workspace::new();
+    // Where the namespace sees it, as the unit the old binary writes names it.
+    std::fs::hard_link(&old, ws.path("respawn-old"))
+        .or_else(|_| std::fs::copy(&old, ws.path("respawn-old")).map(drop))
+        .unwrap();
+    let old_exe = ws.path("respawn-old").to_str().unwrap().to_string();
+    let root = ws.state_root();
+    let old_cli = |args: &[&str]| {
+        let mut argv = vec![old_exe.as_str(), "--state-dir", &root];
+        argv.extend(args);
+        ns.run(&argv)
+    };
+    let new_cli = |args: &[&str]| ws.respawn(&ns, args);
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "mixd.toml",
+        &format!(
+            "name = \"mixd\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n"
+        ),
+    );
+    type Cli<'a> = &'a dyn Fn(&[&str]) -> Output;
+    let rounds: [(&str, Cli, Cli); 2] = [
+        ("old installs, new drives", &old_cli, &new_cli),
+        ("new installs, old drives", &new_cli, &old_cli),
+    ];
+    for (round, starter, driver) in rounds {
+        ok(&starter(&[
+            "install",
+            "--backend",
+            "systemd",
+            "--spec",
+            &spec,
+        ]));
+        assert_eq!(ns.show("mixd.service", "ActiveState"), "active", "{round}");
+        let s = ws.wait_status(&ns, "mixd", "running", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some()
+        });
+        let (supervisor, child) = (pid(&s, "supervisor_pid"), pid(&s, "child_pid"));
+        assert_eq!(
+            ns.show("mixd.service", "MainPID"),
+            supervisor.to_string(),
+            "{round}"
+        );
+        for args in [
+            &["status", "mixd"][..],
+            &["list"],
+            &["logs", "mixd", "-n", "3"],
+        ] {
+            let out = driver(args);
+            assert!(out.status.success(), "{round}: {args:?}: {}", text(&out));
+        }
+        // A planned restart of the child by the same supervisor, reported done
+        // without waiting for a field the other side does not write.
+        let out = driver(&["restart", "mixd"]);
+        assert!(out.status.success(), "{round}: restart: {}", text(&out));
+        assert!(!text(&out).contains("not ready"), "{round}: {}", text(&out));
+        let s = ws.wait_status(&ns, "mixd", "the restarted child", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some_and(|p| p != child)
+        });
+        assert_eq!(pid(&s, "supervisor_pid"), supervisor, "{round}");
+        assert_eq!(count_sleepers(&sleep), 1, "{round}");
+
+        ok(&driver(&["stop", "mixd"]));
+        assert_eq!(
+            ns.show("mixd.service", "ActiveState"),
+            "inactive",
+            "{round}"
+        );
+        assert_eq!(ws.status(&ns, "mixd").0, 3, "{round}");
+        assert_eq!(count_sleepers(&sleep), 0, "{round}");
+        ok(&driver(&["start", "mixd"]));
+        ws.wait_status(&ns, "mixd", "running again", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some()
+        });
+        assert_eq!(count_sleepers(&sleep), 1, "{round}");
+
+        ok(&driver(&["uninstall", "mixd"]));
+        assert_eq!(ws.status(&ns, "mixd").0, 4, "{round}");
+        assert!(!ns.exists("/etc/systemd/system/mixd.service"), "{round}");
+        assert_eq!(ns.show("mixd.service", "LoadState"), "not-found", "{round}");
+        assert_eq!(count_sleepers(&sleep), 0, "{round}");
+    }
+}
