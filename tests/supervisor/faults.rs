@@ -1137,6 +1137,60 @@ fn records_are_versioned_and_a_newer_one_says_upgrade() {
     assert!(running(&["/bin/sleep", "99150"]).is_empty());
 }
 
+/// Issue 26 item 3: the control protocol. A supervisor names what it speaks in its
+/// holder record; one that says it was started by a newer respawn that no longer
+/// answers this one's requests is not signalled: `stop` and `restart` say who started
+/// it and what to do, the program keeps running, `status` still tells the truth; with
+/// a record this respawn shares a protocol with, `stop` works.
+#[test]
+fn a_supervisor_of_a_newer_protocol_is_refused_with_what_to_do() {
+    let h = Harness::new();
+    let spec = h.spec(
+        "s.toml",
+        "name = \"proto\"\ncommand = \"/bin/sleep\"\nargs = [\"99153\"]\n",
+    );
+    h.install_portable(spec.to_str().unwrap());
+    ok(&h.cmd(&["start", "proto"]));
+    let child = h.wait_running("proto");
+    let record_file = h.service_dir("proto").join("supervisor.pid");
+    let record = std::fs::read_to_string(&record_file).unwrap();
+    assert!(record.contains(" protocol=2 oldest=1 respawn="), "{record}");
+    let mut fields = record.split_whitespace();
+    let (pid, token) = (fields.next().unwrap(), fields.next().unwrap());
+    std::fs::write(
+        &record_file,
+        format!("{pid} {token} protocol=9 oldest=5 respawn=9.9.9 colour=blue\n"),
+    )
+    .unwrap();
+    for cmd in ["stop", "restart"] {
+        let out = h.cmd(&[cmd, "proto"]);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {said}");
+        assert!(
+            said.contains("started by respawn 9.9.9 (control protocol 9, answering 5 and newer)")
+                && said.contains("`respawn start proto`"),
+            "{cmd}: {said}"
+        );
+        let s = h.json(&["status", "proto", "--json"]);
+        assert_eq!(s["state"], "running", "{cmd}: {s}");
+        assert_eq!(
+            s["child_pid"].as_u64(),
+            Some(u64::from(child)),
+            "{cmd}: {s}"
+        );
+    }
+    assert_eq!(running(&["/bin/sleep", "99153"]), vec![child]);
+    // A newer respawn that still answers protocol 2 (or 1) is driven as usual.
+    std::fs::write(
+        &record_file,
+        format!("{pid} {token} protocol=9 oldest=2 respawn=9.9.9\n"),
+    )
+    .unwrap();
+    ok(&h.cmd(&["stop", "proto"]));
+    assert!(running(&["/bin/sleep", "99153"]).is_empty());
+    ok(&h.cmd(&["uninstall", "proto"]));
+}
+
 /// Issue 26 item 7, for real: a supervisor started by an older respawn (the binary in
 /// RESPAWN_OLD_BIN, e.g. b351e14 built by scripts/old-binary.sh) is driven by this CLI
 /// (status, list, logs, restart, stop, start, uninstall), and one started by this
@@ -1188,6 +1242,10 @@ fn an_old_supervisor_is_driven_by_the_new_cli_and_back() {
         ]));
         ok(&starter(&["start", "mix"]));
         let child = h.wait_running("mix");
+        // The new supervisor names its control protocol in its holder record (the old
+        // CLI reads past it); the old one does not (the new CLI speaks protocol 1).
+        let record = std::fs::read_to_string(h.service_dir("mix").join("supervisor.pid")).unwrap();
+        assert_eq!(record.contains(" protocol=2 "), round == 1, "{record}");
         for args in [
             &["status", "mix"][..],
             &["list"],
