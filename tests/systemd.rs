@@ -1040,3 +1040,124 @@ fn an_old_supervisor_under_systemd_is_driven_by_the_new_cli_and_back() {
         assert_eq!(count_sleepers(&sleep), 0, "{round}");
     }
 }
+
+/// Issue 26 item 6 under a real systemd: `install`, `start`, `stop`, `update` and
+/// `uninstall` of a system unit SIGKILLed at pseudo-random points (200 runs): afterwards
+/// `status` agrees with the processes, the next command (of any kind) completes, never
+/// two children, a unit file is never left without the install record that lets
+/// `list`, `doctor` and `uninstall` see it, and a last `uninstall` leaves no unit,
+/// nothing in `list`, nothing running.
+#[test]
+fn interrupted_commands_leave_nothing_half_done_under_systemd() {
+    let test = "interrupted_commands_leave_nothing_half_done_under_systemd";
+    let Some(ns) = boot_or_skip(test) else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "ics.toml",
+        &format!(
+            "name = \"ics\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n"
+        ),
+    );
+    let (exe, root) = (ws.exe(), ws.state_root());
+    let unit = "/etc/systemd/system/ics.service";
+    let record = Path::new(&root).join("ics/install.json");
+    let ops: [&[&str]; 5] = [
+        &["install", "--backend", "systemd", "--spec", &spec],
+        &["start", "ics"],
+        &["stop", "ics"],
+        &["update", "ics", "--", "true"],
+        &["uninstall", "ics"],
+    ];
+    let argv = |op: &[&str]| -> Vec<String> {
+        [exe.as_str(), "--state-dir", &root]
+            .iter()
+            .chain(op)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    // `status` tells the truth: running with one child, or not running with none.
+    let status_is_true = |why: &str| {
+        let mut last = (0, Value::Null, 0);
+        let ok = wait_until(DEADLINE, || {
+            let (code, s) = ws.status(&ns, "ics");
+            let kids = count_sleepers(&sleep);
+            last = (code, s.clone(), kids);
+            match (code, s["state"].as_str()) {
+                (0, Some("running")) => kids == 1 && s["child_pid"].as_u64().is_some(),
+                (3 | 4, _) => kids == 0,
+                _ => false,
+            }
+        });
+        assert!(
+            ok,
+            "{why}: status lies: exit {}, {}, {} children",
+            last.0, last.1, last.2
+        );
+    };
+    let mut seed = 0xD1B5_4A32_D192_ED03_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let op = ops[round % ops.len()];
+        let delay = Duration::from_micros(next() % 250_000);
+        let args = argv(op);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut nsenter = ns
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        // nsenter forks the command into the namespace: stop nsenter (so it forks no
+        // more), SIGKILL the command, then nsenter.
+        let host = nix::unistd::Pid::from_raw(nsenter.id() as i32);
+        let _ = nix::sys::signal::kill(host, nix::sys::signal::Signal::SIGSTOP);
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", nsenter.id()))
+            .unwrap_or_default();
+        for kid in kids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(kid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            assert!(wait_until(DEADLINE, || !alive(kid as u32)));
+        }
+        let _ = nsenter.kill();
+        let _ = nsenter.wait();
+        let what = format!("round {round}: `{}` killed after {delay:?}", op.join(" "));
+        status_is_true(&what);
+        let then = ops[(next() % ops.len() as u64) as usize];
+        let out = ws.respawn(&ns, then);
+        let said = text(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3 | 4))
+                || (out.status.code() == Some(1) && said.contains("is not installed")),
+            "{what}, then `{}`: {said}",
+            then.join(" ")
+        );
+        let what = format!("{what}, then `{}`", then.join(" "));
+        status_is_true(&what);
+        assert!(count_sleepers(&sleep) <= 1, "{what}: two children");
+        assert!(
+            !ns.exists(unit) || record.exists(),
+            "{what}: a unit file without an install record: uninstall cannot see it"
+        );
+    }
+    let out = ws.respawn(&ns, &["uninstall", "ics"]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    assert!(!ns.exists(unit));
+    assert_eq!(ns.show("ics.service", "LoadState"), "not-found");
+    assert!(wait_until(DEADLINE, || count_sleepers(&sleep) == 0));
+    let list = ws.respawn(&ns, &["list", "--json"]);
+    assert!(!text(&list).contains("\"ics\""), "{}", text(&list));
+}
