@@ -1055,10 +1055,13 @@ fn interrupted_commands_leave_nothing_half_done_under_systemd() {
     };
     let ws = Workspace::new();
     let sleep = unique_sleep();
+    // Ready at its first probe, not after `started`'s second of watching: the rounds
+    // cost what the commands cost.
     let spec = ws.spec(
         "ics.toml",
         &format!(
-            "name = \"ics\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n"
+            "name = \"ics\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n\
+             [health]\ncommand = [\"true\"]\n"
         ),
     );
     let (exe, root) = (ws.exe(), ws.state_root());
