@@ -980,7 +980,10 @@ fn interrupted_commands_leave_nothing_half_done() {
     let marker = ["/bin/sleep", "99147"];
     let spec = h.spec(
         "s.toml",
-        "name = \"ic\"\ncommand = \"/bin/sleep\"\nargs = [\"99147\"]\n[stop]\ntimeout = \"5s\"\n",
+        // Ready at its first probe, not after `started`'s second of watching: the
+        // rounds cost what the commands cost.
+        "name = \"ic\"\ncommand = \"/bin/sleep\"\nargs = [\"99147\"]\n[stop]\ntimeout = \"5s\"\n\
+         [health]\ncommand = [\"true\"]\n",
     );
     let spec = spec.to_str().unwrap();
     let ops: [&[&str]; 5] = [
