@@ -1,5 +1,5 @@
 //! Sets RESPAWN_VERSION: the package version, plus the commit for a build from a git
-//! checkout (`respawn 0.1.0 (commit 1a2b3c4d5e6f)`), so builds of one version can be
+//! checkout (`respawn 0.2.0 (commit 1a2b3c4d5e6f)`), so builds of one version can be
 //! told apart (issue 26 item 7). A build without git (a crate or wheel from an sdist)
 //! is the version alone.
 

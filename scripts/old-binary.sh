@@ -1,23 +1,59 @@
 #!/bin/sh
-# scripts/old-binary.sh [COMMIT] — build respawn as of COMMIT (default b351e14, the
-# commit issue 26 started from) as the "old" binary, then run the mixed-version test
-# (tests/supervisor/faults.rs: an_old_supervisor_is_driven_by_the_new_cli_and_back) with it.
+# scripts/old-binary.sh [build|test] [COMMIT] — respawn as of COMMIT (default b351e14,
+# the commit issue 26 started from, which calls itself `respawn 0.1.0`) as the "old"
+# binary of the mixed-version tests (an older respawn's supervisors driven by this CLI).
 #
-# The old source goes to $RESPAWN_OLD_CACHE/src-COMMIT (default
-# /var/cache/respawn/old-binary), built with its own target dir there: about a minute
-# when that target dir was seeded from a warm one (cp -a target …), several minutes
-# cold on 2 cores. Linux, portable backend.
+#   build  build it if it is not cached yet and print its path (scripts/test does this
+#          and exports the path as RESPAWN_OLD_BIN, with RESPAWN_REQUIRE_OLD_BIN=1)
+#   test   (the default) build, then run the mixed-version tests with it
+#
+# The binary is cached as $RESPAWN_OLD_CACHE/respawn-COMMIT (default
+# /var/cache/respawn/old-binary, or ~/.cache/respawn/old-binary where /var/cache is not
+# writable): built once per machine, then free. The build happens in a scratch folder
+# there that is removed afterwards; its target dir is seeded from this checkout's
+# ./target/debug when that has the dependencies built (the old commit's Cargo.lock is
+# this one's), so only the respawn crate itself compiles: about a minute on 2 cores,
+# several minutes cold. The old source comes from `git archive COMMIT`: a clone without
+# that commit (a shallow one) fails here, loudly.
 set -eu
-commit="${1:-b351e14}"
+mode="${1:-test}"
+commit="${2:-b351e14}"
+case "$mode" in build | test) ;; *)
+    echo "usage: scripts/old-binary.sh [build|test] [COMMIT]" >&2
+    exit 2
+    ;;
+esac
 cd "$(dirname "$0")/.."
-cache="${RESPAWN_OLD_CACHE:-/var/cache/respawn/old-binary}"
-src="$cache/src-$commit"
-if [ ! -x "$src/target/debug/respawn" ]; then
-    rm -rf "$src"
-    mkdir -p "$src"
-    git archive "$commit" | tar -x -C "$src"
-    [ -d "$src/target" ] || { [ -d target ] && cp -a target "$src/target"; } || true
-    (cd "$src" && cargo build --quiet --bin respawn)
+. scripts/cache.sh
+cache="${RESPAWN_OLD_CACHE:-$(respawn_cache_dir)/old-binary}"
+bin="$cache/respawn-$commit"
+if [ ! -x "$bin" ]; then
+    started=$(date +%s)
+    work="$cache/build-$commit.$$"
+    rm -rf "$work"
+    mkdir -p "$work/src" "$work/target/debug"
+    git archive "$commit" | tar -x -C "$work/src"
+    if [ -d target/debug/deps ]; then
+        # The dependencies only: not this crate's own (large) test binaries.
+        cp -a target/debug/.fingerprint target/debug/build "$work/target/debug/" 2>/dev/null || true
+        mkdir -p "$work/target/debug/deps"
+        find target/debug/deps -maxdepth 1 -type f ! -name 'respawn*' ! -name 'librespawn*' \
+            ! -name 'tests-*' -exec cp -a -t "$work/target/debug/deps/" {} + || true
+    fi
+    (cd "$work/src" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$work/target" \
+        cargo build --quiet --locked --bin respawn) >&2
+    cp "$work/target/debug/respawn" "$bin.$$"
+    mv "$bin.$$" "$bin"
+    rm -rf "$work"
+    echo "scripts/old-binary.sh: built respawn $commit in $(($(date +%s) - started)) s: $bin" >&2
 fi
-RESPAWN_OLD_BIN="$src/target/debug/respawn" \
-    exec cargo test --test tests supervisor::faults::an_old_supervisor_is_driven_by_the_new_cli_and_back -- --nocapture
+"$bin" --version >/dev/null || {
+    echo "scripts/old-binary.sh: $bin does not run; remove it to build it again" >&2
+    exit 1
+}
+if [ "$mode" = build ]; then
+    echo "$bin"
+    exit 0
+fi
+RESPAWN_OLD_BIN="$bin" RESPAWN_REQUIRE_OLD_BIN=1 \
+    exec cargo test --test tests old_supervisor -- --nocapture

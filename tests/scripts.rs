@@ -48,6 +48,10 @@ fn scripts_test_sets_up_first_and_requires_every_lane() {
     assert!(setup < pos("cargo test"));
     assert!(pos("export RESPAWN_REQUIRE_SYSTEMD=1") < pos("cargo test"));
     assert!(pos("RESPAWN_REQUIRE_HERMES=1") < pos("cargo test"));
+    // The mixed-version tests get the old respawn and fail without it (issue 26).
+    let tests = pos("cargo test --locked --no-fail-fast");
+    assert!(pos("scripts/old-binary.sh build") < tests);
+    assert!(pos("export RESPAWN_OLD_BIN RESPAWN_REQUIRE_OLD_BIN=1") < tests);
 
     // Everything .ci/run used to install is installed by scripts/setup.
     let setup = read("scripts/setup");
@@ -77,6 +81,7 @@ fn the_scripts_parse() {
         "scripts/wheel-check.sh",
         "scripts/win-imports.sh",
         "scripts/windows-lane.sh",
+        "scripts/old-binary.sh",
     ] {
         let out = Command::new("bash")
             .arg("-n")

@@ -941,3 +941,226 @@ fn a_system_unit_installed_through_sudo_runs_the_program_as_that_user() {
     ok(&plain(&["uninstall", "asuser"]));
     assert_eq!(count_sleepers(&sleep), 0);
 }
+
+/// Issue 26 item 7 under a real systemd: a system unit installed and started by an
+/// older respawn (RESPAWN_OLD_BIN: b351e14, `scripts/old-binary.sh build`) is driven by
+/// this CLI (status, list, logs, restart, stop, start, uninstall), and one installed by
+/// this respawn by the old CLI. `restart` must not wait for a `ready` the old
+/// supervisor never writes. Needs RESPAWN_OLD_BIN (scripts/test builds it and sets
+/// RESPAWN_REQUIRE_OLD_BIN=1); without it the test SKIPs.
+#[test]
+fn an_old_supervisor_under_systemd_is_driven_by_the_new_cli_and_back() {
+    let test = "an_old_supervisor_under_systemd_is_driven_by_the_new_cli_and_back";
+    let Some(old) = old_binary(test) else {
+        return;
+    };
+    let Some(ns) = boot_or_skip(test) else {
+        return;
+    };
+    let ws = Workspace::new();
+    // Where the namespace sees it, as the unit the old binary writes names it.
+    std::fs::hard_link(&old, ws.path("respawn-old"))
+        .or_else(|_| std::fs::copy(&old, ws.path("respawn-old")).map(drop))
+        .unwrap();
+    let old_exe = ws.path("respawn-old").to_str().unwrap().to_string();
+    let root = ws.state_root();
+    let old_cli = |args: &[&str]| {
+        let mut argv = vec![old_exe.as_str(), "--state-dir", &root];
+        argv.extend(args);
+        ns.run(&argv)
+    };
+    let new_cli = |args: &[&str]| ws.respawn(&ns, args);
+    let sleep = unique_sleep();
+    let spec = ws.spec(
+        "mixd.toml",
+        &format!(
+            "name = \"mixd\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n"
+        ),
+    );
+    type Cli<'a> = &'a dyn Fn(&[&str]) -> Output;
+    let rounds: [(&str, Cli, Cli); 2] = [
+        ("old installs, new drives", &old_cli, &new_cli),
+        ("new installs, old drives", &new_cli, &old_cli),
+    ];
+    for (round, starter, driver) in rounds {
+        ok(&starter(&[
+            "install",
+            "--backend",
+            "systemd",
+            "--spec",
+            &spec,
+        ]));
+        assert_eq!(ns.show("mixd.service", "ActiveState"), "active", "{round}");
+        let s = ws.wait_status(&ns, "mixd", "running", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some()
+        });
+        let (supervisor, child) = (pid(&s, "supervisor_pid"), pid(&s, "child_pid"));
+        assert_eq!(
+            ns.show("mixd.service", "MainPID"),
+            supervisor.to_string(),
+            "{round}"
+        );
+        for args in [
+            &["status", "mixd"][..],
+            &["list"],
+            &["logs", "mixd", "-n", "3"],
+        ] {
+            let out = driver(args);
+            assert!(out.status.success(), "{round}: {args:?}: {}", text(&out));
+        }
+        // A planned restart of the child by the same supervisor, reported done
+        // without waiting for a field the other side does not write.
+        let out = driver(&["restart", "mixd"]);
+        assert!(out.status.success(), "{round}: restart: {}", text(&out));
+        assert!(!text(&out).contains("not ready"), "{round}: {}", text(&out));
+        let s = ws.wait_status(&ns, "mixd", "the restarted child", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some_and(|p| p != child)
+        });
+        assert_eq!(pid(&s, "supervisor_pid"), supervisor, "{round}");
+        assert_eq!(count_sleepers(&sleep), 1, "{round}");
+
+        ok(&driver(&["stop", "mixd"]));
+        assert_eq!(
+            ns.show("mixd.service", "ActiveState"),
+            "inactive",
+            "{round}"
+        );
+        assert_eq!(ws.status(&ns, "mixd").0, 3, "{round}");
+        assert_eq!(count_sleepers(&sleep), 0, "{round}");
+        ok(&driver(&["start", "mixd"]));
+        ws.wait_status(&ns, "mixd", "running again", |code, s| {
+            code == 0 && s["child_pid"].as_u64().is_some()
+        });
+        assert_eq!(count_sleepers(&sleep), 1, "{round}");
+
+        ok(&driver(&["uninstall", "mixd"]));
+        assert_eq!(ws.status(&ns, "mixd").0, 4, "{round}");
+        assert!(!ns.exists("/etc/systemd/system/mixd.service"), "{round}");
+        assert_eq!(ns.show("mixd.service", "LoadState"), "not-found", "{round}");
+        assert_eq!(count_sleepers(&sleep), 0, "{round}");
+    }
+}
+
+/// Issue 26 item 6 under a real systemd: `install`, `start`, `stop`, `update` and
+/// `uninstall` of a system unit SIGKILLed at pseudo-random points (200 runs): afterwards
+/// `status` agrees with the processes, the next command (of any kind) completes, never
+/// two children, a unit file is never left without the install record that lets
+/// `list`, `doctor` and `uninstall` see it, and a last `uninstall` leaves no unit,
+/// nothing in `list`, nothing running.
+#[test]
+fn interrupted_commands_leave_nothing_half_done_under_systemd() {
+    let test = "interrupted_commands_leave_nothing_half_done_under_systemd";
+    let Some(ns) = boot_or_skip(test) else {
+        return;
+    };
+    let ws = Workspace::new();
+    let sleep = unique_sleep();
+    // Ready at its first probe, not after `started`'s second of watching: the rounds
+    // cost what the commands cost.
+    let spec = ws.spec(
+        "ics.toml",
+        &format!(
+            "name = \"ics\"\ncommand = \"sleep\"\nargs = [\"{sleep}\"]\n[stop]\ntimeout = \"5s\"\n\
+             [health]\ncommand = [\"true\"]\n"
+        ),
+    );
+    let (exe, root) = (ws.exe(), ws.state_root());
+    let unit = "/etc/systemd/system/ics.service";
+    let record = Path::new(&root).join("ics/install.json");
+    let ops: [&[&str]; 5] = [
+        &["install", "--backend", "systemd", "--spec", &spec],
+        &["start", "ics"],
+        &["stop", "ics"],
+        &["update", "ics", "--", "true"],
+        &["uninstall", "ics"],
+    ];
+    let argv = |op: &[&str]| -> Vec<String> {
+        [exe.as_str(), "--state-dir", &root]
+            .iter()
+            .chain(op)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    // `status` tells the truth: running with one child, or not running with none.
+    let status_is_true = |why: &str| {
+        let mut last = (0, Value::Null, 0);
+        let ok = wait_until(DEADLINE, || {
+            let (code, s) = ws.status(&ns, "ics");
+            let kids = count_sleepers(&sleep);
+            last = (code, s.clone(), kids);
+            match (code, s["state"].as_str()) {
+                (0, Some("running")) => kids == 1 && s["child_pid"].as_u64().is_some(),
+                (3 | 4, _) => kids == 0,
+                _ => false,
+            }
+        });
+        assert!(
+            ok,
+            "{why}: status lies: exit {}, {}, {} children",
+            last.0, last.1, last.2
+        );
+    };
+    let mut seed = 0xD1B5_4A32_D192_ED03_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..200 {
+        let op = ops[round % ops.len()];
+        let delay = Duration::from_micros(next() % 250_000);
+        let args = argv(op);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut nsenter = ns
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        // nsenter forks the command into the namespace: stop nsenter (so it forks no
+        // more), SIGKILL the command, then nsenter.
+        let host = nix::unistd::Pid::from_raw(nsenter.id() as i32);
+        let _ = nix::sys::signal::kill(host, nix::sys::signal::Signal::SIGSTOP);
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", nsenter.id()))
+            .unwrap_or_default();
+        for kid in kids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(kid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            assert!(wait_until(DEADLINE, || !alive(kid as u32)));
+        }
+        let _ = nsenter.kill();
+        let _ = nsenter.wait();
+        let what = format!("round {round}: `{}` killed after {delay:?}", op.join(" "));
+        status_is_true(&what);
+        let then = ops[(next() % ops.len() as u64) as usize];
+        let out = ws.respawn(&ns, then);
+        let said = text(&out);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3 | 4))
+                || (out.status.code() == Some(1) && said.contains("is not installed")),
+            "{what}, then `{}`: {said}",
+            then.join(" ")
+        );
+        let what = format!("{what}, then `{}`", then.join(" "));
+        status_is_true(&what);
+        assert!(count_sleepers(&sleep) <= 1, "{what}: two children");
+        assert!(
+            !ns.exists(unit) || record.exists(),
+            "{what}: a unit file without an install record: uninstall cannot see it"
+        );
+    }
+    let out = ws.respawn(&ns, &["uninstall", "ics"]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{}", text(&out));
+    assert!(!ns.exists(unit));
+    assert_eq!(ns.show("ics.service", "LoadState"), "not-found");
+    assert!(wait_until(DEADLINE, || count_sleepers(&sleep) == 0));
+    let list = ws.respawn(&ns, &["list", "--json"]);
+    assert!(!text(&list).contains("\"ics\""), "{}", text(&list));
+}

@@ -236,6 +236,18 @@ pub fn signal_supervisor(pid: u32, _suffix: Option<&str>, control: Control) -> i
     kill(Pid::from_raw(pid as i32), sig).map_err(io::Error::from)
 }
 
+/// Send a control in the words of the negotiated protocol (issue 26 item 3): on Unix
+/// the signal is the request, the same in every protocol so far, and `_line` (the
+/// Windows pipe's words) is unused.
+pub fn send_control(
+    pid: u32,
+    suffix: Option<&str>,
+    control: Control,
+    _line: &str,
+) -> io::Result<()> {
+    signal_supervisor(pid, suffix, control)
+}
+
 /// Make a launched process independent of our terminal's job control, so closing the
 /// terminal or pressing Ctrl+C in it does not reach the background supervisor.
 pub fn detach(cmd: &mut std::process::Command) {

@@ -7,7 +7,7 @@
 //! signalled); the state file only adds detail and may be stale or unreadable.
 
 use super::lock::{self, Holder};
-use crate::control::Control;
+use crate::control::{Control, Peer, Request};
 use crate::os;
 use crate::state::install::{BackendKind, Installation};
 use crate::state::{ServicePaths, ServiceState};
@@ -119,6 +119,12 @@ pub fn pipe_suffix(paths: &ServicePaths) -> Option<String> {
     Holder::pipe_suffix(&text)
 }
 
+/// What the live supervisor's holder record says it speaks: an older respawn's (protocol
+/// 1) when the record does not say, or cannot be read.
+pub fn peer(paths: &ServicePaths) -> Peer {
+    Peer::from_record(&std::fs::read_to_string(paths.holder_file()).unwrap_or_default())
+}
+
 /// Send a control to the live supervisor. Returns which process got it.
 pub fn request(paths: &ServicePaths, control: Control) -> anyhow::Result<Holder> {
     let Some(holder) = live_supervisor(paths) else {
@@ -130,7 +136,18 @@ pub fn request(paths: &ServicePaths, control: Control) -> anyhow::Result<Holder>
         );
     };
     let suffix = pipe_suffix(paths);
-    os::signal_supervisor(holder.pid, suffix.as_deref(), control)
+    // In the words of the highest protocol both speak (issue 26 item 3).
+    let peer = peer(paths);
+    let service = paths
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let line = peer
+        .negotiate(&service)
+        .and_then(|protocol| Request::Control(control).line(protocol, &peer, &service))
+        .map_err(anyhow::Error::msg)?;
+    os::send_control(holder.pid, suffix.as_deref(), control, &line)
         .context("cannot reach the supervisor")?;
     Ok(holder)
 }

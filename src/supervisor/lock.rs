@@ -80,7 +80,13 @@ impl Holder {
         let text = Holder::me().to_text();
         #[cfg(windows)]
         let text = format!("{} {}\n", text.trim_end(), os::control_pipe_suffix());
-        text
+        // Then what it speaks (issue 26 item 3); an older respawn reads the fields
+        // before these alone.
+        format!(
+            "{} {}\n",
+            text.trim_end(),
+            crate::control::Peer::me().record_fields()
+        )
     }
 
     /// The control pipe suffix a holder record names (its third field), if any.
@@ -172,6 +178,13 @@ mod tests {
         assert_eq!(Holder::pipe_suffix("42 7\n"), None);
         assert_eq!(Holder::pipe_suffix("42 7 ..\\x\n"), None);
         assert_eq!(Holder::parse(&Holder::record_text()), Some(Holder::me()));
+        // What it speaks follows (issue 26 item 3), where an older respawn reads past it.
+        assert_eq!(
+            crate::control::Peer::from_record(&Holder::record_text()),
+            crate::control::Peer::me()
+        );
+        #[cfg(unix)]
+        assert_eq!(Holder::pipe_suffix(&Holder::record_text()), None);
         for bad in ["", "x", "0 1", "12", "-3 4", "\u{0}"] {
             assert_eq!(Holder::parse(bad), None, "{bad:?}");
         }

@@ -231,6 +231,41 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// The older respawn of the mixed-version tests (issue 26): RESPAWN_OLD_BIN, built by
+/// `scripts/old-binary.sh build` (b351e14, `respawn 0.1.0`). Without it the test SKIPs
+/// (prints so and gets None), unless RESPAWN_REQUIRE_OLD_BIN=1 (scripts/test sets it):
+/// then it fails, as it does when the file named is not a respawn that runs.
+pub fn old_binary(test: &str) -> Option<PathBuf> {
+    let required = std::env::var("RESPAWN_REQUIRE_OLD_BIN").as_deref() == Ok("1");
+    let Some(old) = std::env::var_os("RESPAWN_OLD_BIN").filter(|p| !p.is_empty()) else {
+        assert!(
+            !required,
+            "{test}: RESPAWN_REQUIRE_OLD_BIN=1 but RESPAWN_OLD_BIN is not set; build the old \
+             respawn with `scripts/old-binary.sh build` and export its path as RESPAWN_OLD_BIN"
+        );
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIP {test}: no RESPAWN_OLD_BIN (see scripts/old-binary.sh)"
+        );
+        return None;
+    };
+    let old = PathBuf::from(old);
+    let version = Command::new(&old).arg("--version").output();
+    let said = version
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    assert!(
+        said.starts_with("respawn "),
+        "{test}: RESPAWN_OLD_BIN={} is not a respawn that runs ({:?}); build it with \
+         `scripts/old-binary.sh build`",
+        old.display(),
+        version.map(|o| o.status).map_err(|e| e.to_string())
+    );
+    Some(old)
+}
+
 /// Poll `cond` until it holds or the deadline passes.
 pub fn wait_for(_what: &str, cond: impl FnMut() -> bool) -> bool {
     wait_until(DEADLINE, cond)

@@ -41,6 +41,25 @@ fn another_process_restarts_and_stops_the_supervisor_through_its_pipe() {
     );
     let bad = respawn::os::control_request(pid, suffix, "reboot").unwrap();
     assert!(bad.starts_with("error unknown request"), "{bad}");
+    // Issue 26 item 3: a request of a newer protocol is answered with who started this
+    // supervisor and what to do, and not acted on (the restart below finds it running).
+    let newer = format!("stop v{}", respawn::control::PROTOCOL + 1);
+    let said = respawn::os::control_request(pid, suffix, &newer).unwrap();
+    assert!(
+        said.starts_with("error ")
+            && said.contains("started by respawn ")
+            && said.contains("`respawn stop NAME`"),
+        "{said}"
+    );
+    assert_eq!(
+        respawn::os::control_request(pid, suffix, "version v2").unwrap(),
+        format!(
+            "ok respawn {} protocol {} oldest {}",
+            respawn::control::version_token(respawn::VERSION),
+            respawn::control::PROTOCOL,
+            respawn::control::OLDEST
+        )
+    );
 
     // The DACL respawn set, read back from the kernel object.
     let dacl = respawn::os::control_pipe_dacl(pid, suffix).unwrap();

@@ -92,8 +92,14 @@ impl Backend for Systemd {
                 notes.push(super::account_note(account.as_ref()));
             }
             inst.unix_account = account;
-            write_unit(&path, &text)?;
+            // The record first: a unit file is never there without the record that
+            // lets `list`, `doctor` and `uninstall` see it, even when this command is
+            // killed half-way (issue 26 item 6); a failure puts the old one back.
+            let record = inst.paths().install_record();
+            let old_record = std::fs::read(&record).ok();
+            inst.write().context("cannot write the install record")?;
             let installed = (|| {
+                write_unit(&path, &text)?;
                 ctl.run(&["daemon-reload"])?;
                 if previous.is_some() {
                     ctl.run(&["enable", &unit])?;
@@ -108,6 +114,10 @@ impl Backend for Systemd {
             })();
             if let Err(e) = installed {
                 roll_back(&ctl, &unit, &path, previous.as_deref(), was_active);
+                let _ = match &old_record {
+                    Some(bytes) => write_atomic(&record, bytes),
+                    None => std::fs::remove_file(&record),
+                };
                 return Err(e.context(format!(
                     "install failed and was undone; see `{}`",
                     ctl.journal_hint(&unit)
@@ -153,12 +163,14 @@ impl Backend for Systemd {
 
     fn start(&self, inst: &Installation) -> anyhow::Result<Done> {
         let ctl = Systemctl::for_inst(inst);
+        unit_still_there(&ctl, inst)?;
         ctl.run(&["start", &inst.os_name])?;
         started(&ctl, inst)
     }
 
     fn stop(&self, inst: &Installation) -> anyhow::Result<Done> {
         let ctl = Systemctl::for_inst(inst);
+        unit_still_there(&ctl, inst)?;
         ctl.run(&["stop", &inst.os_name])?;
         Ok(Done::Stopped)
     }
@@ -176,6 +188,7 @@ impl Backend for Systemd {
             return started(&ctl, inst);
         }
         if !ctl.props(unit)?.is_running() {
+            unit_still_there(&ctl, inst)?;
             ctl.run(&["start", unit])?;
             return started(&ctl, inst);
         }
@@ -310,6 +323,28 @@ fn roll_back(ctl: &Systemctl, unit: &str, path: &Path, previous: Option<&str>, w
             let _ = ctl.run(&["reset-failed", unit]);
         }
     }
+}
+
+/// A record whose unit systemd no longer knows (an uninstall killed between removing
+/// the unit and the record, issue 26 item 6) is not installed: say so, and what clears
+/// it, rather than pass on `systemctl`'s "Unit … not loaded". A unit still active (or
+/// stopping) after its file went is there.
+fn unit_still_there(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<()> {
+    let props = ctl.props(&inst.os_name)?;
+    let idle = matches!(
+        props.active_state,
+        ActiveState::Inactive | ActiveState::Failed
+    );
+    if props.load_state == LoadState::NotFound && idle {
+        bail!(
+            "{} is not installed: its unit {} is gone (an uninstall was interrupted?); \
+             `respawn uninstall {}` clears the record",
+            inst.service,
+            inst.os_name,
+            inst.service
+        );
+    }
+    Ok(())
 }
 
 fn started(ctl: &Systemctl, inst: &Installation) -> anyhow::Result<Done> {

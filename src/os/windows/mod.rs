@@ -471,7 +471,7 @@ fn job_limits(job: HANDLE) -> io::Result<u32> {
 mod pipe;
 pub use pipe::{
     control_pipe_dacl, control_pipe_suffix, control_request, listen_for_control_events,
-    own_control_pipe_sddl, request_line, serve_lines, signal_supervisor,
+    own_control_pipe_sddl, request_line, send_control, serve_lines, signal_supervisor,
 };
 
 /// Whether this process has a console window (a visible or hidden console). Children

@@ -235,15 +235,20 @@ async fn read_line(pipe: &mut NamedPipeServer) -> String {
 }
 
 /// Act on a request: the reply, and whether to keep serving.
+/// Requests of every protocol from [`crate::control::OLDEST`] up are taken; one from a
+/// newer protocol gets an answer saying who started this supervisor (issue 26 item 3).
 fn answer(line: &str, on_event: &impl Fn(bool) -> bool) -> (String, bool) {
-    match line {
-        "stop" => ("ok\n".to_string(), on_event(false)),
-        "restart" => ("ok\n".to_string(), on_event(true)),
-        "ping" => (format!("ok respawn {}\n", std::process::id()), true),
-        other => (
-            format!("error unknown request `{other}`; use stop, restart or ping\n"),
-            true,
-        ),
+    use crate::control::{ok_reply, parse_request, Control, Request};
+    match parse_request(line) {
+        Ok(request) => {
+            let keep = match request {
+                Request::Control(Control::Stop) => on_event(false),
+                Request::Control(Control::Restart) => on_event(true),
+                _ => true,
+            };
+            (format!("{}\n", ok_reply(request, std::process::id())), keep)
+        }
+        Err(refusal) => (format!("{}\n", refusal.reply()), true),
     }
 }
 
@@ -363,7 +368,8 @@ pub fn control_request(pid: u32, suffix: Option<&str>, request: &str) -> io::Res
     Ok(reply.trim().to_string())
 }
 
-/// Ask a running supervisor to stop, or to restart its child, through its control pipe.
+/// Ask a running supervisor to stop, or to restart its child, through its control
+/// pipe, in the words every protocol knows (protocol 1).
 pub fn signal_supervisor(
     pid: u32,
     suffix: Option<&str>,
@@ -376,14 +382,25 @@ pub fn signal_supervisor(
             return Err(crate::control::Control::not_from_a_client())
         }
     };
-    let reply = control_request(pid, suffix, request)?;
-    if reply == "ok" {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "the supervisor answered: {reply}"
-        )))
+    send_control(pid, suffix, control, request)
+}
+
+/// Send a control as `line`, the request in the negotiated protocol's words
+/// ([`crate::control::Request::line`]); the answer read with
+/// [`crate::control::read_reply`], so a newer supervisor's words are never a parse error.
+pub fn send_control(
+    pid: u32,
+    suffix: Option<&str>,
+    control: crate::control::Control,
+    line: &str,
+) -> io::Result<()> {
+    if control == crate::control::Control::SessionChanged {
+        return Err(crate::control::Control::not_from_a_client());
     }
+    let reply = control_request(pid, suffix, line)?;
+    crate::control::read_reply(&reply)
+        .map(drop)
+        .map_err(io::Error::other)
 }
 
 /// The DACL of a supervisor's control pipe, as SDDL, read back with GetSecurityInfo.
