@@ -166,3 +166,72 @@ fn win_imports_refuses_an_exe_that_imports_a_c_runtime() {
     // Not a PE file: an error, never a pass.
     assert_eq!(check("m.c").status.code(), Some(2));
 }
+
+/// The pinned copy of the old release's source (tests/fixtures/old-respawn-b351e14.tar.xz,
+/// which scripts/old-binary.sh builds from in a clone without that commit's history)
+/// holds exactly git's files of that commit for what the build needs, byte for byte:
+/// so the "old binary" of the mixed-version tests is the same wherever it is built.
+#[cfg(unix)]
+#[test]
+fn the_pinned_old_release_is_gits_b351e14() {
+    let root = repo_root();
+    let have = Command::new("git")
+        .args(["cat-file", "-e", "b351e14^{commit}"])
+        .current_dir(&root)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("SKIP: this clone has no b351e14 to compare the pinned copy with");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (pinned, git) = (dir.path().join("pinned"), dir.path().join("git"));
+    std::fs::create_dir_all(&pinned).unwrap();
+    std::fs::create_dir_all(&git).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xJf")
+        .arg(root.join("tests/fixtures/old-respawn-b351e14.tar.xz"))
+        .arg("-C")
+        .arg(&pinned)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let paths = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "presets",
+        ".cargo",
+        "examples",
+        "docs/reference.md",
+    ];
+    let archive = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "git archive b351e14 {} | tar -x -C '{}'",
+            paths.join(" "),
+            git.display()
+        ))
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(archive.success());
+    // The one file the pinned copy adds: the manifest's [[test]] target must exist.
+    let stub = pinned.join("tests/tests.rs");
+    assert!(
+        stub.is_file(),
+        "the pinned copy lacks its tests/tests.rs stub"
+    );
+    std::fs::remove_dir_all(pinned.join("tests")).unwrap();
+    let diff = Command::new("diff")
+        .args(["-r", "--brief"])
+        .arg(&git)
+        .arg(&pinned)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "the pinned copy differs from git's b351e14:\n{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}
