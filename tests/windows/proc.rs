@@ -280,3 +280,58 @@ fn respawn_start_breaks_away_from_the_callers_job() {
         ok(&h.cmd(&["uninstall", &name]));
     }
 }
+
+/// std's spawn (`respawn run`, the per-user mode, `[stop] command` helpers) creates the
+/// child suspended, assigns its job, then resumes it with `NtResumeProcess` on its own
+/// handle, not through a snapshot of every thread on the system (issue 22 item 10).
+/// Many times in a row, the child and a helper in its job really run, from inside the
+/// job, and the resume took the process-handle path: a resume that failed quietly
+/// would leave a child that never writes its probe, and a fallback taken every time
+/// would show in `resumed()`.
+#[test]
+fn std_spawn_resumes_the_child_through_its_handle_many_times() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let h = Harness::new();
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(p).expect("the probe wrote")).unwrap()
+        };
+        // Generous: a child still suspended never exits, this only turns a hang into a failure.
+        let limit = Duration::from_secs(120);
+        for i in 0..20 {
+            let out = h.path(&format!("child{i}.json"));
+            let mut cmd = tokio::process::Command::new(example_exe("job_probe"));
+            cmd.arg(&out);
+            let mut tree = respawn::os::ChildTree::spawn(&mut cmd).unwrap();
+            assert_eq!(
+                tree.resumed(),
+                Some(respawn::os::Resumed::WholeProcess),
+                "spawn {i}"
+            );
+            let helper_out = h.path(&format!("helper{i}.json"));
+            let mut helper_cmd = tokio::process::Command::new(example_exe("job_probe"));
+            helper_cmd.arg(&helper_out);
+            let mut helper = tree.spawn_helper(&mut helper_cmd).unwrap();
+            let exit = tokio::time::timeout(limit, helper.wait())
+                .await
+                .unwrap_or_else(|_| panic!("helper {i} never ran (still suspended?)"))
+                .unwrap();
+            assert_eq!(exit, respawn::policy::ExitKind::Code(0), "helper {i}");
+            let got = read(&helper_out);
+            assert_eq!(got["in_job"], true, "helper {i}: {got}");
+
+            let pid = tree.pid();
+            let exit = tokio::time::timeout(limit, tree.wait())
+                .await
+                .unwrap_or_else(|_| panic!("child {i} never ran (still suspended?)"))
+                .unwrap();
+            assert_eq!(exit, respawn::policy::ExitKind::Code(0), "child {i}");
+            let got = read(&out);
+            assert_eq!(got["pid"], pid, "child {i}: {got}");
+            assert_eq!(got["in_job"], true, "child {i}: {got}");
+        }
+    });
+}

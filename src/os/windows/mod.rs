@@ -11,9 +11,6 @@ use std::io;
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_ACCESS_DENIED, FILETIME, HANDLE, INVALID_HANDLE_VALUE, WAIT_TIMEOUT,
 };
-use windows_sys::Win32::System::Diagnostics::ToolHelp::{
-    CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
-};
 use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, IsProcessInJob, JobObjectExtendedLimitInformation,
     QueryInformationJobObject, SetInformationJobObject, TerminateJobObject,
@@ -21,15 +18,18 @@ use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, GetProcessTimes, OpenProcess, OpenThread, ResumeThread, TerminateProcess,
-    WaitForSingleObject, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW,
-    CREATE_SUSPENDED, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, THREAD_SUSPEND_RESUME,
+    GetCurrentProcess, GetProcessTimes, OpenProcess, TerminateProcess, WaitForSingleObject,
+    CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED,
+    PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE,
+    PROCESS_TERMINATE,
 };
 
 pub mod errors;
 pub mod eventlog;
 
+// Resuming std's suspended spawn without a system-wide thread snapshot (issue 22).
+mod resume;
+pub use resume::Resumed;
 // Starting the child with a user's token (issue 15).
 mod spawn_as;
 mod token;
@@ -138,6 +138,8 @@ pub struct ChildTree {
     /// How a token spawn put the child in its job (`None`: std's spawn, suspended,
     /// assigned, resumed).
     placement: Option<crate::run_as::spawn::JobPlacement>,
+    /// How std's suspended spawn was let run (`None`: a token spawn).
+    resumed: Option<Resumed>,
     // Fields drop in order: the process's pipes, then the job (killing the tree), then
     // the user's profile, unloaded once nothing of the user's runs.
     _profile: Option<spawn_as::LoadedProfile>,
@@ -163,12 +165,14 @@ impl ChildTree {
             0
         };
         let job = std::sync::Arc::new(Job::kill_on_close(extra)?);
-        let process = super::Process::new(spawn_into(&job, cmd)?)?;
+        let (child, resumed) = spawn_into(&job, cmd)?;
+        let process = super::Process::new(child)?;
         Ok(ChildTree {
             process,
             job,
             user: None,
             placement: None,
+            resumed: Some(resumed),
             _profile: None,
         })
     }
@@ -194,6 +198,12 @@ impl ChildTree {
     /// created in it where Windows can, else suspended, assigned and resumed.
     pub fn job_placement(&self) -> Option<crate::run_as::spawn::JobPlacement> {
         self.placement
+    }
+
+    /// How std's spawn, suspended and assigned, let the child run (issue 22 item 10):
+    /// `NtResumeProcess`, else a thread snapshot. `None` for a token spawn.
+    pub fn resumed(&self) -> Option<Resumed> {
+        self.resumed
     }
 
     /// The limit flags of the child's job, read back from the kernel.
@@ -245,63 +255,39 @@ impl HelperSpawner {
             return user.spawn(cmd, &job).map(super::Helper::User);
         }
         cmd.creation_flags(CREATE_NO_WINDOW | CREATE_SUSPENDED);
-        spawn_into(&job, cmd).map(super::Helper::Tokio)
+        spawn_into(&job, cmd).map(|(child, _)| super::Helper::Tokio(child))
     }
 }
 
 /// Spawn `cmd` (whose flags include CREATE_SUSPENDED), put it in `job`, then let it
 /// run: so not even its first instruction runs outside the job.
-fn spawn_into(job: &Job, cmd: &mut tokio::process::Command) -> io::Result<tokio::process::Child> {
+fn spawn_into(
+    job: &Job,
+    cmd: &mut tokio::process::Command,
+) -> io::Result<(tokio::process::Child, Resumed)> {
     let mut child = cmd.spawn()?;
     let placed = child
         .raw_handle()
         .ok_or_else(|| io::Error::other("no process handle"))
-        .and_then(|h| job.assign(h as HANDLE))
-        .and_then(|()| {
-            child
+        .and_then(|h| {
+            job.assign(h as HANDLE)?;
+            let pid = child
                 .id()
-                .ok_or_else(|| io::Error::other("child exited before it had a pid"))
-        })
-        .and_then(resume_threads);
-    if let Err(e) = placed {
-        let _ = child.start_kill();
-        return Err(e);
+                .ok_or_else(|| io::Error::other("child exited before it had a pid"))?;
+            resume::resume_process(h as HANDLE, pid)
+        });
+    match placed {
+        Ok(resumed) => Ok((child, resumed)),
+        Err(e) => {
+            let _ = child.start_kill();
+            Err(e)
+        }
     }
-    Ok(child)
 }
 
 /// Nothing to do on Windows: when the supervisor exits, the kernel closes its Job
 /// Object handle, and KILL_ON_JOB_CLOSE takes the child's whole tree.
 pub fn kill_child_group(_pid: u32) {}
-
-/// Resume every thread of a process created with CREATE_SUSPENDED.
-fn resume_threads(pid: u32) -> io::Result<()> {
-    // SAFETY: the snapshot and thread handles are owned and closed by `Handle`;
-    // THREADENTRY32 is plain data with its size field set as the API requires.
-    unsafe {
-        let snap = Handle::new(CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0))?;
-        let mut entry: THREADENTRY32 = std::mem::zeroed();
-        entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
-        let mut more = Thread32First(snap.0, &mut entry) != 0;
-        let mut resumed = 0;
-        while more {
-            if entry.th32OwnerProcessID == pid {
-                let thread = Handle::new(OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID))?;
-                if ResumeThread(thread.0) == u32::MAX {
-                    return Err(io::Error::last_os_error());
-                }
-                resumed += 1;
-            }
-            more = Thread32Next(snap.0, &mut entry) != 0;
-        }
-        if resumed == 0 {
-            return Err(io::Error::other(format!(
-                "found no thread of process {pid} to resume"
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// Which file an open handle is, to tell a rotated log from the new one under the
 /// same name: the file index, which is unique within a volume (the files compared all

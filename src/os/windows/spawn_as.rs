@@ -358,6 +358,7 @@ impl ChildTree {
             job: std::sync::Arc::new(job),
             user: Some(user),
             placement: Some(placement),
+            resumed: None,
             _profile: profile,
         })
     }
