@@ -347,13 +347,6 @@ mod tests {
     use crate::doctor::Status;
     use crate::trust::sddl::Role;
 
-    fn acct(sid: &str, name: &str) -> Account {
-        Account {
-            sid: sid.into(),
-            name: name.into(),
-        }
-    }
-
     fn child(sid: &str, name: &str, session: u32, logon: Logon) -> ChildIdentity {
         ChildIdentity {
             user: name.into(),
@@ -365,7 +358,7 @@ mod tests {
 
     #[test]
     fn run_as_verdicts() {
-        let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
+        let ann = Account::new("S-1-5-21-1-2-3-1001", "PC\\ann");
         let as_ann = child(&ann.sid, &ann.name, 1, Logon::Interactive);
         let as_system = child(SYSTEM_SID, "NT AUTHORITY\\SYSTEM", 0, Logon::System);
         let as_ann_s4u = child(&ann.sid, &ann.name, 0, Logon::S4u);

@@ -54,6 +54,15 @@ pub struct Account {
     pub name: String,
 }
 
+impl Account {
+    pub fn new(sid: &str, name: &str) -> Account {
+        Account {
+            sid: sid.into(),
+            name: name.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -81,17 +90,10 @@ mod tests {
     use crate::trust::sddl::*;
     use std::path::{Path, PathBuf};
 
-    fn acct(sid: &str, name: &str) -> Account {
-        Account {
-            sid: sid.into(),
-            name: name.into(),
-        }
-    }
-
     #[test]
     fn install_account_table() {
-        let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
-        let bob = acct("S-1-5-21-1-2-3-1002", "PC\\bob");
+        let ann = Account::new("S-1-5-21-1-2-3-1001", "PC\\ann");
+        let bob = Account::new("S-1-5-21-1-2-3-1002", "PC\\bob");
         let cases: Vec<(RunAs, Option<&Account>, Option<&Account>, &str)> = vec![
             // run_as, console user, --run-as, expected
             (RunAs::User, Some(&ann), None, "user ann"),

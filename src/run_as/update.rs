@@ -67,19 +67,12 @@ pub fn update_as(
 mod tests {
     use super::*;
 
-    fn acct(sid: &str, name: &str) -> Account {
-        Account {
-            sid: sid.into(),
-            name: name.into(),
-        }
-    }
-
     #[test]
     fn the_update_command_runs_with_the_programs_rights_or_not_at_all() {
-        let ann = acct("S-1-5-21-1-2-3-1001", "PC\\ann");
-        let bob = acct("S-1-5-21-1-2-3-1002", "PC\\bob");
+        let ann = Account::new("S-1-5-21-1-2-3-1001", "PC\\ann");
+        let bob = Account::new("S-1-5-21-1-2-3-1002", "PC\\bob");
         // Same SID under another name (a renamed account): the same user.
-        let ann_renamed = acct("S-1-5-21-1-2-3-1001", "PC\\ann2");
+        let ann_renamed = Account::new("S-1-5-21-1-2-3-1001", "PC\\ann2");
         use Elevation::*;
         let cases: Vec<(Option<&Account>, &Account, Elevation, &str)> = vec![
             // program runs as, caller, caller's elevation, expected
