@@ -1100,13 +1100,7 @@ fn interrupted_commands_leave_nothing_half_done_under_systemd() {
             last.0, last.1, last.2
         );
     };
-    let mut seed = 0xD1B5_4A32_D192_ED03_u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0xD1B5_4A32_D192_ED03_u64);
     for round in 0..200 {
         let op = ops[round % ops.len()];
         let delay = Duration::from_micros(next() % 250_000);

@@ -410,3 +410,14 @@ pub fn free_port() -> u16 {
 pub fn stderr_of(child: Child) -> String {
     String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
 }
+
+/// A small, seeded pseudo-random sequence (xorshift64): the fault tests' "random"
+/// moments are the same in every run, so a failing round can be run again.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -993,13 +993,7 @@ fn interrupted_commands_leave_nothing_half_done() {
         &["update", "ic", "--", "true"],
         &["uninstall", "ic"],
     ];
-    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15_u64);
     for round in 0..200 {
         let op = ops[round % ops.len()];
         let delay = Duration::from_micros(next() % 120_000);
