@@ -4,10 +4,14 @@
 //! scripts/windows-lane.sh) are driven by this CLI: status, logs, restart, stop, start,
 //! uninstall. Without the old exes it SKIPs, or fails with RESPAWN_REQUIRE_OLD_BIN=1.
 //!
-//! The old exes' commands run with stdout and stderr in files, never pipes: the
-//! supervisor the old `start` detaches inherits the caller's handles (the old respawn
-//! spawns with every inheritable handle), and a reader of a pipe would wait for its EOF
-//! for as long as that supervisor lives.
+//! The old exes' commands run with stdout and stderr in files, never pipes: a caller
+//! of the old `start` reading its output through a pipe was seen never to return (the
+//! supervisor it detaches, or the persistent wineserver, keeps the pipe's write end),
+//! and a file has no EOF to wait for.
+//!
+//! The old SCM install copies respawn.exe into the prefix's own
+//! `C:\Program Files\respawn` (it predates the RESPAWN_WINE_PROGRAMFILES stand-in), so
+//! only this one test installs an old service.
 #![cfg(windows)]
 
 use crate::common::*;
