@@ -6,6 +6,13 @@
 #   build  build it if it is not cached yet and print its path (scripts/test does this
 #          and exports the path as RESPAWN_OLD_BIN, with RESPAWN_REQUIRE_OLD_BIN=1)
 #   test   (the default) build, then run the mixed-version tests with it
+#   build-windows  the same for Windows: build its respawn.exe and respawnw.exe (debug,
+#          x86_64-pc-windows-gnu, with scripts/windows-lane.sh's toolchain and
+#          -Zbuild-std) if not cached yet, and print their folder
+#          $RESPAWN_OLD_CACHE/windows-COMMIT; scripts/windows-lane.sh test exports it as
+#          RESPAWN_OLD_WIN_DIR for tests/windows/old_binary.rs. Seeded from the lane's
+#          debug target ($RESPAWN_WIN_TARGET): about 80 s on 2 cores; cold (no seed, std
+#          built too) several minutes; cached: free.
 #
 # The binary is cached as $RESPAWN_OLD_CACHE/respawn-COMMIT (default
 # /var/cache/respawn/old-binary, or ~/.cache/respawn/old-binary where /var/cache is not
@@ -21,38 +28,71 @@
 set -eu
 mode="${1:-test}"
 commit="${2:-b351e14}"
-case "$mode" in build | test) ;; *)
-    echo "usage: scripts/old-binary.sh [build|test] [COMMIT]" >&2
+case "$mode" in build | test | build-windows) ;; *)
+    echo "usage: scripts/old-binary.sh [build|build-windows|test] [COMMIT]" >&2
     exit 2
     ;;
 esac
 cd "$(dirname "$0")/.."
 . scripts/cache.sh
 cache="${RESPAWN_OLD_CACHE:-$(respawn_cache_dir)/old-binary}"
+# Take COMMIT's source into $1/src: git's, or the pinned copy in a clone without it.
+old_source() {
+    pinned="tests/fixtures/old-respawn-$commit.tar.xz"
+    if git cat-file -e "$commit^{commit}" 2>/dev/null; then
+        git archive "$commit" | tar -x -C "$1/src"
+    elif [ -f "$pinned" ]; then
+        echo "scripts/old-binary.sh: $commit is not in this clone's history; using $pinned" >&2
+        tar -xJf "$pinned" -C "$1/src"
+    else
+        echo "scripts/old-binary.sh: $commit is not in this clone's history and there is no $pinned: clone with history (not --depth) or pass a COMMIT it has" >&2
+        rm -rf "$1"
+        exit 1
+    fi
+}
+# Copy the dependencies' build products (not this crate's own) of target dir $1 to $2.
+seed_deps() {
+    [ -d "$1/deps" ] || return 0
+    mkdir -p "$2/deps"
+    cp -a "$1/.fingerprint" "$1/build" "$2/" 2>/dev/null || true
+    find "$1/deps" -maxdepth 1 -type f ! -name 'respawn*' ! -name 'librespawn*' \
+        ! -name 'tests-*' -exec cp -a -t "$2/deps/" {} + || true
+}
+if [ "$mode" = build-windows ]; then
+    win="$cache/windows-$commit"
+    if [ ! -f "$win/respawn.exe" ] || [ ! -f "$win/respawnw.exe" ]; then
+        started=$(date +%s)
+        work="$cache/build-win-$commit.$$"
+        rm -rf "$work"
+        mkdir -p "$work/src" "$work/target"
+        old_source "$work"
+        lane="${RESPAWN_WIN_TARGET:-$(respawn_cache_dir)/windows-target}"
+        seed_deps "$lane/debug" "$work/target/debug"
+        seed_deps "$lane/x86_64-pc-windows-gnu/debug" "$work/target/x86_64-pc-windows-gnu/debug"
+        (cd "$work/src" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$work/target" \
+            RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+            /usr/bin/cargo build --quiet --locked -Zbuild-std=std,panic_abort \
+            --target x86_64-pc-windows-gnu --bins) >&2
+        mkdir -p "$win.$$"
+        cp "$work/target/x86_64-pc-windows-gnu/debug/respawn.exe" \
+            "$work/target/x86_64-pc-windows-gnu/debug/respawnw.exe" "$win.$$/"
+        rm -rf "$win"
+        mv "$win.$$" "$win"
+        rm -rf "$work"
+        echo "scripts/old-binary.sh: built respawn $commit for Windows in $(($(date +%s) - started)) s: $win" >&2
+    fi
+    echo "$win"
+    exit 0
+fi
 bin="$cache/respawn-$commit"
 if [ ! -x "$bin" ]; then
     started=$(date +%s)
     work="$cache/build-$commit.$$"
     rm -rf "$work"
     mkdir -p "$work/src" "$work/target/debug"
-    pinned="tests/fixtures/old-respawn-$commit.tar.xz"
-    if git cat-file -e "$commit^{commit}" 2>/dev/null; then
-        git archive "$commit" | tar -x -C "$work/src"
-    elif [ -f "$pinned" ]; then
-        echo "scripts/old-binary.sh: $commit is not in this clone's history; using $pinned" >&2
-        tar -xJf "$pinned" -C "$work/src"
-    else
-        echo "scripts/old-binary.sh: $commit is not in this clone's history and there is no $pinned: clone with history (not --depth) or pass a COMMIT it has" >&2
-        rm -rf "$work"
-        exit 1
-    fi
-    if [ -d target/debug/deps ]; then
-        # The dependencies only: not this crate's own (large) test binaries.
-        cp -a target/debug/.fingerprint target/debug/build "$work/target/debug/" 2>/dev/null || true
-        mkdir -p "$work/target/debug/deps"
-        find target/debug/deps -maxdepth 1 -type f ! -name 'respawn*' ! -name 'librespawn*' \
-            ! -name 'tests-*' -exec cp -a -t "$work/target/debug/deps/" {} + || true
-    fi
+    old_source "$work"
+    # The dependencies only: not this crate's own (large) test binaries.
+    seed_deps target/debug "$work/target/debug"
     (cd "$work/src" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$work/target" \
         cargo build --quiet --locked --bin respawn) >&2
     cp "$work/target/debug/respawn" "$bin.$$"

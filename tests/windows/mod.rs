@@ -4,6 +4,7 @@ mod admin_files;
 mod control;
 mod health;
 mod install_copies;
+mod old_binary;
 mod pid_file;
 mod proc;
 mod run_as_doctor;
