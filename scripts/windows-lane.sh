@@ -193,15 +193,6 @@ cmd_test() {
     else
         log "warning: scripts/windows-fixtures.sh failed; tests that need its programs will skip"
     fi
-    # The older respawn's Windows exes for tests/windows/old_binary.rs (issue 26), cached
-    # (scripts/old-binary.sh build-windows). Without them that test SKIPs, or fails with
-    # RESPAWN_REQUIRE_OLD_BIN=1 (scripts/test sets it).
-    local old_win
-    if old_win=$(RESPAWN_WIN_TARGET="$WIN_TARGET" "$REPO/scripts/old-binary.sh" build-windows); then
-        export RESPAWN_OLD_WIN_DIR="$old_win"
-    else
-        log "warning: scripts/old-binary.sh build-windows failed; the mixed-version Windows test will skip"
-    fi
     cd "$REPO"
     # Clippy runs on the Linux build only (Debian's toolchain has no clippy), so the
     # Windows-only code's compiler warnings fail the lane here instead.
@@ -217,6 +208,16 @@ cmd_test() {
     fi
     rm -f "$log"
     check_imports "$WIN_TARGET/$TARGET/debug" || return 1
+    # The older respawn's Windows exes for tests/windows/old_binary.rs (issue 26), cached;
+    # built after this build's dependencies, which seed it (only the old crate compiles)
+    # (scripts/old-binary.sh build-windows). Without them that test SKIPs, or fails with
+    # RESPAWN_REQUIRE_OLD_BIN=1 (scripts/test sets it).
+    local old_win
+    if old_win=$(RESPAWN_WIN_TARGET="$WIN_TARGET" "$REPO/scripts/old-binary.sh" build-windows); then
+        export RESPAWN_OLD_WIN_DIR="$old_win"
+    else
+        log "warning: scripts/old-binary.sh build-windows failed; the mixed-version Windows test will skip"
+    fi
     lane_cargo test "${BUILD_STD[@]}" --target "$TARGET" "$@" || rc=$?
     # Leave nothing behind: services started by the tests, stray children, the server.
     cmd_stop
