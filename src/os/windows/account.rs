@@ -160,17 +160,7 @@ pub fn s4u_request_for(sid: &str) -> io::Result<S4uRequest> {
 /// The rights of the running process `pid`'s token (`doctor`: is an S4U child elevated?).
 pub fn process_rights(pid: u32) -> io::Result<TokenRights> {
     use windows_sys::Win32::Security::TOKEN_QUERY;
-    use windows_sys::Win32::System::Threading::{
-        OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
-    // SAFETY: plain calls; handles are owned by `Handle`.
-    let token = unsafe {
-        let process = Handle::new(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid))?;
-        let mut raw = std::ptr::null_mut();
-        check(OpenProcessToken(process.0, TOKEN_QUERY, &mut raw))?;
-        super::UserToken(Handle::new(raw)?)
-    };
-    token.rights()
+    super::UserToken(super::token::process_token(pid, TOKEN_QUERY)?).rights()
 }
 
 const SE_GROUP_INTEGRITY: u32 = 0x20;
@@ -194,7 +184,9 @@ impl super::UserToken {
         let elevation = super::filtered::elevation_of(token).ok();
         let groups_buf = super::token::token_info(token, TokenGroups)?;
         let privs_buf = super::token::token_info(token, TokenPrivileges)?;
-        let label = super::token::token_info(token, TokenIntegrityLevel).ok();
+        let integrity = super::filtered::integrity_of(token)
+            .ok()
+            .and_then(|sid| super::filtered::integrity_rid(&sid));
         // SAFETY: each buffer holds the structure its class returns, with its arrays
         // laid out from the first element and SIDs pointing into the buffer.
         unsafe {
@@ -214,11 +206,6 @@ impl super::UserToken {
             let privileges = (0..(*p).PrivilegeCount as usize)
                 .map(|i| privilege_name(&(*firstp.add(i)).Luid))
                 .collect();
-            let integrity = label.and_then(|b| {
-                let l = b.as_ptr() as *const TOKEN_MANDATORY_LABEL;
-                let sid = sid_string((*l).Label.Sid).ok()?;
-                sid.strip_prefix("S-1-16-")?.parse().ok()
-            });
             Ok(TokenRights {
                 elevation,
                 groups,

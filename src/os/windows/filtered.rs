@@ -14,7 +14,9 @@
 //! administrators hold; `CreateProcessAsUserW` would need SeAssignPrimaryToken, which
 //! they do not). What Wine does with each call is in docs/wine.md.
 
-use super::token::{primary_copy, sid_string, token_identity, token_info, wide, UserToken};
+use super::token::{
+    primary_copy, process_token, sid_string, token_identity, token_info, wide, UserToken,
+};
 use super::{check, Handle};
 use crate::policy::ExitKind;
 use crate::run_as::update::Elevation;
@@ -29,9 +31,9 @@ use windows_sys::Win32::System::Console::{
     GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Threading::{
-    CreateProcessWithTokenW, GetCurrentProcess, GetExitCodeProcess, OpenProcess, OpenProcessToken,
+    CreateProcessWithTokenW, GetCurrentProcess, GetExitCodeProcess, OpenProcessToken,
     WaitForSingleObject, CREATE_UNICODE_ENVIRONMENT, INFINITE, PROCESS_INFORMATION,
-    PROCESS_QUERY_LIMITED_INFORMATION, STARTF_USESTDHANDLES, STARTUPINFOW,
+    STARTF_USESTDHANDLES, STARTUPINFOW,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{GetShellWindow, GetWindowThreadProcessId};
 
@@ -60,7 +62,7 @@ pub fn own_elevation() -> io::Result<Elevation> {
 }
 
 /// A token's integrity level, as a SID (`S-1-16-8192` medium, `S-1-16-12288` high).
-fn integrity_of(token: HANDLE) -> io::Result<String> {
+pub(super) fn integrity_of(token: HANDLE) -> io::Result<String> {
     let buf = token_info(token, TokenIntegrityLevel)?;
     // SAFETY: the buffer starts with a TOKEN_MANDATORY_LABEL whose SID points into it.
     let sid = unsafe { (*(buf.as_ptr() as *const TOKEN_MANDATORY_LABEL)).Label.Sid };
@@ -73,7 +75,7 @@ pub fn own_integrity() -> io::Result<String> {
 }
 
 /// The last part of an integrity SID (`S-1-16-8192` → 8192).
-fn integrity_rid(sid: &str) -> Option<u32> {
+pub(super) fn integrity_rid(sid: &str) -> Option<u32> {
     sid.strip_prefix("S-1-16-")?.parse().ok()
 }
 
@@ -96,14 +98,7 @@ fn shell_token() -> io::Result<UserToken> {
         }
         let mut pid = 0u32;
         GetWindowThreadProcessId(window, &mut pid);
-        let process = Handle::new(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid))?;
-        let mut raw = std::ptr::null_mut();
-        check(OpenProcessToken(
-            process.0,
-            TOKEN_QUERY | TOKEN_DUPLICATE,
-            &mut raw,
-        ))?;
-        primary_copy(&Handle::new(raw)?)
+        primary_copy(&process_token(pid, TOKEN_QUERY | TOKEN_DUPLICATE)?)
     }
 }
 

@@ -253,16 +253,20 @@ pub(super) fn token_identity(token: HANDLE) -> io::Result<TokenIdentity> {
     })
 }
 
-/// The identity of a running process, read from its token (for `status` and `doctor`).
-pub fn process_identity(pid: u32) -> io::Result<TokenIdentity> {
+/// The token of the running process `pid`, opened for `access` (TOKEN_QUERY, …).
+pub(super) fn process_token(pid: u32, access: u32) -> io::Result<Handle> {
     // SAFETY: plain calls; handles are owned by `Handle`.
     unsafe {
         let process = Handle::new(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid))?;
         let mut raw = std::ptr::null_mut();
-        check(OpenProcessToken(process.0, TOKEN_QUERY, &mut raw))?;
-        let token = Handle::new(raw)?;
-        token_identity(token.0)
+        check(OpenProcessToken(process.0, access, &mut raw))?;
+        Handle::new(raw)
     }
+}
+
+/// The identity of a running process, read from its token (for `status` and `doctor`).
+pub fn process_identity(pid: u32) -> io::Result<TokenIdentity> {
+    token_identity(process_token(pid, TOKEN_QUERY)?.0)
 }
 
 /// This process's identity: at install, the caller whose account gets recorded.
