@@ -94,9 +94,7 @@ impl Peer {
                 _ => {}
             }
         }
-        peer.oldest = oldest
-            .unwrap_or(peer.protocol.min(1))
-            .clamp(1, peer.protocol);
+        peer.oldest = oldest.unwrap_or(1).clamp(1, peer.protocol);
         peer
     }
 
